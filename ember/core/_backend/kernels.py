@@ -1,0 +1,291 @@
+"""The kernel table: primitive class -> torch callable `kernel(prim, *tensors)`.
+
+Kernels get tensors already in the output's storage dtype (ops insert casts), so most
+are direct ATen calls.
+"""
+
+import math
+
+import torch
+
+from ember.core._backend import TORCH
+from ember.core.primitives import creation as C
+from ember.core.primitives import elementwise as E
+from ember.core.primitives import linalg as L
+from ember.core.primitives import misc as M
+from ember.core.primitives import reduce as R
+from ember.core.primitives import shape as S
+
+KERNELS = {}
+
+
+def register(cls):
+    def deco(fn):
+        KERNELS[cls] = fn
+        return fn
+    return deco
+
+
+# -- elementwise -------------------------------------------------------------------
+
+def _floor_divide(x, y):
+    if x.dtype.is_floating_point or x.dtype.is_complex:
+        return torch.floor(torch.div(x, y))
+    if x.dtype is torch.bool:
+        return x & y
+    # integer division by zero gives 0 upstream instead of raising
+    zero = y == 0
+    if zero.any():
+        y = torch.where(zero, torch.ones_like(y), y)
+        return torch.where(zero, torch.zeros_like(x), torch.floor_divide(x, y))
+    return torch.floor_divide(x, y)
+
+
+def _remainder(x, y):
+    if x.dtype is torch.bool:
+        return x & ~y
+    if not x.dtype.is_floating_point:
+        zero = y == 0
+        if zero.any():
+            y = torch.where(zero, torch.ones_like(y), y)
+            return torch.where(zero, torch.zeros_like(x), torch.remainder(x, y))
+    return torch.remainder(x, y)
+
+
+def _power(x, y):
+    if x.dtype is torch.bool:
+        return x | ~y
+    if not x.dtype.is_floating_point and not x.dtype.is_complex:
+        neg = y < 0
+        if neg.any():  # integer powers with negative exponents truncate as in C
+            r = torch.pow(x, torch.where(neg, torch.zeros_like(y), y))
+            inv = torch.where(x.abs() == 1, torch.where(y % 2 == 0, torch.ones_like(x), x),
+                              torch.zeros_like(x))
+            return torch.where(neg, inv, r)
+    return torch.pow(x, y)
+
+
+def _logaddexp(x, y):
+    if x.dtype.is_complex:
+        m = torch.maximum(x.real, y.real).to(x.dtype)
+        return m + torch.log(torch.exp(x - m) + torch.exp(y - m))
+    return torch.logaddexp(x, y)
+
+
+def _bool_arith(fn, bool_fn):
+    def k(x, y):
+        if x.dtype is torch.bool:
+            return bool_fn(x, y)
+        return fn(x, y)
+    return k
+
+
+BINARY_TORCH = {
+    "add": _bool_arith(torch.add, torch.logical_or),
+    "subtract": _bool_arith(torch.sub, torch.logical_xor),
+    "multiply": _bool_arith(torch.mul, torch.logical_and),
+    "divide": torch.div,
+    "floor_divide": _floor_divide,
+    "remainder": _remainder,
+    "power": _power,
+    "maximum": _bool_arith(torch.maximum, torch.logical_or),
+    "minimum": _bool_arith(torch.minimum, torch.logical_and),
+    "arctan2": torch.atan2,
+    "logaddexp": _logaddexp,
+    "equal": torch.eq,
+    "not_equal": torch.ne,
+    "less": torch.lt,
+    "less_equal": torch.le,
+    "greater": torch.gt,
+    "greater_equal": torch.ge,
+    "logical_and": torch.logical_and,
+    "logical_or": torch.logical_or,
+    "bitwise_and": torch.bitwise_and,
+    "bitwise_or": torch.bitwise_or,
+    "bitwise_xor": torch.bitwise_xor,
+    "left_shift": torch.bitwise_left_shift,
+    "right_shift": torch.bitwise_right_shift,
+}
+
+
+def _sign(x):
+    if x.dtype.is_complex:
+        a = x.abs()
+        return torch.where(a == 0, torch.zeros_like(x), x / a)
+    if x.dtype is torch.bool:
+        return x.clone()
+    return torch.sign(x)
+
+
+def _same_if_int(fn):
+    def k(x):
+        if x.dtype.is_floating_point or x.dtype.is_complex:
+            return fn(x)
+        return x.clone()
+    return k
+
+
+def _complex_only(fn):
+    def k(x):
+        if x.dtype.is_complex:
+            return fn(x)
+        return x.clone() if fn is not torch.imag else torch.zeros_like(x)
+    return k
+
+
+def _square(x):
+    if x.dtype is torch.bool:
+        return x.clone()
+    return torch.square(x)
+
+
+def _abs(x):
+    if x.dtype is torch.bool:
+        return x.clone()
+    return torch.abs(x)
+
+
+UNARY_TORCH = {
+    "abs": _abs, "negative": torch.neg, "sign": _sign, "square": _square,
+    "floor": _same_if_int(torch.floor), "ceil": _same_if_int(torch.ceil),
+    "trunc": _same_if_int(torch.trunc), "exp": torch.exp, "expm1": torch.expm1,
+    "log": torch.log, "log2": torch.log2, "log10": torch.log10, "log1p": torch.log1p,
+    "sqrt": torch.sqrt, "rsqrt": torch.rsqrt, "reciprocal": torch.reciprocal,
+    "sin": torch.sin, "cos": torch.cos, "tan": torch.tan, "arcsin": torch.asin,
+    "arccos": torch.acos, "arctan": torch.atan, "sinh": torch.sinh, "cosh": torch.cosh,
+    "tanh": torch.tanh, "arcsinh": torch.asinh, "arccosh": torch.acosh,
+    "arctanh": torch.atanh, "sigmoid": torch.sigmoid, "erf": torch.erf,
+    "erfinv": torch.erfinv, "conjugate": _complex_only(torch.conj_physical),
+    "real": _complex_only(torch.real), "imag": _complex_only(torch.imag),
+    "logical_not": torch.logical_not, "bitwise_invert": torch.bitwise_not,
+    "isnan": torch.isnan, "isinf": torch.isinf, "isposinf": torch.isposinf,
+    "isneginf": torch.isneginf, "isfinite": torch.isfinite,
+}
+
+
+def _unary_kernel(fn):
+    return lambda p, x: fn(x)
+
+
+def _binary_kernel(fn):
+    return lambda p, x, y: fn(x, y)
+
+
+for _op, _cls in E.UNARY.items():
+    if _op in UNARY_TORCH:
+        KERNELS[_cls] = _unary_kernel(UNARY_TORCH[_op])
+for _op, _cls in E.BINARY.items():
+    KERNELS[_cls] = _binary_kernel(BINARY_TORCH[_op])
+
+
+@register(E.Round)
+def _round(p, x):
+    if x.dtype.is_complex:
+        return torch.complex(torch.round(x.real, decimals=p.decimals),
+                             torch.round(x.imag, decimals=p.decimals))
+    return torch.round(x, decimals=p.decimals)
+
+
+@register(E.UNARY["wrap"])
+def _wrap(p, x):
+    return x & (0xFFFF if x.dtype is torch.int32 else 0xFFFFFFFF)
+
+
+@register(E.Select)
+def _select(p, c, x, y):
+    return torch.where(c, x, y)
+
+
+# -- misc ---------------------------------------------------------------------------
+
+@register(M.AsType)
+def _astype(p, x):
+    td = TORCH[p.dtype]
+    if x.is_complex() and not td.is_complex:
+        x = x.real
+    y = x.to(td)
+    if td is torch.int32 and p.dtype.kind == "u" or td is torch.int64 and p.dtype.size == 4:
+        y = y & (0xFFFF if p.dtype.size == 2 else 0xFFFFFFFF)
+    return y
+
+
+@register(M.Copy)
+def _copy(p, x):
+    return x.to(p.tdevice, non_blocking=p.tdevice.type == "cpu")
+
+
+KERNELS[M.Identity] = lambda p, x: x
+KERNELS[M.StopGradient] = lambda p, x: x
+
+
+# -- shape --------------------------------------------------------------------------
+
+KERNELS[S.Reshape] = lambda p, x: x.reshape(p.shape)
+KERNELS[S.Broadcast] = lambda p, x: x.expand(p.shape)
+KERNELS[S.Transpose] = lambda p, x: x.permute(p.axes)
+
+
+# -- reduce -------------------------------------------------------------------------
+
+def _sum(x, axes, keep):
+    return torch.sum(x, dim=axes, keepdim=keep, dtype=x.dtype if x.dtype is not torch.bool
+                     else torch.int32)
+
+
+def _amax(x, axes, keep):
+    if x.dtype is torch.bool:
+        return torch.any(x, dim=axes, keepdim=keep) if axes else x
+    return torch.amax(x, dim=axes, keepdim=keep)
+
+
+def _amin(x, axes, keep):
+    if x.dtype is torch.bool:
+        return torch.all(x, dim=axes, keepdim=keep) if axes else x
+    return torch.amin(x, dim=axes, keepdim=keep)
+
+
+def _prod(x, axes, keep):
+    for ax in sorted(axes, reverse=True):
+        x = torch.prod(x, dim=ax, keepdim=keep)
+    return x
+
+
+def _all(x, axes, keep):
+    return torch.all(x, dim=axes, keepdim=keep)
+
+
+def _any(x, axes, keep):
+    return torch.any(x, dim=axes, keepdim=keep)
+
+
+_REDUCE = {"sum": _sum, "prod": _prod, "max": _amax, "min": _amin, "all": _all, "any": _any}
+
+
+@register(R.Reduce)
+def _reduce(p, x):
+    return _REDUCE[p.op](x, p.axes, p.keepdims)
+
+
+# -- creation -----------------------------------------------------------------------
+
+@register(C.Full)
+def _full(p):
+    v = p.value
+    if isinstance(v, complex) and not TORCH[p.dtype].is_complex:
+        v = v.real
+    return torch.full(p.shape, v, dtype=TORCH[p.dtype], device=p.tdevice)
+
+
+@register(C.Arange)
+def _arange(p):
+    td = TORCH[p.dtype]
+    if td.is_floating_point or isinstance(p.step, float) or isinstance(p.start, float):
+        n = max(0, math.ceil((p.stop - p.start) / p.step))
+        r = torch.arange(n, dtype=torch.float64, device=p.tdevice) * p.step + p.start
+        return r.to(td)
+    return torch.arange(p.start, p.stop, p.step, dtype=td, device=p.tdevice)
+
+
+# -- linalg -------------------------------------------------------------------------
+
+KERNELS[L.Matmul] = lambda p, a, b: torch.matmul(a, b)

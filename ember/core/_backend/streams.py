@@ -1,0 +1,44 @@
+"""Running kernels on CUDA streams during one evaluation.
+
+The default stream needs no switching. When a node lives on another stream, the
+evaluation switches torch's current stream, after making the new stream wait for the
+previous one so producers are ordered before consumers.
+"""
+
+import torch
+
+
+class _Run:
+    __slots__ = ("current", "used", "saved")
+
+
+def enter():
+    r = _Run()
+    r.current = None
+    r.used = set()
+    r.saved = {}
+    return r
+
+
+def switch(run, stream):
+    ts = stream.torch_stream
+    if ts is run.current:
+        return
+    dev = ts.device
+    if dev not in run.saved:
+        run.saved[dev] = torch.cuda.current_stream(dev)
+    if run.current is not None:
+        ts.wait_stream(run.current)
+    torch.cuda.set_stream(ts)
+    run.current = ts
+    run.used.add(ts)
+
+
+def leave(run, sync):
+    for prev in run.saved.values():
+        if run.current is not None and prev is not run.current:
+            prev.wait_stream(run.current)
+        torch.cuda.set_stream(prev)
+    if sync:
+        for ts in run.used:
+            ts.synchronize()

@@ -1,0 +1,134 @@
+"""Helpers shared by the op families: argument normalisation, axes, broadcasting."""
+
+import functools
+
+from ember.core import device as dev
+from ember.core import dtypes as D
+from ember.core.array import array, const, node, scalar_dtype
+
+resolve = dev.resolve
+PROMOTE = D._PROMOTE
+_SCALAR_TYPES = (bool, int, float, complex)
+
+
+def as_array(x, s=None, dtype=None):
+    """`x` as an array on stream `s` (Python scalars become cached constants)."""
+    if type(x) is array:
+        if s is not None and x._stream.device is not s.device:
+            return to_device(x, s)
+        return x
+    if s is None:
+        s = resolve(None)
+    if isinstance(x, _SCALAR_TYPES):
+        return const(x, dtype or scalar_dtype(x), s)
+    if isinstance(x, array):
+        return x
+    a = array(x) if dtype is None else array(x, dtype)
+    return a if a._stream.device is s.device else to_device(a, s)
+
+
+def to_device(x, s):
+    """`x` copied to the device of stream `s`, once: the copy is cached on `x`."""
+    from ember.core.primitives.misc import Copy
+    copies = x._copies
+    if copies is None:
+        copies = x._copies = {}
+    y = copies.get(s.device)
+    if y is None:
+        y = copies[s.device] = node(x._shape, x._dtype, Copy(s.tdevice), (x,), s)
+    return y
+
+
+def weak_dtype(strong, v):
+    """Result dtype of an array of dtype `strong` combined with Python scalar `v`."""
+    if isinstance(v, bool):
+        return strong
+    if isinstance(v, int):
+        return D.int32 if strong is D.bool_ else strong
+    if isinstance(v, float):
+        return strong if strong.kind in "fc" else D.float32
+    if isinstance(v, complex):
+        return D.complex64
+    raise TypeError(f"Unsupported scalar type {type(v).__name__}.")
+
+
+@functools.lru_cache(maxsize=4096)
+def _broadcast2(a, b, op):
+    na, nb = len(a), len(b)
+    n = max(na, nb)
+    out = []
+    for i in range(n):
+        x = a[i - n + na] if i - n + na >= 0 else 1
+        y = b[i - n + nb] if i - n + nb >= 0 else 1
+        if x == y or y == 1:
+            out.append(x)
+        elif x == 1:
+            out.append(y)
+        else:
+            raise ValueError(f"[{op}] Shapes {_fmt(a)} and {_fmt(b)} cannot be broadcast.")
+    return tuple(out)
+
+
+def _fmt(shape):
+    return "(" + ",".join(str(d) for d in shape) + ")"
+
+
+def broadcast_pair(a, b, op="broadcast_shapes"):
+    if a == b:
+        return a
+    return _broadcast2(a, b, op)
+
+
+def broadcast_shapes(*shapes):
+    if not shapes:
+        raise ValueError("[broadcast_shapes] No input shapes provided.")
+    out = tuple(shapes[0])
+    for s in shapes[1:]:
+        out = broadcast_pair(out, tuple(s), "broadcast_shapes")
+    return out
+
+
+def check_axis(axis, ndim, op):
+    if not isinstance(axis, int) or isinstance(axis, bool):
+        axis = _int(axis, op)
+    if axis < -ndim or axis >= ndim:
+        raise ValueError(f"[{op}] Axis {axis} is out of bounds for array with {ndim} dimensions.")
+    return axis % ndim if ndim else 0
+
+
+def _int(v, op):
+    try:
+        return int(v.__index__())
+    except (AttributeError, TypeError):
+        raise TypeError(f"[{op}] Expected an integer axis, got {type(v).__name__}.") from None
+
+
+def norm_axes(axis, ndim, op):
+    """Axes as a sorted tuple of non-negative ints (None: all axes)."""
+    if axis is None:
+        return tuple(range(ndim))
+    if isinstance(axis, int):
+        return (check_axis(axis, ndim, op),)
+    axes = tuple(check_axis(a, ndim, op) for a in axis)
+    if len(set(axes)) != len(axes):
+        raise ValueError(f"[{op}] Received duplicate axes.")
+    return tuple(sorted(axes))
+
+
+def norm_shape(shape, op):
+    if isinstance(shape, int) or hasattr(shape, "__index__") and not isinstance(shape, array):
+        shape = (shape,)
+    try:
+        shape = tuple(int(d) for d in shape)
+    except TypeError:
+        raise TypeError(f"[{op}] Shape must be an int or a sequence of ints.") from None
+    for d in shape:
+        if d < 0:
+            raise ValueError(f"[{op}] Negative dimensions not allowed.")
+    return shape
+
+
+def check_dtype(dtype, op):
+    if dtype is not None and not isinstance(dtype, D.Dtype):
+        raise TypeError(f"[{op}] Expected a Dtype, got {type(dtype).__name__}.")
+    return dtype

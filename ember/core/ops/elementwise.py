@@ -1,0 +1,287 @@
+"""Elementwise ops: the unary and binary families, where, and their composites."""
+
+from ember.core import dtypes as D
+from ember.core._backend import WRAP
+from ember.core.array import array, const, node
+from ember.core.ops._base import PROMOTE, as_array, broadcast_pair, resolve, to_device, weak_dtype
+from ember.core.primitives import elementwise as E
+from ember.core.primitives.misc import AsType
+
+_F32 = D.float32
+# ops whose result can leave the width of a narrow unsigned dtype
+_WRAPPING = {"add", "subtract", "multiply", "negative", "left_shift", "power",
+             "bitwise_invert", "square", "floor_divide", "remainder"}
+_WRAP_PRIM = E.UNARY["wrap"]()
+
+
+def astype(a, dtype, stream=None):
+    s = resolve(stream)
+    a = as_array(a, s)
+    if not isinstance(dtype, D.Dtype):
+        raise TypeError(f"[astype] Expected a Dtype, got {type(dtype).__name__}.")
+    if a._dtype is dtype:
+        return a
+    return node(a._shape, dtype, AsType(dtype), (a,), s)
+
+
+def _unary_dtype(rule, dt, op):
+    if rule == "same":
+        return dt
+    if rule == "float":
+        return dt if dt.kind in "fc" else _F32
+    if rule == "bool":
+        return D.bool_
+    if rule == "real":
+        return _F32 if dt is D.complex64 else dt
+    raise AssertionError(rule)
+
+
+def apply_unary(prim, x, s=None):
+    """A node of unary primitive `prim` over x, casting x as the op's dtype rule needs."""
+    s = s or x._stream
+    out = _unary_dtype(prim.rule, x._dtype, prim.op)
+    if prim.rule == "float" and out is not x._dtype:
+        x = astype(x, out, s)
+    y = node(x._shape, out, prim, (x,), s)
+    if out in WRAP and prim.op in _WRAPPING:
+        y = node(y._shape, out, _WRAP_PRIM, (y,), s)
+    return y
+
+
+_NO_COMPLEX = {"floor", "ceil", "trunc", "sigmoid", "erf", "erfinv", "expm1"}
+_NO_BOOL = {"negative"}
+_INT_ONLY = {"bitwise_invert"}
+
+
+def _make_unary(op):
+    prim = E.UNARY[op]()
+
+    def f(a, stream=None):
+        s = resolve(stream)
+        if type(a) is not array or a._stream.device is not s.device:
+            a = as_array(a, s)
+        dt = a._dtype
+        if dt is D.complex64 and op in _NO_COMPLEX:
+            raise ValueError(f"[{op}] Not supported for complex64.")
+        if dt is D.bool_ and op in _NO_BOOL:
+            raise ValueError(f"[{op}] The argument cannot be boolean.")
+        if op in _INT_ONLY and dt.kind not in "uib":
+            raise ValueError(f"[{op}] Bitwise inverse only allowed on integer types.")
+        return apply_unary(prim, a, s)
+
+    f.__name__ = op
+    f.__qualname__ = op
+    return f
+
+
+abs = _make_unary("abs")  # noqa: A001 - MLX names
+negative = _make_unary("negative")
+sign = _make_unary("sign")
+square = _make_unary("square")
+floor = _make_unary("floor")
+ceil = _make_unary("ceil")
+trunc = _make_unary("trunc")
+exp = _make_unary("exp")
+expm1 = _make_unary("expm1")
+log = _make_unary("log")
+log2 = _make_unary("log2")
+log10 = _make_unary("log10")
+log1p = _make_unary("log1p")
+sqrt = _make_unary("sqrt")
+rsqrt = _make_unary("rsqrt")
+reciprocal = _make_unary("reciprocal")
+sin = _make_unary("sin")
+cos = _make_unary("cos")
+tan = _make_unary("tan")
+arcsin = _make_unary("arcsin")
+arccos = _make_unary("arccos")
+arctan = _make_unary("arctan")
+sinh = _make_unary("sinh")
+cosh = _make_unary("cosh")
+tanh = _make_unary("tanh")
+arcsinh = _make_unary("arcsinh")
+arccosh = _make_unary("arccosh")
+arctanh = _make_unary("arctanh")
+sigmoid = _make_unary("sigmoid")
+erf = _make_unary("erf")
+erfinv = _make_unary("erfinv")
+conjugate = _make_unary("conjugate")
+conj = conjugate
+real = _make_unary("real")
+imag = _make_unary("imag")
+logical_not = _make_unary("logical_not")
+bitwise_invert = _make_unary("bitwise_invert")
+isnan = _make_unary("isnan")
+isinf = _make_unary("isinf")
+isposinf = _make_unary("isposinf")
+isneginf = _make_unary("isneginf")
+isfinite = _make_unary("isfinite")
+asin, acos, atan = arcsin, arccos, arctan
+asinh, acosh, atanh = arcsinh, arccosh, arctanh
+
+
+def round(a, decimals=0, stream=None):  # noqa: A001
+    s = resolve(stream)
+    a = as_array(a, s)
+    if a._dtype.kind in "uib":
+        return a
+    return apply_unary(E.Round(int(decimals)), a, s)
+
+
+def positive(a, stream=None):
+    return as_array(a, resolve(stream))
+
+
+def degrees(a, stream=None):
+    a = as_array(a, resolve(stream))
+    if a._dtype.kind not in "fc":
+        a = astype(a, _F32, stream)
+    return multiply(a, 57.29577951308232, stream)
+
+
+def radians(a, stream=None):
+    a = as_array(a, resolve(stream))
+    if a._dtype.kind not in "fc":
+        a = astype(a, _F32, stream)
+    return multiply(a, 0.017453292519943295, stream)
+
+
+# -- binary --------------------------------------------------------------------------
+
+def binary_args(a, b, s, op):
+    """Both operands as arrays of one promoted dtype on stream s, with MLX's weak
+    typing of Python scalars."""
+    ta, tb = type(a), type(b)
+    if ta is array and tb is array:
+        dt = PROMOTE[a._dtype, b._dtype]
+    elif ta is array and tb in (int, float, bool, complex):
+        dt = weak_dtype(a._dtype, b)
+        b = const(b, dt, s)
+    elif tb is array and ta in (int, float, bool, complex):
+        dt = weak_dtype(b._dtype, a)
+        a = const(a, dt, s)
+    else:
+        if not isinstance(a, array) and not isinstance(b, array):
+            a = as_array(a, s)
+            b = as_array(b, s)
+        elif not isinstance(a, array):
+            a = as_array(a, s, _scalar_like(a, b._dtype))
+        elif not isinstance(b, array):
+            b = as_array(b, s, _scalar_like(b, a._dtype))
+        dt = PROMOTE[a._dtype, b._dtype]
+    if a._stream.device is not s.device:
+        a = to_device(a, s)
+    if b._stream.device is not s.device:
+        b = to_device(b, s)
+    if a._dtype is not dt:
+        a = node(a._shape, dt, AsType(dt), (a,), s)
+    if b._dtype is not dt:
+        b = node(b._shape, dt, AsType(dt), (b,), s)
+    return a, b, dt
+
+
+def _scalar_like(v, other):
+    # numpy scalars and 0-d numpy arrays are weakly typed too
+    import numpy as np
+    if isinstance(v, (np.generic, np.ndarray)) and np.ndim(v) == 0:
+        return weak_dtype(other, v.item())
+    return None
+
+
+def apply_binary(prim, a, b, s=None):
+    s = s or a._stream
+    rule = prim.rule
+    dt = a._dtype
+    if rule == "float" and dt.kind not in "fc":
+        a = astype(a, _F32, s)
+        b = astype(b, _F32, s)
+        dt = _F32
+    shape = a._shape if a._shape == b._shape else broadcast_pair(a._shape, b._shape, prim.op)
+    out = D.bool_ if rule == "bool" else dt
+    y = node(shape, out, prim, (a, b), s)
+    if out in WRAP and prim.op in _WRAPPING:
+        y = node(shape, out, _WRAP_PRIM, (y,), s)
+    return y
+
+
+_NO_COMPLEX_BIN = {"remainder": "Complex type not supported.",
+                   "arctan2": "Not supported for complex64.",
+                   "floor_divide": None}
+
+
+def _make_binary(op, err_int=None):
+    prim = E.BINARY[op]()
+    rule = prim.rule
+
+    def f(a, b, stream=None):
+        s = resolve(stream)
+        a, b, dt = binary_args(a, b, s, op)
+        if rule == "int" and dt.kind in "fc":
+            raise ValueError(f"[{op}] Only allowed on integer or boolean types.")
+        if dt is D.complex64 and op in _NO_COMPLEX_BIN and _NO_COMPLEX_BIN[op]:
+            raise ValueError(f"[{op}] {_NO_COMPLEX_BIN[op]}")
+        if op in ("left_shift", "right_shift") and dt is D.bool_:
+            a = astype(a, D.uint8, s)
+            b = astype(b, D.uint8, s)
+        if rule != "float":
+            shape = a._shape if a._shape == b._shape else broadcast_pair(a._shape, b._shape, op)
+            out = D.bool_ if rule == "bool" else a._dtype
+            y = node(shape, out, prim, (a, b), s)
+            if out in WRAP and op in _WRAPPING:
+                y = node(shape, out, _WRAP_PRIM, (y,), s)
+            return y
+        return apply_binary(prim, a, b, s)
+
+    f.__name__ = op
+    f.__qualname__ = op
+    return f
+
+
+add = _make_binary("add")
+subtract = _make_binary("subtract")
+multiply = _make_binary("multiply")
+divide = _make_binary("divide")
+floor_divide = _make_binary("floor_divide")
+remainder = _make_binary("remainder")
+power = _make_binary("power")
+maximum = _make_binary("maximum")
+minimum = _make_binary("minimum")
+arctan2 = _make_binary("arctan2")
+atan2 = arctan2
+logaddexp = _make_binary("logaddexp")
+equal = _make_binary("equal")
+not_equal = _make_binary("not_equal")
+less = _make_binary("less")
+less_equal = _make_binary("less_equal")
+greater = _make_binary("greater")
+greater_equal = _make_binary("greater_equal")
+logical_and = _make_binary("logical_and")
+logical_or = _make_binary("logical_or")
+bitwise_and = _make_binary("bitwise_and")
+bitwise_or = _make_binary("bitwise_or")
+bitwise_xor = _make_binary("bitwise_xor")
+left_shift = _make_binary("left_shift")
+right_shift = _make_binary("right_shift")
+bitwise_left_shift, bitwise_right_shift = left_shift, right_shift
+pow = power  # noqa: A001
+
+
+def logical_xor(a, b, stream=None):
+    return not_equal(astype(a, D.bool_, stream), astype(b, D.bool_, stream), stream)
+
+
+def divmod(a, b, stream=None):  # noqa: A001
+    return [floor_divide(a, b, stream), remainder(a, b, stream)]
+
+
+def where(condition, x, y, stream=None):
+    s = resolve(stream)
+    x, y, dt = binary_args(x, y, s, "where")
+    c = as_array(condition, s)
+    if c._dtype is not D.bool_:
+        c = astype(c, D.bool_, s)
+    shape = broadcast_pair(broadcast_pair(c._shape, x._shape, "where"), y._shape, "where")
+    return node(shape, dt, _SELECT, (c, x, y), s)
+
+
+_SELECT = E.Select()

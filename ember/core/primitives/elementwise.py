@@ -1,0 +1,299 @@
+"""Elementwise primitives, generated from spec tables (one line per op).
+
+Unary ops carry a derivative `d(x, y)` (y is the output) so that vjp = g * d and
+jvp = t * d; binary ops carry the partials of both arguments. Derivatives are written
+with Ember's lazy ops, so higher derivatives come for free.
+"""
+
+import ember.core.ops as O
+from ember.core.primitives.base import Primitive
+from ember.core.primitives.vmap import align_elementwise
+
+
+class Unary(Primitive):
+    __slots__ = ()
+    deriv = None  # d(x, y) -> dy/dx, or None for piecewise-constant ops
+
+    def vjp(self, primals, cotangents, argnums, outputs):
+        return [self._chain(primals[0], outputs[0], cotangents[0])]
+
+    def jvp(self, primals, tangents, argnums):
+        return [self._chain(primals[0], None, tangents[0])]
+
+    def _chain(self, x, y, g):
+        if self.deriv is None:
+            return O.zeros_like(x)
+        if y is None:
+            y = O.apply_unary(self, x)
+        return O.multiply(g, self.deriv(x, y))
+
+    def vmap(self, inputs, axes):
+        return [O.apply_unary(self, inputs[0])], [axes[0]]
+
+
+class Binary(Primitive):
+    """Elementwise over broadcast inputs; `partials(x, y, out)` gives (d/dx, d/dy)."""
+
+    __slots__ = ()
+
+    def partials(self, x, y, out):
+        return O.zeros_like(out), O.zeros_like(out)
+
+    def vjp(self, primals, cotangents, argnums, outputs):
+        x, y = primals
+        g = cotangents[0]
+        dx, dy = self.grads(x, y, outputs[0], g)
+        res = []
+        for i in argnums:
+            d, p = (dx, x) if i == 0 else (dy, y)
+            res.append(unbroadcast(d, p.shape))
+        return res
+
+    def grads(self, x, y, out, g):
+        px, py = self.partials(x, y, out)
+        return O.multiply(g, px), O.multiply(g, py)
+
+    def jvp(self, primals, tangents, argnums):
+        x, y = primals
+        out = O.apply_binary(self, x, y)
+        px, py = self.partials(x, y, out)
+        t = None
+        for i, tan in zip(argnums, tangents):
+            term = O.multiply(tan, px if i == 0 else py)
+            t = term if t is None else O.add(t, term)
+        return [O.broadcast_to(t, out.shape)]
+
+    def vmap(self, inputs, axes):
+        x, y = align_elementwise(inputs, axes)
+        return [O.apply_binary(self, x, y)], [0]
+
+
+def unbroadcast(g, shape):
+    """Sum cotangent `g` down to `shape` (undoing broadcasting)."""
+    if g.shape == shape:
+        return g
+    lead = g.ndim - len(shape)
+    axes = list(range(lead))
+    axes += [lead + i for i, n in enumerate(shape) if n == 1 and g.shape[lead + i] != 1]
+    if axes:
+        g = O.sum(g, axis=axes, keepdims=True)
+    return O.reshape(g, shape)
+
+
+def _const(x, v):
+    return O.full((), v, x.dtype)
+
+
+# -- unary spec: class name, op name, output dtype rule, derivative d(x, y) ------------
+# dtype rules: "float" (integers become float32), "same", "bool", "real" (complex->float32)
+_half = 0.5
+UNARY_SPEC = [
+    ("Abs", "abs", "real", lambda x, y: O.sign(x)),
+    ("Negative", "negative", "same", lambda x, y: _const(x, -1.0)),
+    ("Sign", "sign", "same", None),
+    ("Square", "square", "same", lambda x, y: O.multiply(_const(x, 2.0), x)),
+    ("Floor", "floor", "same", None),
+    ("Ceil", "ceil", "same", None),
+    ("Trunc", "trunc", "same", None),
+    ("Exp", "exp", "float", lambda x, y: y),
+    ("Expm1", "expm1", "float", lambda x, y: O.add(y, _const(y, 1.0))),
+    ("Log", "log", "float", lambda x, y: O.reciprocal(x)),
+    ("Log2", "log2", "float",
+     lambda x, y: O.reciprocal(O.multiply(x, _const(x, 0.6931471805599453)))),
+    ("Log10", "log10", "float",
+     lambda x, y: O.reciprocal(O.multiply(x, _const(x, 2.302585092994046)))),
+    ("Log1p", "log1p", "float", lambda x, y: O.reciprocal(O.add(x, _const(x, 1.0)))),
+    ("Sqrt", "sqrt", "float", lambda x, y: O.divide(_const(y, _half), y)),
+    ("Rsqrt", "rsqrt", "float",
+     lambda x, y: O.multiply(_const(y, -_half), O.divide(y, x))),
+    ("Reciprocal", "reciprocal", "float", lambda x, y: O.negative(O.square(y))),
+    ("Sin", "sin", "float", lambda x, y: O.cos(x)),
+    ("Cos", "cos", "float", lambda x, y: O.negative(O.sin(x))),
+    ("Tan", "tan", "float", lambda x, y: O.add(_const(y, 1.0), O.square(y))),
+    ("ArcSin", "arcsin", "float",
+     lambda x, y: O.rsqrt(O.subtract(_const(x, 1.0), O.square(x)))),
+    ("ArcCos", "arccos", "float",
+     lambda x, y: O.negative(O.rsqrt(O.subtract(_const(x, 1.0), O.square(x))))),
+    ("ArcTan", "arctan", "float",
+     lambda x, y: O.reciprocal(O.add(_const(x, 1.0), O.square(x)))),
+    ("Sinh", "sinh", "float", lambda x, y: O.cosh(x)),
+    ("Cosh", "cosh", "float", lambda x, y: O.sinh(x)),
+    ("Tanh", "tanh", "float", lambda x, y: O.subtract(_const(y, 1.0), O.square(y))),
+    ("ArcSinh", "arcsinh", "float",
+     lambda x, y: O.rsqrt(O.add(O.square(x), _const(x, 1.0)))),
+    ("ArcCosh", "arccosh", "float",
+     lambda x, y: O.rsqrt(O.subtract(O.square(x), _const(x, 1.0)))),
+    ("ArcTanh", "arctanh", "float",
+     lambda x, y: O.reciprocal(O.subtract(_const(x, 1.0), O.square(x)))),
+    ("Sigmoid", "sigmoid", "float",
+     lambda x, y: O.multiply(y, O.subtract(_const(y, 1.0), y))),
+    ("Erf", "erf", "float",
+     lambda x, y: O.multiply(_const(x, 1.1283791670955126), O.exp(O.negative(O.square(x))))),
+    ("ErfInv", "erfinv", "float",
+     lambda x, y: O.multiply(_const(y, 0.886226925452758), O.exp(O.square(y)))),
+    ("Round", "round", "same", None),
+    ("Conjugate", "conjugate", "same", lambda x, y: _const(x, 1.0)),
+    ("Real", "real", "real", lambda x, y: _const(y, 1.0)),
+    ("Imag", "imag", "real", None),
+    ("LogicalNot", "logical_not", "bool", None),
+    ("BitwiseInvert", "bitwise_invert", "same", None),
+    ("IsNan", "isnan", "bool", None),
+    ("IsInf", "isinf", "bool", None),
+    ("IsPosInf", "isposinf", "bool", None),
+    ("IsNegInf", "isneginf", "bool", None),
+    ("IsFinite", "isfinite", "bool", None),
+    # keeps narrow unsigned types (held in wider torch dtypes) inside their width
+    ("Wrap", "wrap", "same", None),
+]
+
+UNARY = {}
+for _cls, _op, _rule, _d in UNARY_SPEC:
+    UNARY[_op] = type(_cls, (Unary,), {"__slots__": (), "name": _cls, "op": _op,
+                                       "rule": _rule, "deriv": staticmethod(_d) if _d else None})
+
+
+class Round(UNARY["round"]):
+    """round to `decimals` places (a parameter, so not a singleton)."""
+
+    __slots__ = ("decimals",)
+
+    def __init__(self, decimals=0):
+        self.decimals = decimals
+
+    def params(self):
+        return (self.decimals,)
+
+
+UNARY["round"] = Round
+
+
+def _p(fn):
+    return staticmethod(fn)
+
+
+def _pow_partials(x, y, out):
+    dx = O.multiply(y, O.power(x, O.subtract(y, O.full((), 1, y.dtype))))
+    dy = O.multiply(out, O.log(x))
+    return dx, dy
+
+
+def _minmax_partials(pick_x):
+    def partials(x, y, out):
+        mask = pick_x(x, y)
+        return O.astype(mask, out.dtype), O.astype(O.logical_not(mask), out.dtype)
+    return partials
+
+
+def _logaddexp_partials(x, y, out):
+    return O.exp(O.subtract(x, out)), O.exp(O.subtract(y, out))
+
+
+def _atan2_partials(x, y, out):
+    den = O.add(O.square(x), O.square(y))
+    return O.divide(y, den), O.divide(O.negative(x), den)
+
+
+def _div_partials(x, y, out):
+    r = O.reciprocal(y)
+    return r, O.negative(O.multiply(out, r))
+
+
+def _zero_partials(x, y, out):
+    z = O.zeros_like(out)
+    return z, z
+
+
+# -- binary spec: class name, op name, dtype rule, partials(x, y, out) -----------------
+# dtype rules: "arith" (promoted), "float" (promoted, integers become float32),
+# "bool" (comparisons), "int" (bitwise: integers and bool only)
+BINARY_SPEC = [
+    ("Add", "add", "arith", lambda x, y, o: (_const(o, 1.0), _const(o, 1.0))),
+    ("Subtract", "subtract", "arith", lambda x, y, o: (_const(o, 1.0), _const(o, -1.0))),
+    ("Multiply", "multiply", "arith", lambda x, y, o: (y, x)),
+    ("Divide", "divide", "float", _div_partials),
+    ("FloorDivide", "floor_divide", "arith", _zero_partials),
+    ("Remainder", "remainder", "arith",
+     lambda x, y, o: (_const(o, 1.0), O.negative(O.floor_divide(x, y)))),
+    ("Power", "power", "arith", _pow_partials),
+    ("Maximum", "maximum", "arith", _minmax_partials(lambda x, y: O.greater_equal(x, y))),
+    ("Minimum", "minimum", "arith", _minmax_partials(lambda x, y: O.less_equal(x, y))),
+    ("ArcTan2", "arctan2", "float", _atan2_partials),
+    ("LogAddExp", "logaddexp", "float", _logaddexp_partials),
+    ("Equal", "equal", "bool", None),
+    ("NotEqual", "not_equal", "bool", None),
+    ("Less", "less", "bool", None),
+    ("LessEqual", "less_equal", "bool", None),
+    ("Greater", "greater", "bool", None),
+    ("GreaterEqual", "greater_equal", "bool", None),
+    ("LogicalAnd", "logical_and", "bool", None),
+    ("LogicalOr", "logical_or", "bool", None),
+    ("BitwiseAnd", "bitwise_and", "int", None),
+    ("BitwiseOr", "bitwise_or", "int", None),
+    ("BitwiseXor", "bitwise_xor", "int", None),
+    ("LeftShift", "left_shift", "int", None),
+    ("RightShift", "right_shift", "int", None),
+]
+
+BINARY = {}
+for _cls, _op, _rule, _pf in BINARY_SPEC:
+    _attrs = {"__slots__": (), "name": _cls, "op": _op, "rule": _rule}
+    if _pf is not None:
+        _attrs["partials"] = staticmethod(_pf)
+    BINARY[_op] = type(_cls, (Binary,), _attrs)
+
+
+# add/subtract/multiply skip multiplying by constant ones
+def _add_grads(self, x, y, out, g):
+    return g, g
+
+
+def _sub_grads(self, x, y, out, g):
+    return g, O.negative(g)
+
+
+def _mul_grads(self, x, y, out, g):
+    return O.multiply(g, y), O.multiply(g, x)
+
+
+BINARY["add"].grads = _add_grads
+BINARY["subtract"].grads = _sub_grads
+BINARY["multiply"].grads = _mul_grads
+
+
+class Select(Primitive):
+    """where(cond, x, y)."""
+
+    __slots__ = ()
+    name = "Select"
+
+    def vjp(self, primals, cotangents, argnums, outputs):
+        c, x, y = primals
+        g = cotangents[0]
+        zero = O.zeros_like(g)
+        res = []
+        for i in argnums:
+            if i == 0:
+                res.append(O.zeros_like(c))
+            elif i == 1:
+                res.append(unbroadcast(O.where(c, g, zero), x.shape))
+            else:
+                res.append(unbroadcast(O.where(c, zero, g), y.shape))
+        return res
+
+    def jvp(self, primals, tangents, argnums):
+        c, x, y = primals
+        out_shape = O.broadcast_shapes(c.shape, x.shape, y.shape)
+        tx = ty = None
+        for i, t in zip(argnums, tangents):
+            if i == 1:
+                tx = t
+            elif i == 2:
+                ty = t
+        dt = x.dtype
+        tx = tx if tx is not None else O.zeros(x.shape, dt)
+        ty = ty if ty is not None else O.zeros(y.shape, dt)
+        return [O.broadcast_to(O.where(c, tx, ty), out_shape)]
+
+    def vmap(self, inputs, axes):
+        c, x, y = align_elementwise(inputs, axes)
+        return [O.where(c, x, y)], [0]

@@ -1,0 +1,107 @@
+"""Evaluation: sort the lazy graph iteratively, run each kernel once, detach as we go.
+
+Detaching (dropping primitive and inputs of an evaluated array) is what frees the graph
+and the intermediate buffers; it is skipped while a transform is tracing, since grad and
+friends still need the recipes.
+"""
+
+from ember.core._backend import streams as S
+from ember.core._backend.kernels import KERNELS
+
+# >0 while a transform (grad, jvp, vmap, compile) is tracing a function
+TRACING = [0]
+
+
+def _collect(outs):
+    """Arrays to compute, inputs before users (iterative post-order DFS)."""
+    order = []
+    done = set()
+    stack = []
+    for o in outs:
+        if o._data is None and id(o) not in done:
+            stack.append(o)
+            while stack:
+                a = stack[-1]
+                if id(a) in done:
+                    stack.pop()
+                    continue
+                pushed = False
+                for x in a._inputs:
+                    if x._data is None and id(x) not in done:
+                        stack.append(x)
+                        pushed = True
+                if not pushed:
+                    stack.pop()
+                    if a._siblings is None:
+                        done.add(id(a))
+                    else:
+                        for s in a._siblings:
+                            done.add(id(s))
+                    order.append(a)
+    return order
+
+
+def evaluate(outs, sync=True):
+    order = _collect(outs)
+    if not order:
+        return
+    detach = not TRACING[0]
+    kernels = KERNELS
+    gpu_streams = None
+    n = len(order)
+    for i in range(n):
+        a = order[i]
+        order[i] = None
+        p = a._prim
+        if p is None:
+            if a._data is not None:
+                continue
+            raise ValueError("[eval] Attempting to eval an array without a primitive.")
+        st = a._stream
+        if st.torch_stream is not None:
+            if gpu_streams is None:
+                gpu_streams = S.enter()
+            S.switch(gpu_streams, st)
+        ins = a._inputs
+        if len(ins) == 1:
+            r = kernels[p.__class__](p, ins[0]._data)
+        elif len(ins) == 2:
+            r = kernels[p.__class__](p, ins[0]._data, ins[1]._data)
+        else:
+            r = kernels[p.__class__](p, *[x._data for x in ins])
+        sib = a._siblings
+        if sib is None:
+            a._data = r
+            if detach:
+                a._prim = None
+                a._inputs = ()
+        else:
+            for s, t in zip(sib, r):
+                s._data = t
+                if detach:
+                    s._prim = None
+                    s._inputs = ()
+                    s._siblings = None
+    if gpu_streams is not None:
+        S.leave(gpu_streams, sync)
+
+
+def eval(*args):  # noqa: A001 - the MLX name
+    evaluate(_arrays_of(args))
+
+
+def async_eval(*args):
+    evaluate(_arrays_of(args), sync=False)
+
+
+def _arrays_of(tree):
+    from ember.core.array import array
+    from ember.utils import tree_flatten
+    leaves = tree_flatten(tree, is_leaf=lambda x: isinstance(x, array))
+    out = []
+    for _, v in leaves:
+        if isinstance(v, array):
+            out.append(v)
+        elif v is not None and not isinstance(v, (int, float, bool, str, complex)):
+            raise ValueError(f"[eval] Expected arrays or trees of arrays, got {type(v).__name__}.")
+    return out
