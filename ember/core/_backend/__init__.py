@@ -112,7 +112,9 @@ def from_numpy(a, dtype):
         a = a.astype(np.complex64)
     elif a.dtype.kind not in "biufc":
         raise ValueError(f"[array] Unsupported numpy dtype {a.dtype}.")
-    t = torch.from_numpy(np.ascontiguousarray(a))
+    if not (a.flags.c_contiguous and a.flags.writeable):
+        a = a.copy()  # (np.ascontiguousarray would turn 0-d arrays 1-d)
+    t = torch.from_numpy(a)
     return to_storage(t, dtype)
 
 

@@ -48,7 +48,7 @@ def _remainder(x, y):
         zero = y == 0
         if zero.any():
             y = torch.where(zero, torch.ones_like(y), y)
-            return torch.where(zero, torch.zeros_like(x), torch.remainder(x, y))
+            return torch.where(zero, x, torch.remainder(x, y))
     return torch.remainder(x, y)
 
 
@@ -289,3 +289,17 @@ def _arange(p):
 # -- linalg -------------------------------------------------------------------------
 
 KERNELS[L.Matmul] = lambda p, a, b: torch.matmul(a, b)
+
+
+def _load_families():
+    # each op family registers its kernels in a module of its own: kernels_<family>.py
+    import importlib
+    import pkgutil
+
+    import ember.core._backend as pkg
+    for info in pkgutil.iter_modules(pkg.__path__):
+        if info.name.startswith("kernels_"):
+            importlib.import_module(f"{pkg.__name__}.{info.name}")
+
+
+_load_families()

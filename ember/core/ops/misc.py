@@ -5,6 +5,8 @@ from ember.core.ops._base import as_array, resolve
 from ember.core.ops._base import to_device as _to_device
 from ember.core.primitives.misc import Identity, StopGradient
 
+__all__ = ["stop_gradient"]
+
 _IDENTITY = Identity()
 _STOP = StopGradient()
 
@@ -19,8 +21,3 @@ def stop_gradient(a, stream=None):
     s = resolve(stream)
     a = as_array(a, s)
     return node(a._shape, a._dtype, _STOP, (a,), s)
-
-
-def to_device(a, stream):
-    s = resolve(stream)
-    return a if a._stream.device is s.device else _to_device(a, s)

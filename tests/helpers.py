@@ -1,0 +1,65 @@
+"""Conversions and comparisons between Ember, upstream MLX and numpy."""
+
+import mlx.core as mlx
+import numpy as np
+
+import ember.core as mx
+
+TOL = {"float64": (1e-9, 1e-9), "float32": (2e-5, 2e-5), "float16": (5e-3, 5e-3),
+       "bfloat16": (3e-2, 3e-2), "complex64": (2e-5, 2e-5)}
+
+
+def to_ember(x, dt=None):
+    if isinstance(x, (int, float, bool, complex)):
+        return x
+    if dt == "bfloat16" and x.dtype == np.float32:
+        return mx.array(x, mx.bfloat16)
+    return mx.array(x)
+
+
+def to_mlx(x, dt=None):
+    if isinstance(x, (int, float, bool, complex)):
+        return x
+    if dt == "bfloat16" and x.dtype == np.float32:
+        return mlx.array(x).astype(mlx.bfloat16)
+    return mlx.array(x)
+
+
+def np_of(a):
+    """numpy value of an Ember or MLX array (bfloat16 as float32)."""
+    if isinstance(a, mx.array):
+        return np.array(a.astype(mx.float32) if a.dtype == mx.bfloat16 else a)
+    if a.dtype == mlx.bfloat16:
+        a = a.astype(mlx.float32)
+    return np.array(a)
+
+
+def dtype_name(a):
+    return str(a.dtype).split(".")[-1]
+
+
+def assert_same(e, m, tol_dtype=None, rtol=None, msg=""):
+    """Ember result `e` equals MLX result `m`: structure, shape, dtype, values."""
+    if isinstance(m, (list, tuple)):
+        assert isinstance(e, (list, tuple)) and len(e) == len(m), msg
+        for a, b in zip(e, m):
+            assert_same(a, b, tol_dtype, rtol, msg)
+        return
+    if not isinstance(m, mlx.array):
+        assert e == m, msg
+        return
+    assert isinstance(e, mx.array), f"{msg}: got {type(e)}"
+    assert tuple(e.shape) == tuple(m.shape), f"{msg}: shape {e.shape} != {m.shape}"
+    assert dtype_name(e) == dtype_name(m), f"{msg}: dtype {e.dtype} != {m.dtype}"
+    assert_close(np_of(e), np_of(m), tol_dtype or dtype_name(m), rtol, msg)
+
+
+def assert_close(a, b, dt, rtol=None, msg=""):
+    r, at = TOL.get(dt, (0, 0))
+    if rtol is not None:
+        r = at = rtol
+    if a.dtype.kind in "biu" and r == 0:
+        np.testing.assert_array_equal(a, b, err_msg=msg)
+    else:
+        np.testing.assert_allclose(a.astype(np.complex128 if a.dtype.kind == "c" else np.float64),
+                                   b, rtol=r, atol=at, equal_nan=True, err_msg=msg)
