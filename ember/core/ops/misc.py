@@ -2,7 +2,6 @@
 
 from ember.core.array import node
 from ember.core.ops._base import as_array, resolve
-from ember.core.ops._base import to_device as _to_device
 from ember.core.primitives.misc import Identity, StopGradient
 
 __all__ = ["stop_gradient"]
