@@ -17,7 +17,7 @@ from ember.core.ops.reduce import apply_reduce  # noqa: F401
 
 def _export_families():
     g = globals()
-    for info in sorted(_pkgutil.iter_modules(__path__), key=lambda m: m.name):  # noqa: F821
+    for info in sorted(_pkgutil.iter_modules(__path__), key=lambda m: m.name):  # noqa: F405
         if info.name.startswith("_"):
             continue
         mod = _importlib.import_module(f"{__name__}.{info.name}")
