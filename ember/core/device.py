@@ -65,11 +65,12 @@ _DEVICES = {}
 class Stream:
     """An ordered queue of work on a device; on CUDA it owns a torch stream."""
 
-    __slots__ = ("device", "index", "tdevice", "_torch_stream")
+    __slots__ = ("device", "index", "tdevice", "is_gpu", "_torch_stream")
 
     def __init__(self, device, index):
         self.device = device
         self.index = index
+        self.is_gpu = device.type is gpu
         self.tdevice = B.torch_device(device.type is gpu, device.index)
         self._torch_stream = None
 

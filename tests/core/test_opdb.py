@@ -86,6 +86,12 @@ def test_vjp_jvp_match_upstream(op):
             assert_same(a, b, rtol=op.rtol or 1e-4, msg=f"{op.name} jvp")
 
 
+def _f64(x):
+    # numpy float64 would become float32 (as upstream converts it): ask for float64
+    x = np.asarray(x)
+    return mx.array(x, mx.float64) if x.dtype.kind == "f" else to_ember(x)
+
+
 @pytest.mark.parametrize("op", GRAD_OPS, ids=repr)
 def test_grads_match_finite_differences(op):
     rng = _rng(op, "fd")
@@ -96,17 +102,17 @@ def test_grads_match_finite_differences(op):
         nums = _argnums(op, sample)
         if not nums:
             continue
-        f = _partial(op, mx, sample, nums, to_ember)
-        prim = [mx.array(sample[i]) for i in nums]
-        tans = [rng.standard_normal(np.shape(sample[i])) for i in nums]
-        outs, jv = mx.jvp(lambda *xs: _listify(f(*xs)), prim, [mx.array(t) for t in tans])
-        plus = _listify(f(*[mx.array(sample[i] + h * t) for i, t in zip(nums, tans)]))
-        minus = _listify(f(*[mx.array(sample[i] - h * t) for i, t in zip(nums, tans)]))
+        f = _partial(op, mx, sample, nums, _f64)
+        prim = [_f64(sample[i]) for i in nums]
+        tans = [np.asarray(rng.standard_normal(np.shape(sample[i]))) for i in nums]
+        outs, jv = mx.jvp(lambda *xs: _listify(f(*xs)), prim, [_f64(t) for t in tans])
+        plus = _listify(f(*[_f64(sample[i] + h * t) for i, t in zip(nums, tans)]))
+        minus = _listify(f(*[_f64(sample[i] - h * t) for i, t in zip(nums, tans)]))
         for j, p, m in zip(jv, plus, minus):
             fd = (np_of(p) - np_of(m)) / (2 * h)
             assert_close(np_of(j), fd, "fd", rtol=1e-4, msg=f"{op.name} jvp vs fd")
-        cots = [rng.standard_normal(o.shape) for o in outs]
-        _, vj = mx.vjp(lambda *xs: _listify(f(*xs)), prim, [mx.array(c) for c in cots])
+        cots = [np.asarray(rng.standard_normal(o.shape)) for o in outs]
+        _, vj = mx.vjp(lambda *xs: _listify(f(*xs)), prim, [_f64(c) for c in cots])
         lhs = sum(float(np.sum(c * np_of(j))) for c, j in zip(cots, jv))
         rhs = sum(float(np.sum(np_of(v) * t)) for v, t in zip(vj, tans))
         assert abs(lhs - rhs) <= 1e-6 * max(1.0, abs(lhs)), f"{op.name}: <c, Jt> != <J^T c, t>"

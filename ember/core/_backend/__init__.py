@@ -10,7 +10,6 @@ import torch
 
 from ember.core import dtypes as D
 
-torch.set_grad_enabled(False)
 if torch.cuda.is_available():
     _tf32 = os.environ.get("MLX_ENABLE_TF32", "1") != "0"
     torch.backends.cuda.matmul.allow_tf32 = _tf32
@@ -46,6 +45,8 @@ FROM_NUMPY[np.dtype(np.float64)] = D.float64
 FROM_NUMPY[np.dtype(np.complex128)] = D.complex64
 
 CPU = torch.device("cpu")
+# kernels run without torch's autograd bookkeeping: Ember differentiates its own graph
+inference_mode = torch.inference_mode
 Tensor = torch.Tensor
 
 

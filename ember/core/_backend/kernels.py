@@ -81,15 +81,15 @@ def _bool_arith(fn, bool_fn):
 
 
 BINARY_TORCH = {
-    "add": _bool_arith(torch.add, torch.logical_or),
+    "add": torch.add,
     "subtract": _bool_arith(torch.sub, torch.logical_xor),
-    "multiply": _bool_arith(torch.mul, torch.logical_and),
+    "multiply": torch.mul,
     "divide": torch.div,
     "floor_divide": _floor_divide,
     "remainder": _remainder,
     "power": _power,
-    "maximum": _bool_arith(torch.maximum, torch.logical_or),
-    "minimum": _bool_arith(torch.minimum, torch.logical_and),
+    "maximum": torch.maximum,
+    "minimum": torch.minimum,
     "arctan2": torch.atan2,
     "logaddexp": _logaddexp,
     "equal": torch.eq,

@@ -5,6 +5,7 @@ and the intermediate buffers; it is skipped while a transform is tracing, since 
 friends still need the recipes.
 """
 
+from ember.core._backend import inference_mode as _no_grad
 from ember.core._backend import streams as S
 from ember.core._backend.kernels import KERNELS
 
@@ -45,6 +46,11 @@ def evaluate(outs, sync=True):
     order = _collect(outs)
     if not order:
         return
+    with _no_grad():
+        _run(order, sync)
+
+
+def _run(order, sync):
     detach = not TRACING[0]
     kernels = KERNELS
     gpu_streams = None
@@ -58,7 +64,7 @@ def evaluate(outs, sync=True):
                 continue
             raise ValueError("[eval] Attempting to eval an array without a primitive.")
         st = a._stream
-        if st.torch_stream is not None:
+        if st.is_gpu:
             if gpu_streams is None:
                 gpu_streams = S.enter()
             S.switch(gpu_streams, st)
