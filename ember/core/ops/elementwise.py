@@ -2,7 +2,9 @@
 
 from ember.core import dtypes as D
 from ember.core._backend import WRAP
+from ember.core.array import _new as _anew
 from ember.core.array import array, const, node
+from ember.core.device import _CURRENT
 from ember.core.ops._base import PROMOTE, as_array, broadcast_pair, resolve, to_device, weak_dtype
 from ember.core.primitives import elementwise as E
 from ember.core.primitives.misc import AsType
@@ -209,11 +211,42 @@ _NO_COMPLEX_BIN = {"remainder": "Complex type not supported.",
                    "floor_divide": None}
 
 
-def _make_binary(op, err_int=None):
+def _fast_dtypes(op, rule):
+    """dtypes for which two same-shape, same-dtype arrays need no casts or checks."""
+    ok = set(D.ALL) - set(WRAP)
+    if rule == "float":
+        ok = {d for d in ok if d.kind in "fc"}
+    elif rule == "int":
+        ok = {d for d in ok if d.kind in ("ui" if "shift" in op else "uib")}
+    if op in _NO_COMPLEX_BIN:
+        ok.discard(D.complex64)
+    return frozenset(ok)
+
+
+def _make_binary(op):
     prim = E.BINARY[op]()
     rule = prim.rule
+    fast = _fast_dtypes(op, rule)
+    to_bool = rule == "bool"
+    current = _CURRENT
 
     def f(a, b, stream=None):
+        # fast path: two arrays of one dtype and shape on the current stream
+        if stream is None and type(a) is array and type(b) is array and current:
+            s = current[-1]
+            dt = a._dtype
+            if dt is b._dtype and dt in fast and a._stream is s and b._stream is s \
+                    and a._shape == b._shape:
+                y = _anew(array)
+                y._shape = a._shape
+                y._dtype = D.bool_ if to_bool else dt
+                y._data = None
+                y._prim = prim
+                y._inputs = (a, b)
+                y._siblings = None
+                y._stream = s
+                y._copies = None
+                return y
         s = resolve(stream)
         a, b, dt = binary_args(a, b, s, op)
         if rule == "int" and dt.kind in "fc":

@@ -17,28 +17,31 @@ def _collect(outs):
     """Arrays to compute, inputs before users (iterative post-order DFS)."""
     order = []
     done = set()
-    stack = []
+    mark = done.add
+    emit = order.append
     for o in outs:
-        if o._data is None and id(o) not in done:
-            stack.append(o)
-            while stack:
-                a = stack[-1]
-                if id(a) in done:
-                    stack.pop()
-                    continue
-                pushed = False
-                for x in a._inputs:
-                    if x._data is None and id(x) not in done:
-                        stack.append(x)
-                        pushed = True
-                if not pushed:
-                    stack.pop()
-                    if a._siblings is None:
-                        done.add(id(a))
-                    else:
-                        for s in a._siblings:
-                            done.add(id(s))
-                    order.append(a)
+        if o._data is not None or id(o) in done:
+            continue
+        stack = [o]
+        push = stack.append
+        pop = stack.pop
+        while stack:
+            a = stack[-1]
+            if id(a) in done:
+                pop()
+                continue
+            n = len(stack)
+            for x in a._inputs:
+                if x._data is None and id(x) not in done:
+                    push(x)
+            if len(stack) == n:
+                pop()
+                if a._siblings is None:
+                    mark(id(a))
+                else:
+                    for s in a._siblings:
+                        mark(id(s))
+                emit(a)
     return order
 
 
