@@ -55,10 +55,42 @@ _NO_BOOL = {"negative"}
 _INT_ONLY = {"bitwise_invert"}
 
 
+def _unary_fast(op, rule):
+    """dtypes for which the op needs no cast, check or wrap: output dtype is the input's
+    (or bool)."""
+    ok = set(D.ALL) - set(WRAP)
+    if rule == "float":
+        ok = {d for d in ok if d.kind in "fc"}
+    elif rule == "real":
+        ok.discard(D.complex64)
+    if op in _NO_COMPLEX:
+        ok.discard(D.complex64)
+    if op in _NO_BOOL:
+        ok.discard(D.bool_)
+    if op in _INT_ONLY:
+        ok = {d for d in ok if d.kind in "uib"}
+    return frozenset(ok)
+
+
 def _make_unary(op):
     prim = E.UNARY[op]()
+    fast = _unary_fast(op, prim.rule)
+    to_bool = prim.rule == "bool"
+    current = _CURRENT
 
     def f(a, stream=None):
+        if stream is None and type(a) is array and current and a._dtype in fast \
+                and a._stream is current[-1]:
+            y = _anew(array)
+            y._shape = a._shape
+            y._dtype = D.bool_ if to_bool else a._dtype
+            y._data = None
+            y._prim = prim
+            y._inputs = (a,)
+            y._siblings = None
+            y._stream = a._stream
+            y._copies = None
+            return y
         s = resolve(stream)
         if type(a) is not array or a._stream.device is not s.device:
             a = as_array(a, s)
