@@ -1,107 +1,156 @@
-"""Pytree utilities, as in mlx.utils: trees are nested lists, tuples and dicts."""
+"""Pytree utilities, as in mlx.utils.
+
+A tree is nested lists, tuples (namedtuples included) and dicts; anything else is a leaf.
+Flat keys join the path with dots ("layers.0.weight").
+"""
 
 from collections import defaultdict
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+
+_TREES = (list, tuple, dict)
 
 
-def _is_tree(x):
-    return isinstance(x, (list, tuple, dict))
+def _rebuild_seq(tree, items):
+    """A list/tuple of `tree`'s type holding `items` (namedtuples take them positionally)."""
+    return type(tree)(*items) if hasattr(tree, "_fields") else type(tree)(items)
 
 
-def tree_map(fn, tree, *rest, is_leaf=None):
+def tree_map(fn: Callable, tree: Any, *rest: Any, is_leaf: Optional[Callable] = None) -> Any:
+    """Apply `fn` to the leaves of `tree` (and the matching nodes of each tree in `rest`,
+    which must have `tree`'s structure at least down to its leaves); returns the tree of
+    the results."""
     if is_leaf is not None and is_leaf(tree):
         return fn(tree, *rest)
     if isinstance(tree, (list, tuple)):
-        cls = type(tree)
-        items = [tree_map(fn, child, *(r[i] for r in rest), is_leaf=is_leaf)
-                 for i, child in enumerate(tree)]
-        return cls(*items) if hasattr(tree, "_fields") else cls(items)
+        return _rebuild_seq(tree, [
+            tree_map(fn, child, *[r[i] for r in rest], is_leaf=is_leaf)
+            for i, child in enumerate(tree)])
     if isinstance(tree, dict):
-        return {k: tree_map(fn, child, *(r[k] for r in rest), is_leaf=is_leaf)
+        return {k: tree_map(fn, child, *[r[k] for r in rest], is_leaf=is_leaf)
                 for k, child in tree.items()}
     return fn(tree, *rest)
 
 
-def tree_map_with_path(fn, tree, *rest, is_leaf=None, path=None):
+def tree_map_with_path(fn: Callable, tree: Any, *rest: Any, is_leaf: Optional[Callable] = None,
+                       path: Optional[Any] = None) -> Any:
+    """Like :func:`tree_map`, but `fn` receives the dotted path of each leaf first."""
     if is_leaf is not None and is_leaf(tree):
         return fn(path, tree, *rest)
     if isinstance(tree, (list, tuple)):
-        cls = type(tree)
-        items = [tree_map_with_path(fn, child, *(r[i] for r in rest), is_leaf=is_leaf,
-                                    path=f"{path}.{i}" if path else str(i))
-                 for i, child in enumerate(tree)]
-        return cls(*items) if hasattr(tree, "_fields") else cls(items)
+        return _rebuild_seq(tree, [
+            tree_map_with_path(fn, child, *[r[i] for r in rest], is_leaf=is_leaf,
+                               path=f"{path}.{i}" if path else str(i))
+            for i, child in enumerate(tree)])
     if isinstance(tree, dict):
-        return {k: tree_map_with_path(fn, child, *(r[k] for r in rest), is_leaf=is_leaf,
+        return {k: tree_map_with_path(fn, child, *[r[k] for r in rest], is_leaf=is_leaf,
                                       path=f"{path}.{k}" if path else str(k))
                 for k, child in tree.items()}
     return fn(path, tree, *rest)
 
 
-def tree_flatten(tree, prefix="", is_leaf=None, destination=None):
-    """[(dotted path, leaf)] in depth-first order (a dict when `destination` is a dict)."""
-    flat = [] if destination is None else destination
-    add = flat.append if isinstance(flat, list) else (lambda kv: flat.__setitem__(*kv))
+def tree_flatten(
+    tree: Any,
+    prefix: str = "",
+    is_leaf: Optional[Callable] = None,
+    destination: Optional[Union[List[Tuple[str, Any]], Dict[str, Any]]] = None,
+) -> Union[List[Tuple[str, Any]], Dict[str, Any]]:
+    """The leaves of `tree` as (dotted key, leaf) pairs in depth-first order, appended to
+    `destination` (a new list by default; a dict gets key -> leaf). The keys are
+    `prefix` + "." + path, minus their first character."""
+    if destination is None:
+        destination = []
+    if isinstance(destination, list):
+        add = destination.append
+    elif isinstance(destination, dict):
+        def add(kv):
+            destination[kv[0]] = kv[1]
+    else:
+        raise ValueError("Destination should be either a list or a dictionary or None")
+    # an explicit stack, so that deep trees do not hit the recursion limit
     stack = [(prefix, tree)]
-    out = []
+    pop, push = stack.pop, stack.append
     while stack:
-        path, node = stack.pop()
-        if (is_leaf is None or not is_leaf(node)) and _is_tree(node):
-            items = list(node.items()) if isinstance(node, dict) else list(enumerate(node))
-            for k, child in reversed(items):
-                stack.append((f"{path}.{k}" if path else str(k), child))
+        key, node = pop()
+        if (is_leaf is None or not is_leaf(node)) and isinstance(node, _TREES):
+            items = node.items() if isinstance(node, dict) else enumerate(node)
+            for k, child in reversed(list(items)):
+                push((f"{key}.{k}", child))
         else:
-            out.append((path[1:] if path.startswith(".") else path, node))
-    for kv in out:
-        add(kv)
-    return flat
+            add((key[1:], node))
+    return destination
 
 
-def tree_unflatten(tree):
-    """The inverse of tree_flatten: integer keys make lists, others dicts."""
+def tree_unflatten(tree: Union[List[Tuple[str, Any]], Dict[str, Any]]) -> Any:
+    """Rebuild a tree from (dotted key, leaf) pairs (or a dict of them). A level whose keys
+    all parse as distinct integers becomes a list (gaps hold empty dicts), any other level
+    a dict."""
     items = list(tree.items()) if isinstance(tree, dict) else list(tree)
-    if len(items) == 1 and items[0][0] == "":
-        return items[0][1]
+    if len(items) == 1:
+        key, value = items[0]
+        if key == "":
+            return value
+    elif items and all(k == "" for k, _ in items):
+        # several leaves at one path: upstream recurses without end here
+        raise RecursionError("maximum recursion depth exceeded")
     children = defaultdict(list)
     for key, value in items:
         head, _, rest = key.partition(".")
         children[head].append((rest, value))
-    if all(k.isdigit() for k in children):
-        keys = sorted(children, key=int)
-        return [tree_unflatten(children[k]) for k in keys]
-    return {k: tree_unflatten(v) for k, v in children.items()}
+    try:
+        indices = [int(k) for k in children]
+    except ValueError:
+        indices = None
+    if indices is None or len(set(indices)) != len(indices):
+        return {k: tree_unflatten(v) for k, v in children.items()}
+    out = []
+    for i, k in sorted(zip(indices, children)):
+        if i > len(out):
+            out.extend({} for _ in range(i - len(out)))
+        out.append(tree_unflatten(children[k]))
+    return out
 
 
 def tree_reduce(fn, tree, initializer=None, is_leaf=None):
-    if is_leaf is not None and is_leaf(tree) or not _is_tree(tree):
+    """Fold `fn(accumulator, leaf)` over the leaves of `tree`; without an `initializer`
+    the first leaf starts the accumulation."""
+    if is_leaf is not None and is_leaf(tree) or not isinstance(tree, _TREES):
         return tree if initializer is None else fn(initializer, tree)
     acc = initializer
-    children = tree.values() if isinstance(tree, dict) else tree
-    for child in children:
+    for child in (tree.values() if isinstance(tree, dict) else tree):
         acc = tree_reduce(fn, child, acc, is_leaf)
     return acc
 
 
+def _empty(x):
+    return isinstance(x, _TREES) and len(x) == 0
+
+
 def tree_merge(tree_a, tree_b, merge_fn=None):
-    """Merge two trees of the same structure where at most one side has a leaf."""
-    if _is_tree(tree_a) and _is_tree(tree_b) or (tree_a is None) != (tree_b is None) and \
-            (_is_tree(tree_a) or _is_tree(tree_b)):
-        if tree_a is None or tree_b is None:
-            return tree_a if tree_b is None else tree_b
+    """Merge two trees into one holding the values of both, like a deep dict.update.
+    Empty containers and None count as absent subtrees; where both trees hold a value,
+    `merge_fn(a, b)` decides (an error without one)."""
+    a_empty, b_empty = _empty(tree_a), _empty(tree_b)
+    if a_empty and b_empty:
         if type(tree_a) is not type(tree_b):
-            raise ValueError("Trees contain elements at the same locations but have "
-                             "different types.")
-        if isinstance(tree_a, dict):
-            keys = list(tree_a) + [k for k in tree_b if k not in tree_a]
-            return {k: tree_merge(tree_a.get(k), tree_b.get(k), merge_fn) for k in keys}
+            raise ValueError(f"Cannot merge {type(tree_a).__name__} with "
+                             f"{type(tree_b).__name__}")
+    elif a_empty:
+        tree_a = None
+    elif b_empty:
+        tree_b = None
+    if tree_a is None and tree_b is not None:
+        return tree_b
+    if tree_a is not None and tree_b is None:
+        return tree_a
+    if isinstance(tree_a, (list, tuple)) and isinstance(tree_b, (list, tuple)):
         n = max(len(tree_a), len(tree_b))
         a = list(tree_a) + [None] * (n - len(tree_a))
         b = list(tree_b) + [None] * (n - len(tree_b))
-        return type(tree_a)(tree_merge(x, y, merge_fn) for x, y in zip(a, b))
-    if tree_a is None:
-        return tree_b
-    if tree_b is None:
-        return tree_a
+        return _rebuild_seq(tree_a, [tree_merge(x, y, merge_fn) for x, y in zip(a, b)])
+    if isinstance(tree_a, dict) and isinstance(tree_b, dict):
+        keys = set(tree_a.keys()) | set(tree_b.keys())
+        return {k: tree_merge(tree_a.get(k), tree_b.get(k), merge_fn) for k in keys}
     if merge_fn is None:
-        raise ValueError("Trees contain leaves at the same locations and no merge "
-                         "function was provided.")
+        raise ValueError("Trees contain elements at the same locations but no merge function "
+                         "was provided")
     return merge_fn(tree_a, tree_b)

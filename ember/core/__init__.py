@@ -1,13 +1,24 @@
 """ember.core: MLX's array API (mlx.core) on PyTorch's ATen kernels."""
 
+import math as _math
+
 from ember.core import _methods  # noqa: F401  (binds the array's operators and methods)
 from ember.core import dtypes as _dtypes
-from ember.core.array import array
+from ember.core._format import (
+    PrintOptions,
+    _PrintOptionsContext,  # noqa: F401
+    get_printoptions,
+    printoptions,
+    set_printoptions,
+)
+from ember.core.array import ArrayIterator, array
 from ember.core.device import (
     Device,
     DeviceType,
     Stream,
     StreamContext,
+    ThreadLocalStream,
+    clear_streams,
     cpu,
     default_device,
     default_stream,
@@ -16,6 +27,8 @@ from ember.core.device import (
     gpu,
     is_available,
     new_stream,
+    new_thread_local_stream,
+    new_thread_unsafe_stream,
     set_default_device,
     set_default_stream,
     stream,
@@ -26,6 +39,7 @@ from ember.core.dtypes import (
     DtypeCategory,
     bfloat16,
     bool_,
+    can_cast,
     complex64,
     complexfloating,
     finfo,
@@ -44,6 +58,7 @@ from ember.core.dtypes import (
     isdtype,
     issubdtype,
     number,
+    result_type,
     signedinteger,
     uint8,
     uint16,
@@ -58,20 +73,59 @@ from ember.core.transforms.vmap import vmap
 
 __version__ = "0.32.4"
 
-
-def result_type(*arrays_and_dtypes):
-    out = None
-    for x in arrays_and_dtypes:
-        if isinstance(x, array):
-            d = x.dtype
-        elif isinstance(x, Dtype):
-            d = x
-        else:
-            raise ValueError("[result_type] Inputs must be arrays or dtypes.")
-        out = d if out is None else _dtypes.promote_types(out, d)
-    return out
+e = _math.e
+pi = _math.pi
+inf = _math.inf
+nan = _math.nan
+euler_gamma = 0.5772156649015329
+newaxis = None
 
 
-def can_cast(from_, to):
-    d = from_.dtype if isinstance(from_, array) else from_
-    return _dtypes.promote_types(d, to) is to
+class ArrayLike:
+    """Any Python object which has an ``__mlx_array__`` method that returns an array."""
+
+    __slots__ = ("obj",)
+
+    def __init__(self, obj, /):
+        self.obj = obj
+
+
+class _ArrayNamespaceInfo:
+    """What the array API standard asks a namespace to report about itself."""
+
+    # the dtypes the array API standard knows (float16 and bfloat16 are not among them)
+    _DTYPES = ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
+               "uint64", "float32", "complex64", "float64")
+
+    def capabilities(self):
+        return {"boolean indexing": False, "data-dependent shapes": False, "max dimensions": 10}
+
+    def default_device(self):
+        return default_device()
+
+    def devices(self):
+        return tuple(Device(t) for t in (gpu, cpu) if is_available(Device(t)))
+
+    def _check(self, device):
+        if device is not None and not isinstance(device, Device):
+            raise TypeError("Expected a mlx Device")
+
+    def default_dtypes(self, *, device=None):
+        self._check(device)
+        return {"real floating": float32, "complex floating": complex64, "integral": int32,
+                "indexing": int32}
+
+    def dtypes(self, *, device=None, kind=None):
+        self._check(device)
+        table = {n: _dtypes._by_name(n) for n in self._DTYPES}
+        if kind is None:
+            return table
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        try:
+            return {n: d for n, d in table.items() if isdtype(d, kinds)}
+        except ValueError:
+            raise ValueError(f"Unsupported dtype kind: {kinds}") from None
+
+
+def __array_namespace_info__():  # noqa: N807 - the array API's name
+    return _ArrayNamespaceInfo()

@@ -1,55 +1,102 @@
-"""repr/str of arrays, formatted as MLX formats them."""
+"""repr/str of arrays, formatted as MLX formats them, and the print options."""
 
-import numpy as np
+import math
 
 from ember.core import _backend as B
-from ember.core import dtypes as D
+
+_EDGE = 3        # a dimension longer than 2 * _EDGE shows its first and last _EDGE items
+_state = {"precision": -1}
 
 
-def _fmt_float(v):
-    if np.isnan(v):
-        return "nan"
-    if np.isinf(v):
+class PrintOptions:
+    """The options used to print arrays: `precision` (decimal places; -1: MLX's default)."""
+
+    __slots__ = ("precision",)
+
+    def __init__(self, precision=-1):
+        self.precision = int(precision)
+
+
+def get_printoptions():
+    return PrintOptions(_state["precision"])
+
+
+def set_printoptions(precision=-1):
+    _state["precision"] = int(precision)
+
+
+class _PrintOptionsContext:
+    __slots__ = ("_precision", "_saved")
+
+    def __init__(self, precision):
+        self._precision = int(precision)
+        self._saved = None
+
+    def __enter__(self):
+        self._saved = _state["precision"]
+        _state["precision"] = self._precision
+        return self
+
+    def __exit__(self, *exc):
+        _state["precision"] = self._saved
+        return False
+
+
+def printoptions(precision=-1):
+    return _PrintOptionsContext(precision)
+
+
+def fmt_float(v, precision=None):
+    if precision is None:
+        precision = _state["precision"]
+    if math.isnan(v):
+        return "-nan" if math.copysign(1.0, v) < 0 else "nan"
+    if math.isinf(v):
         return "inf" if v > 0 else "-inf"
-    return f"{v:g}"
+    return f"{v:g}" if precision < 0 else f"{v:.{precision}f}"
 
 
-def _fmt_scalar(v, dtype):
-    k = dtype.kind
-    if k == "b":
-        return "True" if v else "False"
-    if k in "ui":
-        return str(int(v))
-    if k == "c":
-        re, im = _fmt_float(v.real), _fmt_float(abs(v.imag))
-        return f"{re}{'-' if v.imag < 0 or (v.imag == 0 and np.signbit(v.imag)) else '+'}{im}j"
-    return _fmt_float(float(v))
+def _formatter(kind, precision):
+    if kind == "b":
+        return lambda v: "True" if v else "False"
+    if kind in "ui":
+        return lambda v: str(int(v))
+    if kind == "c":
+        def fmt_complex(v):
+            re, im = float(v.real), float(v.imag)
+            sign, im = ("-", -im) if im < 0 else ("+", im)
+            return f"{fmt_float(re, precision)}{sign}{fmt_float(im, precision)}j"
+        return fmt_complex
+    return lambda v: fmt_float(float(v), precision)
 
 
-def format_array(a, with_dtype=True):
+def format_array(a):
     t = a._tensor()
-    data = B.to_numpy(t, a._dtype)
-    body = _format(data, a._dtype, indent=6 if with_dtype else 0)
-    if not with_dtype:
-        return body
+    shape = a._shape
+    # keep only the items that are shown: the edges of every long dimension
+    elided = []
+    for d, n in enumerate(shape):
+        if n > 2 * _EDGE:
+            idx = list(range(_EDGE)) + list(range(n - _EDGE, n))
+            t = t[(slice(None),) * d + (idx,)]
+            elided.append(True)
+        else:
+            elided.append(False)
+    x = B.to_numpy(t, a._dtype)
+    fmt = _formatter(a._dtype.kind, _state["precision"])
+    if x.ndim == 0:
+        body = fmt(x.item() if a._dtype.kind != "c" else complex(x))
+    else:
+        body = _format_nd(x.tolist(), x.ndim, elided, fmt, 7)
     return f"array({body}, dtype={a._dtype.name})"
 
 
-def _format(x, dtype, indent):
-    if x.ndim == 0:
-        return _fmt_scalar(x.item() if dtype is not D.bfloat16 else float(x), dtype)
-    return _format_nd(x, dtype, indent + 1)
-
-
-def _format_nd(x, dtype, col):
-    if x.ndim == 1:
-        n = x.shape[0]
-        if n > 1000:
-            items = [_fmt_scalar(v, dtype) for v in x[:3]] + ["..."] + \
-                [_fmt_scalar(v, dtype) for v in x[-3:]]
-        else:
-            items = [_fmt_scalar(v, dtype) for v in x]
-        return "[" + ", ".join(items) + "]"
-    rows = [_format_nd(r, dtype, col + 1) for r in x]
-    sep = "," + "\n" * (x.ndim - 1) + " " * col
-    return "[" + sep.join(rows) + "]"
+def _format_nd(x, ndim, elided, fmt, col):
+    if ndim == 1:
+        items = [fmt(v) for v in x]
+    else:
+        items = [_format_nd(r, ndim - 1, elided[1:], fmt, col + 1) for r in x]
+    if elided[0]:
+        items.insert(_EDGE, "...")
+    sep = ", " if ndim == 1 else ",\n" + " " * col
+    return "[" + sep.join(items) + "]"

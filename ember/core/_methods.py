@@ -1,92 +1,183 @@
-"""The array's operators and op methods, bound once all op families are loaded."""
+"""The array's operators and op methods, bound once all op families are loaded.
+
+Operators take what upstream's take: arrays, Python scalars (weakly typed), numpy arrays
+and scalars (converted to the array's dtype, as upstream converts them) and objects with
+`__mlx_array__`. In-place operators give the same Python object the new value.
+"""
+
+import numpy as np
 
 import ember.core.ops as O
-from ember.core.array import _become, array
+from ember.core.array import _become, _construct, array, snapshot
 from ember.core.ops import elementwise as E
 
+_SCALARS = (bool, int, float, complex)
+_NUMPY = (np.ndarray, np.generic)
 
-def _binop(fn):
+
+def _operand(other, self, what):
+    """`other` as an operand of an operator on array `self`."""
+    if isinstance(other, _SCALARS):
+        return other
+    if isinstance(other, _NUMPY):
+        return _construct(other, self._dtype, self._stream)
+    mlx_array = getattr(other, "__mlx_array__", None)
+    if mlx_array is not None:
+        return mlx_array()
+    if other is None:
+        raise TypeError(f"Cannot perform {what} on an mlx.core.array and NoneType")
+    raise ValueError(f"Cannot perform {what} on an mlx.core.array and {type(other).__name__}")
+
+
+def _binop(fn, what):
     def op(self, other):
-        try:
-            return fn(self, other)
-        except TypeError:
-            return NotImplemented
+        if type(other) is not array:
+            other = _operand(other, self, what)
+        return fn(self, other)
     return op
 
 
-def _rbinop(fn):
+def _rbinop(fn, what):
     def op(self, other):
-        try:
-            return fn(other, self)
-        except TypeError:
-            return NotImplemented
+        if type(other) is not array:
+            other = _operand(other, self, what)
+        return fn(other, self)
     return op
 
 
-def _ibinop(fn):
+def _ibinop(fn, what):
     def op(self, other):
-        _become(self, fn(self, other))
+        if type(other) is not array:
+            other = _operand(other, self, what)
+        _become(self, fn(snapshot(self), other))
         return self
     return op
 
 
-_BINARY = {
-    "add": E.add, "sub": E.subtract, "mul": E.multiply, "truediv": E.divide,
-    "floordiv": E.floor_divide, "mod": E.remainder, "pow": E.power, "matmul": None,
-    "and": None, "or": None, "xor": E.bitwise_xor, "lshift": E.left_shift,
-    "rshift": E.right_shift,
-}
-
-
-def _and(a, b):
-    return E.bitwise_and(a, b)
-
-
-def _or(a, b):
-    return E.bitwise_or(a, b)
-
-
 def _matmul(a, b):
+    if not isinstance(b, array):
+        raise TypeError(f"__matmul__(): expected an mlx.core.array, got {type(b).__name__}")
     return O.matmul(a, b)
 
 
-_BINARY["and"], _BINARY["or"], _BINARY["matmul"] = _and, _or, _matmul
+def _rmatmul(a, b):
+    if not isinstance(a, array):
+        raise TypeError(f"__rmatmul__(): expected an mlx.core.array, got {type(a).__name__}")
+    return O.matmul(a, b)
 
-for _name, _fn in _BINARY.items():
-    setattr(array, f"__{_name}__", _binop(_fn))
-    setattr(array, f"__r{_name}__", _rbinop(_fn))
-    setattr(array, f"__i{_name}__", _ibinop(_fn))
 
-array.__eq__ = _binop(E.equal)
-array.__ne__ = _binop(E.not_equal)
-array.__lt__ = _binop(E.less)
-array.__le__ = _binop(E.less_equal)
-array.__gt__ = _binop(E.greater)
-array.__ge__ = _binop(E.greater_equal)
-array.__neg__ = lambda self: E.negative(self)
-array.__pos__ = lambda self: self
-array.__abs__ = lambda self: E.abs(self)
-array.__invert__ = lambda self: (E.logical_not(self) if self._dtype.kind == "b"
-                                 else E.bitwise_invert(self))
+def _itruediv(self, other):
+    if self._dtype.kind not in "fc":
+        raise ValueError("In place division cannot cast to non-floating point type.")
+    if type(other) is not array:
+        other = _operand(other, self, "division")
+    _become(self, E.divide(snapshot(self), other))
+    return self
+
+
+_BINARY = {
+    "add": (E.add, "addition"), "sub": (E.subtract, "subtraction"),
+    "mul": (E.multiply, "multiplication"), "truediv": (E.divide, "division"),
+    "floordiv": (E.floor_divide, "floor division"), "mod": (E.remainder, "modulus"),
+    "pow": (E.power, "power"), "and": (E.bitwise_and, "bitwise and"),
+    "or": (E.bitwise_or, "bitwise or"), "xor": (E.bitwise_xor, "bitwise xor"),
+    "lshift": (E.left_shift, "left shift"), "rshift": (E.right_shift, "right shift"),
+}
+
+for _name, (_fn, _what) in _BINARY.items():
+    setattr(array, f"__{_name}__", _binop(_fn, _what))
+    setattr(array, f"__r{_name}__", _rbinop(_fn, _what))
+    setattr(array, f"__i{_name}__", _ibinop(_fn, _what))
+array.__itruediv__ = _itruediv
+array.__div__ = array.__truediv__
+array.__rdiv__ = array.__rtruediv__
+array.__matmul__ = lambda self, other: _matmul(self, other)
+array.__rmatmul__ = lambda self, other: _rmatmul(other, self)
+
+
+def __imatmul__(self, other):  # noqa: N807
+    _become(self, _matmul(snapshot(self), other))
+    return self
+
+
+array.__imatmul__ = __imatmul__
+
+
+def _compare(fn, what):
+    def op(self, other):
+        if type(other) is not array:
+            other = _operand(other, self, what)
+        return fn(self, other)
+    return op
+
+
+def _equality(fn, negate):
+    def op(self, other):
+        if type(other) is not array:
+            try:
+                other = _operand(other, self, "equality")
+            except ValueError:  # not array-like: never equal
+                return negate
+        return fn(self, other)
+    return op
+
+
+array.__eq__ = _equality(E.equal, False)
+array.__ne__ = _equality(E.not_equal, True)
+array.__lt__ = _compare(E.less, "less than")
+array.__le__ = _compare(E.less_equal, "less than or equal")
+array.__gt__ = _compare(E.greater, "greater than")
+array.__ge__ = _compare(E.greater_equal, "greater than or equal")
 array.__hash__ = lambda self: id(self)
 
 
+def __neg__(self):  # noqa: N807
+    return E.negative(self)
+
+
+def __pos__(self):  # noqa: N807
+    return self
+
+
+def __abs__(self):  # noqa: N807
+    return E.abs(self)
+
+
+def __invert__(self):  # noqa: N807
+    k = self._dtype.kind
+    if k == "b":
+        return E.logical_not(self)
+    if k in "fc":
+        raise ValueError("Floating point types not allowed with bitwise inversion.")
+    return E.bitwise_invert(self)
+
+
 def __divmod__(self, other):  # noqa: N807
+    if type(other) is not array:
+        other = _operand(other, self, "divmod")
     return E.divmod(self, other)
 
 
 def __rdivmod__(self, other):  # noqa: N807
+    if type(other) is not array:
+        other = _operand(other, self, "divmod")
     return E.divmod(other, self)
 
 
+array.__neg__ = __neg__
+array.__pos__ = __pos__
+array.__abs__ = __abs__
+array.__invert__ = __invert__
 array.__divmod__ = __divmod__
 array.__rdivmod__ = __rdivmod__
 
 
 def _method(name):
+    # bound by name at call time, so families loaded later (or replaced) are found
     def method(self, *args, **kwargs):
         return getattr(O, name)(self, *args, **kwargs)
     method.__name__ = name
+    method.__qualname__ = f"array.{name}"
     return method
 
 
@@ -112,11 +203,18 @@ def transpose(self, *axes, stream=None):
     return O.transpose(self, axes if axes else None, stream=stream)
 
 
+def _mT(self):  # noqa: N802 - upstream's name
+    if self.ndim < 2:
+        raise ValueError("[matrix_transpose] Input array must have at least 2 dimensions.")
+    return O.swapaxes(self, -1, -2)
+
+
 array.reshape = reshape
 array.transpose = transpose
-array.T = property(lambda self: O.transpose(self))
-array.real = property(lambda self: E.real(self))
-array.imag = property(lambda self: E.imag(self))
+array.T = property(lambda self: O.transpose(self), doc="Equivalent to self.transpose().")
+array.mT = property(_mT, doc="self.transpose() with the last two axes swapped.")
+array.real = property(lambda self: E.real(self), doc="The real part of a complex array.")
+array.imag = property(lambda self: E.imag(self), doc="The imaginary part of a complex array.")
 
 
 def __getitem__(self, idx):  # noqa: N807
@@ -124,9 +222,10 @@ def __getitem__(self, idx):  # noqa: N807
 
 
 def __setitem__(self, idx, value):  # noqa: N807
-    _become(self, O.setitem(self, idx, value))
+    _become(self, O.setitem(snapshot(self), idx, value))
 
 
 array.__getitem__ = __getitem__
 array.__setitem__ = __setitem__
-array.at = property(lambda self: O.ArrayAt(self))
+array.at = property(lambda self: O.ArrayAt(self), doc="Used to apply updates at the given "
+                    "indices.")

@@ -5,8 +5,6 @@ An array is shape + dtype + either data (a torch tensor in its storage dtype) or
 `ember.core.transforms.eval` turns recipes into data.
 """
 
-import numbers
-
 import numpy as np
 
 from ember.core import _backend as B
@@ -14,48 +12,43 @@ from ember.core import device as dev
 from ember.core import dtypes as D
 
 _new = object.__new__
+_CONVERT_ERR = "[convert] Only length-1 arrays can be converted to Python scalars."
 
 
 class array:
+    """An N-dimensional array object."""
+
     __slots__ = ("_shape", "_dtype", "_data", "_prim", "_inputs", "_siblings", "_stream",
                  "_copies", "__weakref__")
 
-    __array_priority__ = 1000  # numpy defers to our reflected operators
-
     def __init__(self, val, dtype=None):
-        s = dev.resolve(None)
-        if isinstance(val, array):
-            src = val
-            if dtype is not None and dtype is not val._dtype:
-                from ember.core.ops import astype
-                src = astype(val, dtype)
-            _become(self, src)
-            return
-        t, dt = _to_tensor(val, dtype, s)
-        self._shape = tuple(t.shape)
-        self._dtype = dt
-        self._data = t
-        self._prim = None
-        self._inputs = ()
-        self._siblings = None
-        self._stream = s
-        self._copies = None
+        if dtype is not None and not isinstance(dtype, D.Dtype):
+            raise TypeError(f"array(): dtype must be a Dtype, got {type(dtype).__name__}.")
+        src = _construct(val, dtype, dev.resolve(None))
+        if src is val and src._data is None:  # a lazy array: share its node, do not clone it
+            from ember.core.ops import _identity
+            src = _identity(src)
+        _become(self, src)
 
     # -- properties -------------------------------------------------------------------
     @property
     def shape(self):
+        """The shape of the array as a Python tuple."""
         return self._shape
 
     @property
     def dtype(self):
+        """The array's Dtype."""
         return self._dtype
 
     @property
     def ndim(self):
+        """The array's dimension."""
         return len(self._shape)
 
     @property
     def size(self):
+        """Number of elements in the array."""
         n = 1
         for d in self._shape:
             n *= d
@@ -63,10 +56,12 @@ class array:
 
     @property
     def itemsize(self):
+        """The size of the array's datatype in bytes."""
         return self._dtype.size
 
     @property
     def nbytes(self):
+        """The number of bytes in the array."""
         return self.size * self._dtype.size
 
     def __len__(self):
@@ -86,49 +81,77 @@ class array:
         return self._data
 
     def item(self):
+        """The value of a one-element array as a Python scalar."""
         if self.size != 1:
-            raise ValueError("[item] item can only be called on arrays of size 1.")
+            raise ValueError(_CONVERT_ERR)
         return _py_scalar(self._tensor().reshape(()), self._dtype)
 
     def tolist(self):
+        """The array as (nested) Python lists of Python scalars."""
         if not self._shape:
             return self.item()
-        a = B.to_numpy(self._tensor(), self._dtype)
-        return a.tolist()
+        return B.to_numpy(self._tensor(), self._dtype).tolist()
 
     def __array__(self, dtype=None, copy=None):
         a = B.to_numpy(self._tensor(), self._dtype)
-        if dtype is not None:
-            a = a.astype(dtype)
-        return a
+        if dtype is not None and a.dtype != np.dtype(dtype):
+            return a.astype(dtype)
+        return a.copy() if copy else a
 
-    def __dlpack__(self, stream=None, **kw):
-        return self._tensor().__dlpack__(**({"stream": stream} if stream is not None else {}))
+    def __dlpack__(self, *, stream=None, max_version=None, dl_device=None, copy=None):
+        t = _exact_tensor(self)
+        kw = {}
+        if stream is not None:
+            kw["stream"] = stream
+        if max_version is not None:
+            kw["max_version"] = max_version
+        if dl_device is not None:
+            kw["dl_device"] = dl_device
+        if copy is not None:
+            kw["copy"] = copy
+        return t.__dlpack__(**kw)
 
     def __dlpack_device__(self):
-        return self._tensor().__dlpack_device__()
+        kind, index = self._tensor().__dlpack_device__()
+        return (int(kind), int(index))
+
+    def __bytes__(self):
+        a = B.to_numpy(self._tensor(), self._dtype)
+        if self._dtype is D.bfloat16:  # the upper half of each float32 is the bfloat16
+            a = (np.ascontiguousarray(a, np.float32).view(np.uint32) >> 16).astype(np.uint16)
+        return np.ascontiguousarray(a).tobytes()
 
     def __bool__(self):
         if self.size != 1:
-            raise ValueError("The truth value of an array with more than one element is ambiguous.")
+            raise ValueError(_CONVERT_ERR)
         return bool(self.item())
 
     def __int__(self):
-        return int(self.item())
+        if self.size != 1:
+            raise ValueError(_CONVERT_ERR)
+        v = self.item()
+        return int(v.real if isinstance(v, complex) else v)
 
     def __float__(self):
-        return float(self.item())
+        if self.size != 1:
+            raise ValueError(_CONVERT_ERR)
+        v = self.item()
+        return float(v.real if isinstance(v, complex) else v)
+
+    def __complex__(self):
+        if self.size != 1:
+            raise ValueError(_CONVERT_ERR)
+        return complex(self.item())
 
     def __index__(self):
-        if self._dtype.kind not in "uib" or self.size != 1:
-            raise TypeError("Only integer scalar arrays can be converted to a scalar index.")
-        return int(self.item())
+        if self._shape or self._dtype.kind not in "ui":
+            raise TypeError("Only 0-dimensional integer arrays can be converted to an index.")
+        return self.item()
 
     def __iter__(self):
         if not self._shape:
-            raise TypeError("iteration over a 0-d array")
-        from ember.core.ops import unstack
-        return iter(unstack(self, 0)) if self._shape[0] else iter(())
+            raise TypeError("iter() 0-dimensional array.")
+        return ArrayIterator(self)
 
     def __repr__(self):
         from ember.core._format import format_array
@@ -136,20 +159,71 @@ class array:
 
     __str__ = __repr__
 
+    def __format__(self, spec):
+        if not self._shape:
+            return format(self.item(), spec)
+        if spec:
+            raise TypeError("unsupported format string passed to mx.array.__format__")
+        return repr(self)
+
+    def __array_namespace__(self, api_version=None):
+        if api_version is not None:
+            raise ValueError("Explicitly specifying api_version is not yet implemented.")
+        import ember.core
+        return ember.core
+
+    # -- pickling and copies --------------------------------------------------------------
     def __getstate__(self):
-        return {"data": np.asarray(self), "dtype": self._dtype.name}
+        a = B.to_numpy(self._tensor(), self._dtype)
+        if self._dtype is D.bfloat16:
+            a = (np.ascontiguousarray(a, np.float32).view(np.uint32) >> 16).astype(np.uint16)
+        return (a, self._dtype._rank)
 
     def __setstate__(self, state):
-        a = array(state["data"], D._by_name(state["dtype"]))
-        _become(self, a)
+        data, rank = state
+        dt = D._BY_RANK[rank]
+        if dt is D.bfloat16:
+            data = (np.asarray(data, np.uint16).astype(np.uint32) << 16).view(np.float32)
+        _become(self, _construct(np.asarray(data), dt, dev.resolve(None)))
 
     def __copy__(self):
         a = _new(array)
-        _become(a, self)
+        if self._data is None:  # share the recipe's result rather than run it twice
+            from ember.core.ops import _identity
+            _become(a, _identity(self))
+        else:
+            _become(a, self)
         return a
 
     def __deepcopy__(self, memo):
-        return self.__copy__()
+        a = self.__copy__()
+        memo[id(self)] = a
+        return a
+
+
+class ArrayIterator:
+    """A helper object to iterate over the 1st dimension of an array."""
+
+    __slots__ = ("_array", "_items", "_i")
+
+    def __init__(self, a):
+        self._array = a
+        self._items = None
+        self._i = 0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        a = self._array
+        if self._i >= a._shape[0]:
+            raise StopIteration
+        if self._items is None:  # one multi-output node for all the rows
+            from ember.core.ops import unstack
+            self._items = unstack(a, axis=0)
+        r = self._items[self._i]
+        self._i += 1
+        return r
 
 
 def _become(a, src):
@@ -165,6 +239,28 @@ def _become(a, src):
         # a multi-output node: share it through an identity so siblings stay consistent
         from ember.core.ops import _identity
         _become(a, _identity(src))
+
+
+def snapshot(a):
+    """A new array holding `a`'s current value, so that `a` can be given a new value that
+    depends on its old one (in-place operators, `__setitem__`)."""
+    b = _new(array)
+    b._shape = a._shape
+    b._dtype = a._dtype
+    b._data = a._data
+    b._prim = a._prim
+    b._inputs = a._inputs
+    b._stream = a._stream
+    b._copies = a._copies
+    sib = a._siblings
+    b._siblings = None
+    if sib is not None:
+        sib = tuple(b if s is a else s for s in sib)
+        for s in sib:
+            s._siblings = sib
+    a._siblings = None
+    a._copies = None
+    return b
 
 
 def node(shape, dtype, prim, inputs, stream):
@@ -217,14 +313,31 @@ def _py_scalar(t, dtype):
     return float(v)
 
 
+# torch dtypes that hold exactly the unsigned dtypes Ember stores widened
+_EXACT_TORCH = {d: t for t, d in B.FROM_TORCH.items() if d in (D.uint16, D.uint32, D.uint64)}
+
+
+def _exact_tensor(a):
+    """a's tensor in a torch dtype of exactly a's dtype (for DLPack)."""
+    t = a._tensor()
+    td = _EXACT_TORCH.get(a._dtype)
+    if td is None:
+        return t
+    return t.view(td) if a._dtype is D.uint64 else t.to(td)
+
+
 # -- construction from Python values -------------------------------------------------
+
+_INT32_MIN, _INT32_MAX = -(2 ** 31), 2 ** 31 - 1
+_INT64_MIN, _INT64_MAX = -(2 ** 63), 2 ** 63 - 1
+
 
 def scalar_dtype(v):
     """MLX's dtype for a Python scalar (bool, int, float, complex)."""
     if isinstance(v, bool):
         return D.bool_
     if isinstance(v, int):
-        return D.int32 if -(2 ** 31) <= v < 2 ** 31 else D.int64
+        return D.int32 if _INT32_MIN <= v <= _INT32_MAX else D.int64
     if isinstance(v, float):
         return D.float32
     if isinstance(v, complex):
@@ -232,119 +345,69 @@ def scalar_dtype(v):
     raise TypeError(f"Unsupported scalar type {type(v).__name__}.")
 
 
-def _infer_list_dtype(flat):
-    kinds = 0
-    big = False
-    for v in flat:
-        if isinstance(v, bool):
-            kinds |= 1
-        elif isinstance(v, numbers.Integral):
-            kinds |= 2
-            if not -(2 ** 31) <= int(v) < 2 ** 31:
-                big = True
-        elif isinstance(v, numbers.Real):
-            kinds |= 4
-        elif isinstance(v, numbers.Complex):
-            kinds |= 8
-        elif isinstance(v, array):
-            return None
-        else:
-            raise ValueError(f"[array] Invalid type {type(v).__name__} in array initialization.")
-    if kinds & 8:
-        return D.complex64
-    if kinds & 4:
-        return D.float32
-    if kinds & 2:
-        return D.int64 if big else D.int32
-    return D.bool_
-
-
-def _flatten_nested(val):
-    flat = []
-    stack = [val]
-    while stack:
-        v = stack.pop()
-        if isinstance(v, (list, tuple)):
-            stack.extend(v)
-        else:
-            flat.append(v)
-    return flat
-
-
-def _to_tensor(val, dtype, stream):
-    import torch
-    tdev = stream.tdevice
-    if isinstance(val, (bool, int, float, complex)) or isinstance(val, numbers.Number) \
-            and not isinstance(val, np.generic):
+def _construct(val, dtype, s):
+    """An array (evaluated, or lazy when built from arrays) for `array(val, dtype)`."""
+    if isinstance(val, array):
+        if dtype is not None and dtype is not val._dtype:
+            from ember.core.ops import astype
+            return astype(val, dtype)
+        return val
+    if isinstance(val, (bool, int, float, complex)):
         dt = dtype or scalar_dtype(val)
-        return _scalar_tensor(val, dt, tdev), dt
-    if isinstance(val, np.generic):
-        val = np.asarray(val)
-    if isinstance(val, np.ndarray):
-        dt = dtype or _numpy_dtype(val.dtype)
-        return B.from_numpy(val, dt).to(tdev), dt
-    if isinstance(val, torch.Tensor):
-        dt = dtype or B.FROM_TORCH[val.dtype]
-        return B.to_storage(val.detach(), dt).to(tdev), dt
+        _check_int(val)
+        return leaf(_scalar_tensor(val, dt, s.tdevice), dt, s)
     if isinstance(val, (list, tuple)):
-        flat = _flatten_nested(val)
-        inferred = _infer_list_dtype(flat)
-        if inferred is None:  # a list of arrays: stack them
-            from ember.core.ops import stack
-            stacked = stack([v if isinstance(v, array) else array(v) for v in val])
-            if dtype is not None:
-                stacked = stacked.astype(dtype)
-            t = stacked._tensor()
-            return t.to(tdev), stacked._dtype
-        dt = dtype or inferred
-        try:
-            a = np.array(val, dtype=_np_parse_dtype(dt))
-        except ValueError as e:
-            raise ValueError(f"[array] Initialization from a ragged list: {e}") from None
-        return B.from_numpy(a, dt).to(tdev), dt
-    if hasattr(val, "__dlpack__"):
-        t = torch.from_dlpack(val)
-        dt = dtype or B.FROM_TORCH[t.dtype]
-        return B.to_storage(t, dt).to(tdev), dt
-    if hasattr(val, "__array__"):
-        return _to_tensor(np.asarray(val), dtype, stream)
-    raise ValueError(f"[array] Invalid type {type(val).__name__} received in array initialization.")
+        return _from_sequence(val, dtype, s)
+    if val is None:
+        raise TypeError("array(): val must be a scalar, sequence, array or DLPack object, "
+                        "got None.")
+    if isinstance(val, (np.ndarray, np.generic)):
+        return _from_numpy(val, dtype, s)
+    mlx_array = getattr(val, "__mlx_array__", None)
+    if mlx_array is not None:
+        return _construct(mlx_array(), dtype, s)
+    if hasattr(val, "__dlpack__") and hasattr(val, "__dlpack_device__"):
+        return from_dlpack_value(val, dtype, s)
+    if isinstance(val, (bytes, bytearray, memoryview)):
+        return _from_numpy(np.frombuffer(val, np.uint8) if not isinstance(val, memoryview)
+                           else np.asarray(val), dtype, s)
+    if hasattr(val, "__array__") and not isinstance(val, str):
+        return _from_numpy(np.asarray(val), dtype, s)
+    raise ValueError(f"Invalid type {_type_name(val)} received in array initialization.")
 
 
-def _np_parse_dtype(dt):
-    # parse Python lists with numpy at a dtype that holds every value exactly
-    if dt is D.bfloat16 or dt is D.float16:
-        return np.float32
-    if dt.kind in "ui":
-        return np.int64 if dt is not D.uint64 else np.uint64
-    return B.NUMPY[dt]
+def _type_name(v):
+    t = type(v)
+    return t.__name__ if t.__module__ in ("builtins", "numpy") else f"{t.__module__}.{t.__name__}"
 
 
-def _numpy_dtype(npd):
-    if npd.kind not in "biufc":
-        raise ValueError(f"[array] Unsupported numpy dtype {npd}.")
-    if npd.name == "bfloat16":
-        return D.bfloat16
-    return B.FROM_NUMPY[npd]
-
-
-_SCALARS = {}
+def _check_int(v):
+    if type(v) is int and not _INT64_MIN <= v <= _INT64_MAX:
+        raise RuntimeError(f"[array] Python int {v} is out of the range of int64.")
 
 
 def _scalar_tensor(v, dt, tdev):
-    import torch
-    if dt.kind in "ui" and not isinstance(v, bool):
+    import torch  # noqa: F401 - (the backend owns torch; this builds one scalar tensor)
+    td = B.TORCH[dt]
+    k = dt.kind
+    if k in "ui":
+        if isinstance(v, complex):
+            v = v.real
+        if isinstance(v, float):  # as C casts it: truncation, out of range -> INT_MIN
+            return B.to_storage(torch.tensor(v, dtype=torch.float64, device=tdev), dt)
         v = int(v)
-        if dt.kind == "u":
+        if k == "u":
             v &= (1 << (8 * dt.size)) - 1
             if dt is D.uint64 and v >= 2 ** 63:
                 v -= 2 ** 64
         else:
             bits = 8 * dt.size
             v = ((v + (1 << (bits - 1))) % (1 << bits)) - (1 << (bits - 1))
-    elif dt.kind == "f" and isinstance(v, complex):
+    elif k == "b":
+        v = bool(v)
+    elif k == "f" and isinstance(v, complex):
         v = v.real
-    return torch.tensor(v, dtype=B.TORCH[dt], device=tdev)
+    return torch.tensor(v, dtype=td, device=tdev)
 
 
 def const(v, dt, stream):
@@ -358,3 +421,204 @@ def const(v, dt, stream):
             _SCALARS.clear()
         a = _SCALARS[key] = leaf(_scalar_tensor(v, dt, stream.tdevice), dt, stream)
     return a
+
+
+_SCALARS = {}
+
+
+# -- numpy, DLPack ---------------------------------------------------------------------
+
+def _numpy_dtype(npd):
+    if npd.kind in "biufc" and npd.isnative:
+        if npd.name == "float64":
+            return D.float32  # upstream converts float64 input to float32
+        d = B.FROM_NUMPY.get(npd)
+        if d is not None:
+            return d
+    if npd.name == "bfloat16":
+        return D.bfloat16
+    raise RuntimeError(f"[array] Unsupported numpy dtype {npd}.")
+
+
+def _from_numpy(a, dtype, s):
+    a = np.asarray(a)
+    src = _numpy_dtype(a.dtype)
+    if a.dtype.name == "bfloat16":
+        a = a.astype(np.float32)
+    elif a.dtype == np.float64:
+        src = D.float64  # parse exactly, then cast to the dtype asked for (or float32)
+        dtype = dtype or D.float32
+    t = B.from_numpy(a, src)
+    dt = dtype or src
+    if dt is not src:
+        t = _cast(t, dt)
+    if s.is_gpu:
+        return leaf(t.to(s.tdevice), dt, s)
+    if a.size and t.data_ptr() == a.ctypes.data:
+        t = t.clone()  # an array owns its data: later writes to `a` must not show
+    return leaf(t, dt, s)
+
+
+def _cast(t, dt):
+    """Storage tensor t (any dtype) as dtype `dt`, with C casting semantics."""
+    if t.is_complex() and dt.kind != "c":
+        t = t.real
+    return B.to_storage(t, dt)
+
+
+def from_dlpack_value(x, dtype, s, copy=None):
+    """An array of DLPack-compatible `x`; copy=False shares its memory or raises."""
+    from ember.core._backend.kernels_creation import tensor_from_dlpack
+    t = tensor_from_dlpack(x)
+    src = B.FROM_TORCH.get(t.dtype)
+    if src is None:
+        raise RuntimeError(f"[array] Unsupported DLPack dtype {t.dtype}.")
+    if src is D.float64 and dtype is None:
+        dtype = D.float32  # as numpy input: float64 comes in as float32
+    dt = dtype or src
+    out = _cast(t, dt).to(s.tdevice)
+    shared = out.data_ptr() == t.data_ptr() and out.numel() > 0
+    if copy is False and not shared and out.numel():
+        raise ValueError("[convert] Cannot import the array without a copy.")
+    if shared and copy is not False:
+        out = out.clone()
+    return leaf(out, dt, s)
+
+
+# -- nested sequences -------------------------------------------------------------------
+
+_SCALAR_KIND = {bool: 1, int: 2, float: 4, complex: 8}
+_SEQ = (list, tuple)
+
+
+def _leaf_kind(t):
+    k = _SCALAR_KIND.get(t)
+    if k is None:
+        for base in (bool, int, float, complex):  # subclasses too (numpy's float64 is one)
+            if issubclass(t, base):
+                return _SCALAR_KIND[base]
+    return k
+
+
+def _kinds_dtype(kinds, big):
+    if kinds & 8:
+        return D.complex64
+    if kinds & 4:
+        return D.float32
+    if kinds & 2:
+        return D.int64 if big else D.int32
+    if kinds & 1:
+        return D.bool_
+    return None
+
+
+def _from_sequence(val, dtype, s):
+    shape = []
+    level = [val]
+    while True:
+        n = len(level[0])
+        for seq in level:
+            if len(seq) != n:
+                raise ValueError("Initialization encountered non-uniform length.")
+        shape.append(n)
+        children = [x for seq in level for x in seq] if len(level) > 1 else list(level[0])
+        if not children:
+            return _from_scalars([], shape, dtype or D.float32, s)
+        types = set(map(type, children))
+        seqs = [t for t in types if issubclass(t, _SEQ)]
+        if not seqs:
+            break
+        if len(seqs) != len(types):
+            if any(issubclass(t, array) or hasattr(t, "__mlx_array__") for t in types):
+                return _from_arrays(val, dtype, s)
+            raise ValueError("Initialization encountered non-uniform length.")
+        level = children
+    kinds = 0
+    has_arrays = False
+    for t in types:
+        k = _leaf_kind(t)
+        if k is None:
+            if issubclass(t, array) or hasattr(t, "__mlx_array__"):
+                has_arrays = True
+                continue
+            bad = next(c for c in children if type(c) is t)
+            raise ValueError(f"Invalid type {_type_name(bad)} received in array initialization.")
+        kinds |= k
+    if has_arrays:
+        return _from_arrays(val, dtype, s)
+    big = False
+    if kinds & 2:
+        ints = children if kinds == 2 or kinds == 3 else \
+            [c for c in children if isinstance(c, int)]
+        lo, hi = min(ints), max(ints)
+        if lo < _INT64_MIN or hi > _INT64_MAX:
+            raise RuntimeError("[array] A Python int is out of the range of int64.")
+        big = lo < _INT32_MIN or hi > _INT32_MAX
+    inferred = _kinds_dtype(kinds, big)
+    return _from_scalars(children, shape, dtype or inferred, s, inferred)
+
+
+_PARSE = {D.bool_: np.bool_, D.int32: np.int64, D.int64: np.int64, D.float32: np.float64,
+          D.complex64: np.complex128}
+
+
+def _from_scalars(flat, shape, dt, s, inferred=None):
+    """An array of shape `shape` from the flat list of Python scalars `flat`."""
+    parsed = np.array(flat, dtype=_PARSE[inferred or D.float32]).reshape(shape)
+    src = {np.dtype(np.bool_): D.bool_, np.dtype(np.int64): D.int64,
+           np.dtype(np.float64): D.float64, np.dtype(np.complex128): D.complex64}[parsed.dtype]
+    t = _cast(B.from_numpy(parsed, src), dt)
+    return leaf(t.to(s.tdevice), dt, s)
+
+
+def _from_arrays(val, dtype, s):
+    """A lazy array stacked from a nested sequence holding arrays (differentiable)."""
+    import ember.core.ops as O
+
+    def collect(v, kinds, dts):
+        for x in v:
+            if isinstance(x, _SEQ):
+                collect(x, kinds, dts)
+            elif isinstance(x, array):
+                dts.append(x._dtype)
+            elif hasattr(x, "__mlx_array__"):
+                dts.append(x.__mlx_array__()._dtype)
+            else:
+                k = _leaf_kind(type(x))
+                if k is None:
+                    raise ValueError(f"Invalid type {_type_name(x)} received in array "
+                                     "initialization.")
+                kinds[0] |= k
+                if k == 2 and not _INT32_MIN <= x <= _INT32_MAX:
+                    _check_int(x)
+                    kinds[1] = True
+
+    kinds, dts = [0, False], []
+    collect(val, kinds, dts)
+    dt = dtype
+    if dt is None:
+        dt = _kinds_dtype(kinds[0], kinds[1])
+        for d in dts:
+            dt = d if dt is None else D._PROMOTE[dt, d]
+
+    def build(v):
+        items = []
+        for x in v:
+            if isinstance(x, _SEQ):
+                x = build(x)
+            elif hasattr(x, "__mlx_array__") and not isinstance(x, array):
+                x = x.__mlx_array__()
+            elif not isinstance(x, array):
+                _check_int(x)
+                x = leaf(_scalar_tensor(x, dt, s.tdevice), dt, s)
+            if x._dtype is not dt:
+                x = O.astype(x, dt, s)
+            items.append(x)
+        shapes = {x._shape for x in items}
+        if len(shapes) > 1:
+            nd = {len(sh) for sh in shapes}
+            raise ValueError("Initialization encountered extra dimension." if len(nd) > 1
+                             else "Initialization encountered non-uniform length.")
+        return O.stack(items, 0, stream=s)
+
+    return build(val)

@@ -2,6 +2,7 @@
 
 import enum
 import os
+import threading
 
 from ember.core import _backend as B
 
@@ -29,13 +30,19 @@ gpu = DeviceType.gpu
 
 
 class Device:
+    """A device: its type and index. Instances are cached, one per (type, index)."""
+
     __slots__ = ("type", "index")
 
     def __new__(cls, type, index=0):  # noqa: A002 - the upstream argument name
         if isinstance(type, Device):
             return type
+        if isinstance(type, int) and not isinstance(type, bool) and type in (0, 1):
+            type = DeviceType(type)  # noqa: A001
         if not isinstance(type, DeviceType):
-            raise TypeError("[Device] type must be a DeviceType.")
+            raise TypeError("Device(): type must be a DeviceType.")
+        if not isinstance(index, int):
+            raise TypeError("Device(): index must be an int.")
         key = (type, index)
         dev = _DEVICES.get(key)
         if dev is None:
@@ -46,6 +53,8 @@ class Device:
 
     def __repr__(self):
         return f"Device({self.type.name}, {self.index})"
+
+    __str__ = __repr__
 
     def __eq__(self, other):
         if isinstance(other, DeviceType):
@@ -63,19 +72,19 @@ _DEVICES = {}
 
 
 class Stream:
-    """An ordered queue of work on a device; on CUDA it owns a torch stream."""
+    """An ordered queue of work on a device; on CUDA it owns a torch stream.
 
-    __slots__ = ("device", "index", "tdevice", "is_gpu", "_torch_stream")
+    Streams are made by `new_stream` and `default_stream`, never directly."""
 
-    def __init__(self, device, index):
-        self.device = device
-        self.index = index
-        self.is_gpu = device.type is gpu
-        self.tdevice = B.torch_device(device.type is gpu, device.index)
-        self._torch_stream = None
+    __slots__ = ("device", "index", "tdevice", "is_gpu", "_torch_stream", "_primary")
+
+    def __init__(self, *args, **kwargs):
+        raise TypeError("mlx.core.Stream: no constructor defined!")
 
     def __repr__(self):
         return f"Stream({self.device!r}, {self.index})"
+
+    __str__ = __repr__
 
     def __eq__(self, other):
         return self is other
@@ -86,18 +95,63 @@ class Stream:
     @property
     def torch_stream(self):
         if self._torch_stream is None and self.device.type is gpu:
-            self._torch_stream = B.default_torch_stream(self.device.index) if self.index == 0 \
-                else B.new_torch_stream(self.device.index)
+            self._torch_stream = B.default_torch_stream(self.device.index) \
+                if self._primary else B.new_torch_stream(self.device.index)
         return self._torch_stream
 
 
-_streams = {}           # device -> list of its streams
+def _make_stream(device, primary=False):
+    s = object.__new__(Stream)
+    s.device = device
+    s.index = _counter[0]
+    _counter[0] += 1
+    s.is_gpu = device.type is gpu
+    s.tdevice = B.torch_device(s.is_gpu, device.index)
+    s._torch_stream = None
+    # default streams run on torch's default stream of their GPU, so torch code interleaves
+    s._primary = primary
+    return s
+
+
+class ThreadLocalStream:
+    """A stream that is distinct in each thread that uses it."""
+
+    __slots__ = ("device", "index", "_local", "__weakref__")
+
+    def __init__(self, *args, **kwargs):
+        raise TypeError("mlx.core.ThreadLocalStream: no constructor defined!")
+
+    def __repr__(self):
+        return f"ThreadLocalStream({self.device!r}, {self.index})"
+
+    __str__ = __repr__
+
+    def __eq__(self, other):
+        return self is other
+
+    def __hash__(self):
+        return id(self)
+
+    def _stream(self):
+        s = getattr(self._local, "stream", None)
+        if s is None:
+            s = self._local.stream = _make_stream(self.device)
+        return s
+
+
+_counter = [0]          # stream indices are unique across devices
+_tl_counter = [0]
 _default_stream = {}    # device -> the stream ops use by default
 _state = {"device": None}
 
 
-def _check_device(device, op):
+def _check_device(device, op, what):
+    if isinstance(device, ThreadLocalStream):
+        device = device.device
     device = Device(device)
+    if device.type is gpu and not B.gpu_count():
+        noun = "device" if op == "set_default_device" else "stream"
+        raise ValueError(f"[{op}] Cannot {what} gpu {noun} without gpu backend.")
     if not is_available(device):
         raise ValueError(f"[{op}] Device {device!r} is not available.")
     return device
@@ -107,37 +161,60 @@ def is_available(device):
     device = Device(device)
     if device.type is cpu:
         return device.index == 0
-    return device.index < B.gpu_count()
+    return 0 <= device.index < B.gpu_count()
 
 
 def device_count(device_type):
+    if not isinstance(device_type, DeviceType):
+        raise TypeError("device_count(): device_type must be a DeviceType.")
     return 1 if device_type is cpu else B.gpu_count()
 
 
 def device_info(device=None):
-    if device is None:
-        device = default_device()
-    return B.device_info(Device(device).type is gpu, Device(device).index)
+    device = default_device() if device is None else Device(device)
+    if not is_available(device):
+        return {}
+    return B.device_info(device.type is gpu, device.index)
 
 
 def new_stream(device):
-    device = _check_device(device, "new_stream")
-    lst = _streams.setdefault(device, [])
-    s = Stream(device, len(lst))
-    lst.append(s)
+    return _make_stream(_check_device(device, "new_stream", "make"))
+
+
+def new_thread_unsafe_stream(device):
+    # Ember's streams are not bound to the thread that made them
+    return _make_stream(_check_device(device, "new_stream", "make"))
+
+
+def new_thread_local_stream(device):
+    device = _check_device(device, "new_stream", "make")
+    s = object.__new__(ThreadLocalStream)
+    s.device = device
+    s.index = _tl_counter[0]
+    _tl_counter[0] += 1
+    s._local = threading.local()
     return s
 
 
 def default_stream(device):
-    device = _check_device(device, "default_stream")
+    device = _check_device(device, "default_stream", "get")
     s = _default_stream.get(device)
     if s is None:
-        s = _default_stream[device] = new_stream(device)
+        s = _default_stream[device] = _make_stream(device, primary=True)
     return s
 
 
 def set_default_stream(stream):
+    if not isinstance(stream, Stream):
+        raise TypeError("set_default_stream(): stream must be a Stream.")
     _default_stream[stream.device] = stream
+    _CURRENT.clear()
+
+
+def clear_streams():
+    """Forget every stream made so far: defaults are made afresh when next needed."""
+    _default_stream.clear()
+    _CURRENT.clear()
 
 
 def default_device():
@@ -160,11 +237,11 @@ def _initial_device():
 
 
 def set_default_device(device):
-    _state["device"] = _check_device(device, "set_default_device")
+    _state["device"] = _check_device(device, "set_default_device", "set")
     _CURRENT.clear()
 
 
-# the stream ops use right now; cleared whenever defaults change
+# the stream ops use right now (a one-item cache); cleared whenever defaults change
 _CURRENT = []
 
 
@@ -184,21 +261,33 @@ def resolve(s):
         return s
     if isinstance(s, (Device, DeviceType)):
         return default_stream(Device(s))
+    if type(s) is ThreadLocalStream:
+        return s._stream()
+    if type(s) is int and s in (0, 1):  # a DeviceType's value, as upstream accepts
+        return default_stream(Device(s))
     raise TypeError(f"Invalid stream or device: {s!r}.")
 
 
 class StreamContext:
     """`with mx.stream(s):` makes `s` (a Stream or Device) the default inside the block."""
 
+    __slots__ = ("_target", "_saved", "_dev")
+
     def __init__(self, s):
+        if not isinstance(s, (Stream, ThreadLocalStream, Device, DeviceType)):
+            raise TypeError("stream(): expected a Stream, Device or DeviceType, got "
+                            f"{type(s).__name__}.")
         self._target = s
         self._saved = None
 
     def __enter__(self):
         target = self._target
+        if isinstance(target, ThreadLocalStream):
+            target = target._stream()
         dev = target.device if isinstance(target, Stream) else Device(target)
+        dev = _check_device(dev, "stream", "get")
         self._saved = (_state["device"], _default_stream.get(dev), list(_CURRENT))
-        _state["device"] = _check_device(dev, "stream")
+        _state["device"] = dev
         if isinstance(target, Stream):
             _default_stream[dev] = target
         _CURRENT.clear()
@@ -206,8 +295,11 @@ class StreamContext:
 
     def __exit__(self, *exc):
         _state["device"], prev_stream, cur = self._saved
-        if prev_stream is not None:
-            _default_stream[self._dev] = prev_stream
+        if isinstance(self._target, (Stream, ThreadLocalStream)):
+            if prev_stream is not None:
+                _default_stream[self._dev] = prev_stream
+            else:
+                _default_stream.pop(self._dev, None)
         _CURRENT[:] = cur
         return False
 
@@ -219,7 +311,7 @@ def stream(s):
 def synchronize(s=None):
     if s is None:
         B.synchronize_all()
-    else:
-        s = resolve(s)
-        if s.device.type is gpu:
-            B.synchronize_stream(s.torch_stream)
+        return
+    s = resolve(s)
+    if s.device.type is gpu:
+        B.synchronize_stream(s.torch_stream)

@@ -24,13 +24,12 @@ class DtypeCategory(enum.Enum):
 
 # kind letters: b bool, u unsigned, i signed, f float, c complex
 class Dtype:
+    """An object to hold the type of an array (one singleton per dtype)."""
+
     __slots__ = ("name", "size", "kind", "_rank")
 
-    def __init__(self, name, size, kind, rank):
-        self.name = name
-        self.size = size
-        self.kind = kind
-        self._rank = rank
+    def __init__(self, *args, **kwargs):
+        raise TypeError("mlx.core.Dtype: no constructor defined!")
 
     def __repr__(self):
         return f"mlx.core.{self.name}"
@@ -50,25 +49,33 @@ class Dtype:
         return (_by_name, (self.name,))
 
 
-bool_ = Dtype("bool", 1, "b", 0)
-uint8 = Dtype("uint8", 1, "u", 1)
-uint16 = Dtype("uint16", 2, "u", 2)
-uint32 = Dtype("uint32", 4, "u", 3)
-uint64 = Dtype("uint64", 8, "u", 4)
-int8 = Dtype("int8", 1, "i", 5)
-int16 = Dtype("int16", 2, "i", 6)
-int32 = Dtype("int32", 4, "i", 7)
-int64 = Dtype("int64", 8, "i", 8)
-float16 = Dtype("float16", 2, "f", 9)
-float32 = Dtype("float32", 4, "f", 10)
-float64 = Dtype("float64", 8, "f", 11)
-bfloat16 = Dtype("bfloat16", 2, "f", 12)
-complex64 = Dtype("complex64", 8, "c", 13)
+def _dtype(name, size, kind, rank):
+    d = object.__new__(Dtype)
+    d.name, d.size, d.kind, d._rank = name, size, kind, rank
+    return d
+
+
+# the ranks are upstream's enum values (its pickles store them)
+bool_ = _dtype("bool", 1, "b", 0)
+uint8 = _dtype("uint8", 1, "u", 1)
+uint16 = _dtype("uint16", 2, "u", 2)
+uint32 = _dtype("uint32", 4, "u", 3)
+uint64 = _dtype("uint64", 8, "u", 4)
+int8 = _dtype("int8", 1, "i", 5)
+int16 = _dtype("int16", 2, "i", 6)
+int32 = _dtype("int32", 4, "i", 7)
+int64 = _dtype("int64", 8, "i", 8)
+float16 = _dtype("float16", 2, "f", 9)
+float32 = _dtype("float32", 4, "f", 10)
+float64 = _dtype("float64", 8, "f", 11)
+bfloat16 = _dtype("bfloat16", 2, "f", 12)
+complex64 = _dtype("complex64", 8, "c", 13)
 
 ALL = (bool_, uint8, uint16, uint32, uint64, int8, int16, int32, int64,
        float16, float32, float64, bfloat16, complex64)
 _NAMES = {d.name: d for d in ALL}
 _NAMES["bool_"] = bool_
+_BY_RANK = {d._rank: d for d in ALL}
 
 
 def _by_name(name):
@@ -137,64 +144,104 @@ def promote_types(a, b):
     return _PROMOTE[a, b]
 
 
-def issubdtype(a, b):
-    """`issubdtype(arg1, arg2)`: whether arg1 is a subtype of arg2 (dtypes or categories)."""
-    if isinstance(a, Dtype) and isinstance(b, Dtype):
-        return a is b
-    if isinstance(b, Dtype):
-        return False
-    cat = _KIND_CATEGORY[a.kind] if isinstance(a, Dtype) else a
+def _dtype_of(x, op, what):
+    if isinstance(x, Dtype):
+        return x
+    d = getattr(x, "_dtype", None)  # an array (arrays are defined above this module)
+    if isinstance(d, Dtype):
+        return d
+    raise ValueError(f"[{op}] {what}")
+
+
+def result_type(*arrays_and_dtypes):
+    """The dtype that results from promoting the inputs (arrays or dtypes)."""
+    if not arrays_and_dtypes:
+        raise ValueError("[result_type] At least one array or dtype is required.")
+    out = None
+    for x in arrays_and_dtypes:
+        d = _dtype_of(x, "result_type", "Inputs must be arrays or dtypes.")
+        out = d if out is None else _PROMOTE[out, d]
+    return out
+
+
+def can_cast(from_, to):
+    """Whether promoting `from_` (an array or dtype) with `to` gives back `to`."""
+    d = _dtype_of(from_, "can_cast", "`from_` must be an array or a dtype.")
+    if not isinstance(to, Dtype):
+        raise TypeError(f"can_cast(): `to` must be a Dtype, got {type(to).__name__}.")
+    return _PROMOTE[d, to] is to
+
+
+def issubdtype(arg1, arg2):
+    """Whether arg1 (a dtype or category) is a subtype of arg2 (a dtype or category)."""
+    if not isinstance(arg1, (Dtype, DtypeCategory)):
+        raise ValueError("[issubdtype] Received invalid type for first input.")
+    if not isinstance(arg2, (Dtype, DtypeCategory)):
+        raise ValueError("[issubdtype] Received invalid type for second input.")
+    if isinstance(arg2, Dtype):
+        return arg1 is arg2
+    cat = _KIND_CATEGORY[arg1.kind] if isinstance(arg1, Dtype) else arg1
     while cat is not None:
-        if cat is b:
+        if cat is arg2:
             return True
         cat = _PARENT[cat]
     return False
 
 
 _ISDTYPE_KINDS = {
-    "bool": lambda d: d.kind == "b",
-    "signed integer": lambda d: d.kind == "i",
-    "unsigned integer": lambda d: d.kind == "u",
-    "integral": lambda d: d.kind in "ui",
-    "real floating": lambda d: d.kind == "f",
-    "complex floating": lambda d: d.kind == "c",
-    "numeric": lambda d: d.kind != "b",
+    "bool": "b",
+    "signed integer": "i",
+    "unsigned integer": "u",
+    "integral": "ui",
+    "real floating": "f",
+    "complex floating": "c",
+    "numeric": "uifc",
 }
+_KIND_ERR = "[isdtype] `kind` must be a dtype, a string, or a tuple of dtypes and strings."
 
 
 def isdtype(dtype, kind):
+    """Whether `dtype` belongs to `kind`: a dtype, a kind string, or a tuple of those."""
+    if not isinstance(dtype, Dtype):
+        raise TypeError(f"isdtype(): dtype must be a Dtype, got {type(dtype).__name__}.")
     kinds = kind if isinstance(kind, tuple) else (kind,)
     for k in kinds:
         if isinstance(k, Dtype):
             if k is dtype:
                 return True
         elif isinstance(k, str):
-            if k not in _ISDTYPE_KINDS:
-                raise ValueError(f"[isdtype] Unknown dtype kind '{k}'.")
-            if _ISDTYPE_KINDS[k](dtype):
+            letters = _ISDTYPE_KINDS.get(k)
+            if letters is None:
+                raise ValueError(f"[isdtype] Unknown data type kind: '{k}'.")
+            if dtype.kind in letters:
                 return True
         else:
-            raise TypeError("[isdtype] kind must be a Dtype, a string or a tuple of those.")
+            raise ValueError(_KIND_ERR)
     return False
+
+
+# (bits, eps, max, smallest_normal) of each floating dtype
+_FLOAT_INFO = {
+    float16: (16, 2.0 ** -10, 65504.0, 2.0 ** -14),
+    bfloat16: (16, 2.0 ** -7, 3.3895313892515355e38, 2.0 ** -126),
+    float32: (32, 2.0 ** -23, 3.4028234663852886e38, 2.0 ** -126),
+    float64: (64, 2.0 ** -52, 1.7976931348623157e308, 2.0 ** -1022),
+}
 
 
 class finfo:
     """Machine limits for floating-point dtypes."""
 
-    def __init__(self, dtype):
-        import numpy as np
-        if isinstance(dtype, DtypeCategory) or not is_inexact(dtype):
-            raise ValueError(f"[finfo] dtype {dtype} is not inexact.")
+    __slots__ = ("dtype", "bits", "eps", "max", "min", "smallest_normal")
+
+    def __init__(self, dtype, /):
+        if not isinstance(dtype, Dtype):
+            raise TypeError(f"finfo(): expected a Dtype, got {type(dtype).__name__}.")
+        if not is_inexact(dtype):
+            raise ValueError(f"[finfo] dtype {dtype.name} is not inexact.")
         # complex64 reports its component type, as upstream does
         self.dtype = dtype = float32 if dtype is complex64 else dtype
-        if dtype is bfloat16:
-            self.bits, self.eps = 16, 2.0 ** -7
-            self.max, self.smallest_normal = 3.3895313892515355e38, 1.1754943508222875e-38
-        else:
-            fi = np.finfo({float16: np.float16, float32: np.float32, float64: np.float64}[dtype])
-            self.bits = fi.bits
-            self.eps, self.max = float(fi.eps), float(fi.max)
-            self.smallest_normal = float(fi.smallest_normal)
+        self.bits, self.eps, self.max, self.smallest_normal = _FLOAT_INFO[dtype]
         self.min = -self.max
 
     def __repr__(self):
@@ -204,9 +251,14 @@ class finfo:
 class iinfo:
     """Machine limits for integer dtypes."""
 
-    def __init__(self, dtype):
-        if isinstance(dtype, DtypeCategory) or not is_integral(dtype):
-            raise ValueError(f"[iinfo] dtype {dtype} is not integral.")
+    __slots__ = ("dtype", "min", "max")
+
+    def __init__(self, dtype, /):
+        if not isinstance(dtype, Dtype):
+            raise TypeError(f"iinfo(): expected a Dtype, got {type(dtype).__name__}.")
+        if not is_integral(dtype):
+            raise ValueError(f"[iinfo] Only integer types supported but {dtype.name} "
+                             "was provided")
         self.dtype = dtype
         bits = 8 * dtype.size
         if dtype.kind == "u":

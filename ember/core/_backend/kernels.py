@@ -4,17 +4,11 @@ Kernels get tensors already in the output's storage dtype (ops insert casts), so
 are direct ATen calls.
 """
 
-import math
-
 import torch
 
 from ember.core._backend import TORCH
-from ember.core.primitives import creation as C
 from ember.core.primitives import elementwise as E
-from ember.core.primitives import linalg as L
 from ember.core.primitives import misc as M
-from ember.core.primitives import reduce as R
-from ember.core.primitives import shape as S
 
 KERNELS = {}
 
@@ -216,79 +210,6 @@ def _copy(p, x):
 
 KERNELS[M.Identity] = lambda p, x: x
 KERNELS[M.StopGradient] = lambda p, x: x
-
-
-# -- shape --------------------------------------------------------------------------
-
-KERNELS[S.Reshape] = lambda p, x: x.reshape(p.shape)
-KERNELS[S.Broadcast] = lambda p, x: x.expand(p.shape)
-KERNELS[S.Transpose] = lambda p, x: x.permute(p.axes)
-
-
-# -- reduce -------------------------------------------------------------------------
-
-def _sum(x, axes, keep):
-    return torch.sum(x, dim=axes, keepdim=keep, dtype=x.dtype if x.dtype is not torch.bool
-                     else torch.int32)
-
-
-def _amax(x, axes, keep):
-    if x.dtype is torch.bool:
-        return torch.any(x, dim=axes, keepdim=keep) if axes else x
-    return torch.amax(x, dim=axes, keepdim=keep)
-
-
-def _amin(x, axes, keep):
-    if x.dtype is torch.bool:
-        return torch.all(x, dim=axes, keepdim=keep) if axes else x
-    return torch.amin(x, dim=axes, keepdim=keep)
-
-
-def _prod(x, axes, keep):
-    for ax in sorted(axes, reverse=True):
-        x = torch.prod(x, dim=ax, keepdim=keep)
-    return x
-
-
-def _all(x, axes, keep):
-    return torch.all(x, dim=axes, keepdim=keep)
-
-
-def _any(x, axes, keep):
-    return torch.any(x, dim=axes, keepdim=keep)
-
-
-_REDUCE = {"sum": _sum, "prod": _prod, "max": _amax, "min": _amin, "all": _all, "any": _any}
-
-
-@register(R.Reduce)
-def _reduce(p, x):
-    return _REDUCE[p.op](x, p.axes, p.keepdims)
-
-
-# -- creation -----------------------------------------------------------------------
-
-@register(C.Full)
-def _full(p):
-    v = p.value
-    if isinstance(v, complex) and not TORCH[p.dtype].is_complex:
-        v = v.real
-    return torch.full(p.shape, v, dtype=TORCH[p.dtype], device=p.tdevice)
-
-
-@register(C.Arange)
-def _arange(p):
-    td = TORCH[p.dtype]
-    if td.is_floating_point or isinstance(p.step, float) or isinstance(p.start, float):
-        n = max(0, math.ceil((p.stop - p.start) / p.step))
-        r = torch.arange(n, dtype=torch.float64, device=p.tdevice) * p.step + p.start
-        return r.to(td)
-    return torch.arange(p.start, p.stop, p.step, dtype=td, device=p.tdevice)
-
-
-# -- linalg -------------------------------------------------------------------------
-
-KERNELS[L.Matmul] = lambda p, a, b: torch.matmul(a, b)
 
 
 def _load_families():

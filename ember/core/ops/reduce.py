@@ -1,13 +1,64 @@
-"""Reductions."""
+"""Reductions: sum, prod, max, min, all, any, mean, var, std, argmax, argmin, logsumexp,
+softmax."""
 
 from ember.core import dtypes as D
-from ember.core.array import node
-from ember.core.ops._base import as_array, norm_axes, resolve
-from ember.core.primitives.reduce import Reduce
+from ember.core.array import array, node
+from ember.core.ops._base import as_array, resolve
+from ember.core.primitives.reduce import ArgReduce, LogSumExp, Reduce, Softmax, Var
 
+__all__ = ["sum", "prod", "max", "min", "all", "any", "mean", "var", "std", "argmax",
+           "argmin", "logsumexp", "softmax"]
+
+_F32 = D.float32
 # sum and prod accumulate small integers and bools in int32/uint32, as upstream does
 _ACCUM = {D.bool_: D.int32, D.int8: D.int32, D.int16: D.int32, D.uint8: D.uint32,
           D.uint16: D.uint32}
+_FLOAT = frozenset(d for d in D.ALL if d.kind in "fc")
+_ALL_AXES = [tuple(range(n)) for n in range(33)]
+
+
+# -- argument checks -------------------------------------------------------------------
+
+def int_arg(v, op, what="axis"):
+    """v as an int (anything with __index__ but floats), else a TypeError."""
+    if type(v) is int:
+        return v
+    if isinstance(v, float) or not hasattr(v, "__index__"):
+        raise TypeError(f"[{op}] Expected an integer {what}, got {type(v).__name__}.")
+    return v.__index__()
+
+
+def _bad_axis(axis, ndim, op):
+    return IndexError(f"[{op}] Invalid axis {axis} for array with {ndim} dimensions.")
+
+
+def norm_axes(axis, ndim, op):
+    """Reduction axes as a sorted tuple of non-negative ints (None: all axes)."""
+    if axis is None:
+        return _ALL_AXES[ndim] if ndim < 33 else tuple(range(ndim))
+    if type(axis) is int:
+        if -ndim <= axis < ndim:
+            return (axis % ndim,)
+        raise _bad_axis(axis, ndim, op)
+    if isinstance(axis, (str, bytes)) or not hasattr(axis, "__iter__") \
+            or isinstance(axis, array) and axis.ndim == 0:
+        axis = (axis,)
+    out = []
+    for a in axis:
+        a = int_arg(a, op)
+        if not -ndim <= a < ndim:
+            raise _bad_axis(a, ndim, op)
+        out.append(a % ndim)
+    if len(set(out)) != len(out):
+        raise ValueError(f"[{op}] Duplicate axes detected in reduction.")
+    out.sort()
+    return tuple(out)
+
+
+def check_bool(v, op, what):
+    if v is not True and v is not False:
+        raise TypeError(f"[{op}] Expected a bool for {what}, got {type(v).__name__}.")
+    return v
 
 
 def _reduced_shape(shape, axes, keepdims):
@@ -16,36 +67,76 @@ def _reduced_shape(shape, axes, keepdims):
     return tuple(d for i, d in enumerate(shape) if i not in axes)
 
 
+def _float(a, s):
+    if a._dtype in _FLOAT:
+        return a
+    from ember.core.ops.elementwise import astype
+    return astype(a, _F32, s)
+
+
+# -- sum, prod, max, min, all, any, mean -------------------------------------------------
+
 def apply_reduce(prim, x, s=None):
-    s = s or x._stream
+    """A node of Reduce primitive `prim` over x (axes already checked)."""
     op = prim.op
-    if op in ("all", "any"):
+    if op == "all" or op == "any":
         dt = D.bool_
-    elif op in ("sum", "prod"):
+    elif op == "sum" or op == "prod":
         dt = _ACCUM.get(x._dtype, x._dtype)
     else:
         dt = x._dtype
-    return node(_reduced_shape(x._shape, prim.axes, prim.keepdims), dt, prim, (x,), s)
+    return node(_reduced_shape(x._shape, prim.axes, prim.keepdims), dt, prim, (x,),
+                s or x._stream)
+
+
+# (op, axis, keepdims, dtype, shape) -> (primitive, output shape, output dtype), for
+# axis None or an int: the common calls skip the argument normalisation
+_PLANS = {}
+
+
+def _plan(op, a, axis, keepdims):
+    axes = norm_axes(axis, len(a._shape), op)
+    if not axes:
+        return None
+    if (op == "max" or op == "min") and 0 in a._shape:
+        for i in axes:
+            if a._shape[i] == 0:
+                raise ValueError(f"[{op}] Cannot {op} reduce over axis {i} with size 0.")
+    dt = a._dtype
+    if op == "all" or op == "any":
+        out = D.bool_
+    elif op == "sum" or op == "prod":
+        out = _ACCUM.get(dt, dt)
+    else:
+        out = dt
+    return Reduce(op, axes, keepdims, dt), _reduced_shape(a._shape, axes, keepdims), out
 
 
 def _reduce(op, a, axis, keepdims, stream):
     s = resolve(stream)
-    a = as_array(a, s)
-    axes = norm_axes(axis, a.ndim, op)
-    if op in ("max", "min") and a.size == 0 and any(a.shape[i] == 0 for i in axes):
-        raise ValueError(f"[{op}] Cannot {op} reduce zero size array.")
-    if not axes:
-        if op in ("all", "any"):
+    if type(a) is not array or a._stream.device is not s.device:
+        a = as_array(a, s)
+    if keepdims is not False and keepdims is not True:
+        check_bool(keepdims, op, "keepdims")
+    if axis is None or type(axis) is int:
+        key = (op, axis, keepdims, a._dtype, a._shape)
+        plan = _PLANS.get(key, False)
+        if plan is False:
+            plan = _plan(op, a, axis, keepdims)
+            if len(_PLANS) > 8192:
+                _PLANS.clear()
+            _PLANS[key] = plan
+    else:
+        plan = _plan(op, a, axis, keepdims)
+    if plan is None:  # over no axes
+        if op == "all" or op == "any":
             from ember.core.ops.elementwise import astype
             return astype(a, D.bool_, s)
-        if op in ("sum", "prod") and a._dtype in _ACCUM:
-            from ember.core.ops.elementwise import astype
-            return astype(a, _ACCUM[a._dtype], s)
         return a
-    return apply_reduce(Reduce(op, axes, bool(keepdims)), a, s)
+    return node(plan[1], plan[2], plan[0], (a,), s)
 
 
-def sum(a, /, axis=None, keepdims=False, *, stream=None):  # noqa: A001
+def sum(a, /, axis=None, keepdims=False, *, stream=None):  # noqa: A001 - MLX names
     return _reduce("sum", a, axis, keepdims, stream)
 
 
@@ -71,13 +162,110 @@ def any(a, /, axis=None, keepdims=False, *, stream=None):  # noqa: A001
 
 def mean(a, /, axis=None, keepdims=False, *, stream=None):
     s = resolve(stream)
-    a = as_array(a, s)
+    if type(a) is not array or a._stream.device is not s.device:
+        a = as_array(a, s)
+    if a._dtype in _FLOAT:
+        return _reduce("mean", a, axis, keepdims, s)
     axes = norm_axes(axis, a.ndim, "mean")
+    check_bool(keepdims, "mean", "keepdims")
+    if not axes:
+        return _float(a, s)
+    # integers: upstream sums in the integer accumulator (wrapping), then scales
+    from ember.core.ops.elementwise import astype, multiply
     n = 1
     for i in axes:
-        n *= a.shape[i]
-    from ember.core.ops.elementwise import astype, multiply
-    if a._dtype.kind not in "fc":
-        a = astype(a, D.float32, s)
-    total = _reduce("sum", a, axes, keepdims, s)
+        n *= a._shape[i]
+    total = astype(_reduce("sum", a, axes, keepdims, s), _F32, s)
     return multiply(total, 1.0 / n if n else float("nan"), stream=s)
+
+
+# -- var, std ----------------------------------------------------------------------------
+
+def _var(a, axis, keepdims, ddof, stream, sqrt):
+    op = "std" if sqrt else "var"
+    s = resolve(stream)
+    a = as_array(a, s)
+    axes = norm_axes(axis, a.ndim, op)
+    check_bool(keepdims, op, "keepdims")
+    ddof = int_arg(ddof, op, "ddof")
+    a = _float(a, s)
+    dt = _F32 if a._dtype is D.complex64 else a._dtype
+    return node(_reduced_shape(a._shape, axes, keepdims), dt, Var(axes, keepdims, ddof, sqrt),
+                (a,), s)
+
+
+def var(a, /, axis=None, keepdims=False, ddof=0, *, stream=None):
+    return _var(a, axis, keepdims, ddof, stream, False)
+
+
+def std(a, /, axis=None, keepdims=False, ddof=0, *, stream=None):
+    return _var(a, axis, keepdims, ddof, stream, True)
+
+
+# -- argmax, argmin ----------------------------------------------------------------------
+
+def _arg(op, a, axis, keepdims, stream):
+    s = resolve(stream)
+    a = as_array(a, s)
+    check_bool(keepdims, op, "keepdims")
+    ndim = a.ndim
+    if axis is not None and type(axis) is not int:
+        if isinstance(axis, (list, tuple)) or hasattr(axis, "__iter__"):
+            raise TypeError(f"[{op}] Expected an integer axis, got {type(axis).__name__}.")
+        axis = int_arg(axis, op)
+    if a.size == 0:
+        raise ValueError(f"[{op}] Cannot {op} reduce zero size array.")
+    if axis is None:
+        from ember.core.ops.shape import reshape
+        flat = reshape(a, (-1,), stream=s)
+        r = node((1,) if keepdims else (), D.uint32, ArgReduce(op, 0, keepdims, a._dtype),
+                 (flat,), s)
+        return reshape(r, (1,) * ndim, stream=s) if keepdims else r
+    ax = axis
+    if not -ndim <= ax < ndim:
+        raise _bad_axis(ax, ndim, op)
+    ax %= ndim
+    return node(_reduced_shape(a._shape, (ax,), keepdims), D.uint32,
+                ArgReduce(op, ax, keepdims, a._dtype), (a,), s)
+
+
+def argmax(a, /, axis=None, keepdims=False, *, stream=None):
+    return _arg("argmax", a, axis, keepdims, stream)
+
+
+def argmin(a, /, axis=None, keepdims=False, *, stream=None):
+    return _arg("argmin", a, axis, keepdims, stream)
+
+
+# -- logsumexp, softmax ------------------------------------------------------------------
+
+def logsumexp(a, /, axis=None, keepdims=False, *, stream=None):
+    s = resolve(stream)
+    a = as_array(a, s)
+    axes = norm_axes(axis, a.ndim, "logsumexp")
+    check_bool(keepdims, "logsumexp", "keepdims")
+    if a.size == 0:
+        raise ValueError("[logsumexp] Received empty array.")
+    a = _float(a, s)
+    if not axes:
+        return a
+    return node(_reduced_shape(a._shape, axes, keepdims), a._dtype, LogSumExp(axes, keepdims),
+                (a,), s)
+
+
+def softmax(a, /, axis=None, *, precise=False, stream=None):
+    s = resolve(stream)
+    if type(a) is not array or a._stream.device is not s.device:
+        a = as_array(a, s)
+    axes = norm_axes(axis, len(a._shape), "softmax")
+    if precise is not False and precise is not True:
+        check_bool(precise, "softmax", "precise")
+    dt = a._dtype
+    if dt in _FLOAT:
+        return node(a._shape, dt, Softmax(axes, precise), (a,), s)
+    y = node(a._shape, _F32, Softmax(axes, precise), (_float(a, s),), s)
+    if len(axes) == 1 and axes[0] == len(a._shape) - 1 and a.size:
+        return y
+    # but for the last axis, upstream casts the result back to the input's dtype
+    from ember.core.ops.elementwise import astype
+    return astype(y, dt, s)

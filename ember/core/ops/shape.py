@@ -1,18 +1,112 @@
-"""Shape ops: reshape, broadcasting, transposition and friends."""
+"""Shape ops: reshaping, broadcasting, transposition, joining and splitting, padding,
+flips and rolls, diagonals."""
 
-from ember.core.array import node
-from ember.core.ops._base import (
-    as_array,
-    broadcast_pair,
-    broadcast_shapes,
-    check_axis,
-    norm_axes,
-    resolve,
+import math
+import operator
+
+import numpy as np
+
+from ember.core import dtypes as D
+from ember.core.array import array, node, nodes
+from ember.core.ops._base import broadcast_pair, broadcast_shapes, resolve, to_device
+from ember.core.primitives.shape import (
+    Broadcast,
+    Concatenate,
+    Contiguous,
+    Diagonal,
+    DiagonalAdjoint,
+    Flip,
+    Pad,
+    Reshape,
+    Roll,
+    Split,
+    Stack,
+    Transpose,
+    Unstack,
 )
-from ember.core.primitives.shape import Broadcast, Reshape, Transpose
 
-__all__ = ["reshape", "broadcast_to", "broadcast_shapes", "transpose", "permute_dims",
-           "moveaxis", "swapaxes", "expand_dims", "squeeze", "flatten"]
+__all__ = ["reshape", "flatten", "unflatten", "squeeze", "expand_dims", "transpose",
+           "permute_dims", "matrix_transpose", "swapaxes", "moveaxis", "broadcast_to",
+           "broadcast_arrays", "broadcast_shapes", "concatenate", "concat", "stack", "split",
+           "unstack", "repeat", "tile", "pad", "flip", "roll", "atleast_1d", "atleast_2d",
+           "atleast_3d", "diagonal", "diag", "trace", "contiguous"]
+
+_OOB = "Axis {} is out of bounds for array with {} dimensions."
+_INVALID = "Invalid axis {} for array with {} dimensions."
+
+
+# -- helpers ---------------------------------------------------------------------------
+
+def apply(prim, *xs):
+    """The node (or nodes, for multi-output primitives) of shape primitive `prim` over
+    arrays `xs` of one dtype."""
+    x = xs[0]
+    shape = prim.out_shape([y._shape for y in xs])
+    if prim.multi:
+        return nodes(shape, [x._dtype] * len(shape), prim, xs, x._stream)
+    return node(shape, x._dtype, prim, xs, x._stream)
+
+
+def _reshaped(a, shape, s):
+    """reshape for a shape already checked to hold a's size."""
+    if shape == a._shape:
+        return a
+    return node(shape, a._dtype, Reshape(shape), (a,), s)
+
+
+def _transposed(a, axes, s):
+    """transpose for a permutation already checked."""
+    if axes == tuple(range(len(axes))):
+        return a
+    return node(tuple(a._shape[i] for i in axes), a._dtype, Transpose(axes), (a,), s)
+
+
+def _arr(a, s, op):
+    """`a` as an array on the device of stream `s`; upstream takes arrays only."""
+    if not isinstance(a, array):
+        raise TypeError(f"[{op}] Expected an array, got {type(a).__name__}.")
+    if a._stream.device is not s.device:
+        return to_device(a, s)
+    return a
+
+
+def _int(v, op, what="axis"):
+    if type(v) is int:
+        return v
+    if isinstance(v, bool) or not hasattr(v, "__index__"):
+        raise TypeError(f"[{op}] Expected an integer {what}, got {type(v).__name__}.")
+    try:
+        return operator.index(v)
+    except TypeError:
+        raise TypeError(f"[{op}] Expected an integer {what}, got {type(v).__name__}.") from None
+
+
+def _is_int(v):
+    return type(v) is int or (not isinstance(v, (bool, array)) and hasattr(v, "__index__"))
+
+
+def _axis(axis, n, op, msg=_OOB):
+    """Axis normalised to [0, n); IndexError (as upstream) when out of range."""
+    if type(axis) is not int:
+        axis = _int(axis, op)
+    if axis < -n or axis >= n:
+        raise IndexError(f"[{op}] " + msg.format(axis, n))
+    return axis + n if axis < 0 else axis
+
+
+def _ints(seq, op, what="axis"):
+    if _is_int(seq):
+        return (_int(seq, op, what),)
+    try:
+        return tuple(_int(v, op, what) for v in seq)
+    except TypeError as e:
+        if str(e).startswith(f"[{op}]"):
+            raise
+        raise TypeError(f"[{op}] Expected an int or a sequence of ints.") from None
+
+
+def _fmt(shape):
+    return "(" + ",".join(str(d) for d in shape) + ")"
 
 
 def _prod(shape):
@@ -22,59 +116,171 @@ def _prod(shape):
     return n
 
 
+def _promote(xs, s):
+    """xs cast to their common dtype."""
+    dt = xs[0]._dtype
+    for x in xs[1:]:
+        if x._dtype is not dt:
+            dt = D.promote_types(dt, x._dtype)
+    if all(x._dtype is dt for x in xs):
+        return xs
+    from ember.core.ops.elementwise import astype
+    return [astype(x, dt, s) for x in xs]
+
+
+# -- reshaping -------------------------------------------------------------------------
+
 def _infer_shape(shape, size, op):
-    shape = tuple(int(d) for d in ([shape] if isinstance(shape, int) else shape))
-    if shape.count(-1) > 1:
-        raise ValueError(f"[{op}] Reshape can only infer one dimension.")
+    if isinstance(shape, (int, array)) or not hasattr(shape, "__iter__"):
+        raise TypeError(f"[{op}] Expected a sequence of ints for the shape, got "
+                        f"{type(shape).__name__}.")
+    shape = tuple(d if type(d) is int else _int(d, op, "dimension") for d in shape)
     if -1 in shape:
+        if shape.count(-1) > 1:
+            raise ValueError(f"[{op}] Reshape can only infer one dimension.")
         known = _prod(d for d in shape if d != -1)
-        if known == 0 or size % known:
-            raise ValueError(f"[{op}] Cannot infer the shape of an empty array" if known == 0
-                             else f"[{op}] Cannot reshape array of size {size} into shape "
-                             f"({','.join(str(d) for d in shape)}).")
-        shape = tuple(size // known if d == -1 else d for d in shape)
+        if known == 0:
+            raise ValueError(f"[{op}] Cannot infer the shape of an empty array")
+        if size % known == 0:
+            shape = tuple(size // known if d == -1 else d for d in shape)
     if any(d < 0 for d in shape) or _prod(shape) != size:
-        raise ValueError(f"[{op}] Cannot reshape array of size {size} into shape "
-                         f"({','.join(str(d) for d in shape)}).")
+        raise ValueError(f"[{op}] Cannot reshape array of size {size} into shape {_fmt(shape)}.")
     return shape
 
 
 def reshape(a, /, shape, *, stream=None):
     s = resolve(stream)
-    a = as_array(a, s)
-    shape = _infer_shape(shape, a.size, "reshape")
-    if shape == a._shape:
+    if type(a) is not array or a._stream.device is not s.device:
+        a = _arr(a, s, "reshape")
+    if type(shape) is not tuple or shape != a._shape:
+        shape = _infer_shape(shape, a.size, "reshape")
+        if shape == a._shape:
+            return a
+    else:
         return a
     return node(shape, a._dtype, Reshape(shape), (a,), s)
 
 
-def broadcast_to(a, /, shape, *, stream=None):
+def flatten(a, /, start_axis=0, end_axis=-1, *, stream=None):
     s = resolve(stream)
-    a = as_array(a, s)
-    shape = tuple(int(d) for d in ([shape] if isinstance(shape, int) else shape))
-    if shape == a._shape:
-        return a
-    if len(shape) < a.ndim or broadcast_pair(a._shape, shape, "broadcast_shapes") != shape:
-        raise ValueError(f"[broadcast_to] Cannot broadcast array of shape "
-                         f"({','.join(map(str, a._shape))}) to shape "
-                         f"({','.join(map(str, shape))}).")
-    return node(shape, a._dtype, Broadcast(shape), (a,), s)
+    a = _arr(a, s, "flatten")
+    n = a.ndim
+    if n == 0:
+        return _reshaped(a, (1,), s)
+    st, en = _int(start_axis, "flatten"), _int(end_axis, "flatten")
+    st = min(max(st + n if st < 0 else st, 0), n - 1)
+    en = min(max(en + n if en < 0 else en, 0), n - 1)
+    if st > en:
+        raise ValueError("[flatten] start_axis must be less than or equal to end_axis")
+    sh = a._shape
+    return _reshaped(a, sh[:st] + (_prod(sh[st:en + 1]),) + sh[en + 1:], s)
 
+
+def unflatten(a, /, axis, shape, *, stream=None):
+    s = resolve(stream)
+    a = _arr(a, s, "unflatten")
+    ax = _axis(axis, a.ndim, "unflatten", "Invalid axes {} for array with {} dimensions.")
+    shape = _ints(shape, "unflatten", "dimension")
+    if not shape:
+        raise ValueError("[unflatten] Shape to unflatten to cannot be empty.")
+    size = a._shape[ax]
+    if shape.count(-1) > 1:
+        raise ValueError("[unflatten] Can only infer one dimension.")
+    if -1 in shape:
+        known = _prod(d for d in shape if d != -1)
+        if known and size % known == 0:
+            shape = tuple(size // known if d == -1 else d for d in shape)
+    if any(d < 0 for d in shape) or _prod(shape) != size:
+        raise ValueError(f"[unflatten] Cannot unflatten axis {ax} with size {size} into shape "
+                         f"{_fmt(shape)}.")
+    return _reshaped(a, a._shape[:ax] + shape + a._shape[ax + 1:], s)
+
+
+def squeeze(a, /, axis=None, *, stream=None):
+    s = resolve(stream)
+    a = _arr(a, s, "squeeze")
+    sh = a._shape
+    if axis is None:
+        return _reshaped(a, tuple(d for d in sh if d != 1), s)
+    axes = [_axis(ax, a.ndim, "squeeze") for ax in _ints(axis, "squeeze")]
+    if len(set(axes)) != len(axes):
+        raise ValueError("[squeeze] Received duplicate axes.")
+    for ax in axes:
+        if sh[ax] != 1:
+            raise ValueError(f"[squeeze] Cannot squeeze axis {ax} with size {sh[ax]} which is "
+                             "not equal to 1.")
+    return _reshaped(a, tuple(d for i, d in enumerate(sh) if i not in axes), s)
+
+
+def expand_dims(a, /, axis, *, stream=None):
+    s = resolve(stream)
+    a = _arr(a, s, "expand_dims")
+    if type(axis) is int:
+        n = len(a._shape) + 1
+        if not -n <= axis < n:
+            _axis(axis, n, "expand_dims")
+        ax = axis + n if axis < 0 else axis
+        return _reshaped(a, a._shape[:ax] + (1,) + a._shape[ax:], s)
+    axes = _ints(axis, "expand_dims")
+    out_n = a.ndim + len(axes)
+    axes = sorted(_axis(ax, out_n, "expand_dims") for ax in axes)
+    if len(set(axes)) != len(axes):
+        raise ValueError("[expand_dims] Received duplicate axes.")
+    shape = list(a._shape)
+    for ax in axes:
+        shape.insert(ax, 1)
+    return _reshaped(a, tuple(shape), s)
+
+
+def atleast_1d(*arys, stream=None):
+    return _atleast(arys, 1, stream)
+
+
+def atleast_2d(*arys, stream=None):
+    return _atleast(arys, 2, stream)
+
+
+def atleast_3d(*arys, stream=None):
+    return _atleast(arys, 3, stream)
+
+
+def _atleast(arys, k, stream):
+    s = resolve(stream)
+    op = f"atleast_{k}d"
+    out = []
+    for a in arys:
+        a = _arr(a, s, op)
+        sh = a._shape
+        if len(sh) < k:
+            if k == 3 and len(sh) == 2:
+                sh = sh + (1,)
+            elif k == 3 and len(sh) == 1:
+                sh = (1,) + sh + (1,)
+            else:
+                sh = (1,) * (k - len(sh)) + sh
+            a = _reshaped(a, sh, s)
+        out.append(a)
+    return out[0] if len(out) == 1 else out
+
+
+# -- transposition ---------------------------------------------------------------------
 
 def transpose(a, /, axes=None, *, stream=None):
     s = resolve(stream)
-    a = as_array(a, s)
-    n = a.ndim
+    if type(a) is not array or a._stream.device is not s.device:
+        a = _arr(a, s, "transpose")
+    n = len(a._shape)
     if axes is None:
         axes = tuple(range(n - 1, -1, -1))
     else:
-        axes = tuple(axes)
+        axes = _ints(axes, "transpose")
         if len(axes) != n:
-            raise ValueError(f"[transpose] Recived {len(axes)} axes for array with {n} "
+            raise ValueError(f"[transpose] Received {len(axes)} axes for array with {n} "
                              "dimensions.")
-        axes = tuple(check_axis(ax, n, "transpose") for ax in axes)
+        axes = tuple(_axis(ax, n, "transpose", "Invalid axis ({}) for array with {} "
+                           "dimensions.") for ax in axes)
         if len(set(axes)) != n:
-            raise ValueError("[transpose] Repeat axes not allowed in transpose.")
+            raise ValueError("[transpose] Repeat axes not allowed.")
     if axes == tuple(range(n)):
         return a
     shape = tuple(a._shape[i] for i in axes)
@@ -85,63 +291,417 @@ def permute_dims(a, /, axes=None, *, stream=None):
     return transpose(a, axes, stream=stream)
 
 
-def moveaxis(a, /, source, destination, *, stream=None):
-    a = as_array(a, resolve(stream))
+def matrix_transpose(a, /, *, stream=None):
+    s = resolve(stream)
+    a = _arr(a, s, "matrix_transpose")
     n = a.ndim
-    src = check_axis(source, n, "moveaxis")
-    dst = check_axis(destination, n, "moveaxis")
+    if n < 2:
+        raise ValueError("[matrix_transpose] Input array must have at least 2 dimensions.")
+    return _transposed(a, tuple(range(n - 2)) + (n - 1, n - 2), s)
+
+
+def moveaxis(a, /, source, destination, *, stream=None):
+    s = resolve(stream)
+    a = _arr(a, s, "moveaxis")
+    n = a.ndim
+    src = _axis(source, n, "moveaxis", _INVALID)
+    dst = _axis(destination, n, "moveaxis", _INVALID)
     order = [i for i in range(n) if i != src]
     order.insert(dst, src)
-    return transpose(a, order, stream=stream)
+    return _transposed(a, tuple(order), s)
 
 
 def swapaxes(a, /, axis1, axis2, *, stream=None):
-    a = as_array(a, resolve(stream))
+    s = resolve(stream)
+    a = _arr(a, s, "swapaxes")
     n = a.ndim
-    i = check_axis(axis1, n, "swapaxes")
-    j = check_axis(axis2, n, "swapaxes")
+    i = _axis(axis1, n, "swapaxes", _INVALID)
+    j = _axis(axis2, n, "swapaxes", _INVALID)
     order = list(range(n))
     order[i], order[j] = order[j], order[i]
-    return transpose(a, order, stream=stream)
+    return _transposed(a, tuple(order), s)
 
 
-def expand_dims(a, /, axis, *, stream=None):
-    a = as_array(a, resolve(stream))
-    axes = [axis] if isinstance(axis, int) else list(axis)
-    out_n = a.ndim + len(axes)
-    axes = sorted(check_axis(ax, out_n, "expand_dims") for ax in axes)
-    if len(set(axes)) != len(axes):
-        raise ValueError("[expand_dims] Received duplicate axes.")
-    shape = list(a._shape)
-    for ax in axes:
-        shape.insert(ax, 1)
-    return reshape(a, shape, stream=stream)
+# -- broadcasting ----------------------------------------------------------------------
+
+def broadcast_to(a, /, shape, *, stream=None):
+    s = resolve(stream)
+    if type(a) is not array:
+        from ember.core.ops._base import as_array
+        a = as_array(a, s)
+    elif a._stream.device is not s.device:
+        a = to_device(a, s)
+    if type(shape) is not tuple:
+        if isinstance(shape, (int, array)) or not hasattr(shape, "__iter__"):
+            raise TypeError("[broadcast_to] Expected a sequence of ints for the shape, got "
+                            f"{type(shape).__name__}.")
+        shape = tuple(shape)
+    if shape == a._shape:
+        return a
+    shape = tuple(d if type(d) is int else _int(d, "broadcast_to", "dimension") for d in shape)
+    if any(d < 0 for d in shape):
+        raise ValueError("[broadcast_to] Negative dimensions not allowed.")
+    if len(shape) < a.ndim:
+        raise ValueError(f"[broadcast_to] Cannot broadcast array of shape {_fmt(a._shape)} "
+                         f"into shape {_fmt(shape)}.")
+    if broadcast_pair(a._shape, shape, "broadcast_to") != shape:
+        raise ValueError(f"[broadcast_to] Shapes {_fmt(a._shape)} and {_fmt(shape)} cannot be "
+                         "broadcast.")
+    if shape == a._shape:
+        return a
+    return node(shape, a._dtype, Broadcast(shape), (a,), s)
 
 
-def squeeze(a, /, axis=None, *, stream=None):
-    a = as_array(a, resolve(stream))
+def broadcast_arrays(*arrays, stream=None):
+    s = resolve(stream)
+    xs = [_arr(a, s, "broadcast_arrays") for a in arrays]
+    if not xs:
+        return []
+    shape = broadcast_shapes(*[x._shape for x in xs])
+    return [broadcast_to(x, shape, stream=s) for x in xs]
+
+
+# -- joining and splitting -------------------------------------------------------------
+
+def _array_list(arrays, s, op):
+    if not isinstance(arrays, (list, tuple)):
+        raise TypeError(f"[{op}] Expected a list or tuple of arrays, got "
+                        f"{type(arrays).__name__}.")
+    return [_arr(x, s, op) for x in arrays]
+
+
+def concatenate(arrays, axis=0, *, stream=None):
+    s = resolve(stream)
+    xs = _array_list(arrays, s, "concatenate")
+    if not xs:
+        raise ValueError("[concatenate] No arrays provided for concatenation")
     if axis is None:
-        axes = tuple(i for i, d in enumerate(a._shape) if d == 1)
+        xs = [_reshaped(x, (x.size,), s) for x in xs]
+        axis = 0
+    n = xs[0].ndim
+    for x in xs[1:]:
+        if x.ndim != n:
+            raise ValueError("[concatenate] All the input arrays must have the same number of "
+                             f"dimensions. However, got arrays with dimensions {n} and "
+                             f"{x.ndim}.")
+    ax = _axis(axis, n, "concatenate")
+    ref = xs[0]._shape
+    for x in xs[1:]:
+        sh = x._shape
+        if sh[:ax] != ref[:ax] or sh[ax + 1:] != ref[ax + 1:]:
+            shapes = ", ".join(_fmt(y._shape) for y in xs)
+            raise ValueError("[concatenate] All the input array dimensions must match exactly "
+                             "except for the concatenation axis. However, the provided shapes "
+                             f"are {shapes}, and the concatenation axis is {ax}.")
+    xs = _promote(xs, s)
+    if len(xs) == 1:
+        return xs[0]
+    shape = ref[:ax] + (sum(x._shape[ax] for x in xs),) + ref[ax + 1:]
+    return node(shape, xs[0]._dtype, Concatenate(ax), tuple(xs), s)
+
+
+def concat(arrays, axis=0, *, stream=None):
+    return concatenate(arrays, axis, stream=stream)
+
+
+def stack(arrays, axis=0, *, stream=None):
+    s = resolve(stream)
+    xs = _array_list(arrays, s, "stack")
+    if not xs:
+        raise ValueError("[stack] No arrays provided for stacking")
+    ref = xs[0]._shape
+    for x in xs[1:]:
+        if x._shape != ref:
+            raise ValueError("[stack] All arrays must have the same shape")
+    ax = _axis(0 if axis is None else axis, len(ref) + 1, "stack")
+    xs = _promote(xs, s)
+    shape = ref[:ax] + (len(xs),) + ref[ax:]
+    if len(xs) == 1:
+        return _reshaped(xs[0], shape, s)
+    return node(shape, xs[0]._dtype, Stack(ax), tuple(xs), s)
+
+
+def split(a, /, indices_or_sections, axis=0, *, stream=None):
+    s = resolve(stream)
+    a = _arr(a, s, "split")
+    ax = _axis(axis, a.ndim, "split")
+    n = a._shape[ax]
+    ios = indices_or_sections
+    if isinstance(ios, array):
+        ios = ios.tolist()
+    if _is_int(ios):
+        k = _int(ios, "split", "number of sections")
+        if k <= 0:
+            raise ValueError(f"[split] num_splits must be positive and non-zero but got {k}.")
+        if n % k:
+            raise ValueError("[split] Array split does not result in sub arrays with equal "
+                             f"size: attempting {k} splits along axis {ax} for shape "
+                             f"{_fmt(a._shape)}.")
+        m = n // k
+        bounds = tuple((i * m, (i + 1) * m) for i in range(k))
     else:
-        axes = norm_axes(axis, a.ndim, "squeeze")
-        for ax in axes:
-            if a._shape[ax] != 1:
-                raise ValueError("[squeeze] Cannot squeeze axis with size != 1.")
-    shape = tuple(d for i, d in enumerate(a._shape) if i not in axes)
-    return reshape(a, shape, stream=stream)
+        points = [0]
+        for i in _ints(ios, "split", "index"):
+            points.append(min(max(i + n if i < 0 else i, 0), n))
+        points.append(n)
+        bounds = tuple((points[i], max(points[i], points[i + 1]))
+                       for i in range(len(points) - 1))
+    if len(bounds) == 1:
+        return [a]
+    return apply(Split(ax, bounds), a)
 
 
-def flatten(a, /, start_axis=0, end_axis=-1, *, stream=None):
-    a = as_array(a, resolve(stream))
+def unstack(x, /, *, axis=0, stream=None):
+    s = resolve(stream)
+    x = _arr(x, s, "unstack")
+    ax = _axis(axis, x.ndim, "unstack")
+    if x._shape[ax] == 0:
+        return ()
+    return tuple(apply(Unstack(ax), x))
+
+
+def repeat(array, repeats, axis=None, *, stream=None):  # noqa: A002 - upstream's name
+    s = resolve(stream)
+    x = _arr(array, s, "repeat")
+    r = _int(repeats, "repeat", "number of repeats")
+    if r < 0:
+        raise ValueError("[repeat] Number of repeats cannot be negative")
+    if axis is None:
+        x = _reshaped(x, (x.size,), s)
+        ax = 0
+    else:
+        ax = _axis(axis, x.ndim, "repeat")
+    if r == 1:
+        return x
+    sh = x._shape
+    # each element followed by its copies: a broadcast along a new axis after `ax`
+    wide = sh[:ax + 1] + (r,) + sh[ax + 1:]
+    y = _reshaped(x, sh[:ax + 1] + (1,) + sh[ax + 1:], s)
+    y = node(wide, y._dtype, Broadcast(wide), (y,), s)
+    return _reshaped(y, sh[:ax] + (sh[ax] * r,) + sh[ax + 1:], s)
+
+
+def tile(a, reps, /, *, stream=None):
+    s = resolve(stream)
+    a = _arr(a, s, "tile")
+    reps = _ints(reps, "tile", "number of repetitions")
+    n = max(a.ndim, len(reps))
+    sh = (1,) * (n - a.ndim) + a._shape
+    reps = (1,) * (n - len(reps)) + reps
+    if any(r < 0 for r in reps):
+        raise ValueError("[tile] Negative dimensions not allowed.")
+    if all(r == 1 for r in reps):
+        return _reshaped(a, sh, s)
+    split_shape, tiled, out = [], [], []
+    for r, d in zip(reps, sh):
+        if r != 1 and d != 1:
+            split_shape += [1, d]
+            tiled += [r, d]
+        else:
+            split_shape.append(d)
+            tiled.append(r * d)
+        out.append(r * d)
+    y = _reshaped(a, tuple(split_shape), s)
+    y = node(tuple(tiled), y._dtype, Broadcast(tuple(tiled)), (y,), s)
+    return _reshaped(y, tuple(out), s)
+
+
+# -- padding ---------------------------------------------------------------------------
+
+_PAD_MODES = ("constant", "edge", "reflect", "symmetric")
+
+
+def _pad_widths(pw, n):
+    bad = TypeError("[pad] pad_width must be an int, a tuple of one or two ints, or a list "
+                    "of (before, after) pairs.")
+    if _is_int(pw):
+        pairs = [(_int(pw, "pad"),) * 2]
+    elif isinstance(pw, (list, tuple)):
+        if all(_is_int(v) for v in pw):
+            if len(pw) > 2:
+                raise bad
+            pairs = [(_int(pw[0], "pad"), _int(pw[-1], "pad"))] if pw else []
+        elif all(isinstance(v, (list, tuple)) and len(v) == 2 and _is_int(v[0])
+                 and _is_int(v[1]) for v in pw):
+            pairs = [(_int(lo, "pad"), _int(hi, "pad")) for lo, hi in pw]
+        else:
+            raise bad
+    else:
+        raise bad
+    if len(pairs) == 1:
+        pairs = pairs * n
+    elif len(pairs) != n:
+        raise ValueError(f"[pad] Invalid number of padding sizes passed to pad with axes of "
+                         f"size {n}")
+    for i, (lo, hi) in enumerate(pairs):
+        for side, w in (("low", lo), ("high", hi)):
+            if w < 0:
+                raise ValueError(f"[pad] Invalid {side} padding size ({w}) passed to pad for "
+                                 f"axis {i}. Padding sizes must be non-negative")
+    return tuple(pairs)
+
+
+def _pad_value(v, dt):
+    """Python scalar `v` as the storage value of dtype `dt` (None: let astype convert it)."""
+    k = dt.kind
+    if k == "b":
+        return bool(v)
+    if k == "c":
+        return complex(v)
+    if isinstance(v, complex):
+        v = v.real
+    if k == "f":
+        with np.errstate(over="ignore"):
+            if dt is D.float16:
+                return float(np.float16(v))
+            return float(v) if dt is D.float64 else float(np.float32(v))
+    bits = 8 * dt.size
+    if isinstance(v, int):  # bools and ints convert exactly, or not at all
+        v = int(v)
+        lo, hi = (0, 2 ** bits - 1) if k == "u" else (-2 ** (bits - 1), 2 ** (bits - 1) - 1)
+        if dt is D.uint64:
+            lo, hi = -2 ** 63, 2 ** 64 - 1
+        if not lo <= v <= hi:
+            raise ValueError(f"[pad] Converting {v} to {dt.name} would result in overflow.")
+    elif math.isfinite(v) and abs(v) < 2 ** 31:
+        v = int(v)
+    else:
+        return None
+    v &= (1 << bits) - 1
+    if k == "i" and v >= 1 << (bits - 1) or dt is D.uint64 and v >= 1 << 63:
+        v -= 1 << bits
+    return v
+
+
+def pad(a, pad_width, mode="constant", constant_values=0, *, stream=None):
+    s = resolve(stream)
+    a = _arr(a, s, "pad")
+    widths = _pad_widths(pad_width, a.ndim)
+    if mode not in _PAD_MODES:
+        raise ValueError(f"[pad] Invalid padding mode ({mode}) passed to pad")
+    if not any(lo or hi for lo, hi in widths):
+        return a
+    dt = a._dtype
+    shape = tuple(d + lo + hi for d, (lo, hi) in zip(a._shape, widths))
+    if mode != "constant":
+        for i, (d, (lo, hi)) in enumerate(zip(a._shape, widths)):
+            if d == 0 and (lo or hi):
+                if mode != "edge":
+                    raise ValueError(f"[pad] Cannot pad empty axis {i} using mode '{mode}'.")
+                from ember.core.ops.creation import zeros
+                return zeros(shape, dt, stream=s)
+        return node(shape, dt, Pad(widths, mode), (a,), s)
+    v = constant_values
+    if isinstance(v, (bool, int, float, complex)):
+        value = _pad_value(v, dt)
+        if value is not None:
+            return node(shape, dt, Pad(widths, "constant", value), (a,), s)
+    if isinstance(v, (list, tuple)):
+        raise ValueError(f"[pad] Invalid type {type(v).__name__} for constant_values.")
+    from ember.core.ops._base import as_array
+    from ember.core.ops.elementwise import astype
+    c = astype(as_array(v, s), dt, s)
+    if c.size == 0:
+        return node(shape, dt, Pad(widths, "constant", _pad_value(0, dt)), (a,), s)
+    if c.ndim:  # upstream fills with the first element
+        c = _reshaped(c, (c.size,), s)
+        if c.size > 1:
+            c = apply(Split(0, ((0, 1),)), c)[0]
+        c = _reshaped(c, (), s)
+    return node(shape, dt, Pad(widths, "constant"), (a, c), s)
+
+
+# -- flips and rolls -------------------------------------------------------------------
+
+def flip(a, /, axis=None, *, stream=None):
+    s = resolve(stream)
+    a = _arr(a, s, "flip")
+    if axis is None:
+        axes = tuple(range(a.ndim))
+    else:
+        axes = tuple(sorted({_axis(ax, a.ndim, "flip") for ax in _ints(axis, "flip")}))
+    axes = tuple(ax for ax in axes if a._shape[ax] > 1)
+    if not axes:
+        return a
+    return node(a._shape, a._dtype, Flip(axes), (a,), s)
+
+
+def roll(a, shift, /, axis=None, *, stream=None):
+    s = resolve(stream)
+    a = _arr(a, s, "roll")
+    shifts = _ints(shift, "roll", "shift")
+    if axis is None:
+        n = a.size
+        k = sum(shifts) % n if n else 0
+        if not k:
+            return a
+        return node(a._shape, a._dtype, Roll((k,), None), (a,), s)
+    axes = _ints(axis, "roll")
+    if _is_int(axis):
+        shifts, axes = (sum(shifts),), axes
+    elif _is_int(shift):
+        shifts = shifts * len(axes)
+    elif len(shifts) < len(axes):
+        raise ValueError(f"[roll] At least one shift value per axis is required, "
+                         f"{len(shifts)} provided for {len(axes)} axes.")
+    total = {}
+    for k, ax in zip(shifts, axes):
+        ax = _axis(ax, a.ndim, "roll", _INVALID)
+        total[ax] = total.get(ax, 0) + k
+    done = tuple(sorted((ax, k % a._shape[ax]) for ax, k in total.items()
+                        if a._shape[ax] and k % a._shape[ax]))
+    if not done:
+        return a
+    prim = Roll(tuple(k for _, k in done), tuple(ax for ax, _ in done))
+    return node(a._shape, a._dtype, prim, (a,), s)
+
+
+# -- diagonals -------------------------------------------------------------------------
+
+def _diag_axes(a, axis1, axis2, op):
     n = a.ndim
-    if n == 0:
-        return reshape(a, (1,), stream=stream)
-    st = check_axis(start_axis, n, "flatten")
-    en = check_axis(end_axis, n, "flatten")
-    if st > en:
-        raise ValueError("[flatten] start_axis must be less than or equal to end_axis")
-    shape = a._shape[:st] + (_prod(a._shape[st:en + 1]),) + a._shape[en + 1:]
-    return reshape(a, shape, stream=stream)
+    if n < 2:
+        raise ValueError(f"[{op}] Array must have at least two dimensions, but got {n} "
+                         "dimensions.")
+    a1 = _axis(axis1, n, op, "Invalid axis1 {} for array with {} dimensions.")
+    a2 = _axis(axis2, n, op, "Invalid axis2 {} for array with {} dimensions.")
+    if a1 == a2:
+        raise ValueError(f"[{op}] axis1 and axis2 cannot be the same axis")
+    return a1, a2
 
 
-broadcast_shapes = broadcast_shapes
+def diagonal(a, offset=0, axis1=0, axis2=1, stream=None):
+    s = resolve(stream)
+    a = _arr(a, s, "diagonal")
+    a1, a2 = _diag_axes(a, axis1, axis2, "diagonal")
+    return apply(Diagonal(_int(offset, "diagonal", "offset"), a1, a2), a)
+
+
+def diag(a, /, k=0, *, stream=None):
+    s = resolve(stream)
+    a = _arr(a, s, "diag")
+    k = _int(k, "diag", "diagonal index")
+    if a.ndim == 1:
+        m = a._shape[0] + abs(k)
+        return apply(DiagonalAdjoint(k, 0, 1, (m, m)), a)
+    if a.ndim == 2:
+        return apply(Diagonal(k, 0, 1), a)
+    raise ValueError(f"[diag] array must be 1-D or 2-D, got array with {a.ndim} dimensions.")
+
+
+def trace(a, /, offset=0, axis1=0, axis2=1, dtype=None, *, stream=None):
+    s = resolve(stream)
+    a = _arr(a, s, "trace")
+    a1, a2 = _diag_axes(a, axis1, axis2, "trace")
+    d = apply(Diagonal(_int(offset, "trace", "offset"), a1, a2), a)
+    if dtype is not None:
+        from ember.core.ops.elementwise import astype
+        d = astype(d, dtype, s)
+    from ember.core.ops.reduce import sum as _sum
+    return _sum(d, axis=-1, stream=s)
+
+
+def contiguous(a, /, allow_col_major=False, *, stream=None):
+    s = resolve(stream)
+    a = _arr(a, s, "contiguous")
+    return node(a._shape, a._dtype, Contiguous(bool(allow_col_major)), (a,), s)

@@ -1,15 +1,22 @@
 """Reverse and forward mode: vjp, jvp, grad, value_and_grad.
 
 Both run the function once on fresh tracer nodes (identities of the primals), then walk
-the lazy graph calling each primitive's rule. Results are lazy arrays.
+the part of the lazy graph between the tracers and the outputs calling each primitive's
+rule. Results are lazy arrays. As upstream, the cotangents given to vjp are cast to their
+output's dtype; nothing else is cast: the gradient's dtype is what the rules produce.
 """
 
 import functools
 
-from ember.core import dtypes as D
-from ember.core.array import array
+from ember.core.array import array, const
 from ember.core.transforms.eval import TRACING
-from ember.core.transforms.graph import dependents, outputs_of, topo
+from ember.core.transforms.graph import (
+    dependent_order,
+    flatten_arrays,
+    fmt_shape,
+    rebuild,
+    signature_error,
+)
 
 
 def _ops():
@@ -19,211 +26,293 @@ def _ops():
 
 def _trace(fun, primals):
     """Run fun on identity tracers of the primals: (tracers, outputs)."""
-    O = _ops()
-    tracers = [O._identity(p) for p in primals]
+    ident = _ops()._identity
+    tracers = [ident(p) for p in primals]
     TRACING[0] += 1
     try:
-        outs = fun(tracers)
+        outs = fun(*tracers)
     finally:
         TRACING[0] -= 1
     return tracers, outs
 
 
-def _cast(c, like):
-    if c.dtype is not like.dtype:
-        c = _ops().astype(c, like.dtype)
-    if c.shape != like.shape:
-        c = _ops().broadcast_to(c, like.shape)
-    return c
-
-
 def backward(outs, cotangents, tracers):
-    """Cotangents of `tracers` given cotangents of `outs` (None where no path)."""
+    """Cotangents of `tracers` given cotangents of `outs` (None where no path). Where an
+    output appears twice, its first cotangent is used.
+
+    A rule's cotangent for a floating input is cast to the input's dtype (upstream's rules
+    always give that dtype; integer and bool inputs keep whatever the rules give, as
+    upstream), and one of a broadcastable shape is broadcast to the input's."""
     O = _ops()
-    stop = {id(t) for t in tracers}
-    order = topo(outs, stop)
-    dep = dependents(order, stop)
+    add, zeros_like, astype, broadcast_to = O.add, O.zeros_like, O.astype, O.broadcast_to
+    order, dep = dependent_order(outs, [id(t) for t in tracers])
     cot = {}
     for o, c in zip(outs, cotangents):
-        if id(o) in dep:
-            cot[id(o)] = c if id(o) not in cot else O.add(cot[id(o)], c)
+        k = id(o)
+        if k in dep and k not in cot:
+            cot[k] = c
+    pop = cot.pop
+    get = cot.get
     TRACING[0] += 1
     try:
         for a in reversed(order):
-            if id(a) in stop or id(a) not in dep or a._prim is None:
-                continue
-            sibs = outputs_of(a)
-            cts = [cot.pop(id(s), None) for s in sibs]
-            if all(c is None for c in cts):
-                continue
-            cts = [O.zeros_like(s) if c is None else c for s, c in zip(sibs, cts)]
+            sib = a._siblings
+            if sib is None:
+                c = pop(id(a), None)
+                if c is None:
+                    continue
+                cts = [c]
+                outputs = [a]
+            else:
+                cts = [pop(id(s), None) for s in sib]
+                if all(c is None for c in cts):
+                    continue
+                cts = [zeros_like(s) if c is None else c for s, c in zip(sib, cts)]
+                outputs = list(sib)
             ins = a._inputs
             argnums = [i for i, x in enumerate(ins) if id(x) in dep]
-            res = a._prim.vjp(list(ins), cts, argnums, list(sibs))
+            res = a._prim.vjp(list(ins), cts, argnums, outputs)
             for i, c in zip(argnums, res):
                 x = ins[i]
-                c = _cast(c, x)
-                prev = cot.get(id(x))
-                cot[id(x)] = c if prev is None else O.add(prev, c)
+                if c._dtype is not x._dtype and x._dtype.kind in "fc":
+                    c = astype(c, x._dtype)
+                if c._shape != x._shape:
+                    c = broadcast_to(c, x._shape)
+                k = id(x)
+                prev = get(k)
+                cot[k] = c if prev is None else add(prev, c)
     finally:
         TRACING[0] -= 1
-    return [cot.get(id(t)) for t in tracers]
+    return [get(id(t)) for t in tracers]
 
 
 def forward(outs, tangents, tracers):
-    """Tangents of `outs` given tangents of `tracers`."""
-    O = _ops()
-    stop = {id(t) for t in tracers}
-    order = topo(outs, stop)
-    dep = dependents(order, stop)
+    """Tangents of `outs` given tangents of `tracers` (zeros where no path)."""
+    order, _ = dependent_order(outs, [id(t) for t in tracers])
     tan = {id(t): tg for t, tg in zip(tracers, tangents)}
     TRACING[0] += 1
     try:
         for a in order:
-            if id(a) in stop or id(a) not in dep or id(a) in tan:
-                continue
             ins = a._inputs
             argnums = [i for i, x in enumerate(ins) if id(x) in tan]
             res = a._prim.jvp(list(ins), [tan[id(ins[i])] for i in argnums], argnums)
-            for s, t in zip(outputs_of(a), res):
-                tan[id(s)] = _cast(t, s)
+            if a._siblings is None:
+                tan[id(a)] = res[0]
+            else:
+                for s, t in zip(a._siblings, res):
+                    tan[id(s)] = t
     finally:
         TRACING[0] -= 1
-    return [tan[id(o)] if id(o) in tan else O.zeros_like(o) for o in outs]
+    zeros_like = _ops().zeros_like
+    return [tan[id(o)] if id(o) in tan else zeros_like(o) for o in outs]
 
 
-def _as_list(outs, op):
-    if isinstance(outs, array):
-        return [outs], True
-    if isinstance(outs, (list, tuple)) and all(isinstance(o, array) for o in outs):
-        return list(outs), False
-    raise ValueError(f"[{op}] The function must return an array or a list of arrays.")
+# -- vjp and jvp ---------------------------------------------------------------------
+
+_VJP_SIG = ("vjp(fun: Callable, primals: list[array], cotangents: list[array]) -> "
+            "tuple[list[array], list[array]]")
+_JVP_SIG = ("jvp(fun: Callable, primals: list[array], tangents: list[array]) -> "
+            "tuple[list[array], list[array]]")
 
 
-def _check_arrays(xs, op, what):
-    if not isinstance(xs, (list, tuple)) or not all(isinstance(x, array) for x in xs):
-        raise ValueError(f"[{op}] {what} must be a list of arrays.")
+def _array_list(xs):
+    """xs as a list of arrays, or None when it is not a sequence of arrays."""
+    if isinstance(xs, array):
+        xs = list(xs)  # a sequence of its rows, as upstream's bindings see it
+    elif not isinstance(xs, (list, tuple)):
+        return None
+    for x in xs:
+        if not isinstance(x, array):
+            return None
     return list(xs)
 
 
+def _outputs(outs, op):
+    if isinstance(outs, array):
+        return [outs]
+    if isinstance(outs, (list, tuple)) and all(isinstance(o, array) for o in outs):
+        return list(outs)
+    raise RuntimeError(f"[{op}] The function must return an array or a list of arrays.")
+
+
 def vjp(fun, primals, cotangents):
-    primals = _check_arrays(primals, "vjp", "primals")
-    cotangents = _check_arrays(cotangents, "vjp", "cotangents")
-    tracers, outs = _trace(lambda ts: fun(*ts), primals)
-    outs, _ = _as_list(outs, "vjp")
-    if len(cotangents) != len(outs):
-        raise ValueError(f"[vjp] Number of outputs to compute gradients for ({len(outs)}) does "
-                         f"not match number of cotangents ({len(cotangents)}).")
+    p, c = _array_list(primals), _array_list(cotangents)
+    if not callable(fun) or p is None or c is None:
+        raise signature_error("vjp", _VJP_SIG, (fun, primals, cotangents), {})
+    return _vjp(lambda *xs: _outputs(fun(*xs), "vjp"), p, c)
+
+
+def _vjp(fun, primals, cotangents):
+    tracers, outs = _trace(fun, primals)
+    if len(cotangents) < len(outs):
+        raise ValueError(f"[vjp] Number of outputs to compute gradients for ({len(outs)}) "
+                         f"does not match number of cotangents ({len(cotangents)}).")
+    astype = None
+    seeds = []
     for o, c in zip(outs, cotangents):
-        if o.shape != c.shape:
-            raise ValueError(f"[vjp] Output shape {_fmt(o.shape)} does not match cotangent "
-                             f"shape {_fmt(c.shape)}.")
-    grads = backward(outs, cotangents, tracers)
-    O = _ops()
-    return outs, [O.zeros_like(p) if g is None else g for p, g in zip(primals, grads)]
-
-
-def _fmt(shape):
-    return "(" + ",".join(map(str, shape)) + ")"
+        if o._shape != c._shape:
+            hint = " If you are using grad your function must return a scalar." \
+                if o.size == 1 else ""
+            raise ValueError(f"[vjp] Output shape {fmt_shape(o._shape)} does not match "
+                             f"cotangent shape {fmt_shape(c._shape)}.{hint}")
+        if c._dtype is not o._dtype:
+            astype = astype or _ops().astype
+            c = astype(c, o._dtype)
+        seeds.append(c)
+    grads = backward(outs, seeds, tracers)
+    zeros_like = _ops().zeros_like
+    return outs, [zeros_like(p) if g is None else g for p, g in zip(primals, grads)]
 
 
 def jvp(fun, primals, tangents):
-    primals = _check_arrays(primals, "jvp", "primals")
-    tangents = _check_arrays(tangents, "jvp", "tangents")
-    if len(primals) != len(tangents):
-        raise ValueError(f"[jvp] Number of inputs ({len(primals)}) does not match number of "
-                         f"tangents ({len(tangents)}).")
-    for p, t in zip(primals, tangents):
-        if p.shape != t.shape:
-            raise ValueError(f"[jvp] Input shape {_fmt(p.shape)} does not match tangent "
-                             f"shape {_fmt(t.shape)}.")
-    tracers, outs = _trace(lambda ts: fun(*ts), primals)
-    outs, _ = _as_list(outs, "jvp")
-    return outs, forward(outs, [_cast(t, p) for t, p in zip(tangents, primals)], tracers)
+    p, t = _array_list(primals), _array_list(tangents)
+    if not callable(fun) or p is None or t is None:
+        raise signature_error("jvp", _JVP_SIG, (fun, primals, tangents), {})
+    if len(p) != len(t):
+        raise ValueError("[jvp] Number of inputs does not match number of tangents.")
+    for x, tg in zip(p, t):
+        if x._shape != tg._shape:
+            raise ValueError("[jvp] Input shape does not match shape of tangent.")
+    tracers, outs = _trace(lambda *xs: _outputs(fun(*xs), "jvp"), p)
+    return outs, forward(outs, t, tracers)
 
 
 # -- grad and value_and_grad ------------------------------------------------------------
 
-def _flatten_args(tree, op):
-    from ember.utils import tree_flatten
-    leaves = tree_flatten(tree, is_leaf=lambda x: isinstance(x, array))
-    for _, v in leaves:
-        if not isinstance(v, array):
-            raise ValueError("[tree_flatten] The argument should contain only arrays")
-    return [v for _, v in leaves]
+def _sig(op):
+    ret = "Callable[P, Any]" if op == "grad" else "Callable[P, tuple[R, Any]]"
+    return (f"{op}(fun: Callable[P, R], argnums: int | Sequence[int] | None = None, "
+            f"argnames: str | Sequence[str] = []) -> {ret}")
 
 
-def _rebuild(tree, it):
-    from ember.utils import tree_map
-    return tree_map(lambda _: next(it), tree, is_leaf=lambda x: isinstance(x, array))
+def _as_c_int(v):
+    """v as an int the way upstream's bindings take a C int, or None."""
+    if not isinstance(v, int):
+        index = getattr(type(v), "__index__", None)
+        if index is None or isinstance(v, float):
+            return None
+        v = index(v)
+    v = int(v)
+    return v if -2 ** 31 <= v < 2 ** 31 else None
+
+
+def _parse(fun, argnums, argnames, op):
+    """(sorted argnums, sorted argnames), validated as upstream does at creation."""
+    kwargs = {}
+    if argnums is not None:
+        kwargs["argnums"] = argnums
+    if argnames != ():
+        kwargs["argnames"] = argnames
+    bad = not callable(fun)
+    nums = ()
+    if argnums is not None:
+        if isinstance(argnums, (list, tuple, range)):
+            nums = tuple(_as_c_int(n) for n in argnums)
+        else:
+            nums = (_as_c_int(argnums),)
+        bad = bad or None in nums
+    names = []
+    if isinstance(argnames, str):
+        names = [argnames]
+    elif isinstance(argnames, (list, tuple)) and all(isinstance(n, str) for n in argnames):
+        names = list(argnames)
+    else:
+        bad = True
+    if bad:
+        raise signature_error(op, _sig(op), (fun,), kwargs)
+    if argnums is None and not names:
+        nums = (0,)
+    for n in nums:
+        if n < 0:
+            raise ValueError(f"[{op}] Can't compute the gradient of negative argument index {n}")
+    seen = set()
+    for n in nums:
+        if n in seen:
+            raise ValueError(f"[{op}] Duplicate argument index {n} is not allowed.")
+        seen.add(n)
+    if not nums and not names:
+        raise ValueError(f"[{op}] Gradient wrt no argument requested")
+    # upstream keeps both in ordered sets: gradients come in increasing argument order
+    return tuple(sorted(nums)), sorted(set(names))
 
 
 def _value_and_grad(fun, argnums, argnames, op):
-    if argnums is None:
-        argnums = () if argnames else 0
-    single = isinstance(argnums, int)
-    nums = (argnums,) if single else tuple(argnums)
-    if isinstance(argnames, str):
-        argnames = [argnames]
-    argnames = list(argnames)
-    if len(set(nums)) != len(nums):
-        raise ValueError(f"[{op}] Repeat argument number not allowed in argnums.")
-    if any(n < 0 for n in nums):
-        raise ValueError(f"[{op}] Can't compute the gradient of negative argument index.")
+    nums, names = _parse(fun, argnums, argnames, op)
+    n_pos = len(nums)
+    top = nums[-1] if nums else -1
+    name_set = set(names)
+    is_vg = op == "value_and_grad"
 
-    def run(*args, **kwargs):
-        for n in nums:
-            if n >= len(args):
-                raise ValueError(f"[{op}] Can't compute the gradient of argument index {n} "
-                                 f"because the function is called with only {len(args)} "
-                                 "positional arguments.")
-        for name in argnames:
+    def run(args, kwargs):
+        if top >= len(args):
+            raise ValueError(f"[{op}] Can't compute the gradient of argument index {top} because "
+                             f"the function is called with only {len(args)} positional "
+                             "arguments.")
+        for name in names:
             if name not in kwargs:
+                keys = "".join(f"{k}," for k in kwargs)
                 raise ValueError(f"[{op}] Can't compute the gradient of keyword argument "
                                  f"'{name}' because the function is called with the following "
-                                 f"keyword arguments {list(kwargs)}.")
-        trees = [args[n] for n in nums] + [kwargs[k] for k in argnames]
-        primals = [x for t in trees for x in _flatten_args(t, op)]
-        shapes = trees
+                                 f"keyword arguments {{{keys}}}")
+        # the keyword gradients come in the order the keywords were passed
+        kw_names = [k for k in kwargs if k in name_set] if names else ()
+        trees = [args[n] for n in nums] + [kwargs[k] for k in kw_names]
+        primals = []
+        for t in trees:
+            flatten_arrays(t, primals)
+        if not primals:
+            raise ValueError("[grad] Must specify at least one argument.")
 
-        def call(tracers):
+        def call(*tracers):
             it = iter(tracers)
-            new_trees = [_rebuild(t, it) for t in shapes]
+            new = [rebuild(t, it) for t in trees]
             a = list(args)
-            for n, t in zip(nums, new_trees):
+            for n, t in zip(nums, new):
                 a[n] = t
-            kw = dict(kwargs)
-            for k, t in zip(argnames, new_trees[len(nums):]):
-                kw[k] = t
-            return fun(*a, **kw)
+            if names:
+                kwargs_ = dict(kwargs)
+                kwargs_.update(zip(kw_names, new[n_pos:]))
+                return fun(*a, **kwargs_)
+            return fun(*a, **kwargs)
 
         tracers, out = _trace(call, primals)
         loss = out
-        if isinstance(out, (list, tuple)):
+        if not isinstance(out, array):
+            if not is_vg:
+                raise ValueError(f"[{op}] The return value of the function whose gradient we "
+                                 "want to compute should be a scalar array; but "
+                                 f"{type(out).__name__} was returned.")
+            head = (f"[{op}] The return value of the function whose gradient we want to "
+                    "compute should be either a scalar array or a")
+            if not isinstance(out, tuple):
+                raise ValueError(f"{head} tuple with the first value being a scalar array "
+                                 "(Union[array, tuple[array, Any, ...]]); but "
+                                 f"{type(out).__name__} was returned.")
             if not out:
-                raise ValueError(f"[{op}] The function returned an empty tuple.")
+                raise ValueError(f"{head} non-empty tuple. The first value should be a scalar "
+                                 "array and the rest can be anything. Instead, we got an empty "
+                                 "tuple.")
             loss = out[0]
-        if not isinstance(loss, array):
-            raise ValueError(f"[{op}] The return value of the function whose gradient we want "
-                             f"to compute should be a scalar array; but "
-                             f"{type(loss).__name__} was returned.")
-        if loss.size != 1:
-            raise ValueError(f"[{op}] The return value of the function whose gradient we want "
-                             f"to compute should be a scalar array; but an array of shape "
-                             f"{_fmt(loss.shape)} was returned.")
-        O = _ops()
-        seed = O.ones(loss.shape, loss.dtype if loss.dtype.kind in "fc" else D.float32)
+            if not isinstance(loss, array):
+                raise ValueError(f"{head} tuple with the first value being a scalar array "
+                                 "(Union[array, tuple[array, Any, ...]]); but it was a tuple "
+                                 f"with the first value being of type {type(loss).__name__} .")
+        if loss._shape != ():
+            hint = " If you are using grad your function must return a scalar." \
+                if loss.size == 1 else ""
+            raise ValueError(f"[vjp] Output shape {fmt_shape(loss._shape)} does not match "
+                             f"cotangent shape ().{hint}")
+        seed = const(1, loss._dtype, loss._stream)
         grads = backward([loss], [seed], tracers)
-        grads = [O.zeros_like(p) if g is None else g for p, g in zip(primals, grads)]
-        it = iter(grads)
-        trees_g = [_rebuild(t, it) for t in shapes]
-        pos = trees_g[:len(nums)]
-        g_pos = pos[0] if single else tuple(pos)
-        if argnames:
-            g = (g_pos if nums else None, dict(zip(argnames, trees_g[len(nums):])))
-        else:
-            g = g_pos
-        return out, g
+        O = _ops()
+        # the seed is a shared cached constant: never hand it out (grad of the identity)
+        it = iter([O.zeros_like(p) if g is None else O._identity(g) if g is seed else g
+                   for p, g in zip(primals, grads)])
+        g = [rebuild(t, it) for t in trees]
+        pos = g[0] if n_pos == 1 else tuple(g[:n_pos])
+        if names:
+            pos = (pos if n_pos else None, dict(zip(kw_names, g[n_pos:])))
+        return out, pos
 
     return run
 
@@ -232,15 +321,15 @@ def value_and_grad(fun, argnums=None, argnames=()):
     run = _value_and_grad(fun, argnums, argnames, "value_and_grad")
 
     @functools.wraps(fun)
-    def wrapper(*args, **kwargs):
-        return run(*args, **kwargs)
-    return wrapper
+    def value_and_grad_fn(*args, **kwargs):
+        return run(args, kwargs)
+    return value_and_grad_fn
 
 
 def grad(fun, argnums=None, argnames=()):
     run = _value_and_grad(fun, argnums, argnames, "grad")
 
     @functools.wraps(fun)
-    def wrapper(*args, **kwargs):
-        return run(*args, **kwargs)[1]
-    return wrapper
+    def grad_fn(*args, **kwargs):
+        return run(args, kwargs)[1]
+    return grad_fn

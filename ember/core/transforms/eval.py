@@ -104,13 +104,17 @@ def async_eval(*args):
 
 
 def _arrays_of(tree):
+    """The arrays in a tree of lists, tuples and dicts; other leaves are ignored, as
+    upstream does."""
     from ember.core.array import array
-    from ember.utils import tree_flatten
-    leaves = tree_flatten(tree, is_leaf=lambda x: isinstance(x, array))
     out = []
-    for _, v in leaves:
-        if isinstance(v, array):
-            out.append(v)
-        elif v is not None and not isinstance(v, (int, float, bool, str, complex)):
-            raise ValueError(f"[eval] Expected arrays or trees of arrays, got {type(v).__name__}.")
+    stack = [tree]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, array):
+            out.append(x)
+        elif isinstance(x, (list, tuple)):
+            stack.extend(reversed(x))
+        elif isinstance(x, dict):
+            stack.extend(reversed(list(x.values())))
     return out

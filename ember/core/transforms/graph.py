@@ -1,4 +1,6 @@
-"""Graph walks shared by the transforms."""
+"""Graph walks and argument handling shared by the transforms."""
+
+from ember.core.array import array
 
 
 def outputs_of(a):
@@ -6,43 +8,94 @@ def outputs_of(a):
     return a._siblings if a._siblings is not None else (a,)
 
 
-def topo(outs, stop):
-    """Nodes reachable from `outs` through recipes, inputs before users, not entering the
-    nodes whose id is in `stop` (they are listed, their inputs are not)."""
+def dependent_order(outs, sources):
+    """The nodes reachable from `outs` that depend on a node whose id is in `sources`,
+    inputs before users (one node per multi-output primitive), and the set of the ids of
+    every dependent node (siblings included). The walk does not enter the sources.
+
+    Iterative post-order DFS (10^6-node chains must not hit the recursion limit): a node
+    is popped twice, once to push its inputs and once, after them, to be emitted."""
+    dep = set(sources)
     order = []
+    emit = order.append
     done = set()
+    expanded = set()
     for o in outs:
-        if id(o) in done:
+        if id(o) in dep or not o._inputs:
             continue
         stack = [o]
+        push = stack.append
+        pop = stack.pop
         while stack:
-            a = stack[-1]
-            if id(a) in done:
-                stack.pop()
+            a = pop()
+            ia = id(a)
+            if ia in done:
                 continue
-            pushed = False
-            if id(a) not in stop:
-                for x in a._inputs:
-                    if id(x) not in done:
-                        stack.append(x)
-                        pushed = True
-            if not pushed:
-                stack.pop()
-                for s in outputs_of(a):
-                    done.add(id(s))
-                order.append(a)
-    return order
+            ins = a._inputs
+            if ia not in expanded:
+                expanded.add(ia)
+                push(a)
+                for x in ins:
+                    # nodes without inputs (data, placeholders) can only be sources
+                    if x._inputs and id(x) not in done and id(x) not in dep:
+                        push(x)
+                continue
+            sib = a._siblings
+            for x in ins:
+                if id(x) in dep:
+                    emit(a)
+                    if sib is None:
+                        dep.add(ia)
+                    else:
+                        dep.update(id(s) for s in sib)
+                    break
+            if sib is None:
+                done.add(ia)
+            else:
+                done.update(id(s) for s in sib)
+    return order, dep
 
 
-def dependents(order, sources):
-    """ids of the nodes in `order` that depend on any node id in `sources`."""
-    dep = set(sources)
-    for a in order:
-        if id(a) in dep:
-            continue
-        for x in a._inputs:
-            if id(x) in dep:
-                for s in outputs_of(a):
-                    dep.add(id(s))
-                break
-    return dep
+# -- trees of arrays (the arguments and results of grad and vmap) -----------------------
+
+def flatten_arrays(tree, out):
+    """Append the leaves of `tree` (lists, tuples, dicts) to `out`; every leaf must be an
+    array."""
+    if isinstance(tree, array):
+        out.append(tree)
+    elif isinstance(tree, (list, tuple)):
+        for x in tree:
+            flatten_arrays(x, out)
+    elif isinstance(tree, dict):
+        for x in tree.values():
+            flatten_arrays(x, out)
+    else:
+        raise ValueError("[tree_flatten] The argument should contain only arrays")
+    return out
+
+
+def rebuild(tree, it):
+    """`tree` with its leaves replaced, in order, by the items of iterator `it`."""
+    if isinstance(tree, array):
+        return next(it)
+    if isinstance(tree, (list, tuple)):
+        items = [rebuild(x, it) for x in tree]
+        if type(tree) is list:
+            return items
+        return type(tree)(*items) if hasattr(tree, "_fields") else type(tree)(items)
+    return {k: rebuild(x, it) for k, x in tree.items()}
+
+
+def fmt_shape(shape):
+    return "(" + ",".join(map(str, shape)) + ")"
+
+
+def signature_error(name, signature, args, kwargs):
+    """The TypeError upstream's bindings raise for arguments of the wrong type."""
+    types = [type(a).__name__ for a in args]
+    if kwargs:
+        types.append("kwargs = { " + ", ".join(f"{k}: {type(v).__name__}"
+                                               for k, v in kwargs.items()) + " }")
+    return TypeError(f"{name}(): incompatible function arguments. The following argument types "
+                     f"are supported:\n    1. {signature}\n\nInvoked with types: "
+                     + ", ".join(types))

@@ -1,11 +1,27 @@
 """vmap: trace the function on unbatched placeholders, then replay the graph over the
-batched inputs calling each primitive's vmap rule."""
+batched inputs calling each primitive's vmap rule.
+
+Axis specs follow upstream: `in_axes` is matched against the arguments (the lone argument
+itself when there is one), `out_axes` against the result; either may be an int or None
+(not at the top level) or a prefix tree of lists, tuples and dicts of the same kinds as the
+data. A 1-tuple stands for its element when the whole tree is a single array.
+"""
 
 import functools
 
 from ember.core.array import array, node
 from ember.core.transforms.eval import TRACING
-from ember.core.transforms.graph import outputs_of, topo
+from ember.core.transforms.graph import (
+    dependent_order,
+    flatten_arrays,
+    fmt_shape,
+    rebuild,
+    signature_error,
+)
+
+_SIG = "vmap(fun: Callable[P, R], in_axes: object = 0, out_axes: object = 0) -> Callable[P, R]"
+_NOT_PREFIX = "[tree_map] Additional input tree is not a valid prefix of the first tree."
+_AXIS_TYPE = "[vmap] axis must be int or None."
 
 
 def _ops():
@@ -13,109 +29,162 @@ def _ops():
     return O
 
 
-def _flatten(tree):
-    from ember.utils import tree_flatten
-    return [v for _, v in tree_flatten(tree, is_leaf=lambda x: isinstance(x, array))]
+def _leaf_axis(x, ax, output, seen_tuple):
+    """The normalised batch axis (or None) for array x (the unbatched traced output
+    when `output`)."""
+    if isinstance(ax, tuple):
+        if len(ax) != 1 or not (ax[0] is None or isinstance(ax[0], int)):
+            raise ValueError(_AXIS_TYPE)
+        seen_tuple[0] = True
+        ax = ax[0]
+    if ax is None:
+        return None
+    if not isinstance(ax, int):
+        raise ValueError(_AXIS_TYPE)
+    if not -2 ** 31 <= ax < 2 ** 31:
+        raise RuntimeError("std::bad_cast")
+    n = x.ndim + output
+    if ax < 0:
+        ax += n
+    if not 0 <= ax < n:
+        what = "output " if output else ""
+        raise IndexError(f"[vmap] Invalid {what}vectorization axis {ax} for array with shape "
+                         f"{fmt_shape(x._shape)}")
+    return int(ax)
 
 
-def _broadcast_axes(axes, tree, what):
-    """Expand an axes spec (int/None or a tree prefix of `tree`) to one entry per leaf."""
-    if axes is None or isinstance(axes, int):
-        return [axes] * len(_flatten(tree))
-    if isinstance(axes, (list, tuple)) and isinstance(tree, (list, tuple)):
-        if len(axes) != len(tree):
-            raise ValueError(f"[vmap] The number of {what} axes ({len(axes)}) must match the "
-                             f"number of {what}s ({len(tree)}).")
-        return [a for ax, t in zip(axes, tree) for a in _broadcast_axes(ax, t, what)]
-    if isinstance(axes, dict) and isinstance(tree, dict):
-        return [a for k in tree for a in _broadcast_axes(axes[k], tree[k], what)]
-    raise ValueError(f"[vmap] The {what} axes must be an int, None or a tree matching the "
-                     f"{what}s.")
+def _flat_axes(tree, axes, output):
+    """One axis per array leaf of `tree`, from the prefix tree `axes`."""
+    flat = []
+    seen_tuple = [False]
 
+    def visit(t, ax):
+        if isinstance(t, array):
+            flat.append(_leaf_axis(t, ax, output, seen_tuple))
+        elif isinstance(t, list):
+            if isinstance(ax, list):
+                if len(ax) != len(t):
+                    raise ValueError(_NOT_PREFIX)
+                for x, a in zip(t, ax):
+                    visit(x, a)
+                return
+            if isinstance(ax, (tuple, dict)):
+                raise ValueError(_NOT_PREFIX)
+            for x in t:
+                visit(x, ax)
+        elif isinstance(t, tuple):
+            if isinstance(ax, tuple):
+                if len(ax) != len(t):
+                    raise ValueError(_NOT_PREFIX)
+                for x, a in zip(t, ax):
+                    visit(x, a)
+                return
+            if isinstance(ax, (list, dict)):
+                raise ValueError(_NOT_PREFIX)
+            for x in t:
+                visit(x, ax)
+        else:  # a dict (flatten_arrays let nothing else through)
+            if isinstance(ax, dict):
+                if len(ax) != len(t) or any(k not in ax for k in t):
+                    raise ValueError(_NOT_PREFIX)
+                for k, x in t.items():
+                    visit(x, ax[k])
+                return
+            if isinstance(ax, (list, tuple)):
+                raise ValueError(_NOT_PREFIX)
+            for x in t.values():
+                visit(x, ax)
 
-def _rebuild(tree, it):
-    from ember.utils import tree_map
-    return tree_map(lambda _: next(it), tree, is_leaf=lambda x: isinstance(x, array))
+    visit(tree, axes)
+    if seen_tuple[0] and not isinstance(tree, array):
+        raise ValueError(_AXIS_TYPE)
+    return flat
 
 
 def vmap(fun, in_axes=0, out_axes=0):
+    if not callable(fun) or in_axes is None or out_axes is None:
+        kw = {k: v for k, v in (("in_axes", in_axes), ("out_axes", out_axes)) if v != 0}
+        raise signature_error("vmap", _SIG, (fun,), kw)
+
     @functools.wraps(fun)
-    def wrapper(*args):
-        O = _ops()
-        args = list(args)
-        leaves = _flatten(args)
-        axes = _broadcast_axes(tuple(in_axes) if isinstance(in_axes, list) else in_axes,
-                               tuple(args) if not isinstance(in_axes, (int, type(None)))
-                               else args, "input")
+    def vmap_fn(*args, **kwargs):
+        if kwargs:
+            raise TypeError("[vmap] Keyword arguments are not supported.")
+        tree = args[0] if len(args) == 1 else args
+        leaves = flatten_arrays(tree, [])
+        axes = _flat_axes(tree, in_axes, False)
         size = None
-        placeholders = []
-        inputs = []
         for x, ax in zip(leaves, axes):
-            if not isinstance(x, array):
-                x = O.as_array(x)
+            if ax is not None:
+                if size is None:
+                    size = x._shape[ax]
+                elif x._shape[ax] != size:
+                    raise ValueError(f"[vmap] Inconsistent axis sizes: {size} and "
+                                     f"{x._shape[ax]}.")
+        # placeholders stand for one slice of the batched inputs; unbatched ones are used
+        # as they are
+        traced = []
+        for x, ax in zip(leaves, axes):
             if ax is None:
-                placeholders.append(x)
-                inputs.append((x, None))
-                continue
-            if x.ndim == 0 or not -x.ndim <= ax < x.ndim:
-                raise IndexError(f"[vmap] Invalid vectorization axis {ax} for array with shape "
-                                 f"({','.join(map(str, x.shape))})")
-            ax %= x.ndim
-            if size is None:
-                size = x.shape[ax]
-            elif size != x.shape[ax]:
-                raise ValueError(f"[vmap] Inconsistent axis sizes: {size} and {x.shape[ax]}.")
-            ph = node(x.shape[:ax] + x.shape[ax + 1:], x.dtype, None, (), x._stream)
-            placeholders.append(ph)
-            inputs.append((x, ax))
-        if size is None:
-            raise ValueError("[vmap] At least one of in_axes must be non-None.")
+                traced.append(x)
+            else:
+                sh = x._shape
+                traced.append(node(sh[:ax] + sh[ax + 1:], x._dtype, None, (), x._stream))
+        new = rebuild(tree, iter(traced))
         TRACING[0] += 1
         try:
-            outs = fun(*_rebuild(args, iter(placeholders)))
-            flat_out = _flatten(outs)
-            if not all(isinstance(o, array) for o in flat_out):
-                raise ValueError("[vmap] The outputs of a vmapped function must be arrays.")
-            mapped = _replay(flat_out, placeholders, inputs)
+            outs = fun(new) if len(args) == 1 else fun(*new)
+            flat_out = flatten_arrays(outs, [])
+            oaxes = _flat_axes(outs, out_axes, True)
+            if size is None:  # upstream checks this only now, after tracing
+                raise ValueError("At least one of in_axes must be non-None.")
+            mapped = _replay(flat_out, traced, leaves, axes)
         finally:
             TRACING[0] -= 1
-        oaxes = _broadcast_axes(out_axes, outs, "output")
+        O = _ops()
         results = []
-        for (y, ax), oax in zip(mapped, oaxes):
+        for (y, ax), o, oax in zip(mapped, flat_out, oaxes):
             if ax is None:
-                y = O.broadcast_to(O.expand_dims(y, 0), (size,) + y.shape)
-                ax = 0
-            if oax is None:
-                results.append(y)
-                continue
-            if not -y.ndim <= oax < y.ndim:
-                raise ValueError(f"[vmap] Axis {oax} is out of bounds for the output with "
-                                 f"{y.ndim} dimensions.")
-            results.append(O.moveaxis(y, ax, oax) if ax != oax % y.ndim else y)
-        return _rebuild(outs, iter(results))
+                # no batched input reaches it: broadcast along the new axis (None: last)
+                pos = o.ndim if oax is None else oax
+                y = O.expand_dims(y, pos)
+                shape = list(y._shape)
+                shape[pos] = size
+                y = O.broadcast_to(y, tuple(shape))
+            elif oax is None:
+                raise ValueError(f"[vmap] Axis -1 invalid for output with {y.ndim} dimensions.")
+            elif ax != oax:
+                y = O.moveaxis(y, ax, oax)
+            results.append(y)
+        return rebuild(outs, iter(results))
 
-    return wrapper
+    return vmap_fn
 
 
-def _replay(outs, placeholders, inputs):
-    """[(batched output, batch axis)] for the traced outputs."""
-    stop = {id(p) for p in placeholders}
-    env = {id(p): v for p, v in zip(placeholders, inputs)}
-    order = topo(outs, stop)
+def _replay(outs, traced, leaves, axes):
+    """[(batched output, batch axis or None)] for the traced outputs."""
+    env = {}
+    sources = []
+    for p, x, ax in zip(traced, leaves, axes):
+        if ax is not None:
+            env[id(p)] = (x, ax)
+            sources.append(id(p))
+    order, dep = dependent_order(outs, sources)
     for a in order:
-        if id(a) in env:
-            continue
-        ins = a._inputs
-        if not any(id(x) in env and env[id(x)][1] is not None for x in ins):
-            for s in outputs_of(a):
-                env[id(s)] = (s, None)
-            continue
-        new_in, axes = [], []
-        for x in ins:
-            v, ax = env.get(id(x), (x, None))
-            new_in.append(v)
-            axes.append(ax)
-        res, res_axes = a._prim.vmap(new_in, axes)
-        for s, r, ax in zip(outputs_of(a), res, res_axes):
-            env[id(s)] = (r, ax)
-    return [env[id(o)] for o in outs]
+        new_in = []
+        in_axes = []
+        for x in a._inputs:
+            v = env.get(id(x))
+            if v is None:
+                new_in.append(x)
+                in_axes.append(None)
+            else:
+                new_in.append(v[0])
+                in_axes.append(v[1])
+        res, res_axes = a._prim.vmap(new_in, in_axes)
+        if a._siblings is None:
+            env[id(a)] = (res[0], res_axes[0])
+        else:
+            for s, r, ax in zip(a._siblings, res, res_axes):
+                env[id(s)] = (r, ax)
+    return [env.get(id(o)) or (o, None) for o in outs]

@@ -1,0 +1,256 @@
+"""Kernels of the indexing primitives (see `primitives/index.py` for the conventions).
+
+Kernels never write into their inputs: updates go into a clone. Static slices are torch
+views.
+"""
+
+import torch
+
+from ember.core._backend.kernels import register
+from ember.core.primitives import index as P
+
+_INDEX_DTYPES = (torch.int64, torch.int32)
+_REDUCE = {"prod": "prod", "max": "amax", "min": "amin"}
+_BOOL_REDUCE = {"prod": "amin", "max": "amax", "min": "amin"}
+
+
+def _index(i):
+    # torch reads uint8 index tensors as masks and rejects narrow ints
+    return i if i.dtype in _INDEX_DTYPES else i.long()
+
+
+def _flip(t, dims):
+    dims = [d for d in dims if -d <= t.ndim]
+    return t.flip(dims) if dims else t
+
+
+@register(P.Slice)
+def _slice(p, x):
+    y = x[p.tkey]
+    return y.flip(p.flip) if p.flip else y
+
+
+@register(P.SliceUpdate)
+def _slice_update(p, x, u):
+    out = x.clone()
+    out[p.tkey] = _flip(u, p.flip) if p.flip else u
+    return out
+
+
+def _perm(ndim, axes):
+    return list(axes) + [d for d in range(ndim) if d not in axes]
+
+
+@register(P.Gather)
+def _gather(p, x, *idx):
+    idx = tuple(_index(i) for i in idx)
+    axes, pos = p.axes, p.pos
+    a0 = axes[0]
+    if pos == a0 and axes == tuple(range(a0, a0 + len(axes))):
+        # torch keeps adjacent index dims in place, as numpy does
+        return x[(slice(None),) * a0 + idx]
+    y = x.permute(_perm(x.ndim, axes))[idx]
+    if pos:
+        nb = y.ndim - (x.ndim - len(axes))
+        y = y.movedim(tuple(range(nb)), tuple(range(pos, pos + nb)))
+    return y
+
+
+def _front_update(u, pos, nb, ndim):
+    """The update in (index dims..., remaining dims...) layout."""
+    if u.ndim < ndim:
+        u = u.reshape((1,) * (ndim - u.ndim) + tuple(u.shape))
+    if pos and nb:
+        u = u.movedim(tuple(range(pos, pos + nb)), tuple(range(nb)))
+    return u
+
+
+@register(P.Scatter)
+def _scatter(p, x, u, *idx):
+    idx = torch.broadcast_tensors(*[_index(i) for i in idx])
+    axes = p.axes
+    nb = idx[0].ndim
+    rest = [d for d in range(x.ndim) if d not in axes]
+    u = _front_update(u, p.pos, nb, nb + len(rest))
+    perm = list(axes) + rest
+    if p.mode is None or p.mode == "add":
+        out = x.clone()
+        view = out.permute(perm)
+        view.index_put_(idx, u, accumulate=p.mode == "add")
+        return out
+    # prod, max, min: reduce into the indexed dims flattened to one
+    dims = [x.shape[a] for a in axes]
+    rshape = [x.shape[d] for d in rest]
+    lin = None
+    for i, d in zip(idx, dims):
+        i = torch.remainder(i, d)
+        lin = i if lin is None else lin * d + i
+    xp = x.permute(perm).clone(memory_format=torch.contiguous_format)
+    n = 1
+    for d in dims:
+        n *= d
+    flat = xp.view([n] + rshape)
+    bshape = list(idx[0].shape)
+    src = u.expand(bshape + rshape).reshape([idx[0].numel()] + rshape)
+    lin = lin.reshape(-1).long()
+    if x.dtype.is_complex:
+        _complex_reduce(flat, lin, src, p.mode)
+    elif x.dtype is torch.bool:
+        f8 = flat.to(torch.uint8)
+        f8.scatter_reduce_(0, _expand_index(lin, src), src.to(torch.uint8),
+                           _BOOL_REDUCE[p.mode])
+        flat.copy_(f8)
+    else:
+        flat.scatter_reduce_(0, _expand_index(lin, src), src, _REDUCE[p.mode])
+    inv = [0] * len(perm)
+    for i, d in enumerate(perm):
+        inv[d] = i
+    return xp.permute(inv)
+
+
+def _expand_index(lin, src):
+    return lin.view([-1] + [1] * (src.ndim - 1)).expand(src.shape)
+
+
+def _complex_reduce(flat, lin, src, mode):
+    # torch has no complex prod/max/min scatter: fold the updates in one at a time
+    for j, k in enumerate(lin.tolist()):
+        cur, v = flat[k], src[j]
+        if mode == "prod":
+            flat[k] = cur * v
+        else:
+            gt = (v.real > cur.real) | ((v.real == cur.real) & (v.imag > cur.imag))
+            take = gt if mode == "max" else ~gt & (v != cur)
+            flat[k] = torch.where(take, v, cur)
+
+
+def _wrap_negative(i, n):
+    return torch.where(i < 0, i + n, i)
+
+
+@register(P.GatherAxis)
+def _gather_axis(p, x, idx):
+    idx = _wrap_negative(idx.long(), x.shape[p.axis])
+    return torch.take_along_dim(x, idx, dim=p.axis)
+
+
+def _axis_target(x, idx, u, axis):
+    shape = []
+    for d in range(x.ndim):
+        if d == axis:
+            shape.append(max(idx.shape[d], u.shape[d]) if idx.shape[d] * u.shape[d] else 0)
+        else:
+            shape.append(max(x.shape[d], idx.shape[d], u.shape[d]))
+    return shape
+
+
+@register(P.ScatterAxis)
+def _scatter_axis(p, x, idx, u):
+    axis = p.axis
+    shape = _axis_target(x, idx, u, axis)
+    xs = list(shape)
+    xs[axis] = x.shape[axis]
+    if list(x.shape) != xs:
+        x = x.expand(xs)
+    idx = _wrap_negative(idx.long(), x.shape[axis]).expand(shape)
+    u = u.expand(shape)
+    if p.mode == "add":
+        return torch.scatter_add(x, axis, idx, u)
+    return torch.scatter(x, axis, idx, u)
+
+
+def _dynamic_index(x, start, j, ax, size):
+    n = x.shape[ax]
+    st = start[j].clamp(0, max(n - size, 0))
+    return st + torch.arange(size, device=x.device)
+
+
+def _static_part(x, axes, sizes):
+    key = tuple(slice(None) if d in axes or s == x.shape[d] else slice(0, s)
+                for d, s in enumerate(sizes))
+    return x[key]
+
+
+@register(P.DynamicSlice)
+def _dynamic_slice(p, x, start):
+    y = _static_part(x, p.axes, p.sizes)
+    start = start.reshape(-1).long()
+    for j, ax in enumerate(p.axes):
+        y = y.index_select(ax, _dynamic_index(x, start, j, ax, p.sizes[ax]))
+    return y
+
+
+@register(P.DynamicSliceUpdate)
+def _dynamic_slice_update(p, x, u, start):
+    out = x.clone()
+    view = _static_part(out, p.axes, p.sizes)
+    u = u.expand(p.sizes)
+    axes = p.axes
+    start = start.reshape(-1).long()
+    if not axes:
+        view.copy_(u)
+    elif len(axes) == 1:
+        ax = axes[0]
+        view.index_copy_(ax, _dynamic_index(x, start, 0, ax, p.sizes[ax]), u)
+    else:
+        k = len(axes)
+        idx = []
+        for j, ax in enumerate(axes):
+            i = _dynamic_index(x, start, j, ax, p.sizes[ax])
+            idx.append(i.view([1] * j + [-1] + [1] * (k - 1 - j)))
+        perm = _perm(x.ndim, axes)
+        view.permute(perm)[tuple(idx)] = u.permute(perm)
+    return out
+
+
+def _mask_like(mask, x):
+    """The mask broadcast over the trailing dims of x."""
+    return mask.reshape(tuple(mask.shape) + (1,) * (x.ndim - mask.ndim)).expand(x.shape)
+
+
+def _ranks(mask, nb):
+    """Position of each masked element among its example's masked elements."""
+    flat = mask.reshape(nb, -1)
+    return flat, flat.long().cumsum(1) - 1
+
+
+@register(P.MaskedScatter)
+def _masked_scatter(p, x, mask, src):
+    if not p.batched and x.device.type == "cpu":
+        # upstream checks the count; on the GPU that would cost a sync
+        if x.numel() and int(mask.sum()) > src.shape[0]:
+            raise RuntimeError("[MaskedScatter] Source does not have enough elements for mask.")
+        return x.masked_scatter(_mask_like(mask, x), src.contiguous())
+    if not p.batched:
+        return _masked_scatter_rows(x[None], mask[None], src[None])[0]
+    return _masked_scatter_rows(x, mask, src)
+
+
+def _masked_scatter_rows(x, mask, src):
+    """Per example b: the k-th masked row of x[b] gets src[b, k] (never read past src)."""
+    nb = x.shape[0]
+    rows = src.shape[1]
+    if rows == 0:
+        return x.clone()
+    _, rank = _ranks(mask, nb)
+    rank = rank.clamp(0, rows - 1)
+    picked = src[torch.arange(nb, device=x.device)[:, None], rank]
+    picked = picked.reshape(tuple(mask.shape) + tuple(x.shape[mask.ndim:]))
+    return torch.where(_mask_like(mask, x), picked, x)
+
+
+@register(P.MaskedGather)
+def _masked_gather(p, g, mask):
+    shape = p.shape
+    if not p.batched:
+        g, mask, shape = g[None], mask[None], (1,) + tuple(shape)
+    nb = g.shape[0]
+    rows = shape[1]
+    tail = tuple(g.shape[mask.ndim:])
+    flat, rank = _ranks(mask, nb)
+    out = torch.zeros((nb, rows) + tail, dtype=g.dtype, device=g.device)
+    ok = flat & (rank < rows)
+    b, q = ok.nonzero(as_tuple=True)
+    gflat = g.reshape((nb, flat.shape[1]) + tail)
+    out[b, rank[b, q]] = gflat[b, q]
+    return out if p.batched else out[0]

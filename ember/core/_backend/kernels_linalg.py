@@ -1,0 +1,59 @@
+"""Kernels of the matrix products and of `view`."""
+
+import torch
+
+from ember.core import dtypes as D
+from ember.core._backend import TORCH, WRAP
+from ember.core._backend.kernels import KERNELS, register
+from ember.core.primitives import linalg as L
+
+KERNELS[L.Matmul] = lambda p, a, b: torch.matmul(a, b)
+
+
+def _scaled_c(c, beta, shape):
+    # what upstream gives when the product term drops out (alpha == 0 or K == 0)
+    return (c * beta).expand(shape).clone()
+
+
+@register(L.AddMM)
+def _addmm(p, c, a, b):
+    alpha, beta = p.alpha, p.beta
+    if alpha == 0 or a.shape[-1] == 0:
+        shape = torch.broadcast_shapes(a.shape[:-2], b.shape[:-2]) + (a.shape[-2], b.shape[-1])
+        return _scaled_c(c, beta, shape)
+    if b.ndim == 2 and c.ndim <= 2 and (a.ndim == 2 or c.ndim <= 1):
+        # one GEMM with the bias folded in (torch.addmm ignores c when beta == 0, as upstream)
+        lead = a.shape[:-1]
+        out = torch.addmm(c, a.reshape(-1, a.shape[-1]), b, beta=beta, alpha=alpha)
+        return out if a.ndim == 2 else out.reshape(lead + (b.shape[-1],))
+    out = torch.matmul(a, b)
+    if alpha != 1:
+        out.mul_(alpha)
+    if beta != 0:
+        out.add_(c, alpha=beta)
+    return out
+
+
+# the exact-width torch dtype holding the bits of each Ember dtype
+_BITS = {d: t for d, t in TORCH.items()}
+_BITS.update({D.bool_: torch.uint8, D.uint16: torch.int16, D.uint32: torch.int32})
+
+
+@register(L.View)
+def _view(p, x):
+    src, dst = p.src, p.dst
+    if src is D.bool_:
+        x = x.view(torch.uint8)
+    elif src in WRAP:  # widened storage: the truncating cast keeps the low bits
+        x = x.to(_BITS[src])
+    tb = _BITS[dst]
+    if x.numel() == 0:  # (torch refuses to view some empty layouts)
+        last = x.shape[-1] * src.size // dst.size if x.ndim else ()
+        y = torch.empty(x.shape[:-1] + (last,), dtype=tb, device=x.device)
+    else:
+        y = (x.contiguous() if src.size != dst.size else x).view(tb)
+    if dst is D.bool_:
+        return y != 0
+    if dst in WRAP:
+        return y.to(TORCH[dst]) & WRAP[dst]
+    return y

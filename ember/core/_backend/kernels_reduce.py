@@ -1,0 +1,254 @@
+"""Kernels of the reductions and scans.
+
+Inputs come in storage dtypes: uint16 as int32, uint32/uint64 as int64. Orderings of
+uint64 go through a sign-bit flip (an order-preserving map onto int64); complex values
+order lexicographically (real, then imaginary part), as upstream orders them.
+"""
+
+import torch
+
+from ember.core import dtypes as D
+from ember.core._backend.kernels import register
+from ember.core.primitives import reduce as R
+from ember.core.primitives import scan as SC
+
+_SIGN = -(1 << 63)
+_M32 = 0xFFFFFFFF
+_INF = float("inf")
+_HALF = (torch.float16, torch.bfloat16)
+# sum/prod accumulator storage dtype and wrap mask per input dtype (upstream's
+# int32/uint32 accumulation of narrow types)
+_ACC = {D.bool_: (torch.int32, 0), D.int8: (torch.int32, 0), D.int16: (torch.int32, 0),
+        D.uint8: (torch.int64, _M32), D.uint16: (torch.int64, _M32),
+        D.uint32: (torch.int64, _M32)}
+
+
+def _lex_key(x):
+    """int64 ranks of complex x in (real, imag) order; equal values share a rank."""
+    flat = x.reshape(-1)
+    order = torch.argsort(flat.imag, stable=True)
+    order = order[torch.argsort(flat.real[order], stable=True)]
+    s = flat[order]
+    new = torch.ones(s.shape, dtype=torch.int64, device=s.device)
+    if s.numel() > 1:
+        new[1:] = (s[1:] != s[:-1]).to(torch.int64)
+    key = torch.empty_like(new)
+    key[order] = torch.cumsum(new, 0)
+    return key.reshape(x.shape)
+
+
+def _ordered(x, dt):
+    """x as a real tensor with the same ordering (complex: ranks; uint64: flipped)."""
+    if x.is_complex():
+        return _lex_key(x)
+    if dt is D.uint64:
+        return x ^ _SIGN
+    if x.dtype is torch.bool:
+        return x.to(torch.uint8)
+    return x
+
+
+# -- Reduce ------------------------------------------------------------------------------
+
+def _sum(p, x):
+    acc, mask = _ACC.get(p.dtype, (x.dtype, 0))
+    r = torch.sum(x, dim=p.axes, keepdim=p.keepdims, dtype=acc)
+    return r & mask if mask else r
+
+
+def _prod(p, x):
+    acc, mask = _ACC.get(p.dtype, (x.dtype, 0))
+    axes, keep = p.axes, p.keepdims
+    if len(axes) == 1:
+        r = torch.prod(x, axes[0], keepdim=keep, dtype=acc)
+    elif len(axes) == x.dim():
+        r = torch.prod(x, dtype=acc)
+        if keep:
+            r = r.reshape((1,) * x.dim())
+    else:
+        r = x.to(acc)
+        for ax in reversed(axes):
+            r = torch.prod(r, ax, keepdim=keep)
+    return r & mask if mask else r
+
+
+def _extreme(p, x):
+    big = p.op == "max"
+    axes, keep = p.axes, p.keepdims
+    if x.dtype is torch.bool:
+        return (torch.any if big else torch.all)(x, dim=axes, keepdim=keep)
+    if x.is_complex():
+        return _complex_extreme(x, axes, big, keep)
+    if p.dtype is D.uint64:
+        x = x ^ _SIGN
+        return (torch.amax if big else torch.amin)(x, dim=axes, keepdim=keep) ^ _SIGN
+    return (torch.amax if big else torch.amin)(x, dim=axes, keepdim=keep)
+
+
+def _complex_extreme(x, axes, big, keep):
+    re, im = x.real, x.imag
+    mr = (torch.amax if big else torch.amin)(re, dim=axes, keepdim=True)
+    im = torch.where(re == mr, im, -_INF if big else _INF)
+    mi = (torch.amax if big else torch.amin)(im, dim=axes, keepdim=True)
+    r = torch.complex(mr, mi)
+    return r if keep else r.squeeze(axes)
+
+
+_REDUCE = {
+    "sum": _sum,
+    "prod": _prod,
+    "max": _extreme,
+    "min": _extreme,
+    "all": lambda p, x: torch.all(x, dim=p.axes, keepdim=p.keepdims),
+    "any": lambda p, x: torch.any(x, dim=p.axes, keepdim=p.keepdims),
+    "mean": lambda p, x: torch.mean(x, dim=p.axes, keepdim=p.keepdims),
+}
+
+
+@register(R.Reduce)
+def _reduce(p, x):
+    return _REDUCE[p.op](p, x)
+
+
+@register(R.ArgReduce)
+def _arg_reduce(p, x):
+    x = _ordered(x, p.dtype)
+    f = torch.argmax if p.op == "argmax" else torch.argmin
+    return f(x, p.axis, keepdim=p.keepdims)
+
+
+@register(R.LogSumExp)
+def _logsumexp(p, x):
+    if x.is_complex():  # shift by the (lexicographic) max: upstream's branch of the log
+        m = _complex_extreme(x, p.axes, True, True)
+        r = torch.log(torch.sum(torch.exp(x - m), dim=p.axes, keepdim=True)) + m
+        return r if p.keepdims else r.squeeze(p.axes)
+    return torch.logsumexp(x, dim=p.axes, keepdim=p.keepdims)
+
+
+@register(R.Softmax)
+def _softmax(p, x):
+    axes = p.axes
+    if not axes:  # a softmax over no axes: exp(x - x) / exp(x - x)
+        e = torch.exp(x - x)
+        return e / e
+    up = p.precise and x.dtype in _HALF
+    if len(axes) == 1 and not x.is_complex():
+        if up:
+            return torch.softmax(x, axes[0], dtype=torch.float32).to(x.dtype)
+        return torch.softmax(x, axes[0])
+    xf = x.float() if up else x
+    m = torch.amax(xf.real if xf.is_complex() else xf, dim=axes, keepdim=True)
+    e = torch.exp(xf - m)
+    r = e / torch.sum(e, dim=axes, keepdim=True)
+    return r.to(x.dtype) if up else r
+
+
+@register(R.Var)
+def _var(p, x):
+    axes = p.axes
+    n = 1
+    for a in axes:
+        n *= x.shape[a]
+    if not axes:  # over nothing: 0 (nan where x is not finite) / (1 - ddof)
+        d = (x - x).abs()
+        d = d * d / (1 - p.ddof) if p.ddof < 1 else d * _INF
+        return d.sqrt() if p.sqrt else d
+    if x.numel() == 0:  # nan, or empty (and no torch warning)
+        shape = [1 if i in axes else s for i, s in enumerate(x.shape)] if p.keepdims else \
+            [s for i, s in enumerate(x.shape) if i not in axes]
+        dt = x.real.dtype if x.is_complex() else x.dtype
+        return torch.full(shape, float("nan"), dtype=dt, device=x.device)
+    if n - p.ddof <= 0:  # upstream's divisor 1 / 0: inf, nan without spread
+        r = torch.var(x, dim=axes, correction=0, keepdim=p.keepdims) * _INF
+        return r.sqrt() if p.sqrt else r
+    f = torch.std if p.sqrt else torch.var
+    return f(x, dim=axes, correction=p.ddof, keepdim=p.keepdims)
+
+
+# -- Scan --------------------------------------------------------------------------------
+
+def _identity(op, dt):
+    """The value an exclusive scan starts from."""
+    if op == "cumsum":
+        return 0
+    if op == "cumprod":
+        return 1
+    if op == "logcumsumexp":
+        return -_INF
+    hi = op == "cummin"
+    if dt.kind == "f":
+        return _INF if hi else -_INF
+    if dt.kind == "c":
+        return complex(_INF, _INF) if hi else complex(-_INF, -_INF)
+    if dt is D.bool_:
+        return hi
+    if dt is D.uint64:
+        return -1 if hi else 0  # all bits set: 2**64 - 1
+    info = D.iinfo(dt)
+    return info.max if hi else info.min
+
+
+def _shift(y, ax, fill):
+    """y moved one step along `ax`, `fill` in front (inclusive -> exclusive)."""
+    n = y.shape[ax]
+    if n == 0:
+        return y
+    head = torch.full_like(y.narrow(ax, 0, 1), fill)
+    return torch.cat([head, y.narrow(ax, 0, n - 1)], ax)
+
+
+def _cumext(x, ax, op, dt):
+    """(values, indices) of cummax/cummin along ax; ties go to the latest position."""
+    f = torch.cummax if op == "cummax" else torch.cummin
+    if x.is_complex():
+        idx = f(_lex_key(x), ax).indices
+        return torch.gather(x, ax, idx), idx
+    if dt is D.uint64:
+        v, idx = f(x ^ _SIGN, ax)
+        return v ^ _SIGN, idx
+    return f(x, ax)
+
+
+def _scan_values(op, x, ax, dt):
+    if op == "cumsum":
+        if x.dtype is torch.bool:
+            return torch.cumsum(x, ax, dtype=torch.int32)
+        return torch.cumsum(x, ax, dtype=x.dtype)
+    if op == "cumprod":
+        if x.dtype is torch.bool:
+            return torch.cumprod(x.to(torch.uint8), ax).bool()
+        return torch.cumprod(x, ax, dtype=x.dtype)
+    if op == "logcumsumexp":
+        return torch.logcumsumexp(x, ax)
+    return _cumext(x, ax, op, dt)[0]
+
+
+@register(SC.Scan)
+def _scan(p, x):
+    ax = p.axis
+    if p.reverse:
+        x = x.flip(ax)
+    y = _scan_values(p.op, x, ax, p.dtype)
+    if not p.inclusive:
+        y = _shift(y, ax, _identity(p.op, p.dtype))
+    return y.flip(ax) if p.reverse else y
+
+
+@register(SC.ScanSelect)
+def _scan_select(p, x, v):
+    ax = p.axis
+    if p.reverse:
+        x, v = x.flip(ax), v.flip(ax)
+    idx = _cumext(x, ax, p.op, p.dtype)[1]
+    if not p.inclusive:
+        idx = _shift(idx, ax, -1)
+    valid = idx >= 0
+    idx = idx.clamp(min=0)
+    if p.scatter:
+        out = torch.zeros(v.shape, dtype=v.dtype, device=v.device)
+        out.scatter_add_(ax, idx, torch.where(valid, v, 0))
+    else:
+        out = torch.where(valid, torch.gather(v, ax, idx), 0)
+    return out.flip(ax) if p.reverse else out
+

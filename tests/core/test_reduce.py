@@ -1,0 +1,416 @@
+"""Reductions and scans beyond the op database: errors, argument checking, edge values,
+grads where upstream has special rules (ties, zeros), and the scans whose jvp upstream
+lacks (checked against finite differences and our own vjp)."""
+
+import mlx.core as mlx
+import numpy as np
+import pytest
+
+import ember.core as mx
+from tests.helpers import assert_same, np_of
+
+INF = float("inf")
+NAN = float("nan")
+
+REDUCTIONS = ["sum", "prod", "max", "min", "all", "any", "mean", "var", "std", "logsumexp"]
+SCANS = ["cumsum", "cumprod", "cummax", "cummin", "logcumsumexp"]
+
+
+def _both(fn, *arrays, dtype=None):
+    """fn on upstream and on Ember: (mlx result or exception, ember thunk)."""
+    try:
+        m = fn(mlx, *[mlx.array(a) if dtype is None else mlx.array(a).astype(getattr(mlx, dtype))
+                      for a in arrays])
+        mlx.eval(m)
+    except Exception as err:  # noqa: BLE001 - any upstream error is the expectation
+        m = err
+
+    def ember():
+        r = fn(mx, *[mx.array(a) if dtype is None else mx.array(a).astype(getattr(mx, dtype))
+                     for a in arrays])
+        mx.eval(r)
+        return r
+    return m, ember
+
+
+def check(fn, *arrays, dtype=None, rtol=None):
+    """Ember agrees with upstream: same value, or same exception type."""
+    m, ember = _both(fn, *arrays, dtype=dtype)
+    if isinstance(m, Exception):
+        with pytest.raises(type(m)):
+            ember()
+        return
+    assert_same(ember(), m, rtol=rtol)
+
+
+# -- errors and argument checking -----------------------------------------------------
+
+X = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+
+
+@pytest.mark.parametrize("op", REDUCTIONS)
+@pytest.mark.parametrize("axis", [3, -4, [0, 3], [1, 1], [0, -3], (2, -1), 1.0, [1.5], "a",
+                                  True, np.int64(-1), [np.int32(0)], range(2)])
+def test_reduction_axes(op, axis):
+    check(lambda m, x: getattr(m, op)(x, axis=axis), X)
+
+
+@pytest.mark.parametrize("op", REDUCTIONS + ["argmax", "argmin"])
+@pytest.mark.parametrize("keepdims", [1, None, "yes", np.bool_(True)])
+def test_keepdims_must_be_bool(op, keepdims):
+    check(lambda m, x: getattr(m, op)(x, axis=1, keepdims=keepdims), X)
+
+
+def test_reduction_error_messages():
+    with pytest.raises(IndexError, match=r"^\[sum\] Invalid axis 3"):
+        mx.sum(mx.array(X), axis=3)
+    with pytest.raises(ValueError, match=r"^\[max\] Duplicate axes"):
+        mx.max(mx.array(X), axis=[1, -2])
+    with pytest.raises(ValueError, match=r"^\[min\] Cannot min reduce over axis 1 with size 0"):
+        mx.min(mx.zeros((3, 0, 0)), axis=[2, 1])
+    with pytest.raises(ValueError, match=r"^\[argmax\] Cannot argmax reduce zero size array"):
+        mx.argmax(mx.zeros((0, 3)), axis=1)
+    with pytest.raises(ValueError, match=r"^\[logsumexp\] Received empty array"):
+        mx.logsumexp(mx.zeros((3, 0)), axis=0)
+    with pytest.raises(IndexError, match=r"^\[cumsum\] Axis 2 is out of bounds"):
+        mx.cumsum(mx.array(X[0]), axis=2)
+
+
+@pytest.mark.parametrize("op", ["max", "min"])
+@pytest.mark.parametrize("shape,axis", [((0, 3), None), ((0, 3), 0), ((0, 3), 1),
+                                        ((3, 0, 2), [0, 2]), ((3, 0, 0), [2, 1]), ((0,), [])])
+def test_max_min_of_empty(op, shape, axis):
+    check(lambda m, x: getattr(m, op)(x, axis=axis), np.zeros(shape, np.float32))
+
+
+@pytest.mark.parametrize("op", ["argmax", "argmin"])
+@pytest.mark.parametrize("axis", [None, 0, -1, 2, -3, [0], (1,), 1.0, np.int64(1), True])
+@pytest.mark.parametrize("shape", [(2, 3), (), (0, 3)])
+def test_arg_axes(op, axis, shape):
+    check(lambda m, x: getattr(m, op)(x, axis=axis), np.ones(shape, np.float32))
+    if shape or axis is not None:  # (upstream fails inside on 0-d with keepdims)
+        check(lambda m, x: getattr(m, op)(x, axis=axis, keepdims=True),
+              np.ones(shape, np.float32))
+
+
+@pytest.mark.parametrize("op", ["var", "std"])
+@pytest.mark.parametrize("ddof", [0, 1, 2, 3, 5, -1, np.int64(1), True, 1.5, "1"])
+def test_ddof(op, ddof):
+    check(lambda m, x: getattr(m, op)(x, axis=0, ddof=ddof), X[:, 0])
+    check(lambda m, x: getattr(m, op)(x, ddof=ddof), X[:, 0])
+
+
+@pytest.mark.parametrize("op", SCANS)
+@pytest.mark.parametrize("kw", [{"axis": 2}, {"axis": -3}, {"axis": [0]}, {"axis": 1.0},
+                                {"axis": np.int64(1)}, {"axis": True}, {"reverse": 1},
+                                {"inclusive": None}, {"reverse": np.bool_(True)}])
+def test_scan_arguments(op, kw):
+    check(lambda m, x: getattr(m, op)(x, **kw), X[0])
+
+
+@pytest.mark.parametrize("op", SCANS)
+def test_scan_of_0d(op):
+    check(lambda m, x: getattr(m, op)(x), np.array(2.0, np.float32))
+    check(lambda m, x: getattr(m, op)(x, axis=0), np.array(2.0, np.float32))
+
+
+@pytest.mark.parametrize("op", ["cumsum", "cumprod"])
+@pytest.mark.parametrize("dt", ["bool_", "int8", "uint16", "float16", "complex64"])
+def test_scan_dtype_argument(op, dt):
+    check(lambda m, x: getattr(m, op)(x, axis=1, dtype=getattr(m, dt)), X[0] - 5)
+    check(lambda m, x: getattr(m, op)(x, dtype="float32"), X[0])
+
+
+@pytest.mark.parametrize("op", ["softmax"])
+@pytest.mark.parametrize("kw", [{"precise": 1}, {"axis": [1, 1]}, {"axis": 3},
+                                {"axis": (0, -1)}, {"axis": -4}])
+def test_softmax_arguments(op, kw):
+    check(lambda m, x: m.softmax(x, **kw), X)
+
+
+def test_stream_argument():
+    for op in REDUCTIONS + SCANS + ["argmax", "softmax"]:
+        r = getattr(mx, op)(mx.array(X), stream=mx.cpu)
+        assert_same(r, getattr(mlx, op)(mlx.array(X), stream=mlx.cpu), msg=op)
+
+
+# -- dtypes and values at the edges ----------------------------------------------------
+
+WIDE = {"uint8": [200, 100, 255], "uint16": [65535, 2, 7], "uint32": [2**32 - 1, 5, 2**31],
+        "uint64": [2**64 - 1, 2**63, 3], "int8": [127, 100, -128], "int16": [32767, 1, -2],
+        "int32": [2**31 - 1, 1, -5], "int64": [2**63 - 1, 1, -(2**63)]}
+
+
+@pytest.mark.parametrize("op", ["sum", "prod", "max", "min", "argmax", "argmin", "cumsum",
+                                "cumprod", "cummax", "cummin", "mean"])
+@pytest.mark.parametrize("dt", sorted(WIDE))
+def test_integer_widths_and_wrapping(op, dt):
+    if op == "mean" and dt == "uint64":
+        pytest.skip("astype(uint64 -> float32) of values >= 2**63 is wrong (shared AsType)")
+    a = np.array(WIDE[dt], dtype=dt)
+    check(lambda m, x: getattr(m, op)(x), a)
+    check(lambda m, x: getattr(m, op)(x, axis=0, keepdims=True), a)
+    if op.startswith("cum"):
+        check(lambda m, x: getattr(m, op)(x, reverse=True, inclusive=False), a)
+
+
+@pytest.mark.parametrize("op", ["cummax", "cummin", "cumsum", "cumprod", "logcumsumexp"])
+@pytest.mark.parametrize("dt", ["bool", "uint8", "uint16", "uint32", "uint64", "int8", "int64",
+                                "float16", "bfloat16", "complex64"])
+def test_exclusive_scan_identities(op, dt):
+    a = np.array([1, 0, 1, 1], dtype=np.float32)
+    check(lambda m, x: getattr(m, op)(x, inclusive=False), a, dtype=dt)
+    check(lambda m, x: getattr(m, op)(x, inclusive=False, reverse=True), a, dtype=dt)
+
+
+@pytest.mark.parametrize("fn", [
+    lambda m, x: m.max(x), lambda m, x: m.min(x), lambda m, x: m.argmax(x),
+    lambda m, x: m.argmin(x), lambda m, x: m.cummax(x), lambda m, x: m.cummin(x),
+    lambda m, x: m.logsumexp(x), lambda m, x: m.softmax(x), lambda m, x: m.logcumsumexp(x),
+    lambda m, x: m.var(x), lambda m, x: m.mean(x), lambda m, x: m.any(x),
+    lambda m, x: m.logsumexp(x, axis=[]), lambda m, x: m.softmax(x, axis=[]),
+    lambda m, x: m.var(x, axis=[]), lambda m, x: m.var(x, axis=[], ddof=1),
+])
+@pytest.mark.parametrize("vals", [[1.0, NAN, 5.0, NAN], [-INF, -INF], [INF, 1.0], [-INF, 0.0],
+                                  [INF, 0.0, INF], [3.0, 3.0, 1.0]])
+def test_non_finite_and_ties(fn, vals):
+    check(fn, np.array(vals, np.float32))
+
+
+@pytest.mark.parametrize("fn", [
+    lambda m, x: m.max(x), lambda m, x: m.min(x, axis=0), lambda m, x: m.argmax(x),
+    lambda m, x: m.argmin(x), lambda m, x: m.cummax(x), lambda m, x: m.cummin(x, reverse=True),
+    lambda m, x: m.var(x), lambda m, x: m.std(x, ddof=1), lambda m, x: m.logsumexp(x),
+    lambda m, x: m.softmax(x), lambda m, x: m.logcumsumexp(x), lambda m, x: m.prod(x),
+    lambda m, x: m.cumprod(x, inclusive=False), lambda m, x: m.mean(x),
+    lambda m, x: m.cummax(x, inclusive=False),
+])
+def test_complex_ordering_and_values(fn):
+    x = np.array([1 + 2j, 3 - 1j, 3 + 0j, -4 + 0j, 3 + 0j, 1 + 2j], np.complex64)
+    check(fn, x)
+
+
+@pytest.mark.parametrize("op", ["sum", "mean", "var", "logsumexp", "softmax", "cumsum",
+                                "logcumsumexp", "prod", "max"])
+def test_float64(op):
+    a = np.linspace(-2, 2, 12).reshape(3, 4)
+    m = getattr(mlx, op)(mlx.array(a, mlx.float64), axis=1, stream=mlx.cpu)
+    e = getattr(mx, op)(mx.array(a, mx.float64), axis=1)
+    assert_same(e, m, rtol=1e-6)  # upstream's exp is not correctly rounded
+
+
+def test_var_is_two_pass():
+    a = np.array([1e4 + 1, 1e4 + 2, 1e4 + 3], np.float32)
+    check(lambda m, x: m.var(x), a)
+    check(lambda m, x: m.std(x, ddof=1), a)
+
+
+def test_softmax_precise_half():
+    a = np.random.default_rng(0).uniform(-8, 8, (4, 300)).astype(np.float32)
+    for dt in ("float16", "bfloat16"):
+        check(lambda m, x: m.softmax(x, axis=-1, precise=True), a, dtype=dt)
+        check(lambda m, x: m.softmax(x, axis=[0, 1], precise=True), a, dtype=dt)
+
+
+def test_softmax_masked_rows():
+    a = np.array([[-INF, 0.0, 1.0], [-INF, -INF, -INF]], np.float32)
+    check(lambda m, x: m.softmax(x, axis=-1), a)
+    check(lambda m, x: m.softmax(x, axis=-1, precise=True), a, dtype="float16")
+
+
+@pytest.mark.parametrize("op", ["all", "any", "mean", "var", "std", "sum", "prod"])
+@pytest.mark.parametrize("dt", ["float32", "int32", "bool_"])
+@pytest.mark.parametrize("shape,axis", [((0,), None), ((0, 3), None), ((0, 3), 0),
+                                        ((0, 3), 1), ((2, 0), [0, 1])])
+def test_empty_reductions(op, dt, shape, axis):
+    # made with zeros(): upstream reads garbage for empty arrays made from numpy
+    m = getattr(mlx, op)(mlx.zeros(shape, getattr(mlx, dt)), axis=axis)
+    e = getattr(mx, op)(mx.zeros(shape, getattr(mx, dt)), axis=axis)
+    assert_same(e, m)
+
+
+def test_sum_of_empty_axes_keeps_dtype():
+    for dt in ("bool_", "int8", "uint16"):
+        check(lambda m, x: m.sum(x, axis=[]), np.array([1, 0, 1]), dtype=dt)
+        check(lambda m, x: m.prod(x, axis=()), np.array([1, 0, 1]), dtype=dt)
+        check(lambda m, x: m.mean(x, axis=[]), np.array([1, 0, 1]), dtype=dt)
+
+
+def test_reductions_are_lazy_and_build_one_node():
+    x = mx.array(X)
+    for op in ("sum", "max", "mean", "logsumexp", "var", "std", "argmax"):
+        y = getattr(mx, op)(x, axis=1)
+        assert y._data is None and y._inputs == (x,), op
+    y = mx.softmax(x, axis=-1)
+    assert y._data is None and y._inputs == (x,)
+    y = mx.cumsum(x, axis=1)
+    assert y._data is None and y._inputs == (x,)
+
+
+# -- grads with special rules --------------------------------------------------------------
+
+def _weights(shape):
+    return np.arange(1, 1 + int(np.prod(shape)), dtype=np.float32).reshape(shape)
+
+
+def vjp_check(fn, x, rtol=1e-5):
+    """Ember's vjp equals upstream's, cotangent 1, 2, 3, ... (distinct per output)."""
+    ym = fn(mlx, mlx.array(x))
+    c = _weights(ym.shape)
+    _, gm = mlx.vjp(lambda a: fn(mlx, a), [mlx.array(x)], [mlx.array(c)])
+    _, ge = mx.vjp(lambda a: fn(mx, a), [mx.array(x)], [mx.array(c)])
+    assert_same(ge[0], gm[0], rtol=rtol)
+
+
+def jvp_check(fn, x, t, rtol=1e-5):
+    _, jm = mlx.jvp(lambda a: fn(mlx, a), [mlx.array(x)], [mlx.array(t)])
+    _, je = mx.jvp(lambda a: fn(mx, a), [mx.array(x)], [mx.array(t)])
+    assert_same(je[0], jm[0], rtol=rtol)
+
+
+TIES = [np.array([1.0, 3.0, 3.0, 2.0], np.float32),
+        np.array([[3.0, 3.0], [3.0, 2.0]], np.float32),
+        np.array([[1.0, 3.0], [3.0, 2.0]], np.float32)]
+
+
+@pytest.mark.parametrize("op", ["max", "min"])
+@pytest.mark.parametrize("i", range(len(TIES)))
+@pytest.mark.parametrize("axis", [None, 0, -1, [0, 1]])
+def test_max_min_ties(op, i, axis):
+    x = TIES[i] if op == "max" else -TIES[i]
+    if axis == [0, 1] and x.ndim == 1:
+        axis = [0]
+    fn = (lambda m, a: getattr(m, op)(a, axis=axis))
+    vjp_check(fn, x)  # the cotangent is shared between ties
+    jvp_check(fn, x, 10.0 ** np.arange(x.size, dtype=np.float32).reshape(x.shape))  # first
+
+
+PROD_ZEROS = [[2.0, 0.0, 3.0, 4.0], [2.0, 0.0, 3.0, 0.0, 5.0], [0.0, 0.0], [1.0, 2.0, 0.0],
+              [0.0, 1.0, 2.0]]
+
+
+@pytest.mark.parametrize("vals", PROD_ZEROS)
+@pytest.mark.parametrize("kw", [{}, {"reverse": True}, {"inclusive": False},
+                                {"reverse": True, "inclusive": False}])
+def test_cumprod_grad_with_zeros(vals, kw):
+    x = np.array(vals, np.float32)
+    vjp_check(lambda m, a: m.cumprod(a, **kw), x)
+    _fd_check(lambda a: mx.cumprod(a, **kw), x)
+
+
+@pytest.mark.parametrize("vals", PROD_ZEROS)
+def test_prod_grad_with_zeros(vals):
+    x = np.array(vals, np.float32)
+    vjp_check(lambda m, a: m.prod(a), x)
+    jvp_check(lambda m, a: m.prod(a), x, np.arange(1, x.size + 1, dtype=np.float32))
+    x2 = np.array([[1.0, 0.0], [4.0, 5.0]], np.float32)
+    jvp_check(lambda m, a: m.prod(a, axis=[0, 1]), x2, _weights(x2.shape))
+    vjp_check(lambda m, a: m.prod(a, axis=0), x2)
+
+
+CUMEXT = [[1.0, 3.0, 3.0, 2.0, 5.0], [5.0, 3.0, 3.0, 2.0, 1.0], [1.0, 3.0, 3.0, 2.0, 1.0],
+          [3.0, 1.0, 1.0, 2.0, 0.0], [2.0, 2.0, 2.0]]
+
+
+@pytest.mark.parametrize("op", ["cummax", "cummin"])
+@pytest.mark.parametrize("vals", CUMEXT)
+@pytest.mark.parametrize("kw", [{}, {"reverse": True}, {"inclusive": False},
+                                {"reverse": True, "inclusive": False}])
+def test_cummax_cummin_grad_ties(op, vals, kw):
+    x = np.array(vals, np.float32)
+    vjp_check(lambda m, a: getattr(m, op)(a, **kw), x)
+
+
+def _fd_check(f, x, h=1e-6):
+    """Ember's jvp against float64 central differences, and vjp as its transpose."""
+    rng = np.random.default_rng(1)
+    x = np.asarray(x, np.float64)
+    t = rng.standard_normal(x.shape)
+    xe = mx.array(x, mx.float64)
+    out, jv = mx.jvp(f, [xe], [mx.array(t, mx.float64)])
+    with np.errstate(invalid="ignore"):  # inf - inf at the identity of exclusive scans
+        fd = np_of(f(mx.array(x + h * t, mx.float64))) - np_of(f(mx.array(x - h * t,
+                                                                         mx.float64)))
+    const = ~np.isfinite(np_of(out[0]))  # (the identity of an exclusive scan)
+    j = np_of(jv[0])
+    assert np.all(j[const] == 0)
+    np.testing.assert_allclose(j[~const], fd[~const] / (2 * h), rtol=1e-5, atol=1e-6)
+    c = rng.standard_normal(out[0].shape)
+    _, vj = mx.vjp(f, [xe], [mx.array(c, mx.float64)])
+    lhs, rhs = float(np.sum(c * np_of(jv[0]))), float(np.sum(np_of(vj[0]) * t))
+    assert abs(lhs - rhs) <= 1e-9 * max(1.0, abs(lhs))
+
+
+SCAN_KW = [{"axis": 1}, {"axis": 0, "reverse": True}, {"axis": 1, "inclusive": False},
+           {"axis": -1, "reverse": True, "inclusive": False}, {}]
+
+
+@pytest.mark.parametrize("op", ["cumprod", "cummax", "cummin"])
+@pytest.mark.parametrize("kw", SCAN_KW)
+def test_scans_without_upstream_jvp(op, kw):
+    rng = np.random.default_rng(len(op) + len(kw))
+    x = rng.uniform(0.5, 1.5, (3, 5)).astype(np.float32)
+    vjp_check(lambda m, a: getattr(m, op)(a, **kw), x, rtol=1e-4)
+    _fd_check(lambda a: getattr(mx, op)(a, **kw), x)
+    # vmap over the grad-carrying selection
+    xs = mx.array(rng.uniform(0.5, 1.5, (2, 3, 5)).astype(np.float32))
+    w = mx.array(_weights(getattr(mx, op)(mx.array(x), **kw).shape))
+
+    def loss(a):
+        return mx.sum(getattr(mx, op)(a, **kw) * w)
+    want = np.stack([np_of(mx.grad(loss)(xs[i])) for i in range(2)])
+    g = mx.vmap(mx.grad(loss))
+    np.testing.assert_allclose(np_of(g(xs)), want, rtol=1e-5)
+
+
+@pytest.mark.parametrize("kw", SCAN_KW)
+def test_logcumsumexp_grad_is_stable(kw):
+    x = np.array([[80.0, -80.0, 0.0, 90.0, -INF], [-50.0, 60.0, 60.0, -60.0, 1.0],
+                  [1.0, 2.0, 3.0, 4.0, 5.0]], np.float32)
+    vjp_check(lambda m, a: m.logcumsumexp(a, **kw), x, rtol=1e-4)
+    jvp_check(lambda m, a: m.logcumsumexp(a, **kw), x[:, :4].copy(),
+              _weights((3, 4)) - 6, rtol=1e-4) if "axis" in kw and kw["axis"] != 0 else None
+
+
+@pytest.mark.parametrize("fn", [
+    lambda m, a: m.std(a, axis=1), lambda m, a: m.var(a, axis=[0, 1], ddof=1),
+    lambda m, a: m.logsumexp(a, axis=0, keepdims=True), lambda m, a: m.softmax(a, axis=[0, 1]),
+    lambda m, a: m.softmax(a, axis=1, precise=True),
+])
+def test_second_order(fn):
+    x = np.random.default_rng(3).uniform(-1, 1, (3, 4)).astype(np.float32)
+
+    def gg(m):
+        g = m.grad(lambda a: m.sum(m.sin(fn(m, a))))
+        return m.grad(lambda a: m.sum(g(a) * m.sin(a)))(m.array(x))
+    assert_same(gg(mx), gg(mlx), rtol=1e-4)
+
+
+@pytest.mark.parametrize("op", ["cumprod", "logcumsumexp", "cummax", "prod", "max"])
+def test_second_order_scans(op):
+    x = np.random.default_rng(4).uniform(0.5, 1.5, (6,)).astype(np.float32)
+
+    def gg(m):
+        g = m.grad(lambda a: m.sum(getattr(m, op)(a) * m.cos(a)))
+        return m.grad(lambda a: m.sum(g(a) * m.sin(a)))(m.array(x))
+    assert_same(gg(mx), gg(mlx), rtol=1e-4)
+
+
+def test_arg_grads_are_zero():
+    x = np.array([1.0, 3.0, 2.0], np.float32)
+    for op in ("argmax", "argmin"):
+        vjp_check(lambda m, a: getattr(m, op)(a).astype(m.float32) + m.sum(a), x)
+        jvp_check(lambda m, a: getattr(m, op)(a), x, np.ones(3, np.float32))
+
+
+@pytest.mark.parametrize("fn", [
+    lambda m, a: m.argmax(a, axis=1), lambda m, a: m.argmin(a, keepdims=True, axis=0),
+    lambda m, a: m.std(a, axis=0, ddof=1), lambda m, a: m.softmax(a, axis=[0]),
+    lambda m, a: m.cummax(a, axis=1, inclusive=False), lambda m, a: m.logsumexp(a, axis=[0, 1]),
+])
+def test_vmap_other_axes(fn):
+    x = np.random.default_rng(5).uniform(-1, 1, (3, 4, 5)).astype(np.float32)
+    for ax in (0, 1, 2):
+        got = mx.vmap(lambda a: fn(mx, a), in_axes=ax)(mx.array(x))
+        want = mlx.vmap(lambda a: fn(mlx, a), in_axes=ax)(mlx.array(x))
+        assert_same(got, want)

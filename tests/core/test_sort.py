@@ -1,0 +1,229 @@
+"""Sorting beyond the op database: the partition property, stability with many ties,
+NaN and signed-zero order, uint64, grads with ties, higher-order grads, vmap, errors."""
+
+import mlx.core as mlx
+import numpy as np
+import pytest
+
+import ember.core as mx
+from tests.helpers import assert_same, np_of
+
+RNG = np.random.default_rng(11)
+
+
+def _tied(shape, dtype="float32", nan=True):
+    x = RNG.integers(-4, 4, size=shape)
+    if dtype == "complex64":
+        return (x + 1j * RNG.integers(-2, 2, size=shape)).astype(np.complex64)
+    x = x.astype(np.float32 if dtype == "bfloat16" else dtype)
+    if nan and x.dtype.kind == "f" and x.size:
+        flat = x.reshape(-1)
+        flat[RNG.integers(0, flat.size, size=max(1, flat.size // 6))] = np.nan
+    return x
+
+
+def _both(x, dtype=None):
+    e, m = mx.array(x), mlx.array(x)
+    if dtype == "bfloat16":
+        e, m = e.astype(mx.bfloat16), m.astype(mlx.bfloat16)
+    return e, m
+
+
+def _check_partition(y, x, kth, axis):
+    """y (numpy) is a partition of x around kth along axis."""
+    if axis is None:
+        x, axis = x.reshape(-1), 0
+    y, x = np.moveaxis(y, axis, -1), np.moveaxis(x, axis, -1)
+    s = np.sort(x, axis=-1)
+    k = kth % x.shape[-1]
+    np.testing.assert_array_equal(y[..., k], s[..., k])
+    np.testing.assert_array_equal(np.sort(y[..., :k], axis=-1), s[..., :k])
+    np.testing.assert_array_equal(np.sort(y[..., k + 1:], axis=-1), s[..., k + 1:])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16", "int32", "uint8", "int64",
+                                   "complex64"])
+@pytest.mark.parametrize("shape,kth,axis", [((6, 9), 3, -1), ((6, 9), -1, 1), ((6, 9), 0, 0),
+                                            ((4, 3, 5), 2, 1), ((4, 5), 7, None),
+                                            ((11,), -11, 0)])
+def test_partition_property(dtype, shape, kth, axis):
+    x = _tied(shape, dtype)
+    e, m = _both(x, dtype)
+    xe = np_of(e)
+    y = mx.partition(e, kth, axis=axis)
+    ym = mlx.partition(m, kth, axis=axis)
+    assert y.shape == tuple(ym.shape) and y.dtype == e.dtype
+    _check_partition(np_of(y), xe, kth, axis)
+    idx = mx.argpartition(e, kth, axis=axis)
+    assert idx.dtype == mx.uint32 and idx.shape == tuple(ym.shape)
+    src = xe.reshape(-1) if axis is None else xe
+    ax = 0 if axis is None else axis
+    i = np.asarray(idx).astype(np.int64)
+    np.testing.assert_array_equal(np.sort(i, axis=ax),
+                                  np.broadcast_to(np.expand_dims(
+                                      np.arange(src.shape[ax]),
+                                      [d for d in range(src.ndim) if d != ax % src.ndim]),
+                                      src.shape))
+    _check_partition(np.take_along_axis(src, i, axis=ax), xe, kth, axis)
+    # the kth element itself is determined: it must be upstream's
+    np.testing.assert_array_equal(np.take(np_of(y), kth, axis=ax),
+                                  np.take(np_of(ym), kth, axis=ax))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16", "int32", "uint8", "int16",
+                                   "uint32", "bool", "complex64"])
+def test_stable_argsort_with_many_ties(dtype):
+    x = _tied((3, 2000), dtype) if dtype != "bool" else RNG.random((3, 2000)) > 0.5
+    e, m = _both(x, dtype)
+    for axis in (-1, 0, None):
+        assert_same(mx.argsort(e, axis=axis), mlx.argsort(m, axis=axis), msg=f"axis {axis}")
+        assert_same(mx.sort(e, axis=axis), mlx.sort(m, axis=axis), msg=f"axis {axis}")
+
+
+def test_nan_inf_and_signed_zero_order():
+    nan, inf = float("nan"), float("inf")
+    x = np.array([0.0, -0.0, nan, -inf, 1.0, -nan, inf, -0.0, 0.0, nan], np.float32)
+    e, m = _both(x)
+    assert_same(mx.argsort(e), mlx.argsort(m))
+    s = np.asarray(mx.sort(e))
+    np.testing.assert_array_equal(np.signbit(s), np.signbit(np.asarray(mlx.sort(m))))
+    np.testing.assert_array_equal(np.sort(np_of(mx.topk(e, 3))), np.sort(np_of(mlx.topk(m, 3))))
+    _check_partition(np_of(mx.partition(e, 7)), x, 7, -1)
+
+
+def test_uint64_orders_by_value():
+    # upstream cannot sort uint64 (std::bad_cast): numpy says what the order is
+    x = np.array([2 ** 63 + 5, 1, 2 ** 63, 7, 2 ** 64 - 1, 0], np.uint64)
+    e = mx.array(x)
+    np.testing.assert_array_equal(np.asarray(mx.sort(e)), np.sort(x))
+    np.testing.assert_array_equal(np.asarray(mx.argsort(e)), np.argsort(x, kind="stable"))
+    np.testing.assert_array_equal(np.asarray(mx.topk(e, 2)), np.sort(x)[-2:])
+    np.testing.assert_array_equal(np.asarray(mx.partition(e, 3))[3], np.sort(x)[3])
+
+
+@pytest.mark.parametrize("axis", [-1, 0, None])
+def test_sort_grads_with_ties_match_upstream(axis):
+    x = _tied((4, 6), nan=False)
+    e, m = _both(x)
+    out = mlx.sort(m, axis=axis)
+    cot = RNG.standard_normal(out.shape).astype(np.float32)
+    tan = RNG.standard_normal(x.shape).astype(np.float32)
+    _, ve = mx.vjp(lambda a: mx.sort(a, axis=axis), [e], [mx.array(cot)])
+    _, vm = mlx.vjp(lambda a: mlx.sort(a, axis=axis), [m], [mlx.array(cot)])
+    assert_same(ve[0], vm[0])
+    _, je = mx.jvp(lambda a: mx.sort(a, axis=axis), [e], [mx.array(tan)])
+    _, jm = mlx.jvp(lambda a: mlx.sort(a, axis=axis), [m], [mlx.array(tan)])
+    assert_same(je[0], jm[0])
+
+
+@pytest.mark.parametrize("op", ["argsort", "argpartition"])
+def test_index_outputs_have_zero_derivatives(op):
+    x = RNG.standard_normal((3, 5)).astype(np.float32)
+    e, m = _both(x)
+    args = (2,) if op == "argpartition" else ()
+    cot = np.ones((3, 5), np.float32)
+    _, ve = mx.vjp(lambda a: getattr(mx, op)(a, *args).astype(mx.float32), [e], [mx.array(cot)])
+    _, vm = mlx.vjp(lambda a: getattr(mlx, op)(a, *args).astype(mlx.float32), [m],
+                    [mlx.array(cot)])
+    assert_same(ve[0], vm[0])
+    _, je = mx.jvp(lambda a: getattr(mx, op)(a, *args), [e], [mx.array(cot)])
+    _, jm = mlx.jvp(lambda a: getattr(mlx, op)(a, *args), [m], [mlx.array(cot)])
+    # (upstream's argpartition tangent comes out float32; Ember's keeps the output dtype)
+    assert je[0].dtype == mx.uint32 and je[0].shape == tuple(jm[0].shape)
+    np.testing.assert_array_equal(np.asarray(je[0]), np.asarray(jm[0]))
+
+
+@pytest.mark.parametrize("fn", [
+    lambda m, x: (m.topk(x, 3) ** 2).sum(),
+    lambda m, x: (m.topk(x, 2, axis=0) ** 3).sum(),
+    lambda m, x: (m.topk(x, 4, axis=None) * m.topk(x, 4, axis=None)).sum(),
+    lambda m, x: (m.partition(x, 2) ** 2).sum() + m.partition(x, 1, axis=0).max(),
+    lambda m, x: (m.sort(x) * m.arange(5)).sum() ** 2,
+    lambda m, x: (m.sort(x, axis=None).reshape(3, 5) * m.arange(5)).sum() ** 2,
+])
+def test_first_and_second_order_grads(fn):
+    x = RNG.permutation(15).reshape(3, 5).astype(np.float32) / 3
+    e, m = _both(x)
+    assert_same(mx.grad(lambda a: fn(mx, a))(e), mlx.grad(lambda a: fn(mlx, a))(m), rtol=1e-5)
+
+    def g2(mod):
+        return lambda a: (mod.grad(lambda b: fn(mod, b))(a) ** 2).sum()
+    assert_same(mx.grad(g2(mx))(e), mlx.grad(g2(mlx))(m), rtol=1e-4)
+
+
+def test_topk_grad_through_jvp_and_vjp_agree():
+    x = RNG.standard_normal((4, 7)).astype(np.float64)
+    e = mx.array(x, mx.float64)
+    cot = mx.array(RNG.standard_normal((4, 3)), mx.float64)
+    tan = mx.array(RNG.standard_normal((4, 7)), mx.float64)
+    _, (v,) = mx.vjp(lambda a: mx.topk(a, 3), [e], [cot])
+    _, (j,) = mx.jvp(lambda a: mx.topk(a, 3), [e], [tan])
+    lhs = float(np.sum(np.asarray(cot) * np.asarray(j)))
+    rhs = float(np.sum(np.asarray(v) * np.asarray(tan)))
+    assert abs(lhs - rhs) < 1e-9 * max(1.0, abs(lhs))
+
+
+@pytest.mark.parametrize("fn,in_axes", [
+    (lambda m, x: m.sort(x, axis=None), 1),
+    (lambda m, x: m.argsort(x, axis=0), 1),
+    (lambda m, x: m.sort(m.topk(x, 2)), 1),
+    (lambda m, x: m.sort(m.partition(x, 1, axis=None)), 2),
+    (lambda m, x: m.sort(m.argpartition(x, 1)), 0),
+    (lambda m, x: m.sort(x, axis=0), 2),
+])
+def test_vmap_other_axes(fn, in_axes):
+    x = _tied((3, 4, 5), nan=False)
+    e, m = _both(x)
+    got = mx.vmap(lambda a: fn(mx, a), in_axes=in_axes)(e)
+    want = mlx.vmap(lambda a: fn(mlx, a), in_axes=in_axes)(m)
+    assert_same(got, want)
+
+
+def test_vmap_of_grad():
+    x = RNG.standard_normal((4, 6)).astype(np.float32)
+    e, m = _both(x)
+
+    def f(mod):
+        return mod.vmap(mod.grad(lambda a: (mod.topk(a, 2) ** 2).sum()
+                                 + (mod.sort(a) * (mod.arange(6) == 0)).sum()))
+    assert_same(f(mx)(e), f(mlx)(m), rtol=1e-5)
+
+
+@pytest.mark.parametrize("call", [
+    lambda m: m.sort([3, 1, 2]),
+    lambda m: m.sort(m.array([3, 1]), axis=1.0),
+    lambda m: m.sort(m.array([3, 1]), axis=(0,)),
+    lambda m: m.sort(m.array(3.0)),
+    lambda m: m.argsort(m.array([[3, 1]]), axis=-3),
+    lambda m: m.topk(m.array([3, 1]), 1.0),
+    lambda m: m.topk(m.array([3, 1]), 3),
+    lambda m: m.topk(m.array([3, 1]), -1),
+    lambda m: m.topk(m.array(3.0), 1),
+    lambda m: m.partition(m.array([3, 1]), 0.5),
+    lambda m: m.partition(m.array([3, 1]), 2),
+    lambda m: m.partition(m.zeros((3, 0)), 0),
+    lambda m: m.argpartition(m.array([3, 1]), -3),
+    lambda m: m.argpartition(m.array(3), 0),
+])
+def test_errors(call):
+    with pytest.raises(Exception) as info:
+        mlx.eval(call(mlx))
+    with pytest.raises(info.type):
+        mx.eval(call(mx))
+
+
+def test_numpy_integer_arguments():
+    e, m = _both(np.array([[3.0, 1.0, 2.0]], np.float32))
+    assert_same(mx.topk(e, np.int64(2), axis=np.int32(1)).shape,
+                tuple(mlx.topk(m, np.int64(2), axis=np.int32(1)).shape))
+    assert_same(mx.sort(e, axis=np.int64(0)), mlx.sort(m, axis=np.int64(0)))
+    assert_same(mx.partition(e, np.int64(1)).shape, tuple(mlx.partition(m, np.int64(1)).shape))
+
+
+def test_empty_and_large_k():
+    for shape, k in [((0, 4), 2), ((3, 0), 0), ((5,), 5), ((2, 1000), 999), ((2, 1000), 3)]:
+        x = RNG.standard_normal(shape).astype(np.float32)
+        e, m = _both(x)
+        got, want = mx.topk(e, k), mlx.topk(m, k)
+        assert got.shape == tuple(want.shape)
+        np.testing.assert_array_equal(np.sort(np_of(got), -1), np.sort(np_of(want), -1))
