@@ -71,6 +71,8 @@ from ember.core.transforms.autodiff import grad, jvp, value_and_grad, vjp
 from ember.core.transforms.eval import async_eval, eval
 from ember.core.transforms.vmap import vmap
 
+from ember.core import cuda, fast, fft, linalg, metal, random  # noqa: E402,I001  (submodules)
+
 __version__ = "0.32.4"
 
 e = _math.e

@@ -8,7 +8,7 @@ and scalars (converted to the array's dtype, as upstream converts them) and obje
 import numpy as np
 
 import ember.core.ops as O
-from ember.core.array import _become, _construct, array, snapshot
+from ember.core.array import _construct, array, overwrite
 from ember.core.ops import elementwise as E
 
 _SCALARS = (bool, int, float, complex)
@@ -49,8 +49,7 @@ def _ibinop(fn, what):
     def op(self, other):
         if type(other) is not array:
             other = _operand(other, self, what)
-        _become(self, fn(snapshot(self), other))
-        return self
+        return overwrite(self, lambda old: fn(old, other))
     return op
 
 
@@ -71,8 +70,7 @@ def _itruediv(self, other):
         raise ValueError("In place division cannot cast to non-floating point type.")
     if type(other) is not array:
         other = _operand(other, self, "division")
-    _become(self, E.divide(snapshot(self), other))
-    return self
+    return overwrite(self, lambda old: E.divide(old, other))
 
 
 _BINARY = {
@@ -96,8 +94,7 @@ array.__rmatmul__ = lambda self, other: _rmatmul(other, self)
 
 
 def __imatmul__(self, other):  # noqa: N807
-    _become(self, _matmul(snapshot(self), other))
-    return self
+    return overwrite(self, lambda old: _matmul(old, other))
 
 
 array.__imatmul__ = __imatmul__
@@ -222,7 +219,7 @@ def __getitem__(self, idx):  # noqa: N807
 
 
 def __setitem__(self, idx, value):  # noqa: N807
-    _become(self, O.setitem(snapshot(self), idx, value))
+    overwrite(self, lambda old: O.setitem(old, idx, value))
 
 
 array.__getitem__ = __getitem__

@@ -5,6 +5,9 @@ An array is shape + dtype + either data (a torch tensor in its storage dtype) or
 `ember.core.transforms.eval` turns recipes into data.
 """
 
+import gc
+import sys
+
 import numpy as np
 
 from ember.core import _backend as B
@@ -261,6 +264,33 @@ def snapshot(a):
     a._siblings = None
     a._copies = None
     return b
+
+
+def overwrite(a, fn):
+    """Give `a` the value `fn(old)`, where `old` holds its current value (in-place operators,
+    `__setitem__`). Like upstream replacing an array's descriptor: lazy arrays that already
+    read `a` keep reading the old value."""
+    old = snapshot(a)
+    new = fn(old)
+    if sys.getrefcount(a) > _PLAIN_REFS:
+        _redirect(a, old)
+    _become(a, new)
+    return a
+
+
+# references to `a` inside `overwrite` when only the caller's variable holds it; more mean
+# something else might: a lazy consumer, found then by the (slow) referrer scan below
+_PLAIN_REFS = 5
+
+
+def _redirect(a, old):
+    tuples = [t for t in gc.get_referrers(a) if type(t) is tuple]
+    if not tuples:
+        return
+    ids = {id(t) for t in tuples}
+    for o in gc.get_referrers(*tuples):
+        if type(o) is array and id(o._inputs) in ids:
+            o._inputs = tuple(old if x is a else x for x in o._inputs)
 
 
 def node(shape, dtype, prim, inputs, stream):

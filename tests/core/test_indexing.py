@@ -323,7 +323,7 @@ def test_at_needs_an_index():
 
 def test_getitem_is_exported_from_ops():
     import ember.core.ops as O
-    assert O.getitem is mx.getitem and O.setitem is mx.setitem and O.ArrayAt is mx.ArrayAt
+    assert O.ArrayAt is mx.ArrayAt and not hasattr(mx, "getitem")
     a = mx.arange(6).reshape(2, 3)
     assert O.getitem(a, (1, slice(None, None, -1))).tolist() == [5, 4, 3]
     assert O.setitem(a, 0, 7).tolist() == [[7, 7, 7], [3, 4, 5]]
@@ -683,10 +683,11 @@ def test_basic_index_is_one_node():
     assert a[:] is a and a[...] is a
 
 
-@pytest.mark.xfail(strict=True, reason="shared: an in-place update rebinds the node that "
-                   "earlier results still read")
 def test_update_leaves_earlier_results_alone():
-    x = mx.arange(3.0)
-    y = x * 2
-    x[0] = 5.0
-    assert y.tolist() == [0.0, 2.0, 4.0]
+    for m in (mx, mlx):
+        x = m.arange(3.0)
+        y = x * 2
+        x[0] = 5.0
+        x += 1
+        assert y.tolist() == [0.0, 2.0, 4.0]
+        assert x.tolist() == [6.0, 2.0, 3.0]

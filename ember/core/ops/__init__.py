@@ -15,6 +15,11 @@ from ember.core.ops.misc import _identity, stop_gradient  # noqa: F401
 from ember.core.ops.reduce import apply_reduce  # noqa: F401
 
 
+__all__ = []
+# used across families, but not part of mlx.core's namespace
+_INTERNAL = {"apply_binary", "apply_unary", "binary_args", "getitem", "setitem"}
+
+
 def _export_families():
     g = globals()
     for info in sorted(_pkgutil.iter_modules(__path__), key=lambda m: m.name):  # noqa: F405
@@ -27,6 +32,8 @@ def _export_families():
                      and getattr(v, "__module__", None) == mod.__name__]
         for n in names:
             g[n] = getattr(mod, n)
+            if n not in _INTERNAL:
+                __all__.append(n)
 
 
 _export_families()
