@@ -2,7 +2,15 @@
 
 import math as _math
 
-from ember.core import _methods  # noqa: F401  (binds the array's operators and methods)
+from ember.core import (  # noqa: E402,I001  (submodules)
+    _methods,  # noqa: F401  (binds the array's operators and methods)
+    cuda,
+    fast,
+    fft,
+    linalg,
+    metal,
+    random,
+)
 from ember.core import dtypes as _dtypes
 from ember.core._format import (
     PrintOptions,
@@ -70,8 +78,6 @@ from ember.core.ops import *  # noqa: F401,F403
 from ember.core.transforms.autodiff import grad, jvp, value_and_grad, vjp
 from ember.core.transforms.eval import async_eval, eval
 from ember.core.transforms.vmap import vmap
-
-from ember.core import cuda, fast, fft, linalg, metal, random  # noqa: E402,I001  (submodules)
 
 __version__ = "0.32.4"
 

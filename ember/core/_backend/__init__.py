@@ -116,7 +116,9 @@ def from_numpy(a, dtype):
     if not (a.flags.c_contiguous and a.flags.writeable):
         a = a.copy()  # (np.ascontiguousarray would turn 0-d arrays 1-d)
     t = torch.from_numpy(a)
-    return to_storage(t, dtype)
+    s = to_storage(t, dtype)
+    # an array owns its memory, as upstream's copies do: later writes to `a` must not show
+    return s.clone() if s is t else s
 
 
 def to_numpy(t, dtype):

@@ -14,7 +14,6 @@ from ember.core.ops.elementwise import apply_binary, apply_unary, astype  # noqa
 from ember.core.ops.misc import _identity, stop_gradient  # noqa: F401
 from ember.core.ops.reduce import apply_reduce  # noqa: F401
 
-
 __all__ = []
 # used across families, but not part of mlx.core's namespace
 _INTERNAL = {"apply_binary", "apply_unary", "binary_args", "getitem", "setitem"}

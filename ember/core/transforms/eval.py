@@ -1,4 +1,4 @@
-"""Evaluation: sort the lazy graph iteratively, run each kernel once, detach as we go.
+"""Evaluation: walk the lazy graph iteratively, run each kernel once, detach as we go.
 
 Detaching (dropping primitive and inputs of an evaluated array) is what frees the graph
 and the intermediate buffers; it is skipped while a transform is tracing, since grad and
@@ -13,86 +13,70 @@ from ember.core._backend.kernels import KERNELS
 TRACING = [0]
 
 
-def _collect(outs):
-    """Arrays to compute, inputs before users (iterative post-order DFS)."""
-    order = []
-    done = set()
-    mark = done.add
-    emit = order.append
-    for o in outs:
-        if o._data is not None or id(o) in done:
-            continue
-        stack = [o]
-        push = stack.append
-        pop = stack.pop
-        while stack:
-            a = stack[-1]
-            if id(a) in done:
-                pop()
-                continue
-            n = len(stack)
-            for x in a._inputs:
-                if x._data is None and id(x) not in done:
-                    push(x)
-            if len(stack) == n:
-                pop()
-                if a._siblings is None:
-                    mark(id(a))
-                else:
-                    for s in a._siblings:
-                        mark(id(s))
-                emit(a)
-    return order
-
-
 def evaluate(outs, sync=True):
-    order = _collect(outs)
-    if not order:
+    """Compute every unevaluated array that `outs` need, inputs first.
+
+    One iterative depth-first walk: an array runs as soon as its inputs hold data, so
+    there is no separate ordering pass and no visited set (an array holding data is done;
+    one pushed twice is skipped the second time)."""
+    stack = [o for o in outs if o._data is None]
+    if not stack:
         return
     with _no_grad():
-        _run(order, sync)
+        _run(stack, sync)
 
 
-def _run(order, sync):
+def _run(stack, sync):
     detach = not TRACING[0]
     kernels = KERNELS
     gpu_streams = None
-    n = len(order)
-    for i in range(n):
-        a = order[i]
-        order[i] = None
-        p = a._prim
-        if p is None:
+    push = stack.append
+    pop = stack.pop
+    try:
+        while stack:
+            a = stack[-1]
             if a._data is not None:
+                pop()
                 continue
-            raise ValueError("[eval] Attempting to eval an array without a primitive.")
-        st = a._stream
-        if st.is_gpu:
-            if gpu_streams is None:
-                gpu_streams = S.enter()
-            S.switch(gpu_streams, st)
-        ins = a._inputs
-        if len(ins) == 1:
-            r = kernels[p.__class__](p, ins[0]._data)
-        elif len(ins) == 2:
-            r = kernels[p.__class__](p, ins[0]._data, ins[1]._data)
-        else:
-            r = kernels[p.__class__](p, *[x._data for x in ins])
-        sib = a._siblings
-        if sib is None:
-            a._data = r
-            if detach:
-                a._prim = None
-                a._inputs = ()
-        else:
-            for s, t in zip(sib, r):
-                s._data = t
+            ins = a._inputs
+            waiting = False
+            for x in ins:
+                if x._data is None:
+                    push(x)
+                    waiting = True
+            if waiting:
+                continue
+            pop()
+            p = a._prim
+            if p is None:
+                raise ValueError("[eval] Attempting to eval an array without a primitive.")
+            st = a._stream
+            if st.is_gpu:
+                if gpu_streams is None:
+                    gpu_streams = S.enter()
+                S.switch(gpu_streams, st)
+            if len(ins) == 2:
+                r = kernels[p.__class__](p, ins[0]._data, ins[1]._data)
+            elif len(ins) == 1:
+                r = kernels[p.__class__](p, ins[0]._data)
+            else:
+                r = kernels[p.__class__](p, *[x._data for x in ins])
+            sib = a._siblings
+            if sib is None:
+                a._data = r
                 if detach:
-                    s._prim = None
-                    s._inputs = ()
-                    s._siblings = None
-    if gpu_streams is not None:
-        S.leave(gpu_streams, sync)
+                    a._prim = None
+                    a._inputs = ()
+            else:
+                for s, t in zip(sib, r):
+                    s._data = t
+                    if detach:
+                        s._prim = None
+                        s._inputs = ()
+                        s._siblings = None
+    finally:
+        if gpu_streams is not None:
+            S.leave(gpu_streams, sync)
 
 
 def eval(*args):  # noqa: A001 - the MLX name
