@@ -5,6 +5,7 @@ import math as _math
 from ember.core import (  # noqa: E402,I001  (submodules)
     _methods,  # noqa: F401  (binds the array's operators and methods)
     cuda,
+    distributed,
     fast,
     fft,
     linalg,

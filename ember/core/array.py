@@ -11,6 +11,7 @@ import sys
 import numpy as np
 
 from ember.core import _backend as B
+from ember.core._backend import memory as _mem
 from ember.core import device as dev
 from ember.core import dtypes as D
 
@@ -326,7 +327,12 @@ def leaf(t, dtype, stream):
     a._siblings = None
     a._stream = stream
     a._copies = None
+    if _MEM_TRACKING[0]:
+        _mem.track(t)
     return a
+
+
+_MEM_TRACKING = _mem.TRACKING
 
 
 def _py_scalar(t, dtype):

@@ -1,3 +1,385 @@
-"""placeholder"""
+"""mx.linalg: norms, factorizations and solvers, run on the array's device.
 
-__all__ = []
+Upstream runs factorizations on the CPU only (it asks for stream=mx.cpu); Ember runs them
+wherever the array's stream is, with torch.linalg's kernels.
+"""
+
+import math
+import operator
+
+import ember.core.ops as O
+from ember.core import dtypes as D
+from ember.core.array import array
+from ember.core.ops._base import PROMOTE, resolve
+from ember.core.primitives import factorization as F
+
+__all__ = ["cholesky", "cholesky_inv", "cross", "det", "eig", "eigh", "eigvals", "eigvalsh",
+           "inv", "lu", "lu_factor", "norm", "pinv", "qr", "slogdet", "solve",
+           "solve_triangular", "svd", "tri_inv"]
+
+_REAL = (D.float32, D.float64)
+_REAL_OR_COMPLEX = (D.float32, D.float64, D.complex64)
+
+
+def _array(a, op):
+    if not isinstance(a, array):
+        raise TypeError(f"{op}(): incompatible function arguments: expected an array, got "
+                        f"{type(a).__name__}.")
+    return a
+
+
+def _matrix(a, stream, op, dtypes, square=None, dims_msg="Arrays must have"):
+    """`a` checked for rank, dtype and (when `square` names the message) squareness."""
+    _array(a, op)
+    if a.ndim < 2:
+        raise ValueError(f"[linalg::{op}] {dims_msg} >= 2 dimensions. Received array with "
+                         f"{a.ndim} dimensions.")
+    if dtypes is not None and a.dtype not in dtypes:
+        names = " or ".join(d.name for d in dtypes) if len(dtypes) == 2 else \
+            "float32, float64 or complex64"
+        raise ValueError(f"[linalg::{op}] Arrays must have type {names}. Received array with "
+                         f"type {a.dtype.name}.")
+    if square is not None and a.shape[-1] != a.shape[-2]:
+        raise ValueError(f"[linalg::{op}] {square}")
+    s = resolve(stream)
+    return O.as_array(a, s)
+
+
+_SQUARE = "Only defined for square matrices."
+
+
+def _bool(v, op, what):
+    if not isinstance(v, bool):
+        raise TypeError(f"{op}(): incompatible function arguments: {what} must be a bool, got "
+                        f"{type(v).__name__}.")
+    return v
+
+
+# -- inverses and factorizations -------------------------------------------------------
+
+def inv(a, *, stream=None):
+    a = _matrix(a, stream, "inv", _REAL, "Inverses are only defined for square matrices.")
+    return F.Inverse()(a)[0]
+
+
+def tri_inv(a, upper=False, *, stream=None):
+    _bool(upper, "tri_inv", "upper")
+    a = _matrix(a, stream, "inv", _REAL, "Inverses are only defined for square matrices.")
+    return F.Inverse(True, upper)(a)[0]
+
+
+def cholesky(a, upper=False, *, stream=None):
+    _bool(upper, "cholesky", "upper")
+    a = _matrix(a, stream, "cholesky", _REAL,
+                "Cholesky decomposition is only defined for square matrices.")
+    return F.Cholesky(upper)(a)[0]
+
+
+def cholesky_inv(a, upper=False, *, stream=None):
+    _bool(upper, "cholesky_inv", "upper")
+    a = _matrix(a, stream, "cholesky_inv", _REAL,
+                "Cholesky inverse is only defined for square matrices.")
+    t = F.Inverse(True, upper)(a)[0]
+    # A = L L^T gives A^-1 = L^-T L^-1; A = U^T U gives U^-1 U^-T
+    tt = O.swapaxes(t, -1, -2)
+    return O.matmul(t, tt) if upper else O.matmul(tt, t)
+
+
+def _uplo(UPLO):  # noqa: N803 - upstream's name
+    if not isinstance(UPLO, str):
+        raise TypeError(f"eigh(): incompatible function arguments: UPLO must be a str, got "
+                        f"{type(UPLO).__name__}.")
+    return UPLO.upper() == "U"
+
+
+def eigh(a, UPLO="L", *, stream=None):  # noqa: N803
+    upper = _uplo(UPLO)
+    a = _matrix(a, stream, "eigh", _REAL_OR_COMPLEX, _SQUARE)
+    return tuple(F.Eigh(upper, True)(a))
+
+
+def eigvalsh(a, UPLO="L", *, stream=None):  # noqa: N803
+    upper = _uplo(UPLO)
+    a = _matrix(a, stream, "eigvalsh", _REAL_OR_COMPLEX, _SQUARE)
+    return F.Eigh(upper, False)(a)[0]
+
+
+def eig(a, *, stream=None):
+    a = _matrix(a, stream, "eig", _REAL_OR_COMPLEX, _SQUARE)
+    return tuple(F.Eig(True)(a))
+
+
+def eigvals(a, *, stream=None):
+    a = _matrix(a, stream, "eigvals", _REAL_OR_COMPLEX, _SQUARE)
+    return F.Eig(False)(a)[0]
+
+
+def svd(a, compute_uv=True, *, stream=None):
+    _bool(compute_uv, "svd", "compute_uv")
+    a = _matrix(a, stream, "svd", _REAL_OR_COMPLEX, dims_msg="Input array must have")
+    out = F.SVD(compute_uv)(a)
+    return tuple(out) if compute_uv else out[0]
+
+
+def qr(a, *, stream=None):
+    a = _matrix(a, stream, "qr", _REAL)
+    return tuple(F.QR()(a))
+
+
+def lu(a, *, stream=None):
+    a = _matrix(a, stream, "lu", _REAL)
+    return tuple(F.LUFactor(True)(a))
+
+
+def lu_factor(a, *, stream=None):
+    a = _matrix(a, stream, "lu_factor", _REAL)
+    return tuple(F.LUFactor(False)(a))
+
+
+def pinv(a, *, stream=None):
+    a = _matrix(a, stream, "pinv", _REAL)
+    m, n = a.shape[-2:]
+    k = min(m, n)
+    if k == 0:
+        return O.zeros(a.shape[:-2] + (n, m), a.dtype, stream=a._stream)
+    u, sv, vt = F.SVD(True)(a)
+    u, vt = u[..., :, :k], vt[..., :k, :]
+    # singular values below max(m, n) * eps of the largest count as zero
+    eps = 2.220446049250313e-16 if a.dtype is D.float64 else 1.1920928955078125e-07
+    cut = O.multiply(O.max(sv, axis=-1, keepdims=True), max(m, n) * eps)
+    keep = O.greater(sv, cut)
+    inv_s = O.where(keep, O.reciprocal(O.where(keep, sv, O.ones_like(sv))), O.zeros_like(sv))
+    v_scaled = O.multiply(O.swapaxes(vt, -1, -2), O.expand_dims(inv_s, -2))
+    return O.matmul(v_scaled, O.swapaxes(u, -1, -2))
+
+
+def _det_input(a, stream, op):
+    _array(a, op)
+    if a.ndim < 2:
+        raise ValueError(f"[linalg::{op}] Arrays must have >= 2 dimensions. Received array "
+                         f"with {a.ndim} dimensions.")
+    if a.dtype is D.complex64:
+        raise ValueError(f"[linalg::{op}] Complex inputs are not supported.")
+    if a.shape[-1] != a.shape[-2]:
+        raise ValueError(f"[linalg::{op}] {_SQUARE}")
+    s = resolve(stream)
+    a = O.as_array(a, s)
+    return a if a.dtype.kind == "f" else O.astype(a, D.float32, stream=s)
+
+
+def _check_lu_dtype(a):
+    # upstream factorizes matrices above 3 x 3, which takes float32 and float64 only
+    if a.shape[-1] > 3 and a.dtype not in _REAL:
+        raise ValueError(f"[linalg::lu_factor] Arrays must have type float32 or float64. "
+                         f"Received array with type {a.dtype.name}.")
+    return a
+
+
+def det(a, *, stream=None):
+    return F.Det()(_check_lu_dtype(_det_input(a, stream, "det")))[0]
+
+
+def slogdet(a, *, stream=None):
+    return tuple(F.SlogDet()(_check_lu_dtype(_det_input(a, stream, "slogdet"))))
+
+
+# -- solvers ---------------------------------------------------------------------------
+
+def _fmt(shape):
+    return "(" + ",".join(map(str, shape)) + ")"
+
+
+def _solve(a, b, stream, op, prim, square_dtype_op):
+    _array(a, op)
+    _array(b, op)
+    if a.ndim < 2:
+        raise ValueError(f"[linalg::{op}] First input must have >= 2 dimensions. Received "
+                         f"array with {a.ndim} dimensions.")
+    if b.ndim < 1:
+        raise ValueError(f"[linalg::{op}] Second input must have >= 1 dimensions. Received "
+                         f"array with {b.ndim} dimensions.")
+    if a.shape[-1] != a.shape[-2]:
+        raise ValueError(f"[linalg::{op}] First input must be a square matrix. Received array "
+                         f"with shape {_fmt(a.shape)}.")
+    vec = b.ndim == 1
+    rows = b.shape[0] if vec else b.shape[-2]
+    if a.shape[-1] != rows:
+        raise ValueError(f"[linalg::{op}] Last dimension of first input with shape "
+                         f"{_fmt(a.shape)} must match second to last dimension of second input "
+                         f"with shape {_fmt(b.shape)}.")
+    dt = PROMOTE[a.dtype, b.dtype]
+    if dt not in _REAL:
+        raise ValueError(f"[linalg::{op}] Input arrays must promote to float32 or float64.  "
+                         f"Received arrays with type {a.dtype.name} and {b.dtype.name}.")
+    if a.dtype not in _REAL:
+        raise ValueError(f"[linalg::{square_dtype_op}] Arrays must have type float32 or "
+                         f"float64. Received array with type {a.dtype.name}.")
+    s = resolve(stream)
+    a = O.astype(O.as_array(a, s), dt, stream=s)
+    b = O.astype(O.as_array(b, s), dt, stream=s)
+    if vec:
+        b = O.expand_dims(b, -1, stream=s)
+    batch = O.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    a = O.broadcast_to(a, batch + a.shape[-2:], stream=s)
+    b = O.broadcast_to(b, batch + b.shape[-2:], stream=s)
+    x = prim(a, b)[0]
+    return O.squeeze(x, -1, stream=s) if vec else x
+
+
+def solve(a, b, *, stream=None):
+    return _solve(a, b, stream, "solve", F.Solve(), "lu")
+
+
+def solve_triangular(a, b, *, upper=False, stream=None):
+    _bool(upper, "solve_triangular", "upper")
+    return _solve(a, b, stream, "solve_triangular", F.SolveTriangular(upper), "inv")
+
+
+# -- cross product ---------------------------------------------------------------------
+
+def cross(a, b, axis=-1, *, stream=None):
+    _array(a, "cross")
+    _array(b, "cross")
+    axis = operator.index(axis)
+    for x in (a, b):
+        if not -x.ndim <= axis < x.ndim:
+            raise IndexError(f"[linalg::cross] Axis {axis} is out of bounds for array with "
+                             f"{x.ndim} dimensions.")
+    na, nb = a.shape[axis], b.shape[axis]
+    if na not in (2, 3) or nb not in (2, 3):
+        raise ValueError("[linalg::cross] The specified axis must have size 2 or 3.")
+    s = resolve(stream)
+    dt = PROMOTE[a.dtype, b.dtype]
+    a = O.astype(O.as_array(a, s), dt, stream=s)
+    b = O.astype(O.as_array(b, s), dt, stream=s)
+    a = O.moveaxis(a, axis, -1, stream=s)
+    b = O.moveaxis(b, axis, -1, stream=s)
+    O.broadcast_shapes(a.shape[:-1], b.shape[:-1])
+
+    def parts(x):
+        xs = [x[..., i] for i in range(x.shape[-1])]
+        return xs if len(xs) == 3 else xs + [None]
+
+    a0, a1, a2 = parts(a)
+    b0, b1, b2 = parts(b)
+    mul, sub = O.multiply, O.subtract
+
+    def term(p, q, r, t):
+        # p * q - r * t with a missing third component counting as zero
+        left = None if p is None or q is None else mul(p, q, stream=s)
+        right = None if r is None or t is None else mul(r, t, stream=s)
+        if right is None:
+            return left
+        if left is None:
+            return O.negative(right, stream=s)
+        return sub(left, right, stream=s)
+
+    c0, c1, c2 = term(a1, b2, a2, b1), term(a2, b0, a0, b2), term(a0, b1, a1, b0)
+    shape = O.broadcast_shapes(a.shape[:-1], b.shape[:-1])
+    cs = [O.zeros(shape, dt, stream=s) if c is None else O.broadcast_to(c, shape, stream=s)
+          for c in (c0, c1, c2)]
+    out = O.stack(cs, axis=-1, stream=s)
+    return O.moveaxis(out, -1, axis, stream=s)
+
+
+# -- norms -----------------------------------------------------------------------------
+
+def _norm_axes(a, axis):
+    if axis is None:
+        return None
+    if isinstance(axis, (list, tuple)):
+        axes = tuple(operator.index(ax) for ax in axis)
+    else:
+        axes = (operator.index(axis),)
+    return axes
+
+
+def _out_cast(x, a, s):
+    """The result in the input's inexact dtype (float32 for integer and bool inputs)."""
+    dt = a.dtype if a.dtype.kind in "fc" else D.float32
+    return O.astype(x, dt, stream=s)
+
+
+def _vector_norm(a, ord, axes, keepdims, s):
+    kw = dict(axis=axes, keepdims=keepdims, stream=s)
+    if ord is None or ord == 2:
+        x = O.abs(a, stream=s) if a.dtype is D.complex64 else a
+        return O.sqrt(O.sum(O.multiply(x, x, stream=s), **kw), stream=s)
+    if ord == math.inf:
+        return _out_cast(O.max(O.abs(a, stream=s), **kw), a, s)
+    if ord == -math.inf:
+        return _out_cast(O.min(O.abs(a, stream=s), **kw), a, s)
+    if ord == 0:
+        return _out_cast(O.sum(O.not_equal(a, 0, stream=s), **kw), a, s)
+    if ord == 1:
+        return _out_cast(O.sum(O.abs(a, stream=s), **kw), a, s)
+    x = O.abs(a, stream=s)
+    if x.dtype.kind not in "f":
+        x = O.astype(x, D.float32, stream=s)
+    r = O.power(O.sum(O.power(x, float(ord), stream=s), **kw), 1.0 / ord, stream=s)
+    return _out_cast(r, a, s)
+
+
+def _matrix_norm(a, ord, axes, keepdims, s):
+    r, c = axes
+    if ord is None or ord == "fro":
+        x = O.abs(a, stream=s) if a.dtype is D.complex64 else a
+        return O.sqrt(O.sum(O.multiply(x, x, stream=s), axis=axes, keepdims=keepdims,
+                            stream=s), stream=s)
+    if isinstance(ord, str):
+        if ord != "nuc":
+            raise ValueError(f"[linalg::norm] Invalid ord value '{ord}' for matrix norm.")
+    elif ord not in (1, -1, 2, -2, math.inf, -math.inf):
+        raise ValueError(f"[linalg::norm] Invalid ord {ord:g} for matrix norm.")
+    if ord in (1, -1, math.inf, -math.inf):
+        inner, outer = (r, c) if ord in (1, -1) else (c, r)
+        sums = O.sum(O.abs(a, stream=s), axis=inner, keepdims=True, stream=s)
+        red = O.max if ord > 0 else O.min
+        out = red(sums, axis=outer, keepdims=True, stream=s)
+        if not keepdims:
+            out = O.squeeze(out, axis=axes, stream=s)
+        return _out_cast(out, a, s)
+    # the singular values: 2 is the largest, -2 the smallest, 'nuc' their sum
+    x = O.transpose(a, [i for i in range(a.ndim) if i not in axes] + [r, c], stream=s)
+    if x.dtype not in _REAL_OR_COMPLEX:
+        raise ValueError(f"[linalg::svd] Arrays must have type float32, float64 or complex64. "
+                         f"Received array with type {x.dtype.name}.")
+    sv = F.SVD(False)(x)[0]
+    if ord == "nuc":
+        out = O.sum(sv, axis=-1, stream=s)
+    else:
+        out = (O.max if ord == 2 else O.min)(sv, axis=-1, stream=s)
+        out = _out_cast(out, a, s)
+    if keepdims:
+        out = O.expand_dims(out, tuple(sorted(axes)), stream=s)
+    return out
+
+
+def norm(a, /, ord=None, axis=None, keepdims=False, *, stream=None):
+    _array(a, "norm")
+    s = resolve(stream)
+    a = O.as_array(a, s)
+    axes = _norm_axes(a, axis)
+    if ord is not None and not isinstance(ord, (str, int, float)):
+        raise TypeError(f"norm(): incompatible function arguments: ord must be a number or a "
+                        f"str, got {type(ord).__name__}.")
+    if axes is None:
+        if ord is None:
+            out = _vector_norm(O.reshape(a, (-1,), stream=s), None, 0, False, s)
+            return O.reshape(out, (1,) * a.ndim, stream=s) if keepdims else out
+        axes = tuple(range(a.ndim))
+    if len(axes) > 2 or len(axes) == 0:
+        raise ValueError("[linalg::norm] Received too many axes for norm.")
+    nd = a.ndim
+    for ax in axes:
+        if not -nd <= ax < nd:
+            raise IndexError(f"Invalid axis {ax} for array with {nd} dimensions.")
+    axes = tuple(ax % nd for ax in axes)
+    if len(axes) == 2 and axes[0] == axes[1]:
+        raise ValueError("Duplicate axes detected in reduction.")
+    if len(axes) == 1:
+        if isinstance(ord, str):
+            raise ValueError(f"[linalg::norm] Norm '{ord}' only supported for matrices, but "
+                             "received 1 axis/axes.")
+        return _vector_norm(a, ord, axes[0], keepdims, s)
+    return _matrix_norm(a, ord, axes, keepdims, s)

@@ -1,3 +1,635 @@
-"""placeholder"""
+"""mx.random: threefry-keyed random number generation (upstream's scheme, bit for bit).
 
-__all__ = []
+Every sampler is a composition of ordinary ops over one primitive, `RandomBits`, so the
+same key gives upstream's bits, and derivatives with respect to the distribution parameters
+(loc, scale, low, high) come from those ops. Calls without `key=` take the next subkey of a
+per-thread global state: (state, subkey) = split(state).
+"""
+
+import math
+import threading
+import time
+
+from ember.core import dtypes as D
+from ember.core import ops as O
+from ember.core.array import array, const, node
+from ember.core.ops._base import broadcast_pair, resolve, to_device
+from ember.core.primitives.random import CovSqrt, RandomBits, SearchSorted
+
+__all__ = ["seed", "key", "split", "uniform", "normal", "multivariate_normal", "randint",
+           "bernoulli", "truncated_normal", "gumbel", "categorical", "laplace", "permutation"]
+
+_F32 = D.float32
+_U32 = D.uint32
+_BITS_DTYPE = {4: D.uint32, 2: D.uint16, 1: D.uint8}
+_SQRT2 = math.sqrt(2.0)
+_U32_MAX = 4294967295.0                # float32(2^32 - 1) rounds to 2^32
+_BERNOULLI_SCALE = 4294967808.0        # nextafter(float32(2^32 - 1), +inf)
+_NEG_ONE_UP = -0.99999994039535522     # nextafter(-1, 0) in float32
+_OPEN_RANGE = 2.0                      # float32(1 - nextafter(-1, 0)) rounds to 2
+# the largest value below 1 in each floating dtype (all exact in float32)
+_BELOW_ONE = {D.float32: 1.0 - 2.0 ** -24, D.float16: 1.0 - 2.0 ** -11,
+              D.bfloat16: 1.0 - 2.0 ** -8}
+_M64 = (1 << 64) - 1
+
+
+def _fmt(shape):
+    return "(" + ",".join(str(d) for d in shape) + ")"
+
+
+def _sig_error(fn, sig):
+    return TypeError(f"{fn}(): incompatible function arguments. The following argument types "
+                     f"are supported:\n    1. {sig}")
+
+
+def _shape_arg(shape, fn):
+    """A shape given as a sequence of ints (a bare int is rejected, as upstream)."""
+    if isinstance(shape, tuple) and all(type(d) is int for d in shape):
+        return shape
+    if isinstance(shape, (str, bytes)) or not hasattr(shape, "__iter__"):
+        raise TypeError(f"[{fn}] Expected shape to be a sequence of ints, got "
+                        f"{type(shape).__name__}.")
+    out = []
+    for d in shape:
+        if isinstance(d, float) or not hasattr(d, "__index__"):
+            raise TypeError(f"[{fn}] Expected shape to be a sequence of ints, got an element "
+                            f"of type {type(d).__name__}.")
+        out.append(int(d.__index__()))
+    return tuple(out)
+
+
+def _param(x, dtype, s, fn):
+    """x (Python scalar or array-like) as an array of `dtype` on stream s."""
+    if isinstance(x, array):
+        if x._stream.device is not s.device:
+            x = to_device(x, s)
+        return x if x._dtype is dtype else O.astype(x, dtype, s)
+    if isinstance(x, (bool, int, float)):
+        return const(x, dtype, s)
+    if isinstance(x, complex):
+        if dtype.kind != "c":
+            raise TypeError(f"[{fn}] Cannot use a complex parameter with dtype {dtype.name}.")
+        return const(x, dtype, s)
+    return O.astype(O.as_array(x, s), dtype, s)
+
+
+def _dtype_arg(dtype, default, fn):
+    if dtype is None:
+        return default
+    if not isinstance(dtype, D.Dtype):
+        raise TypeError(f"[{fn}] Expected a Dtype, got {type(dtype).__name__}.")
+    return dtype
+
+
+# -- keys and the global state --------------------------------------------------------
+
+def _seed_int(v, fn):
+    """A seed: an int in [0, 2^64) (pybind's uint64 rule, so the error is its TypeError)."""
+    ok = not isinstance(v, float) and hasattr(v, "__index__") and not (
+        isinstance(v, array) and v.ndim != 0)
+    if ok:
+        v = int(v.__index__())
+        if 0 <= v <= _M64:
+            return v
+    ret = "None" if fn == "seed" else "mlx.core.array"
+    raise _sig_error(fn, f"{fn}(seed: int) -> {ret}")
+
+
+def key(seed):
+    """Get a PRNG key from a seed.
+
+    Args:
+        seed (int): Seed for the PRNG.
+
+    Returns:
+        array: The PRNG key array.
+    """
+    v = _seed_int(seed, "key")
+    return array([v >> 32, v & 0xFFFFFFFF], _U32)
+
+
+class _Local(threading.local):
+    key = None
+
+
+_local = _Local()
+
+
+def _state_key():
+    k = _local.key
+    if k is None:  # each thread starts from the clock (milliseconds), as upstream
+        k = _local.key = key(time.time_ns() // 1_000_000)
+    return k
+
+
+def _set_state(k):
+    """Replace this thread's global key (for transforms that carry the state, e.g. compile)."""
+    _local.key = k
+
+
+def seed(seed):
+    """Seed the global PRNG.
+
+    Args:
+        seed (int): Seed for the global PRNG.
+    """
+    _local.key = key(_seed_int(seed, "seed"))
+
+
+class _RandomState:
+    """The global PRNG state: a one-element sequence holding this thread's key, so that
+    transforms can list it among their inputs and outputs."""
+
+    __slots__ = ()
+
+    def __len__(self):
+        return 1
+
+    def __getitem__(self, index):
+        if isinstance(index, bool) or not isinstance(index, int):
+            raise TypeError("__getitem__(): incompatible function arguments. The following "
+                            "argument types are supported:\n    1. __getitem__(self, index: "
+                            "int) -> object")
+        if index not in (0, -1):
+            raise IndexError("random state index out of range")
+        return _state_key()
+
+    def __iter__(self):
+        yield _state_key()
+
+
+state = _RandomState()
+
+
+def _next_key(s):
+    st = _state_key()
+    if st._stream.device is not s.device:
+        st = to_device(st, s)
+    pair = _bits_node(st, (2, 2), 4, s)
+    _local.key = pair[0]
+    return pair[1]
+
+
+def _key(k, s, fn):
+    """The key to draw with: `k` checked, or the next subkey of the global state."""
+    if k is None:
+        return _next_key(s)
+    if not isinstance(k, array):
+        raise TypeError(f"[{fn}] Expected key to be an array, got {type(k).__name__}.")
+    if k._dtype is not _U32:
+        raise ValueError(f"[bits] Expected key type uint32 but received {k._dtype.name}.")
+    if k._shape != (2,):
+        raise ValueError(f"[bits] Expected key shape (2) but received {_fmt(k._shape)}.")
+    if k._stream.device is not s.device:
+        k = to_device(k, s)
+    return k
+
+
+def _bits_node(keys, shape, width, s):
+    return node(keys._shape[:-1] + shape, _BITS_DTYPE[width], RandomBits(shape, width),
+                (keys,), s)
+
+
+def _bits(shape, width, k, s, fn):
+    for d in shape:
+        if d < 0:
+            raise ValueError("[bits] Negative dimensions not allowed.")
+    return _bits_node(_key(k, s, fn), shape, width, s)
+
+
+def _searchsorted(seq, values, right):
+    return node(values._shape, D.int64, SearchSorted(right), (seq, values), values._stream)
+
+
+def _cov_sqrt(cov):
+    return node(cov._shape, cov._dtype, CovSqrt(), (cov,), cov._stream)
+
+
+def split(key, num=2, stream=None):
+    """Split a PRNG key into sub keys.
+
+    Args:
+        key (array): Input key to split.
+        num (int, optional): Number of sub keys. Default: ``2``.
+
+    Returns:
+        array: The array of sub keys with ``num`` as its first dimension.
+    """
+    if not isinstance(key, array):
+        raise _sig_error("split", "split(key: array, num: int = 2, stream: StreamOrDevice = "
+                         "None) -> array")
+    if isinstance(num, float) or not hasattr(num, "__index__"):
+        raise TypeError(f"[split] Expected num to be an int, got {type(num).__name__}.")
+    s = resolve(stream)
+    return _bits((int(num.__index__()), 2), 4, key, s, "split")
+
+
+# -- uniform and the distributions built on it ------------------------------------------
+
+def _check_uniform_dtype(dtype):
+    if dtype.kind != "f":
+        raise ValueError("[uniform] Can only generate uniform numbers with real floating "
+                         "point type.")
+
+
+def _unit(k, shape, dtype, s):
+    """Uniform samples in [0, 1) of `dtype` from the bits of key k."""
+    below = _BELOW_ONE.get(dtype)
+    if below is None:
+        raise RuntimeError("[uniform] Unsupported type.")
+    u = O.astype(_bits(shape, 4, k, s, "uniform"), _F32, s)
+    u = O.divide(u, const(_U32_MAX, _F32, s), s)
+    u = O.minimum(u, const(below, _F32, s), s)
+    return O.astype(u, dtype, s)
+
+
+def _uniform(lo, hi, shape, dtype, k, s, rng=None):
+    if rng is None:
+        rng = O.subtract(hi, lo, s)
+    out = broadcast_pair(shape, rng._shape, "broadcast_shapes")
+    if out != shape:
+        raise ValueError(f"[uniform] Cannot generate random values of shape {_fmt(shape)} "
+                         f"from broadcasted shape {_fmt(out)}.")
+    u = _unit(k, shape, dtype, s)
+    return O.add(lo, O.multiply(rng, u, s), s)
+
+
+def uniform(low=0, high=1, shape=[], dtype=D.float32, key=None, stream=None):  # noqa: B006
+    """Generate uniformly distributed random numbers.
+
+    The values are sampled uniformly in the half-open interval ``[low, high)``.
+    The lower and upper bound can be scalars or arrays and must be
+    broadcastable to ``shape``.
+
+    Args:
+        low (scalar or array, optional): Lower bound of the distribution. Default: ``0``.
+        high (scalar or array, optional): Upper bound of the distribution. Default: ``1``.
+        shape (list(int), optional): Shape of the output. Default:``()``.
+        dtype (Dtype, optional): Type of the output. Default: ``float32``.
+        key (array, optional): A PRNG key. Default: ``None``.
+
+    Returns:
+        array: The output array random values.
+    """
+    shape = _shape_arg(shape, "uniform")
+    dtype = _dtype_arg(dtype, _F32, "uniform")
+    _check_uniform_dtype(dtype)
+    s = resolve(stream)
+    lo = _param(low, dtype, s, "uniform")
+    hi = _param(high, dtype, s, "uniform")
+    return _uniform(lo, hi, shape, dtype, key, s)
+
+
+def _open_unit(shape, k, s):
+    """Uniform float32 samples in (-1, 1)."""
+    return _uniform(const(_NEG_ONE_UP, _F32, s), None, shape, _F32, k, s,
+                    const(_OPEN_RANGE, _F32, s))
+
+
+def _erfinv_unit(shape, k, s):
+    """erfinv of uniform samples in (-1, 1), float32."""
+    return O.erfinv(_open_unit(shape, k, s), s)
+
+
+def normal(shape=[], dtype=D.float32, loc=None, scale=None, key=None,  # noqa: B006
+           stream=None):
+    """Generate normally distributed random numbers.
+
+    If ``loc`` and ``scale`` are not provided the "standard" normal distribution is used.
+    That means $x \\sim \\mathcal{N}(0, 1)$ for real numbers and
+    $\\text{Re}(x),\\text{Im}(x) \\sim \\mathcal{N}(0, \\frac{1}{2})$ for complex numbers.
+
+    Args:
+        shape (list(int), optional): Shape of the output. Default: ``()``.
+        dtype (Dtype, optional): Type of the output. Default: ``float32``.
+        loc (scalar or array, optional): Mean of the distribution. Default: ``None``.
+        scale (scalar or array, optional): Standard deviation of the distribution.
+          Default: ``None``.
+        key (array, optional): A PRNG key. Default: ``None``.
+
+    Returns:
+        array: The output array of random values.
+    """
+    shape = _shape_arg(shape, "normal")
+    dtype = _dtype_arg(dtype, _F32, "normal")
+    if dtype.kind not in "fc":
+        raise ValueError("[normal] Only floating point and complex64 types are supported.")
+    s = resolve(stream)
+    if dtype.kind == "c":
+        # real and imaginary parts are consecutive draws, each N(0, 1/2): sqrt(2) cancels
+        draw = shape[:-1] + (2 * shape[-1],) if shape else (2,)
+        x = O.reshape(_erfinv_unit(draw, key, s), shape + (2,) if shape else (1, 2), stream=s)
+        x = O.reshape(O.view(x, D.complex64, stream=s), shape, stream=s)
+    else:
+        x = O.astype(_erfinv_unit(shape, key, s), dtype, s)
+        x = O.multiply(const(_SQRT2, dtype, s), x, s)
+    if scale is not None:
+        sc = _param(scale, dtype, s, "normal")
+        broadcast_pair(sc._shape, x._shape, "broadcast_shapes")
+        x = O.multiply(sc, x, s)
+    if loc is not None:
+        lc = _param(loc, dtype, s, "normal")
+        broadcast_pair(lc._shape, x._shape, "broadcast_shapes")
+        x = O.add(lc, x, s)
+    return x
+
+
+def randint(low, high, shape=[], dtype=D.int32, key=None, stream=None):  # noqa: B006
+    """Generate random integers from the given interval.
+
+    The values are sampled with equal probability from the integers in half-open interval
+    ``[low, high)``. The lower and upper bound can be scalars or arrays and must be
+    broadcastable to ``shape``. The samples are drawn from a ``float32`` uniform and clamped
+    to ``[low, high - 1]``.
+
+    Args:
+        low (scalar or array): Lower bound of the interval.
+        high (scalar or array): Upper bound of the interval.
+        shape (list(int), optional): Shape of the output. Default: ``()``.
+        dtype (Dtype, optional): Type of the output. Default: ``int32``.
+        key (array, optional): A PRNG key. Default: ``None``.
+
+    Returns:
+        array: The array of random integers.
+    """
+    shape = _shape_arg(shape, "randint")
+    dtype = _dtype_arg(dtype, D.int32, "randint")
+    if dtype.kind not in "uib":
+        raise ValueError("[randint] randint only accepts integer dtypes and bool.")
+    s = resolve(stream)
+    low = O.as_array(low, s)
+    high = O.as_array(high, s)
+    x = _uniform(O.astype(low, _F32, s), O.astype(high, _F32, s), shape, _F32, key, s)
+    x = O.astype(O.floor(x, s), dtype, s)
+    # the clamp is in the output dtype, the bounds cast (and wrapped) to it
+    lo = O.astype(low, dtype, s)
+    hi = O.astype(O.subtract(high, 1, s), dtype, s)
+    return O.maximum(O.minimum(x, hi, s), lo, s)
+
+
+def bernoulli(p=0.5, shape=None, key=None, stream=None):
+    """Generate Bernoulli random values.
+
+    The values are sampled from the bernoulli distribution with parameter ``p``. The
+    parameter ``p`` can be a :obj:`float` or :obj:`array` and must be broadcastable to
+    ``shape``.
+
+    Args:
+        p (float or array, optional): Parameter of the Bernoulli distribution.
+          Default: ``0.5``.
+        shape (list(int), optional): Shape of the output. Default: ``p.shape``.
+        key (array, optional): A PRNG key. Default: ``None``.
+
+    Returns:
+        array: The array of random integers.
+    """
+    s = resolve(stream)
+    if isinstance(p, float):
+        p = const(p, _F32, s)
+    elif not isinstance(p, (bool, int)):
+        p = O.as_array(p, s)
+    if not isinstance(p, array) or p._dtype.kind != "f":
+        raise ValueError("[bernoulli] bernoulli probability `p` must be a float type.")
+    if shape is None:
+        shape = p._shape
+    else:
+        shape = _shape_arg(shape, "bernoulli")
+        if broadcast_pair(shape, p._shape, "broadcast_shapes") != shape:
+            raise ValueError("[bernoulli] shape of `p` is incompatible with argument `shape`.")
+    bits = _bits(shape, 4, key, s, "bernoulli")
+    return O.less(bits, O.multiply(p, const(_BERNOULLI_SCALE, _F32, s), s), s)
+
+
+def truncated_normal(lower, upper, shape=None, dtype=D.float32, key=None, stream=None):
+    """Generate values from a truncated normal distribution.
+
+    The values are sampled from the truncated normal distribution on the domain
+    ``(lower, upper)``. The bounds ``lower`` and ``upper`` can be scalars or arrays and must
+    be broadcastable to ``shape``.
+
+    Args:
+        lower (scalar or array): Lower bound of the domain.
+        upper (scalar or array): Upper bound of the domain.
+        shape (list(int), optional): The shape of the output. Default:``()``.
+        dtype (Dtype, optional): The data type of the output. Default: ``float32``.
+        key (array, optional): A PRNG key. Default: ``None``.
+
+    Returns:
+        array: The output array of random values.
+    """
+    dtype = _dtype_arg(dtype, _F32, "truncated_normal")
+    if dtype.kind != "f":
+        raise ValueError("[trunc_normal] trunc_normal only accepts floating point dtypes.")
+    s = resolve(stream)
+    lo = _param(lower, dtype, s, "truncated_normal")
+    hi = _param(upper, dtype, s, "truncated_normal")
+    if shape is None:
+        shape = broadcast_pair(lo._shape, hi._shape, "broadcast_shapes")
+    else:
+        shape = _shape_arg(shape, "truncated_normal")
+    sqrt2 = const(_SQRT2, dtype, s)
+    a = O.erf(O.divide(lo, sqrt2, s), s)
+    b = O.erf(O.divide(hi, sqrt2, s), s)
+    x = O.multiply(sqrt2, O.erfinv(_uniform(a, b, shape, dtype, key, s), s), s)
+    return O.maximum(O.minimum(x, hi, s), lo, s)
+
+
+def gumbel(shape=[], dtype=D.float32, key=None, stream=None):  # noqa: B006
+    """Sample from the standard Gumbel distribution.
+
+    The values are sampled from a standard Gumbel distribution which CDF ``exp(-exp(-x))``.
+
+    Args:
+        shape (list(int)): The shape of the output.
+        dtype (Dtype, optional): The data type of the output. Default: ``float32``.
+        key (array, optional): A PRNG key. Default: ``None``.
+
+    Returns:
+        array: The :class:`array` with shape ``shape`` and distributed according to the
+        Gumbel distribution.
+    """
+    shape = _shape_arg(shape, "gumbel")
+    dtype = _dtype_arg(dtype, _F32, "gumbel")
+    _check_uniform_dtype(dtype)
+    s = resolve(stream)
+    u = _unit(_key(key, s, "gumbel"), shape, dtype, s)
+    return O.negative(O.log(O.negative(O.log(u, s), s), s), s)
+
+
+def laplace(shape=[], dtype=D.float32, loc=0.0, scale=1.0, key=None,  # noqa: B006
+            stream=None):
+    """Sample numbers from a Laplace distribution.
+
+    Args:
+        shape (list(int), optional): Shape of the output. Default: ``()``.
+        dtype (Dtype, optional): Type of the output. Default: ``float32``.
+        loc (float, optional): Mean of the distribution. Default: ``0.0``.
+        scale (float, optional): The scale "b" of the Laplace distribution. Default:``1.0``.
+        key (array, optional): A PRNG key. Default: ``None``.
+
+    Returns:
+        array: The output array of random values.
+    """
+    shape = _shape_arg(shape, "laplace")
+    dtype = _dtype_arg(dtype, _F32, "laplace")
+    if dtype.kind != "f":
+        raise ValueError("[laplace] Only real floating point types are supported.")
+    loc, scale = float(loc), float(scale)
+    s = resolve(stream)
+    u = _open_unit(shape, key, s)
+    x = O.multiply(O.sign(u, s), O.log1p(O.negative(O.abs(u, s), s), s), s)
+    x = O.astype(x, dtype, s)
+    x = O.multiply(x, const(scale, dtype, s), s)
+    return O.add(const(loc, dtype, s), x, s)
+
+
+# -- sampling indices -----------------------------------------------------------------
+
+def categorical(logits, axis=-1, shape=None, num_samples=None, key=None, stream=None):
+    """Sample from a categorical distribution.
+
+    The values are sampled from the categorical distribution specified by the unnormalized
+    values in ``logits``. Note, at most one of ``shape`` or ``num_samples`` can be
+    specified. If both are ``None``, the output has the same shape as ``logits`` with the
+    ``axis`` dimension removed.
+
+    Args:
+        logits (array): The *unnormalized* categorical distribution(s).
+        axis (int, optional): The axis which specifies the distribution. Default: ``-1``.
+        shape (list(int), optional): The shape of the output. This must be broadcast
+          compatible with ``logits.shape`` with the ``axis`` dimension removed.
+          Default: ``None``
+        num_samples (int, optional): The number of samples to draw from each of the
+          categorical distributions in ``logits``. The output will have ``num_samples`` in
+          the last dimension. Default: ``None``.
+        key (array, optional): A PRNG key. Default: ``None``.
+
+    Returns:
+        array: The ``shape``-sized output array with type ``uint32``.
+    """
+    if not isinstance(logits, array):
+        raise _sig_error("categorical", "categorical(logits: array, axis: int = -1, shape: "
+                         "Sequence[int] | None = None, num_samples: int | None = None, key: "
+                         "array | None = None, stream: StreamOrDevice = None) -> array")
+    s = resolve(stream)
+    if logits._stream.device is not s.device:
+        logits = to_device(logits, s)
+    nd = logits.ndim
+    if not -nd <= axis < nd:
+        raise IndexError(f"[categorical] Invalid axis {axis} for logits with {nd} dimensions.")
+    ax = axis % nd
+    if shape is not None and num_samples is not None:
+        raise ValueError("[categorical] At most one of shape or num_samples can be specified.")
+    batch = logits._shape[:ax] + logits._shape[ax + 1:]
+    if shape is None and num_samples is None:
+        return O.argmax(O.add(logits, gumbel(logits._shape, key=key, stream=s), s), ax, stream=s)
+    if num_samples is not None:
+        if isinstance(num_samples, float) or not hasattr(num_samples, "__index__"):
+            raise TypeError("[categorical] num_samples must be an int.")
+        num_samples = int(num_samples.__index__())
+        shape = batch + (num_samples,)
+    else:
+        shape = _shape_arg(shape, "categorical")
+        if broadcast_pair(shape, batch, "broadcast_shapes") != shape:
+            raise ValueError(f"[categorical] Requested shape {_fmt(shape)} is not broadcast "
+                             f"compatible with reduced logits shape{_fmt(batch)}.")
+    if shape and math.prod(batch) == 1:  # samples of one distribution: inverse CDF
+        if not logits._shape[ax]:
+            raise ValueError("[argmax] Cannot argmax reduce zero size array.")
+        return _inverse_cdf(O.reshape(logits, (-1,), stream=s), shape, key, s)
+    # Gumbel-max: one noise draw per (sample, category)
+    if num_samples is not None:  # samples last, after the categories
+        g = gumbel(logits._shape + (num_samples,), key=key, stream=s)
+        return O.argmax(O.add(O.expand_dims(logits, -1, stream=s), g, s), ax, stream=s)
+    offset = ax + len(shape) - len(batch)  # the category axis, logits aligned to the right
+    g = gumbel(shape[:offset] + (logits._shape[ax],) + shape[offset:], key=key, stream=s)
+    return O.argmax(O.add(logits, g, s), offset, stream=s)
+
+
+def _inverse_cdf(logits, shape, k, s):
+    """Samples of one 1-D distribution by inverse CDF (uniform over the maxima when the
+    largest logit is infinite)."""
+    x = O.astype(logits, _F32, s)
+    m = O.max(x, 0, True, stream=s)
+    w = O.where(O.isinf(m, s), O.astype(O.equal(x, m, s), _F32, s),
+                O.exp(O.subtract(x, m, s), s), s)
+    cdf = O.cumsum(w, 0, inclusive=False, stream=s)
+    total = O.sum(w, stream=s)
+    u = O.multiply(_unit(_key(k, s, "categorical"), shape, _F32, s), total, s)
+    idx = O.subtract(_searchsorted(cdf, u, True), const(1, D.int64, s), s)
+    return O.astype(idx, _U32, s)
+
+
+def permutation(x, axis=0, key=None, stream=None):
+    """Generate a random permutation or permute the entries of an array.
+
+    Args:
+        x (int or array, optional): If an integer is provided a random permtuation of
+          ``mx.arange(x)`` is returned. Otherwise the entries of ``x`` along the given axis
+          are randomly permuted.
+        axis (int, optional): The axis to permute along. Default: ``0``.
+        key (array, optional): A PRNG key. Default: ``None``.
+
+    Returns:
+        array: The generated random permutation or randomly permuted input array.
+    """
+    s = resolve(stream)
+    if isinstance(x, array):
+        nd = x.ndim
+        if not -nd <= axis < nd:
+            raise IndexError(f"[permutation] Axis {axis} is out of bounds for array with {nd} "
+                             "dimensions.")
+        perm = O.argsort(_bits((x._shape[axis],), 4, key, s, "permutation"), stream=s)
+        return O.take(x, perm, axis, stream=s)
+    if isinstance(x, float) or not hasattr(x, "__index__"):
+        raise _sig_error("permutation", "permutation(x: int | array, axis: int = 0, key: array "
+                         "| None = None, stream: StreamOrDevice = None) -> array")
+    return O.argsort(_bits((int(x.__index__()),), 4, key, s, "permutation"), stream=s)
+
+
+def multivariate_normal(mean, cov, shape=[], dtype=D.float32, key=None,  # noqa: B006
+                        stream=None):
+    """Generate jointly-normal random samples given a mean and covariance.
+
+    The matrix ``cov`` must be positive semi-definite. The behavior is undefined if it is
+    not. The only supported ``dtype`` is ``float32``.
+
+    Args:
+        mean (array): array of shape ``(..., n)``, the mean of the distribution.
+        cov (array): array  of shape ``(..., n, n)``, the covariance matrix of the
+          distribution. The batch shape ``...`` must be broadcast-compatible with that of
+          ``mean``.
+        shape (list(int), optional): The output shape must be broadcast-compatible with
+          ``mean.shape[:-1]`` and ``cov.shape[:-2]``. If empty, the result shape is
+          determined by broadcasting the batch shapes of ``mean`` and ``cov``.
+          Default: ``[]``.
+        dtype (Dtype, optional): The output type. Default: ``float32``.
+        key (array, optional): A PRNG key. Default: ``None``.
+
+    Returns:
+        array: The output array of random values.
+    """
+    shape = _shape_arg(shape, "multivariate_normal")
+    dtype = _dtype_arg(dtype, _F32, "multivariate_normal")
+    if dtype is not _F32:
+        raise ValueError("[multivariate_normal] dtype must be float32.")
+    s = resolve(stream)
+    mean = O.as_array(mean, s)
+    cov = O.as_array(cov, s)
+    if mean.ndim < 1:
+        raise ValueError("[multivariate_normal] mean must have at least one dimension.")
+    if cov.ndim < 2:
+        raise ValueError("[multivariate_normal] cov must have at least two dimensions.")
+    n = cov._shape[-1]
+    if cov._shape[-2] != n:
+        raise ValueError("[multivariate_normal] last two dimensions of cov must be equal.")
+    if mean._shape[-1] != n:
+        raise ValueError("[multivariate_normal] mean and cov must have compatible shapes.")
+    out = broadcast_pair(mean._shape[:-1], cov._shape[:-2], "broadcast_shapes")
+    if shape:
+        out = broadcast_pair(out, shape, "broadcast_shapes")
+    mean = O.astype(mean, _F32, s)
+    std = _cov_sqrt(O.astype(cov, _F32, s))
+    x = normal(out + (n,), _F32, key=key, stream=s)
+    x = O.squeeze(O.matmul(O.expand_dims(x, -2, stream=s), std, stream=s), -2, stream=s)
+    return O.add(mean, x, s)

@@ -6,6 +6,7 @@ friends still need the recipes.
 """
 
 from ember.core._backend import inference_mode as _no_grad
+from ember.core._backend import memory as _mem
 from ember.core._backend import streams as S
 from ember.core._backend.kernels import KERNELS
 
@@ -32,6 +33,7 @@ def _run(stack, sync):
     gpu_streams = None
     push = stack.append
     pop = stack.pop
+    track = _mem.track if _mem.TRACKING[0] else None  # CPU memory statistics, once asked for
     try:
         while stack:
             a = stack[-1]
@@ -64,12 +66,16 @@ def _run(stack, sync):
             sib = a._siblings
             if sib is None:
                 a._data = r
+                if track is not None:
+                    track(r)
                 if detach:
                     a._prim = None
                     a._inputs = ()
             else:
                 for s, t in zip(sib, r):
                     s._data = t
+                    if track is not None:
+                        track(t)
                     if detach:
                         s._prim = None
                         s._inputs = ()

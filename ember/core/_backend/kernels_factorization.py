@@ -1,0 +1,101 @@
+"""Kernels of the factorizations and solvers (torch.linalg: LAPACK on CPU, cuSOLVER/MAGMA
+on CUDA). Half-precision inputs (det and slogdet take them) are computed in float32."""
+
+import torch
+
+from ember.core._backend.kernels import register
+from ember.core.primitives import factorization as F
+
+_HALF = (torch.float16, torch.bfloat16)
+
+
+def _up(x):
+    return x.float() if x.dtype in _HALF else x
+
+
+def _eye_like(x):
+    return torch.eye(x.shape[-1], dtype=x.dtype, device=x.device).expand(x.shape)
+
+
+@register(F.Inverse)
+def _inverse(p, x):
+    y = _up(x)
+    if p.tri:
+        out = torch.linalg.solve_triangular(y, _eye_like(y), upper=p.upper)
+    else:
+        out = torch.linalg.inv_ex(y)[0]
+    return out.to(x.dtype)
+
+
+@register(F.Cholesky)
+def _cholesky(p, x):
+    # (no positive-definiteness check, as upstream: the factor is returned as computed)
+    return torch.linalg.cholesky_ex(x, upper=p.upper)[0]
+
+
+@register(F.Eigh)
+def _eigh(p, x):
+    uplo = "U" if p.upper else "L"
+    if not p.vectors:
+        return torch.linalg.eigvalsh(x, UPLO=uplo)
+    return tuple(torch.linalg.eigh(x, UPLO=uplo))
+
+
+def _complex(x):
+    return x.to(torch.complex64)
+
+
+@register(F.Eig)
+def _eig(p, x):
+    # upstream's LAPACK call sees the transposed (row-major) matrix: its eigenvalues come
+    # in the order that the transpose's iteration finds them
+    wt = torch.linalg.eigvals(x.mT)
+    if not p.vectors:
+        return _complex(wt)
+    w, v = torch.linalg.eig(x)
+    order = (wt.unsqueeze(-1) - w.unsqueeze(-2)).abs().argmin(-1)
+    v = torch.gather(v, -1, order.unsqueeze(-2).expand(v.shape))
+    return _complex(wt), _complex(v)
+
+
+@register(F.SVD)
+def _svd(p, x):
+    if not p.uv:
+        return torch.linalg.svdvals(x)
+    return tuple(torch.linalg.svd(x, full_matrices=True))
+
+
+@register(F.QR)
+def _qr(p, x):
+    return tuple(torch.linalg.qr(x, mode="reduced"))
+
+
+@register(F.LUFactor)
+def _lu(p, x):
+    if not p.unpack:
+        lu, piv = torch.linalg.lu_factor_ex(x)[:2]
+        return lu, (piv - 1).to(torch.int64)
+    perm, lower, upper = torch.linalg.lu(x)
+    # perm @ lower @ upper = x: row i of x is row perm_i of lower @ upper
+    return perm.argmax(-1).to(torch.int64), lower, upper
+
+
+@register(F.Det)
+def _det(p, x):
+    return torch.linalg.det(_up(x)).to(x.dtype)
+
+
+@register(F.SlogDet)
+def _slogdet(p, x):
+    sign, logabs = torch.linalg.slogdet(_up(x))
+    return sign.to(x.dtype), logabs.to(x.dtype)
+
+
+@register(F.Solve)
+def _solve(p, a, b):
+    return torch.linalg.solve_ex(a, b)[0]
+
+
+@register(F.SolveTriangular)
+def _solve_triangular(p, a, b):
+    return torch.linalg.solve_triangular(a, b, upper=p.upper)

@@ -1,0 +1,1 @@
+"""Ember's file format for exported functions (see `codec.py`)."""

@@ -1,0 +1,393 @@
+"""Exporting functions (export_function, exporter, import_function) and graphs (export_to_dot).
+
+A function is traced once per signature on leaves holding the example inputs: the part of
+the lazy graph between them and the outputs is the function; every other array it reaches
+is evaluated and kept as a constant. Importing replays the primitives as lazy nodes, so
+an imported function's results are lazy and differentiable like any other. A shapeless
+export matches inputs on rank and dtype only; output shapes for new input shapes come
+from elementwise broadcasting or from running the kernel on data-free tensors.
+"""
+
+import os
+
+from ember.core import dtypes as D
+from ember.core._backend import export as BX
+from ember.core._backend.kernels import KERNELS
+from ember.core._export import codec as C
+from ember.core.array import array, leaf, node, nodes
+from ember.core.ops._base import as_array, resolve
+from ember.core.primitives import elementwise as E
+from ember.core.transforms.eval import TRACING, evaluate
+from ember.core.transforms.graph import dependent_order, fmt_shape
+
+__all__ = ["export_function", "import_function", "exporter", "FunctionExporter",
+           "export_to_dot"]
+
+_INPUTS_ERR = ("[export_function] Inputs can either be a variable number of positional and "
+               "keyword arrays or a single tuple and/or dictionary of arrays.")
+_OUTPUTS_ERR = ("[export_function] Outputs can be either a single array, a tuple, or a list "
+                "of arrays.")
+
+
+def _letters(i):
+    """Upstream's value names: A..Z, then AA, AB, ..."""
+    s = ""
+    i += 1
+    while i:
+        i, r = divmod(i - 1, 26)
+        s = chr(65 + r) + s
+    return s
+
+
+def _split_inputs(args, kwargs, err):
+    """(positional arrays, {name: array}) from `*args, **kwargs` or `(tuple, dict)`."""
+    if not kwargs and 1 <= len(args) <= 2 and isinstance(args[0], (tuple, list)) and (
+            len(args) == 1 or isinstance(args[1], dict)):
+        args, kwargs = tuple(args[0]), dict(args[1]) if len(args) == 2 else {}
+    elif not kwargs and len(args) == 1 and isinstance(args[0], dict):
+        args, kwargs = (), dict(args[0])
+    if not all(isinstance(a, array) for a in args) or \
+            not all(isinstance(k, str) and isinstance(v, array) for k, v in kwargs.items()):
+        raise ValueError(err)
+    return list(args), dict(kwargs)
+
+
+def _signature(args, kwargs):
+    return ([(a.shape, a.dtype) for a in args],
+            sorted((k, v.shape, v.dtype) for k, v in kwargs.items()))
+
+
+# -- tracing ---------------------------------------------------------------------------
+
+def _trace(fun, args, kwargs, shapeless):
+    """The header record of one trace of `fun` and its constants (arrays, in order)."""
+    evaluate(args + list(kwargs.values()))
+    tracers = [leaf(a._data, a._dtype, a._stream) for a in args]
+    kw_tracers = {k: leaf(v._data, v._dtype, v._stream) for k, v in kwargs.items()}
+    TRACING[0] += 1
+    try:
+        outs = fun(*tracers, **kw_tracers)
+    finally:
+        TRACING[0] -= 1
+    if isinstance(outs, array):
+        outs = [outs]
+    elif not isinstance(outs, (tuple, list)) or not all(isinstance(o, array) for o in outs):
+        raise ValueError(_OUTPUTS_ERR)
+    outs = list(outs)
+
+    names = {}
+    counter = [0]
+
+    def name(a):
+        n = names.get(id(a))
+        if n is None:
+            n = names[id(a)] = _letters(counter[0])
+            counter[0] += 1
+        return n
+
+    all_tracers = tracers + list(kw_tracers.values())
+    inputs = [[name(t), list(t.shape), t.dtype.name] for t in tracers]
+    kw_inputs = [[k, name(t), list(t.shape), t.dtype.name] for k, t in kw_tracers.items()]
+    out_recs = [[name(o), list(o.shape), o.dtype.name] for o in outs]
+    order, dep = dependent_order(outs, [id(t) for t in all_tracers])
+    consts = []
+    seen_const = set()
+
+    def operand(x):
+        if id(x) not in dep and id(x) not in seen_const:
+            seen_const.add(id(x))
+            consts.append((name(x), x))
+        return name(x)
+
+    prims = []
+    for a in order:
+        p = a._prim
+        try:
+            enc = C.encode_primitive(p)
+        except C.ExportError as e:
+            raise ValueError(f"[export_function] Unable to export primitive "
+                             f"{getattr(p, 'name', type(p).__name__)}: {e}.") from None
+        sib = a._siblings if a._siblings is not None else (a,)
+        prims.append({"prim": enc, "name": getattr(p, "name", type(p).__name__),
+                      "inputs": [operand(x) for x in a._inputs],
+                      "outputs": [[name(s), list(s.shape), s.dtype.name] for s in sib]})
+    for o in outs:
+        operand(o)
+    # constants that depend on no input are computed now, once
+    evaluate([x for _, x in consts])
+    return {"inputs": inputs, "keywords": kw_inputs, "outputs": out_recs,
+            "primitives": prims, "shapeless": shapeless}, consts
+
+
+class _Exporter:
+    """The traces of one function and their constants, written to a file or a callback."""
+
+    def __init__(self, fun, shapeless, metadata):
+        self.fun = fun
+        self.shapeless = bool(shapeless)
+        self.metadata = metadata
+        self.traces = []
+        self.signatures = []
+        self.constants = []  # (header record, bytes)
+
+    def add(self, args, kwargs):
+        args, kwargs = _split_inputs(args, kwargs, _INPUTS_ERR)
+        sig = _signature(args, kwargs)
+        if self.shapeless:
+            sig = ([(len(s), d) for s, d in sig[0]], [(k, len(s), d) for k, s, d in sig[1]])
+        if sig in self.signatures:
+            raise RuntimeError("[export_function] Attempting to export a function twice with "
+                               "the same signature is not allowed.")
+        rec, consts = _trace(self.fun, args, kwargs, self.shapeless)
+        rec["constants"] = []
+        for n, x in consts:
+            offset = sum(c[0]["nbytes"] for c in self.constants)
+            self.constants.append(C.constant_record(x, offset))
+            rec["constants"].append([n, len(self.constants) - 1])
+        self.signatures.append(sig)
+        self.traces.append(rec)
+        return rec, consts
+
+    def write(self, path):
+        header = {"version": C.VERSION, "shapeless": self.shapeless,
+                  "metadata": self.metadata, "traces": self.traces,
+                  "constants": [c[0] for c in self.constants]}
+        C.write(path, header, [c[1] for c in self.constants])
+
+
+def _dtype(name):
+    return D._by_name(name)
+
+
+def _callback_records(rec, consts):
+    """The trace as upstream hands it to an export callback."""
+    ins = [(n, tuple(s), _dtype(d)) for n, s, d in rec["inputs"]]
+    ins += [(n, tuple(s), _dtype(d)) for _, n, s, d in rec["keywords"]]
+    out = [{"type": "inputs", "inputs": ins},
+           {"type": "keyword_inputs", "keywords": [(k, n) for k, n, _, _ in rec["keywords"]]},
+           {"type": "outputs",
+            "outputs": [(n, tuple(s), _dtype(d)) for n, s, d in rec["outputs"]]},
+           {"type": "constants", "constants": [(n, x) for n, x in consts]}]
+    shapes = {n: (tuple(s), _dtype(d)) for n, s, d in rec["inputs"]}
+    shapes.update((n, (tuple(s), _dtype(d))) for _, n, s, d in rec["keywords"])
+    shapes.update((n, (x.shape, x.dtype)) for n, x in consts)
+    for p in rec["primitives"]:
+        outs = [(n, tuple(s), _dtype(d)) for n, s, d in p["outputs"]]
+        shapes.update((n, (s, d)) for n, s, d in outs)
+        prim = C.decode_primitive(p["prim"], None)
+        out.append({"type": "primitive", "name": p["name"], "arguments": list(prim.params()),
+                    "inputs": [(n,) + shapes[n] for n in p["inputs"]], "outputs": outs})
+    return out
+
+
+def export_function(file_or_callback, fun, *args, shapeless=False, metadata=None, **kwargs):
+    is_file = isinstance(file_or_callback, (str, os.PathLike))
+    if not is_file and metadata is not None:
+        raise ValueError("[export_function] The metadata argument is only supported when "
+                         "exporting to a file, not when using a callback.")
+    ex = _Exporter(fun, shapeless, metadata)
+    rec, consts = ex.add(args, kwargs)
+    if is_file:
+        ex.write(os.fspath(file_or_callback))
+    else:
+        for r in _callback_records(rec, consts):
+            file_or_callback(r)
+
+
+class FunctionExporter:
+    """A context managing class for exporting multiple traces of the same function to a
+    file.
+
+    Make an instance of this class by calling :func:`mx.exporter`."""
+
+    def __init__(self, *args, **kwargs):
+        raise TypeError("mlx.core.FunctionExporter: no constructor defined!")
+
+    def __call__(self, *args, **kwargs):
+        if self._closed:
+            raise RuntimeError("[export_function] Attempting to write after exporting is "
+                               "closed.")
+        self._ex.add(args, kwargs)
+        self._ex.write(self._path)
+
+    def close(self):
+        self._closed = True
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type=None, exc_value=None, traceback=None):
+        self.close()
+
+
+def exporter(file, fun, *, shapeless=False, metadata=None):
+    e = object.__new__(FunctionExporter)
+    e._ex = _Exporter(fun, shapeless, metadata)
+    e._path = os.fspath(file)
+    e._closed = False
+    return e
+
+
+# -- importing -------------------------------------------------------------------------
+
+class _Imported:
+    """One trace read back: matched against call arguments, replayed as lazy nodes."""
+
+    def __init__(self, rec, constants, shapeless):
+        self.rec = rec
+        self.shapeless = shapeless
+        self.inputs = [(n, tuple(s), _dtype(d)) for n, s, d in rec["inputs"]]
+        self.keywords = {k: (n, tuple(s), _dtype(d)) for k, n, s, d in rec["keywords"]}
+        self.constants = [(n, constants[i]) for n, i in rec["constants"]]
+        self.outputs = [n for n, _, _ in rec["outputs"]]
+        self._by_stream = {}
+
+    def _fits(self, a, shape, dtype):
+        if a.dtype is not dtype:
+            return False
+        return len(a.shape) == len(shape) if self.shapeless else a.shape == shape
+
+    def matches(self, args, kwargs):
+        if len(args) != len(self.inputs) or set(kwargs) != set(self.keywords):
+            return False
+        return all(self._fits(a, s, d) for a, (_, s, d) in zip(args, self.inputs)) and \
+            all(self._fits(kwargs[k], s, d) for k, (_, s, d) in self.keywords.items())
+
+    def _prepared(self, s):
+        """Primitives and constants for stream `s` (device parameters become its device)."""
+        r = self._by_stream.get(s)
+        if r is None:
+            prims = [C.decode_primitive(p["prim"], s.tdevice) for p in self.rec["primitives"]]
+            consts = {}
+            for n, (arr, dt) in self.constants:
+                consts[n] = as_array(array(arr, dt), s)
+            r = self._by_stream[s] = (prims, consts)
+        return r
+
+    def __call__(self, args, kwargs, s):
+        prims, consts = self._prepared(s)
+        env = dict(consts)
+        for a, (n, _, _) in zip(args, self.inputs):
+            env[n] = as_array(a, s)
+        for k, (n, _, _) in self.keywords.items():
+            env[n] = as_array(kwargs[k], s)
+        for p, rec in zip(prims, self.rec["primitives"]):
+            ins = tuple(env[n] for n in rec["inputs"])
+            outs = rec["outputs"]
+            shapes = [tuple(sh) for _, sh, _ in outs]
+            if self.shapeless:
+                shapes = _shapes(p, ins, rec, shapes)
+            dts = [_dtype(d) for _, _, d in outs]
+            if len(outs) == 1:
+                env[outs[0][0]] = node(shapes[0], dts[0], p, ins, s)
+            else:
+                for (n, _, _), o in zip(outs, nodes(shapes, dts, p, ins, s)):
+                    env[n] = o
+        return tuple(env[n] for n in self.outputs)
+
+
+def _shapes(p, ins, rec, traced):
+    """Output shapes of primitive `p` on inputs `ins` in a shapeless import."""
+    if isinstance(p, E.Unary):
+        return [ins[0].shape]
+    if isinstance(p, (E.Binary, E.Select)):
+        from ember.core.ops._base import broadcast_shapes
+        return [broadcast_shapes(*[x.shape for x in ins])]
+    shapes = BX.kernel_shapes(KERNELS[type(p)], p, [x.shape for x in ins],
+                              [x.dtype for x in ins])
+    if shapes is None:
+        raise ValueError(f"[import_function::call] The shapes of {rec['name']} cannot be "
+                         "computed for new input shapes.")
+    return shapes
+
+
+def _describe(args, kwargs):
+    lines = [f"  {i + 1}: {fmt_shape(a.shape)} {a.dtype.name}" for i, a in enumerate(args)]
+    lines += [f'  "{k}": {fmt_shape(a.shape)} {a.dtype.name}' for k, a in kwargs.items()]
+    return lines
+
+
+def _no_match(fns, args, kwargs):
+    msg = ["[import_function::call] No imported function found which matches the given "
+           "positional and keyword arguments. Possible functions include:"]
+    for i, f in enumerate(fns):
+        msg.append(f" {i + 1}. Function with {len(f.inputs)} positional inputs and "
+                   f"{len(f.keywords)} keyword inputs:")
+        msg += [f"   {j + 1}: {fmt_shape(s)} {d.name}" for j, (_, s, d) in enumerate(f.inputs)]
+        msg += [f'   "{k}": {fmt_shape(s)} {d.name}' for k, (_, s, d) in f.keywords.items()]
+    msg.append("")
+    msg.append(f"Called with {len(args)} positional inputs and {len(kwargs)} keyword inputs:")
+    msg += _describe(args, kwargs)
+    return ValueError("\n".join(msg) + "\n")
+
+
+def import_function(file, return_metadata=False):
+    header, blob = C.read(os.fspath(file))
+    constants = [C.constant_value(r, blob) for r in header["constants"]]
+    fns = [_Imported(t, constants, header["shapeless"]) for t in header["traces"]]
+
+    def imported(*args, **kwargs):
+        args, kwargs = _split_inputs(
+            args, kwargs, "[import_function::call] Inputs can either be a variable number of "
+            "positional and keyword arrays or a single tuple and/or dictionary of arrays.")
+        for f in fns:
+            if f.matches(args, kwargs):
+                return f(args, kwargs, resolve(None))
+        raise _no_match(fns, args, kwargs)
+
+    imported.__name__ = imported.__qualname__ = "imported_function"
+    if return_metadata:
+        return imported, header["metadata"] or ""
+    return imported
+
+
+# -- Graphviz --------------------------------------------------------------------------
+
+def export_to_dot(file, *args, **kwargs):
+    from ember.core.transforms.graph import flatten_arrays
+    outs = flatten_arrays(list(args), [])
+    names = {id(v): k for k, v in kwargs.items() if isinstance(v, array)}
+    counter = [0]
+
+    def name(a):
+        n = names.get(id(a))
+        if n is None:
+            n = names[id(a)] = _letters(counter[0])
+            counter[0] += 1
+        return n
+
+    sinks = {id(o) for o in outs}
+    lines = ["digraph {"]
+    done = set()
+    for o in outs:
+        # iterative post-order walk over unevaluated nodes
+        stack = [(o, False)]
+        while stack:
+            a, expanded = stack.pop()
+            if id(a) in done:
+                continue
+            if a._data is not None or a._prim is None:
+                done.add(id(a))
+                lines.append(f'{{ rank=source; "{name(a)}"; }}')
+                continue
+            if not expanded:
+                stack.append((a, True))
+                stack.extend((x, False) for x in reversed(a._inputs) if id(x) not in done)
+                continue
+            sib = a._siblings if a._siblings is not None else (a,)
+            pid = id(sib[0])
+            label = getattr(a._prim, "name", type(a._prim).__name__)
+            lines.append(f'{{ {pid} [label ="{label}", shape=rectangle]; }}')
+            lines += [f'"{name(x)}" -> {pid}' for x in a._inputs]
+            sink = any(id(s) in sinks for s in sib)
+            for s in sib:
+                done.add(id(s))
+                lines.append(f'{{ rank=sink; "{name(s)}"; }}' if sink else f'{{ "{name(s)}"; }}')
+                lines.append(f'{pid} -> "{name(s)}"')
+    lines.append("}")
+    text = "\n".join(lines) + "\n"
+    if isinstance(file, (str, os.PathLike)):
+        with open(file, "w") as f:
+            f.write(text)
+    else:
+        file.write(text)

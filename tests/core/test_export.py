@@ -1,0 +1,204 @@
+"""export_function / import_function / exporter / export_to_dot, against upstream."""
+
+import io
+
+import mlx.core as mlx
+import numpy as np
+import pytest
+
+import ember.core as mx
+
+rng = np.random.default_rng(0)
+
+
+def _np(t):
+    out = []
+    for a in t:
+        if str(a.dtype).endswith("bfloat16"):  # (numpy has no bfloat16)
+            a = a.astype(mlx.float32 if isinstance(a, mlx.array) else mx.float32)
+        out.append(np.array(a))
+    return out
+
+
+def both(tmp_path, fun_of, args_np, kwargs_np=None, shapeless=False, name="f"):
+    """Export `fun_of(module)` with each library; return both imported functions."""
+    out = []
+    for mod in (mlx, mx):
+        args = [mod.array(a) for a in args_np]
+        kwargs = {k: mod.array(v) for k, v in (kwargs_np or {}).items()}
+        path = str(tmp_path / f"{name}_{mod.__name__}.mlxfn")
+        mod.export_function(path, fun_of(mod), *args, shapeless=shapeless, **kwargs)
+        out.append(mod.import_function(path))
+    return out
+
+
+def call(f, mod, args_np, kwargs_np=None):
+    return f(*[mod.array(a) for a in args_np],
+             **{k: mod.array(v) for k, v in (kwargs_np or {}).items()})
+
+
+def check(tmp_path, fun_of, args_np, kwargs_np=None, calls=None, shapeless=False):
+    fu, fe = both(tmp_path, fun_of, args_np, kwargs_np, shapeless)
+    for a, k in calls or [(args_np, kwargs_np)]:
+        ru, re_ = call(fu, mlx, a, k), call(fe, mx, a, k)
+        assert isinstance(re_, tuple) and len(re_) == len(ru)
+        for u, e in zip(_np(ru), _np(re_)):
+            assert u.shape == e.shape and u.dtype == e.dtype
+            np.testing.assert_allclose(e, u, rtol=1e-5, atol=1e-6)
+
+
+def test_roundtrip_elementwise_and_constants(tmp_path):
+    x, y = np.float32(1.5), rng.standard_normal(3).astype(np.float32)
+
+    def fun_of(m):
+        return lambda x, y: m.exp(x + y) * 2 + m.array([1.0, 2.0, 3.0])
+    y2 = rng.standard_normal(3).astype(np.float32)
+    check(tmp_path, fun_of, [x], {"y": y}, calls=[([x], {"y": y}), ([np.float32(-1)], {"y": y2})])
+
+
+def test_roundtrip_many_primitives(tmp_path):
+    a = rng.standard_normal((4, 3)).astype(np.float32)
+
+    def fun_of(m):
+        def f(a):
+            s = m.split(a, 2)
+            return [m.sum(s[1] @ a.T, axis=0, keepdims=True), a[1:, ::-1],
+                    m.softmax(a, axis=-1), a.astype(m.bfloat16) * 0.5,
+                    m.argmax(a, axis=1), m.cumsum(a, axis=0), m.transpose(a).reshape(2, 6)]
+        return f
+    b = rng.standard_normal((4, 3)).astype(np.float32)
+    check(tmp_path, fun_of, [a], calls=[([a], None), ([b], None)])
+
+
+def test_outputs_of_all_kinds(tmp_path):
+    x = np.float32(2.0)
+    check(tmp_path, lambda m: (lambda a: (a, m.ones((2,)), a * a)), [x])
+    check(tmp_path, lambda m: (lambda a: a), [x])
+
+
+def test_imported_is_lazy_and_differentiable(tmp_path):
+    _, f = both(tmp_path, lambda m: (lambda a, b: m.sin(a) * b), [np.float32(0.3),
+                                                               np.float32(2.0)])
+    g = mx.grad(lambda a: f(a, mx.array(2.0))[0])(mx.array(0.3))
+    assert abs(g.item() - 2 * np.cos(0.3)) < 1e-5
+    r = f(mx.array(0.3), mx.array(2.0))[0]
+    assert r._data is None
+
+
+def test_call_forms_and_mismatch(tmp_path):
+    x, y = np.float32(1.0), np.ones(3, np.float32)
+    fu, fe = both(tmp_path, lambda m: (lambda x, y: x + y), [x], {"y": y})
+    for f, m in ((fu, mlx), (fe, mx)):
+        np.testing.assert_array_equal(np.array(f((m.array(x),), {"y": m.array(y)})[0]), x + y)
+        for args, kw in (([x, y], {}), ([x], {"y": np.ones(2, np.float32)}),
+                         ([x], {"y": np.ones(3, np.int32)}), ([x], {"z": y}), ([], {"y": y})):
+            with pytest.raises(ValueError, match="No imported function found"):
+                call(f, m, args, kw)
+
+
+def test_shapeless(tmp_path):
+    def fun_of(m):
+        return lambda x, y: m.exp(x + y) * 2
+    x, y = np.float32(1.0), np.ones(3, np.float32)
+    check(tmp_path, fun_of, [x, y], shapeless=True,
+          calls=[([x, np.arange(2, dtype=np.float32)], None)])
+    fu, fe = both(tmp_path, fun_of, [x, y], shapeless=True, name="s2")
+    for f, m in ((fu, mlx), (fe, mx)):
+        with pytest.raises(ValueError):  # rank differs
+            call(f, m, [np.ones(2, np.float32), np.ones(2, np.float32)])
+    check(tmp_path, lambda m: (lambda a: m.sum(a.T, axis=0)), [np.ones((2, 3), np.float32)],
+          shapeless=True, calls=[([rng.standard_normal((3, 4)).astype(np.float32)], None)])
+
+
+def test_metadata_and_errors(tmp_path):
+    for m in (mlx, mx):
+        x = m.array(1.0)
+        p = str(tmp_path / f"meta_{m.__name__}.mlxfn")
+        m.export_function(p, lambda a: a + 1, x, metadata='{"a": 1}')
+        f, meta = m.import_function(p, return_metadata=True)
+        assert meta == '{"a": 1}' and f(x)[0].item() == 2.0
+        p2 = str(tmp_path / f"nometa_{m.__name__}.mlxfn")
+        m.export_function(p2, lambda a: a + 1, x)
+        assert m.import_function(p2, return_metadata=True)[1] == ""
+        with pytest.raises(ValueError, match="Inputs can either"):
+            m.export_function(p, lambda a, b: a, x, 1.0)
+        for bad in (lambda a: {"a": a}, lambda a: 1.0, lambda a: (a, [a])):
+            with pytest.raises(ValueError, match="Outputs can be"):
+                m.export_function(p, bad, x)
+        with pytest.raises(ValueError, match="metadata"):
+            m.export_function(lambda d: None, lambda a: a, x, metadata="m")
+        with pytest.raises(RuntimeError, match="Failed to open"):
+            m.import_function(str(tmp_path / "nonexistent.mlxfn"))
+
+
+def test_callback_records():
+    recs = {}
+    for m in (mlx, mx):
+        out = []
+        m.export_function(out.append, lambda x, y: m.exp(x + y), m.array(1.0),
+                          y=m.array([1.0, 2.0]))
+        recs[m] = out
+    for ru, re_ in zip(recs[mlx][:3], recs[mx][:3]):
+        assert ru["type"] == re_["type"]
+        key = {"inputs": "inputs", "keyword_inputs": "keywords", "outputs": "outputs"}[ru["type"]]
+        assert [tuple(map(str, r)) for r in ru[key]] == [tuple(map(str, r)) for r in re_[key]]
+    assert [r["name"] for r in recs[mx] if r["type"] == "primitive"] == ["Add", "Exp"]
+
+
+def test_exporter_multiple_traces(tmp_path):
+    def fun_of(m):
+        return lambda *a: sum(a)
+    res = {}
+    for m in (mlx, mx):
+        p = str(tmp_path / f"multi_{m.__name__}.mlxfn")
+        with m.exporter(p, fun_of(m), metadata="meta") as ex:
+            assert isinstance(ex, m.FunctionExporter)
+            ex(m.array(1))
+            ex(m.array([1, 2]))
+            ex(m.array(1), m.array(2))
+            with pytest.raises(RuntimeError, match="twice"):
+                ex(m.array(5))
+        with pytest.raises(RuntimeError, match="closed"):
+            ex(m.array(1.0))
+        f, meta = m.import_function(p, return_metadata=True)
+        assert meta == "meta"
+        res[m] = [f(m.array([5, 6]))[0].tolist(), f(m.array(5), m.array(6))[0].item()]
+        with pytest.raises(ValueError):
+            f(m.array([1, 2, 3]))
+    assert res[mlx] == res[mx]
+
+
+def test_unserializable_primitive_is_an_error(tmp_path):
+    from ember.core.array import node
+    from ember.core.primitives.base import Primitive
+
+    class Opaque(Primitive):
+        __slots__ = ()
+    x = mx.array(1.0)
+    with pytest.raises(ValueError, match="export_function"):
+        mx.export_function(str(tmp_path / "o.mlxfn"),
+                           lambda a: node((), a.dtype, Opaque(), (a,), a._stream), x)
+
+
+def test_export_to_dot(tmp_path):
+    outs = {}
+    for m in (mlx, mx):
+        x, y = m.array(1.0), m.array([1.0, 2.0])
+        z = m.exp(x + y) * 2
+        s = m.split(m.arange(6.0), 2)
+        buf = io.StringIO()
+        m.export_to_dot(buf, z, s[0], x=x, y=y)
+        p = tmp_path / f"g_{m.__name__}.dot"
+        m.export_to_dot(str(p), z)
+        assert p.read_text().startswith("digraph {")
+        outs[m] = buf.getvalue()
+        m.eval(z)
+        buf = io.StringIO()
+        m.export_to_dot(buf, z)
+        assert buf.getvalue().count("rank=source") == 1 and "label" not in buf.getvalue()
+    for m, text in outs.items():
+        assert text.startswith("digraph {\n") and text.rstrip().endswith("}")
+        assert '{ rank=source; "x"; }' in text and '{ rank=source; "y"; }' in text
+        assert text.count("rank=sink") == 3  # the product, and both outputs of the split
+        for label in ("Exp", "Multiply", "Split", "Arange"):
+            assert f'[label ="{label}", shape=rectangle]' in text

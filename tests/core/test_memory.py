@@ -1,0 +1,95 @@
+"""Memory statistics and limits, against upstream's behaviour on the CPU."""
+
+import mlx.core as mlx
+import numpy as np
+import pytest
+
+import ember.core as mx
+
+pytestmark = pytest.mark.skipif(mx.default_device() != mx.cpu, reason="CPU accounting")
+
+MB = 1_000_000
+
+
+@pytest.mark.parametrize("mod", [mlx, mx], ids=["mlx", "ember"])
+def test_active_and_peak_follow_buffers(mod):
+    mod.get_active_memory()
+    base = mod.get_active_memory()
+    a = mod.zeros((1000, 1000))
+    assert mod.get_active_memory() - base < 100  # lazy: nothing allocated yet
+    mod.eval(a)
+    assert mod.get_active_memory() - base >= 4 * MB
+    b = a.reshape(-1)  # a view shares the buffer
+    mod.eval(b)
+    assert mod.get_active_memory() - base < 4 * MB + 100
+    mod.reset_peak_memory()
+    c = mod.exp(a)
+    mod.eval(c)
+    assert mod.get_peak_memory() - base >= 8 * MB
+    del a, b, c
+    assert mod.get_active_memory() - base < 100
+    mod.reset_peak_memory()
+    assert mod.get_peak_memory() - base < 100
+    d = mod.array(np.ones((250, 1000), np.float32))
+    assert mod.get_active_memory() - base >= MB
+    del d
+
+
+def test_intermediates_count_toward_peak_not_active():
+    mx.get_active_memory()
+    base = mx.get_active_memory()
+    x = mx.ones((1000, 1000))
+    mx.eval(x)
+    mx.reset_peak_memory()
+    y = mx.sum(mx.exp(x) * 2)
+    mx.eval(y)
+    assert mx.get_active_memory() - base < 4 * MB + 100
+    assert mx.get_peak_memory() - base >= 8 * MB
+
+
+@pytest.mark.parametrize("name", ["set_memory_limit", "set_cache_limit", "set_wired_limit"])
+def test_setters_return_previous(name):
+    f = getattr(mx, name)
+    prev = f(12345)
+    try:
+        assert f(999) == 12345
+        assert f(prev) == 999
+        if name == "set_memory_limit":
+            assert mx.get_memory_limit() == prev
+    finally:
+        f(prev)
+    for bad in (-1, 2 ** 64, 1.5, "a"):
+        with pytest.raises(TypeError):
+            getattr(mlx, name)(bad)
+        with pytest.raises(TypeError):
+            f(bad)
+    assert f(np.int64(7)) == prev and f(limit=prev) == 7
+
+
+def test_default_memory_limit_matches_upstream():
+    assert mx.get_memory_limit() == mlx.get_memory_limit()
+
+
+def test_cache_is_empty_on_cpu():
+    assert mx.get_cache_memory() == 0
+    assert mx.clear_cache() is None
+    assert mx.reset_peak_memory() is None
+    assert isinstance(mx.get_active_memory(), int) and isinstance(mx.get_peak_memory(), int)
+
+
+def test_get_array_buffer_size():
+    for mod in (mlx, mx):
+        a = mod.arange(10)
+        b, c = a.reshape(2, 5), a[2:]
+        mod.eval(a, b, c)
+        n = mod.get_array_buffer_size(a)
+        # upstream reports its allocator's block size, which may round up
+        assert n == 40 if mod is mx else n >= 40
+        assert mod.get_array_buffer_size(a, b, c) == n  # views share the buffer
+        assert mod.get_array_buffer_size([a, {"x": b}], 3) == n
+        assert mod.get_array_buffer_size() == 0
+        e = mod.ones((3,))
+        mod.eval(e)
+        assert mod.get_array_buffer_size(a, e) == n + mod.get_array_buffer_size(e)
+        with pytest.raises(ValueError, match="get_array_buffer_size"):
+            mod.get_array_buffer_size(mod.arange(3) + 1)
