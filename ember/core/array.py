@@ -11,9 +11,9 @@ import sys
 import numpy as np
 
 from ember.core import _backend as B
-from ember.core._backend import memory as _mem
 from ember.core import device as dev
 from ember.core import dtypes as D
+from ember.core._backend import memory as _mem
 
 _new = object.__new__
 _CONVERT_ERR = "[convert] Only length-1 arrays can be converted to Python scalars."
