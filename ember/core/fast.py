@@ -1,3 +1,382 @@
-"""placeholder"""
+"""mx.fast: fused normalization, rope, attention and user CUDA kernels."""
 
-__all__ = []
+from ember.core import dtypes as D
+from ember.core.array import array, node
+from ember.core.ops._base import _fmt, as_array, broadcast_pair, resolve
+from ember.core.primitives import fast as P
+
+__all__ = ["rms_norm", "layer_norm", "rope", "scaled_dot_product_attention", "cross_entropy",
+           "gated_delta_update", "cuda_kernel", "precompiled_cuda_kernel", "metal_kernel"]
+
+_FLOATS = (D.float16, D.bfloat16, D.float32, D.float64)
+
+
+def _arr(x, s, op, what="x"):
+    if isinstance(x, array) or hasattr(x, "__mlx_array__"):
+        return as_array(x, s)
+    raise TypeError(f"[{op}] Expected {what} to be an array, got {type(x).__name__}.")
+
+
+def _cast(x, dt):
+    from ember.core.ops import astype
+    return x if x._dtype is dt else astype(x, dt)
+
+
+def _check_param(p, name, d, op):
+    if p.ndim != 1:
+        raise ValueError(f"[{op}] {name} must have 1 dimension but has {p.ndim} dimensions.")
+    if p.shape[0] != d:
+        raise ValueError(f"[{op}] {name} must have the same size as the last dimension of x "
+                         f"but has {p.shape[0]} elements.")
+
+
+def rms_norm(x, weight, eps, *, stream=None):
+    """Root Mean Square normalization (RMS norm) over the last axis of ``x``."""
+    op = "rms_norm"
+    s = resolve(stream)
+    x = _arr(x, s, op)
+    if x.ndim == 0:
+        raise ValueError(f"[{op}] Input must have at least 1 dimension but got input with 0 "
+                         "dimensions.")
+    dt = x.dtype
+    if weight is not None:
+        weight = _arr(weight, s, op, "weight")
+        _check_param(weight, "(*weight)", x.shape[-1], op)
+        dt = D.result_type(dt, weight.dtype)
+    if dt not in _FLOATS:
+        raise ValueError(f"[{op}] Received unsupported type {dt.name}.")
+    return P.rms_node(_cast(x, dt), None if weight is None else _cast(weight, dt), float(eps), s)
+
+
+def layer_norm(x, weight, bias, eps, *, stream=None):
+    """Layer normalization over the last axis of ``x``."""
+    op = "layer_norm"
+    s = resolve(stream)
+    x = _arr(x, s, op)
+    if x.ndim == 0:
+        raise ValueError(f"[{op}] Input must have at least 1 dimension but got input with 0 "
+                         "dimensions.")
+    dt = x.dtype
+    if weight is not None:
+        weight = _arr(weight, s, op, "weight")
+        _check_param(weight, "weight", x.shape[-1], op)
+        dt = D.result_type(dt, weight.dtype)
+    if bias is not None:
+        bias = _arr(bias, s, op, "bias")
+        _check_param(bias, "bias", x.shape[-1], op)
+        if weight is not None:  # (upstream promotes with the bias only alongside a weight)
+            dt = D.result_type(dt, bias.dtype)
+    if dt not in _FLOATS:
+        raise ValueError(f"[{op}] Received unsupported type {dt.name}.")
+    w = None if weight is None else _cast(weight, dt)
+    b = None if bias is None else _cast(bias, dt)
+    return P.ln_node(_cast(x, dt), w, b, float(eps), s)
+
+
+def rope(a, dims, *, traditional, base, scale, offset, freqs=None, stream=None):
+    """Apply rotary positional encoding to the input ``a`` of shape ``(B, *, T, D)``."""
+    op = "rope"
+    s = resolve(stream)
+    a = _arr(a, s, op, "a")
+    if a.ndim < 3:
+        raise ValueError(f"[{op}] Input must have at least 3 dimensions but got input with "
+                         f"{a.ndim} dimensions.")
+    if a.dtype not in _FLOATS:
+        raise ValueError(f"[{op}] Input must be a floating type but got {a.dtype.name}.")
+    dims = int(dims)
+    if dims <= 0:
+        raise ValueError(f"[{op}] dims must be positive but got {dims}.")
+    if dims % 2:
+        raise ValueError(f"[{op}] dims must be even but got {dims}.")
+    if dims > a.shape[-1]:
+        raise ValueError(f"[{op}] dims must not exceed the input's last dimension "
+                         f"({a.shape[-1]}) but got {dims}.")
+    if base is None and freqs is None:
+        raise ValueError(f"[{op}] Neither base nor freqs has a value.")
+    if base is not None and freqs is not None:
+        raise ValueError(f"[{op}] Only one of base or freqs can have a value.")
+    if freqs is not None:
+        freqs = _arr(freqs, s, op, "freqs")
+        if freqs.shape != (dims // 2,):
+            raise ValueError(f"[{op}] freqs must be one dimensional with size {dims // 2} but "
+                             f"got shape {_fmt(freqs.shape)}.")
+    if not isinstance(offset, (int, float, array)):
+        if not hasattr(offset, "__index__"):  # (upstream tries to make an array of it)
+            raise ValueError(f"Invalid type {type(offset).__name__} received in array "
+                             "initialization.")
+        offset = int(offset.__index__())
+    offset = as_array(offset, s)
+    if offset.dtype.kind not in "iu":
+        raise ValueError(f"[{op}] offset must be an integer but got type {offset.dtype.name}.")
+    if offset.ndim > 1:
+        raise ValueError(f"[{op}] offset must have at most one dimension but has shape "
+                         f"{_fmt(offset.shape)}.")
+    if offset.ndim == 1 and offset.shape[0] not in (1, a.shape[0]):
+        raise ValueError(f"[{op}] offset must be a scalar or vector with {a.shape[0]} elements "
+                         f"but has shape {_fmt(offset.shape)}.")
+    prim = P.RoPE(dims, bool(traditional), None if base is None else float(base), float(scale))
+    return P.rope_node(a, offset, freqs, prim, s)
+
+
+_SDPA = "scaled_dot_product_attention"
+
+
+def scaled_dot_product_attention(q, k, v, *, scale, mask=None, sinks=None, force_fused=False,
+                                 stream=None):
+    """Multi-head attention ``softmax(scale * q @ k.T + mask) @ v`` (grouped-query when
+    ``k`` and ``v`` have fewer heads than ``q``)."""
+    op = _SDPA
+    s = resolve(stream)
+    q, k, v = _arr(q, s, op, "q"), _arr(k, s, op, "k"), _arr(v, s, op, "v")
+    for x in (q, k, v):
+        if x.ndim != 4:
+            raise ValueError(f"[{op}] input with shape {_fmt(x.shape)} expected to be rank 4")
+    dt = D.result_type(q.dtype, k.dtype, v.dtype)
+    if dt not in _FLOATS:
+        raise ValueError(f"[{op}] Received unsupported type {dt.name}.")
+    b, hq, tq, d = q.shape
+    for x in (k, v):
+        if x.shape[0] != b:
+            raise ValueError(f"[{op}] mismatching batch dimension for input with shape "
+                             f"{_fmt(x.shape)}.")
+    hk, tk = k.shape[1], k.shape[2]
+    if hk == 0 or hq % hk:
+        raise ValueError(f"[{op}] n_heads must be a multiple of n_kv_heads, found n_heads "
+                         f"{hq} for n_kv_heads {hk}.")
+    if v.shape[1] != hk:
+        raise ValueError(f"[{op}] keys, values expected to have matching n_kv_heads; found keys "
+                         f"with n_heads {hk} for values with n_heads {v.shape[1]}.")
+    if k.shape[-1] != d:
+        raise ValueError(f"[{op}] query, keys expected to have matching last dimension; found "
+                         f"query shape {_fmt(q.shape)} for keys shape {_fmt(k.shape)}.")
+    if v.shape[2] != tk:
+        raise ValueError(f"[{op}] keys, values expected to have matching sequence length; "
+                         f"found keys shape {_fmt(k.shape)} for values shape {_fmt(v.shape)}.")
+    causal, kind = False, None
+    if isinstance(mask, str):
+        if mask != "causal":
+            raise ValueError(f"[{op}] invalid mask option '{mask}'. Must be 'causal', or an "
+                             "array.")
+        causal, mask = True, None
+    elif mask is not None:
+        mask = _arr(mask, s, op, "mask")
+        if mask.ndim > 4:
+            raise ValueError(f"[{op}] the mask with shape {_fmt(mask.shape)} expected to have "
+                             "at most rank 4.")
+        full = (b, hq, tq, tk)
+        if broadcast_pair(mask.shape, full, "broadcast_shapes") != full:
+            raise ValueError(f"Cannot broadcast array of shape {_fmt(mask.shape)} into shape "
+                             f"{_fmt(full)}.")
+        if mask.dtype is D.bool_:
+            kind = "bool"
+        else:
+            if D.result_type(mask.dtype, dt) is not dt:
+                raise ValueError(f"[{op}] Mask type must promote to output type {dt.name}.")
+            kind, mask = "add", _cast(mask, dt)
+    if sinks is not None:
+        sinks = _arr(sinks, s, op, "sinks")
+        if sinks.shape != (hq,):
+            raise ValueError(f"[{op}] Received invalid shape for sinks {_fmt(sinks.shape)}.")
+        if D.result_type(sinks.dtype, dt) is not dt:
+            raise ValueError(f"[{op}] Type of sinks must promote to output type {dt.name}.")
+        sinks = _cast(sinks, dt)
+    if force_fused and not s.is_gpu:
+        raise ValueError(f"[{op}] force_fused=True but no fused kernel is available in CPU "
+                         "backend.")
+    ins = (_cast(q, dt), _cast(k, dt), _cast(v, dt))
+    if mask is not None:
+        ins += (mask,)
+    if sinks is not None:
+        ins += (sinks,)
+    prim = P.SDPA(float(scale), causal, kind, sinks is not None)
+    return node((b, hq, tq, v.shape[-1]), dt, prim, ins, s)
+
+
+def cross_entropy(logits, targets, *, stream=None):
+    """Cross entropy loss with class indices as targets: ``logsumexp(logits, axis=-1) -
+    logits[..., target]``, in float32."""
+    from ember.core import ops as O
+    op = "cross_entropy"
+    s = resolve(stream)
+    logits = _arr(logits, s, op, "logits")
+    targets = _arr(targets, s, op, "targets")
+    if logits.ndim == 0:
+        raise ValueError(f"[{op}] logits must have at least 1 dimension but got input with 0 "
+                         "dimensions.")
+    if logits.dtype not in _FLOATS:
+        raise ValueError(f"[{op}] Received unsupported logits type {logits.dtype.name}.")
+    if targets.dtype.kind not in "iu":
+        raise ValueError(f"[{op}] targets must be integer class indices but got "
+                         f"{targets.dtype.name}.")
+    if targets.shape != logits.shape[:-1]:
+        raise ValueError(f"[{op}] targets shape {_fmt(targets.shape)} does not match logits "
+                         f"shape {_fmt(logits.shape)} with the last axis removed.")
+    if s.is_gpu:  # the fused CUDA kernel accumulates in float32
+        logits = _cast(logits, D.float32)
+    lse = O.logsumexp(logits, axis=-1, stream=s)
+    picked = O.take_along_axis(logits, O.expand_dims(targets, -1, stream=s), axis=-1, stream=s)
+    loss = O.subtract(lse, O.squeeze(picked, -1, stream=s), stream=s)
+    return _cast(loss, D.float32)
+
+
+def gated_delta_update(q, k, v, gamma, beta, initial_state=None, mask=None, stream=None):
+    """Gated delta network recurrence over time.
+
+    Shapes: q, k ``[B, T, Hk, Dk]``; v ``[B, T, Hv, Dv]``; gamma ``[B, T, Hv]`` (or
+    ``[B, T, Hv, Dk]``); beta ``[B, T, Hv]``; state ``[B, Hv, Dv, Dk]``; mask ``[B, T]``.
+    Returns ``(output [B, T, Hv, Dv], final_state [B, Hv, Dv, Dk])``."""
+    from ember.core import ops as O
+    op = "gated_delta_update"
+    s = resolve(stream)
+    q, k, v = _arr(q, s, op, "q"), _arr(k, s, op, "k"), _arr(v, s, op, "v")
+    gamma, beta = _arr(gamma, s, op, "gamma"), _arr(beta, s, op, "beta")
+    for x in (q, k, v):
+        if x.ndim != 4:
+            raise ValueError(f"[{op}] q, k and v must have 4 dimensions but got shape "
+                             f"{_fmt(x.shape)}.")
+    out_dt = D.result_type(q.dtype, k.dtype, v.dtype)
+    if out_dt not in _FLOATS:
+        raise ValueError(f"[{op}] Received unsupported type {out_dt.name}.")
+    ct = D.result_type(out_dt, D.float32)
+    bsz, t, hk, dk = k.shape
+    hv, dv = v.shape[2], v.shape[3]
+    rep = hv // hk if hk else 0
+    qf, kf, vf = _cast(q, ct), _cast(k, ct), _cast(v, ct)
+    if rep != 1:
+        qf = O.repeat(qf, rep, axis=2, stream=s)
+        kf = O.repeat(kf, rep, axis=2, stream=s)
+    gf, bf = _cast(gamma, ct), _cast(beta, ct)
+    if initial_state is None:
+        state = O.zeros((bsz, hv, dv, dk), ct, stream=s)
+    else:
+        state = _cast(_arr(initial_state, s, op, "initial_state"), ct)
+    if mask is not None:
+        mask = _cast(_arr(mask, s, op, "mask"), D.bool_)
+    outs = []
+    for i in range(t):
+        g = O.take(gf, i, axis=1, stream=s)
+        g = O.expand_dims(g, (-1, -2), stream=s) if g.ndim == 2 else O.expand_dims(g, -2,
+                                                                                  stream=s)
+        kt = O.expand_dims(O.take(kf, i, axis=1, stream=s), -2, stream=s)
+        qt = O.expand_dims(O.take(qf, i, axis=1, stream=s), -1, stream=s)
+        new = O.multiply(state, g, stream=s)
+        kv = O.sum(O.multiply(new, kt, stream=s), axis=-1, stream=s)
+        delta = O.multiply(O.subtract(O.take(vf, i, axis=1, stream=s), kv, stream=s),
+                           O.expand_dims(O.take(bf, i, axis=1, stream=s), -1, stream=s),
+                           stream=s)
+        new = O.add(new, O.multiply(O.expand_dims(delta, -1, stream=s), kt, stream=s),
+                    stream=s)
+        o = O.squeeze(O.matmul(new, qt, stream=s), -1, stream=s)
+        if mask is not None:
+            m = O.take(mask, i, axis=1, stream=s)
+            new = O.where(O.reshape(m, m.shape + (1, 1, 1), stream=s), new, state, stream=s)
+            o = O.where(O.reshape(m, m.shape + (1, 1), stream=s), o, 0.0, stream=s)
+        state = new
+        outs.append(o)
+    if outs:
+        out = O.stack(outs, axis=1, stream=s)
+    else:
+        out = O.zeros((bsz, 0, hv, dv), ct, stream=s)
+    return [_cast(out, out_dt), state]
+
+
+def cuda_kernel(name, input_names, output_names, source, header="", ensure_row_contiguous=True,
+                shared_memory=0):
+    """A jit-compiled custom CUDA kernel defined from a source string (the body of the
+    kernel; its signature is generated from the names)."""
+    from ember.core._backend import cuda_kernel as CK
+    if not CK.available():
+        raise RuntimeError("[cuda_kernel] No CUDA back-end.")
+    return _CudaKernel(name, list(input_names), list(output_names), source, header,
+                       bool(ensure_row_contiguous), int(shared_memory))
+
+
+class _CudaKernel:
+    __slots__ = ("name", "input_names", "output_names", "source", "header", "contiguous",
+                 "shared_memory")
+
+    def __init__(self, name, input_names, output_names, source, header, contiguous, shmem):
+        self.name, self.input_names, self.output_names = name, input_names, output_names
+        self.source, self.header = source, header
+        self.contiguous, self.shared_memory = contiguous, shmem
+
+    def __call__(self, *, inputs, output_shapes, output_dtypes, grid, threadgroup,
+                 template=None, init_value=None, verbose=False, stream=None):
+        from ember.core._backend import cuda_kernel as CK
+        op = "cuda_kernel"
+        s = resolve(stream)
+        if not s.is_gpu:
+            raise RuntimeError(f"[{op}] Custom CUDA kernels run only on the GPU, got {s}.")
+        if len(inputs) != len(self.input_names):
+            raise ValueError(f"[{op}] Expected {len(self.input_names)} inputs but got "
+                             f"{len(inputs)}.")
+        if len(output_shapes) != len(self.output_names) or len(output_dtypes) != len(
+                self.output_names):
+            raise ValueError(f"[{op}] Expected {len(self.output_names)} output shapes and "
+                             "dtypes.")
+        arrays, scalars = [], []
+        for n, x in zip(self.input_names, inputs):
+            if isinstance(x, (bool, int, float)):
+                scalars.append((n, x))
+            else:
+                arrays.append(as_array(x, s))
+        shapes = [tuple(int(d) for d in sh) for sh in output_shapes]
+        src = CK.generate(self.name, self.input_names, list(inputs), arrays, self.output_names,
+                          list(output_dtypes), self.source, self.header, template or [],
+                          self.contiguous)
+        if verbose:
+            print(src)
+        launch = CK.Launcher(self.name, src, arrays, scalars, shapes, list(output_dtypes),
+                             _dims(grid), _dims(threadgroup), self.shared_memory, init_value,
+                             self.contiguous, self.input_names, self.source)
+        return _launch_nodes(launch, arrays, shapes, output_dtypes, s)
+
+
+def precompiled_cuda_kernel(*, name, compiled_source, inputs, output_shapes, output_dtypes,
+                            scalars, grid, threadgroup, shared_memory=0, init_value=None,
+                            ensure_row_contiguous=False, stream=None):
+    """Run a precompiled CUDA kernel (PTX or cubin bytes) taking the inputs, then the
+    outputs, then the scalars as its arguments."""
+    from ember.core._backend import cuda_kernel as CK
+    op = "cuda_kernel"
+    if not CK.available():
+        raise RuntimeError(f"[{op}] No CUDA back-end.")
+    s = resolve(stream)
+    if not s.is_gpu:
+        raise RuntimeError(f"[{op}] Custom CUDA kernels run only on the GPU, got {s}.")
+    arrays = [as_array(x, s) for x in inputs]
+    shapes = [tuple(int(d) for d in sh) for sh in output_shapes]
+    launch = CK.PrecompiledLauncher(name, bytes(compiled_source), list(scalars), shapes,
+                                    list(output_dtypes), _dims(grid), _dims(threadgroup),
+                                    int(shared_memory), init_value,
+                                    bool(ensure_row_contiguous), [a.dtype for a in arrays])
+    return _launch_nodes(launch, arrays, shapes, output_dtypes, s)
+
+
+def _dims(t):
+    t = tuple(int(d) for d in t)
+    if len(t) != 3:
+        raise ValueError("[cuda_kernel] grid and threadgroup must have 3 dimensions.")
+    return t
+
+
+def _launch_nodes(launch, arrays, shapes, dtypes, s):
+    from ember.core.array import nodes
+    return nodes(shapes, list(dtypes), P.CustomKernel(launch), tuple(arrays), s)
+
+
+def metal_kernel(name, input_names, output_names, source, header="", ensure_row_contiguous=True,
+                 atomic_outputs=False, compile_options=None):
+    """A custom Metal kernel: Metal is not available here, so calling it raises."""
+    return _MetalKernel(name)
+
+
+class _MetalKernel:
+    __slots__ = ("name",)
+
+    def __init__(self, name):
+        self.name = name
+
+    def __call__(self, *args, **kwargs):
+        raise RuntimeError("[metal_kernel] No Metal back-end: Metal is not available here "
+                           "(use mx.fast.cuda_kernel on NVIDIA GPUs).")

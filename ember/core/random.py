@@ -14,7 +14,7 @@ from ember.core import dtypes as D
 from ember.core import ops as O
 from ember.core.array import array, const, node
 from ember.core.ops._base import broadcast_pair, resolve, to_device
-from ember.core.primitives.random import CovSqrt, RandomBits, SearchSorted
+from ember.core.primitives.random import CovSqrt, RandomBits, SearchSorted, StandardNormal
 
 __all__ = ["seed", "key", "split", "uniform", "normal", "multivariate_normal", "randint",
            "bernoulli", "truncated_normal", "gumbel", "categorical", "laplace", "permutation"]
@@ -190,11 +190,23 @@ def _bits_node(keys, shape, width, s):
                 (keys,), s)
 
 
-def _bits(shape, width, k, s, fn):
+def _key_for_bits(shape, k, s, fn):
     for d in shape:
         if d < 0:
             raise ValueError("[bits] Negative dimensions not allowed.")
-    return _bits_node(_key(k, s, fn), shape, width, s)
+    return _key(k, s, fn)
+
+
+def _bits(shape, width, k, s, fn):
+    return _bits_node(_key_for_bits(shape, k, s, fn), shape, width, s)
+
+
+def _normal_of_bits(bits, s):
+    """float32 N(0, 1) samples from uint32 words: what `StandardNormal` computes."""
+    u = O.divide(O.astype(bits, _F32, s), const(_U32_MAX, _F32, s), s)
+    u = O.minimum(u, const(_BELOW_ONE[_F32], _F32, s), s)
+    u = O.add(const(_NEG_ONE_UP, _F32, s), O.multiply(const(_OPEN_RANGE, _F32, s), u, s), s)
+    return O.multiply(const(_SQRT2, _F32, s), O.erfinv(u, s), s)
 
 
 def _searchsorted(seq, values, right):
@@ -320,6 +332,10 @@ def normal(shape=[], dtype=D.float32, loc=None, scale=None, key=None,  # noqa: B
         draw = shape[:-1] + (2 * shape[-1],) if shape else (2,)
         x = O.reshape(_erfinv_unit(draw, key, s), shape + (2,) if shape else (1, 2), stream=s)
         x = O.reshape(O.view(x, D.complex64, stream=s), shape, stream=s)
+    elif dtype is _F32:
+        # one fused primitive: the composite below, with the same numbers
+        x = node(shape, _F32, StandardNormal(shape), (_key_for_bits(shape, key, s, "uniform"),),
+                 s)
     else:
         x = O.astype(_erfinv_unit(shape, key, s), dtype, s)
         x = O.multiply(const(_SQRT2, dtype, s), x, s)

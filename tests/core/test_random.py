@@ -479,3 +479,12 @@ def test_gpu_global_state_and_categorical():
         e = mx.random.categorical(mx.array(lg), num_samples=1000, key=mx.random.key(1))
         m = mlx.random.categorical(mlx.array(lg), num_samples=1000, key=mlx.random.key(1))
         assert (np.array(e) == np.array(m)).mean() > 0.99
+
+
+@pytest.mark.gpu
+def test_gpu_fused_normal_matches_upstream_on_odd_and_shaped_draws():
+    for shape in [(1,), (1001,), (3, 5), (2, 0)]:
+        e = mx.random.normal(shape, key=mx.random.key(9), stream=mx.gpu)
+        m = mlx.random.normal(shape, key=mlx.random.key(9))
+        assert e.shape == m.shape
+        np.testing.assert_allclose(np.array(e), np.array(m), rtol=1e-5, atol=1e-5)

@@ -6,6 +6,8 @@ after each addition and rotation; every step is one vectorised op over all count
 same code runs on CPU and CUDA.
 """
 
+import math
+
 import torch
 
 from ember.core._backend.kernels import register
@@ -76,6 +78,23 @@ def _bits(p, keys):
     parts = (words.unsqueeze(-1) >> shifts) & ((1 << bits) - 1)
     parts = parts.reshape(keys.shape[0], n * per)[:, :count]
     return parts.to(torch.int32 if width == 2 else torch.uint8).reshape(out_shape)
+
+
+@register(P.StandardNormal)
+def _standard_normal(p, key):
+    from ember.core.random import _BELOW_ONE, _NEG_ONE_UP, _OPEN_RANGE, D
+    count = 1
+    for d in p.shape:
+        count *= d
+    args = (_NEG_ONE_UP, _OPEN_RANGE, _BELOW_ONE[D.float32])
+    if key.is_cuda and count < 2 ** 31:
+        from ember.core._backend.triton_random import standard_normal
+        return standard_normal(key, count, *args).reshape(p.shape)
+    lo, span, below, sqrt2 = (torch.tensor(v, dtype=torch.float32, device=key.device)
+                              for v in args + (math.sqrt(2.0),))
+    u = random_words(key.reshape(1, 2), count).reshape(p.shape).to(torch.float32)
+    u = torch.minimum(u / 4294967296.0, below)
+    return sqrt2 * torch.erfinv(lo + span * u)
 
 
 @register(P.SearchSorted)

@@ -36,6 +36,26 @@ class RandomBits(Primitive):
         return [_R()._bits_node(keys, self.shape, self.width, keys._stream)], [0]
 
 
+class StandardNormal(Primitive):
+    """float32 N(0, 1) samples of `shape` from one key (2,): sqrt(2)·erfinv of the uniform
+    (-1, 1) value of each bits word, as `normal` composes it from ops, fused into one kernel
+    (one pass on CUDA instead of eight)."""
+
+    __slots__ = ("shape",)
+    name = "StandardNormal"
+
+    def __init__(self, shape):
+        self.shape = shape
+
+    def params(self):
+        return (self.shape,)
+
+    def vmap(self, inputs, axes):
+        keys = to_front(inputs[0], axes[0])
+        bits = _R()._bits_node(keys, self.shape, 4, keys._stream)
+        return [_R()._normal_of_bits(bits, keys._stream)], [0]
+
+
 class SearchSorted(Primitive):
     """Insertion indices (int64) of values into seq, sorted along its last axis.
 

@@ -1,0 +1,251 @@
+"""Kernels of mx.fast: torch's layer_norm / rms_norm, rope, and attention through
+torch.nn.functional.scaled_dot_product_attention (flash / memory-efficient on CUDA),
+differentiated with torch's fused backward.
+
+When a vjp of attention is asked for before its forward runs, the forward runs under
+torch's autograd on aliases of the inputs, and the autograd state rides on the output
+tensor (`_ember_sdpa`) until the backward kernel consumes it; otherwise the backward
+recomputes the forward.
+"""
+
+import torch
+import torch.nn.functional as F
+
+from ember.core._backend.kernels import KERNELS, register
+from ember.core.primitives import fast as P
+
+_lower_right = None
+
+
+def _causal_lower_right(tq, tk):
+    global _lower_right
+    if _lower_right is None:
+        try:
+            from torch.nn.attention.bias import causal_lower_right
+            _lower_right = causal_lower_right
+        except ImportError:
+            _lower_right = False
+    return _lower_right(tq, tk) if _lower_right else None
+
+
+# -- normalisations -----------------------------------------------------------------
+
+@register(P.RMSNorm)
+def _rms_norm(p, x, w=None):
+    if x.numel() == 0:
+        return torch.empty_like(x)
+    if x.dtype in (torch.float16, torch.bfloat16) and not x.is_cuda:
+        y = F.rms_norm(x.float(), (x.shape[-1],), None, p.eps).to(x.dtype)
+        return y if w is None else y * w
+    return F.rms_norm(x, (x.shape[-1],), w, p.eps)
+
+
+@register(P.LayerNorm)
+def _layer_norm(p, x, *wb):
+    w = wb[0] if p.has_w else None
+    b = wb[-1] if p.has_b else None
+    if x.numel() == 0:
+        return torch.empty_like(x)
+    return F.layer_norm(x, (x.shape[-1],), w, b, p.eps)
+
+
+# -- rope ---------------------------------------------------------------------------
+
+_INV_FREQS = {}  # (dims / 2, base, device, dtype) -> base ** (-i / (dims / 2))
+
+
+def _rope_angles(p, x, offset, freqs, ct):
+    t = x.shape[-2]
+    half = p.dims // 2
+    if freqs is None:
+        key = (half, p.base, x.device, ct)
+        inv = _INV_FREQS.get(key)
+        if inv is None:
+            i = torch.arange(half, dtype=torch.float64, device=x.device)
+            inv = _INV_FREQS[key] = torch.pow(p.base, -i / half).to(ct)
+    else:
+        inv = torch.reciprocal(freqs.to(ct))
+    pos = torch.arange(t, dtype=ct, device=x.device)
+    if offset.ndim:
+        pos = offset.to(ct).reshape((offset.shape[0],) + (1,) * (x.ndim - 2)) + pos
+    else:
+        pos = pos + offset.to(ct)
+    theta = (pos * p.scale).unsqueeze(-1) * inv
+    return theta if p.forward else -theta
+
+
+@register(P.RoPE)
+def _rope(p, x, offset, freqs=None):
+    if x.numel() == 0:
+        return torch.empty_like(x)
+    ct = torch.float64 if x.dtype is torch.float64 else torch.float32
+    theta = _rope_angles(p, x, offset, freqs, ct)
+    c, s = torch.cos(theta), torch.sin(theta)
+    d = p.dims
+    xf = x[..., :d].to(ct)
+    if p.traditional:
+        a, b = xf[..., 0::2], xf[..., 1::2]
+        y = torch.stack((a * c - b * s, a * s + b * c), dim=-1).flatten(-2)
+    else:
+        a, b = xf[..., : d // 2], xf[..., d // 2:]
+        y = torch.cat((a * c - b * s, a * s + b * c), dim=-1)
+    y = y.to(x.dtype)
+    if d < x.shape[-1]:
+        y = torch.cat((y, x[..., d:]), dim=-1)
+    return y
+
+
+# -- attention ----------------------------------------------------------------------
+
+def _sdpa(p, q, k, v, mask, sinks):
+    """The attention output in torch ops (differentiable by torch's autograd)."""
+    b, hq, tq, _ = q.shape
+    hk, tk = k.shape[1], k.shape[2]
+    if tq == 0 or tk == 0:
+        return q.new_zeros((b, hq, tq, v.shape[-1]))
+    if sinks is not None:
+        return _sdpa_sinks(p, q, k, v, mask, sinks)
+    attn_mask, is_causal, dead = None, False, None
+    if p.causal:
+        if tq == tk:
+            is_causal = True
+        elif tq == 1:
+            pass  # a single query, aligned with the last key, sees every key
+        elif tq < tk:
+            attn_mask = _causal_lower_right(tq, tk)
+            if attn_mask is None:
+                attn_mask = torch.ones(tq, tk, dtype=torch.bool, device=q.device).tril(tk - tq)
+        else:
+            # the first tq - tk queries see no key: upstream gives them the mean of v
+            attn_mask = torch.ones(tq, tk, dtype=torch.bool, device=q.device).tril(tk - tq)
+            dead = torch.arange(tq, device=q.device).unsqueeze(-1) < tq - tk
+    elif mask is not None:
+        if mask.ndim < 2:
+            mask = mask.reshape((1,) * (2 - mask.ndim) + tuple(mask.shape))
+        attn_mask = mask
+        if mask.dtype is torch.bool:
+            dead = ~mask.any(-1, keepdim=True)
+        elif mask.dtype is not q.dtype:
+            attn_mask = mask.to(q.dtype)
+    gqa = hq != hk
+    if gqa and isinstance(attn_mask, torch.Tensor):
+        # the memory-efficient kernel (the one taking masks) has no grouped heads
+        k = k.repeat_interleave(hq // hk, dim=1)
+        v = v.repeat_interleave(hq // hk, dim=1)
+        gqa = False
+    kw = {"enable_gqa": True} if gqa else {}
+    out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, is_causal=is_causal,
+                                         scale=p.scale, **kw)
+    if dead is not None:
+        vm = v.mean(-2, keepdim=True)
+        if vm.shape[1] != hq:
+            vm = vm.repeat_interleave(hq // vm.shape[1], dim=1)
+        out = torch.where(dead, vm, out)
+    return out
+
+
+def _sdpa_sinks(p, q, k, v, mask, sinks):
+    b, hq, tq, d = q.shape
+    hk, tk = k.shape[1], k.shape[2]
+    g = hq // hk
+    ct = torch.float64 if q.dtype is torch.float64 else torch.float32
+    qg = q.reshape(b, hk, g, tq, d)
+    s = torch.matmul(qg * p.scale, k.unsqueeze(2).transpose(-1, -2)).to(ct)
+    low = torch.finfo(ct).min
+    if p.causal:
+        keep = torch.ones(tq, tk, dtype=torch.bool, device=q.device).tril(tk - tq)
+        s = s.masked_fill(~keep, low)
+    if mask is not None:
+        m = mask.expand(b, hq, tq, tk).reshape(b, hk, g, tq, tk)
+        s = s.masked_fill(~m, low) if m.dtype is torch.bool else s + m.to(ct)
+    col = sinks.to(ct).reshape(1, hk, g, 1, 1).expand(b, hk, g, tq, 1)
+    pr = torch.softmax(torch.cat((col, s), dim=-1), dim=-1)[..., 1:]
+    out = torch.matmul(pr.to(q.dtype), v.unsqueeze(2))
+    return out.reshape(b, hq, tq, v.shape[-1])
+
+
+def _leaf(t):
+    """A tensor torch's autograd may save: an alias of `t` made outside inference mode."""
+    if not t.is_inference():
+        return t.detach()
+    try:
+        return torch.from_dlpack(t)
+    except Exception:  # (layouts DLPack cannot carry)
+        return t.clone()
+
+
+def _traced(p, ins, nums):
+    """Forward under autograd: (output, leaves) with leaves for the inputs in `nums`."""
+    with torch.inference_mode(False), torch.enable_grad():
+        leaves = [_leaf(t) if t is not None else None for t in ins]
+        for i in nums:
+            leaves[i].requires_grad_(True)
+        out = _sdpa(p, *leaves)
+    return out, leaves
+
+
+def _split(p, ts):
+    q, k, v = ts[0], ts[1], ts[2]
+    mask = ts[3] if p.mask_kind is not None else None
+    sinks = ts[-1] if p.has_sinks else None
+    return [q, k, v, mask, sinks]
+
+
+def _positions(p):
+    """Input position of q, k, v, mask, sinks (None where absent)."""
+    pos = [0, 1, 2, 3 if p.mask_kind is not None else None, None]
+    if p.has_sinks:
+        pos[4] = 3 + (p.mask_kind is not None)
+    return pos
+
+
+def _diff_nums(p, argnums):
+    """Which of (q, k, v, mask, sinks) get a torch gradient for input argnums."""
+    pos = _positions(p)
+    out = []
+    for j, i in enumerate(pos):
+        if i is not None and i in argnums and not (j == 3 and p.mask_kind == "bool"):
+            out.append(j)
+    return out
+
+
+@register(P.SDPA)
+def _sdpa_kernel(p, *ts):
+    ins = _split(p, ts)
+    if p.save:
+        nums = _diff_nums(p, p.save)
+        out, leaves = _traced(p, ins, nums)
+        res = out.detach()
+        res._ember_sdpa = [out, leaves, frozenset(nums)]
+        return res
+    return _sdpa(p, *ins)
+
+
+@register(P.SDPAVJP)
+def _sdpa_vjp(p, *ts):
+    fwd = p.fwd
+    out, g = ts[-2], ts[-1]
+    ins = _split(fwd, ts[:-2])
+    nums = _diff_nums(fwd, p.argnums)
+    saved = getattr(out, "_ember_sdpa", None)
+    if saved is not None and saved[0] is not None and set(nums) <= saved[2]:
+        o, leaves = saved[0], saved[1]
+        saved[0] = saved[1] = None  # torch frees the graph in backward: use it once
+    else:
+        o, leaves = _traced(fwd, ins, nums)
+    grads = [None] * len(ins)
+    if nums and o.requires_grad:
+        with torch.inference_mode(False), torch.enable_grad():
+            gs = torch.autograd.grad(o, [leaves[j] for j in nums], g, allow_unused=True)
+        for j, gr in zip(nums, gs):
+            grads[j] = gr
+    res = []
+    for j, x in zip(range(5), ins):
+        if x is None:
+            continue
+        gr = grads[j]
+        res.append(torch.zeros_like(x) if gr is None else gr.detach())
+    return res
+
+
+KERNELS[P.CustomKernel] = lambda p, *ts: p.launch(ts)
