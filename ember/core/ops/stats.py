@@ -1,0 +1,103 @@
+"""Statistics and differences built from other ops: median, minmax, count_nonzero, diff;
+and upstream's cumulative_sum / cumulative_prod names for cumsum / cumprod."""
+
+import operator
+
+from ember.core import dtypes as D
+from ember.core.array import array
+from ember.core.ops._base import as_array, resolve
+from ember.core.ops.reduce import norm_axes
+from ember.core.ops.scan import cumprod, cumsum
+
+__all__ = ["median", "minmax", "count_nonzero", "diff", "cumulative_sum", "cumulative_prod"]
+
+cumulative_sum = cumsum
+cumulative_prod = cumprod
+
+
+def _O():
+    import ember.core.ops as O
+    return O
+
+
+def _median_axes(axis, ndim):
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, int) or hasattr(axis, "__index__") else tuple(axis)
+    out = []
+    for ax in axes:
+        ax = operator.index(ax)
+        if not -ndim <= ax < ndim:
+            raise IndexError(f"[median] axis {ax} is out of bounds for array with {ndim} "
+                             "dimensions.")
+        out.append(ax % ndim)
+    if len(set(out)) != len(out):
+        raise ValueError("[median] Received duplicate axis.")
+    return tuple(sorted(out))
+
+
+def median(a, /, axis=None, keepdims=False, *, stream=None):
+    O = _O()
+    s = resolve(stream)
+    a = as_array(a, s)
+    axes = _median_axes(axis, a.ndim)
+    if a.dtype.kind not in "fc":
+        a = O.astype(a, D.float32, s)
+    shape = a.shape
+    n = 1
+    for ax in axes:
+        n *= shape[ax]
+    if n == 0:
+        raise ValueError("[median] Cannot take median along empty axis.")
+    rest = [i for i in range(a.ndim) if i not in axes]
+    x = O.transpose(a, rest + list(axes), stream=s)
+    x = O.reshape(x, tuple(shape[i] for i in rest) + (n,), stream=s)
+    x = O.sort(x, axis=-1, stream=s)
+    lo, hi = x[..., (n - 1) // 2], x[..., n // 2]
+    med = O.multiply(O.add(lo, hi, stream=s), 0.5, stream=s)
+    if a.dtype.kind == "f":  # NaNs sort last: any NaN makes the median NaN
+        med = O.where(O.isnan(x[..., n - 1], stream=s), float("nan"), med, stream=s)
+    if keepdims:
+        med = O.reshape(med, tuple(1 if i in axes else d for i, d in enumerate(shape)),
+                        stream=s)
+    return med
+
+
+def minmax(a, /, axis=None, keepdims=False, *, stream=None):
+    O = _O()
+    return (O.min(a, axis, keepdims, stream=stream), O.max(a, axis, keepdims, stream=stream))
+
+
+def count_nonzero(a, /, axis=None, keepdims=False, *, stream=None):
+    O = _O()
+    s = resolve(stream)
+    a = as_array(a, s)
+    axes = norm_axes(axis, a.ndim, "count_nonzero")
+    nz = a if a.dtype is D.bool_ else O.not_equal(a, 0, stream=s)
+    return O.astype(O.sum(nz, axes, keepdims, stream=s), D.int32, s)
+
+
+def diff(a, /, n=1, axis=-1, *, stream=None):
+    O = _O()
+    if not isinstance(a, array) or isinstance(n, (bool, float)) or not hasattr(n, "__index__") \
+            or isinstance(axis, (bool, float)) or not hasattr(axis, "__index__"):
+        raise TypeError("diff(): incompatible function arguments. The following argument types "
+                        "are supported:\n    1. diff(a: array, /, n: int = 1, axis: int = -1, "
+                        "*, stream: StreamOrDevice = None) -> array")
+    n, axis = operator.index(n), operator.index(axis)
+    s = resolve(stream)
+    a = as_array(a, s)
+    if not -a.ndim <= axis < a.ndim:
+        raise IndexError("[diff] Axis is out of bounds for the array.")
+    if n < 0:
+        raise ValueError("[diff] Order `n` must be non-negative.")
+    axis %= a.ndim
+    lead = (slice(None),) * axis
+    length = a.shape[axis]
+    for _ in range(min(n, length)):
+        hi, lo = a[lead + (slice(1, None),)], a[lead + (slice(None, -1),)]
+        a = O.not_equal(hi, lo, stream=s) if a.dtype is D.bool_ else \
+            O.subtract(hi, lo, stream=s)
+    if n > length:
+        a = a[lead + (slice(0, 0),)]
+    return a
