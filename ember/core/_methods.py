@@ -5,6 +5,8 @@ and scalars (converted to the array's dtype, as upstream converts them) and obje
 `__mlx_array__`. In-place operators give the same Python object the new value.
 """
 
+import inspect
+
 import numpy as np
 
 import ember.core.ops as O
@@ -175,6 +177,16 @@ def _method(name):
         return getattr(O, name)(self, *args, **kwargs)
     method.__name__ = name
     method.__qualname__ = f"array.{name}"
+    # what help() and inspect show: the op's parameters after the array
+    P = inspect.Parameter
+    sig = inspect.signature(getattr(O, name))
+    rest = [p for p in list(sig.parameters.values())[1:] if p.name != "dtype" or
+            name not in ("cumsum", "cumprod")]  # (the methods take no dtype upstream)
+    if name in ("round", "view"):
+        rest = [p.replace(kind=P.KEYWORD_ONLY) if p.name == "stream" else p for p in rest]
+    elif name == "astype":
+        rest = [p.replace(kind=P.POSITIONAL_OR_KEYWORD) for p in rest]
+    method.__signature__ = sig.replace(parameters=[P("self", P.POSITIONAL_ONLY)] + rest)
     return method
 
 
@@ -182,10 +194,24 @@ _METHODS = ["abs", "all", "any", "argmax", "argmin", "conj", "cos", "cummax", "c
             "cumprod", "cumsum", "diag", "diagonal", "exp", "expm1", "flatten", "log",
             "log10", "log1p", "log2", "logcumsumexp", "logsumexp", "max", "maximum", "mean",
             "min", "minimum", "moveaxis", "prod", "reciprocal", "round", "rsqrt", "sin",
-            "split", "sqrt", "square", "squeeze", "std", "sum", "swapaxes", "var", "view",
-            "astype", "conjugate", "unflatten"]
+            "split", "sqrt", "square", "squeeze", "sum", "swapaxes", "view",
+            "astype", "conjugate"]
 for _name in _METHODS:
     setattr(array, _name, _method(_name))
+
+
+def var(self, axis=None, keepdims=False, ddof=0, *, correction=None, stream=None):
+    return O.var(self, axis, keepdims, ddof if correction is None else correction,
+                 stream=stream)
+
+
+def std(self, axis=None, keepdims=False, ddof=0, *, correction=None, stream=None):
+    return O.std(self, axis, keepdims, ddof if correction is None else correction,
+                 stream=stream)
+
+
+array.var = var
+array.std = std
 
 
 def reshape(self, *shape, stream=None):

@@ -170,8 +170,8 @@ def device_count(device_type):
     return 1 if device_type is cpu else B.gpu_count()
 
 
-def device_info(device=None):
-    device = default_device() if device is None else Device(device)
+def device_info(d=None):
+    device = default_device() if d is None else Device(d)
     if not is_available(device):
         return {}
     return B.device_info(device.type is gpu, device.index)
@@ -308,10 +308,10 @@ def stream(s):
     return StreamContext(s)
 
 
-def synchronize(s=None):
-    if s is None:
+def synchronize(stream=None):
+    if stream is None:
         B.synchronize_all()
         return
-    s = resolve(s)
+    s = resolve(stream)
     if s.device.type is gpu:
         B.synchronize_stream(s.torch_stream)

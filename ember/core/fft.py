@@ -14,7 +14,6 @@ __all__ = ["fft", "ifft", "fft2", "ifft2", "fftn", "ifftn", "rfft", "irfft", "rf
            "stft", "istft"]
 
 _NORMS = ("backward", "ortho", "forward")
-_DEFAULT = object()  # the 2-D transforms' default axes (-2, -1)
 
 
 def _array(a, op):
@@ -67,9 +66,7 @@ def _fftn(a, s, axes, norm, stream, op, kind, inverse):
     _array(a, op)
     _check_norm(norm, op)
     s_ = _ints(s, op, "s")
-    if axes is _DEFAULT:
-        axes = (-2, -1)
-    elif axes is None:
+    if axes is None:
         if s_ is not None:
             raise ValueError("[fftn] `axes` should not be `None` if `s` is not `None`.")
         if a.ndim == 0:
@@ -128,19 +125,19 @@ def irfft(a, n=None, axis=-1, norm="backward", stream=None):
     return _fftn(a, n, axes, norm, stream, "irfft", "c2r", True)
 
 
-def fft2(a, s=None, axes=_DEFAULT, norm="backward", stream=None):
+def fft2(a, s=None, axes=[-2, -1], norm="backward", stream=None):
     return _fftn(a, s, axes, norm, stream, "fft2", "c2c", False)
 
 
-def ifft2(a, s=None, axes=_DEFAULT, norm="backward", stream=None):
+def ifft2(a, s=None, axes=[-2, -1], norm="backward", stream=None):
     return _fftn(a, s, axes, norm, stream, "ifft2", "c2c", True)
 
 
-def rfft2(a, s=None, axes=_DEFAULT, norm="backward", stream=None):
+def rfft2(a, s=None, axes=[-2, -1], norm="backward", stream=None):
     return _fftn(a, s, axes, norm, stream, "rfft2", "r2c", False)
 
 
-def irfft2(a, s=None, axes=_DEFAULT, norm="backward", stream=None):
+def irfft2(a, s=None, axes=[-2, -1], norm="backward", stream=None):
     return _fftn(a, s, axes, norm, stream, "irfft2", "c2r", True)
 
 

@@ -1,5 +1,7 @@
 """Elementwise ops: the unary and binary families, where, and their composites."""
 
+import inspect
+
 from ember.core import dtypes as D
 from ember.core._backend import WRAP
 from ember.core.array import _new as _anew
@@ -72,6 +74,23 @@ def _unary_fast(op, rule):
     return frozenset(ok)
 
 
+def _sig(*names):
+    # upstream's: the operands positional-only, the stream keyword-only (the functions
+    # themselves also take the stream by position, as Ember's own rules call them)
+    P = inspect.Parameter
+    return inspect.Signature([P(n, P.POSITIONAL_ONLY) for n in names]
+                             + [P("stream", P.KEYWORD_ONLY, default=None)])
+
+
+_UNARY_SIG = _sig("a")
+_BINARY_SIG = _sig("a", "b")
+# ops whose upstream signature is plain (a, b, stream=None): the function's own
+_PLAIN_SIG = {"add", "subtract", "multiply", "divide", "floor_divide", "remainder", "equal",
+              "not_equal", "less", "less_equal", "greater", "greater_equal", "bitwise_and",
+              "bitwise_or", "bitwise_xor", "bitwise_invert", "left_shift", "right_shift",
+              "isfinite", "isinf", "isnan", "isneginf", "isposinf"}
+
+
 def _make_unary(op):
     prim = E.UNARY[op]()
     fast = _unary_fast(op, prim.rule)
@@ -105,6 +124,10 @@ def _make_unary(op):
 
     f.__name__ = op
     f.__qualname__ = op
+    if op == "conjugate":
+        f.__signature__ = inspect.signature(lambda a, *, stream=None: None)
+    elif op not in _PLAIN_SIG:
+        f.__signature__ = _UNARY_SIG
     return f
 
 
@@ -299,6 +322,8 @@ def _make_binary(op):
 
     f.__name__ = op
     f.__qualname__ = op
+    if op not in _PLAIN_SIG:
+        f.__signature__ = _BINARY_SIG
     return f
 
 
@@ -350,3 +375,13 @@ def where(condition, x, y, stream=None):
 
 
 _SELECT = E.Select()
+
+
+# upstream's signatures for the hand-written ops above (they also take the stream by
+# position, as Ember's own code calls them)
+astype.__signature__ = inspect.signature(lambda a, dtype, /, *, stream=None: None)
+round.__signature__ = inspect.signature(lambda a, /, decimals=0, stream=None: None)
+for _f in (positive, degrees, radians):
+    _f.__signature__ = _UNARY_SIG
+logical_xor.__signature__ = _BINARY_SIG
+where.__signature__ = inspect.signature(lambda condition, x, y, /, *, stream=None: None)

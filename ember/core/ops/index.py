@@ -875,7 +875,7 @@ def _dynamic_args(a, start, axes, op, s):
     return start, tuple(norm)
 
 
-def slice(a, /, start_indices, axes, slice_size, *, stream=None):  # noqa: A001
+def slice(a, start_indices, axes, slice_size, *, stream=None):  # noqa: A001
     s = resolve(stream)
     a = as_array(a, s)
     start, axes = _dynamic_args(a, start_indices, axes, "slice", s)
@@ -888,7 +888,7 @@ def slice(a, /, start_indices, axes, slice_size, *, stream=None):  # noqa: A001
     return _dynamic_slice(a, start, axes, sizes)
 
 
-def slice_update(a, /, update, start_indices, axes, *, stream=None):
+def slice_update(a, update, start_indices, axes, *, stream=None):
     s = resolve(stream)
     a = as_array(a, s)
     if not isinstance(update, array):

@@ -1,5 +1,7 @@
 """Ops on whole arrays: identity copies, stop_gradient, device transfer."""
 
+import inspect
+
 from ember.core.array import node
 from ember.core.ops._base import as_array, resolve
 from ember.core.primitives.misc import Identity, StopGradient
@@ -20,3 +22,7 @@ def stop_gradient(a, stream=None):
     s = resolve(stream)
     a = as_array(a, s)
     return node(a._shape, a._dtype, _STOP, (a,), s)
+
+
+# upstream's signature (Ember's own code also passes the stream by position)
+stop_gradient.__signature__ = inspect.signature(lambda a, /, *, stream=None: None)
