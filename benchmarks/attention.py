@@ -5,9 +5,17 @@ the q, k and v cotangents through torch's fused backward); torch runs
 `F.scaled_dot_product_attention` (with `enable_gqa` for grouped heads) and
 `torch.autograd.grad` with the same cotangent; upstream MLX runs `mlx.vjp` where it has
 the device. Figures are milliseconds per step (median of repeats of `--iters` steps,
-CUDA-synchronised around each repeat) and ratios against torch.
+synchronised around each repeat) and ratios against torch.
+
+Every framework is timed the same way: by default steps are queued without waiting
+(Ember and MLX `async_eval`, torch's eager launches), so the figures are throughput;
+`--blocking` waits for every step instead (`eval`, `torch.cuda.synchronize`), so they are
+latency and include each framework's host time per call. `--count-ops` lists the aten
+ops one step of each framework runs on small shapes (CPU unless `--device gpu`): Ember
+must launch no more kernels than torch.
 
     python -m benchmarks.attention [--device gpu|cpu] [--dtypes bfloat16,float16] [--iters 20]
+                                   [--blocking] [--count-ops]
 """
 
 import argparse
@@ -27,7 +35,15 @@ SMALL = [("small mha 128 d64", 2, 4, 4, 128, 128, 64, None),
          ("small gqa 128 d64 causal", 2, 4, 2, 128, 128, 64, "causal")]
 
 
-def _median_time(step, sync, iters, repeats, warmup=3):
+def _small(cfg):
+    """A benchmark config shrunk for counting ops on the CPU (same heads, masks and
+    query/key length relation)."""
+    name, b, hq, hk, tq, tk, d, mask = cfg
+    return (name + " (small)", 1, hq, hk, min(tq, 64), min(tk, 64 if tq > 1 else 256), d,
+            mask)
+
+
+def _median_time(step, sync, iters, repeats, warmup=10):
     for _ in range(warmup):
         step()
     sync()
@@ -55,9 +71,8 @@ def _inputs(cfg, seed=0):
     return q, k, v, cot, m
 
 
-def bench_ember(cfg, device, dtype, iters, repeats):
-    import torch
-
+def ember_steps(cfg, device, dtype, blocking):
+    """(forward step, forward+backward step, sync) for Ember."""
     import ember.core as mx
     mx.set_default_device(mx.gpu if device == "gpu" else mx.cpu)
     d, kind = cfg[6], cfg[7]
@@ -66,23 +81,29 @@ def bench_ember(cfg, device, dtype, iters, repeats):
     q, k, v, c = (mx.array(a).astype(dt) for a in (q, k, v, c))
     mask = "causal" if kind == "causal" else None if m is None else mx.array(m).astype(dt)
     mx.eval(q, k, v, c, mask if mask is not None and mask != "causal" else q)
-    sync = torch.cuda.synchronize if device == "gpu" else (lambda: None)
+    run = mx.eval if blocking else mx.async_eval
 
     def f(q, k, v):
         return [mx.fast.scaled_dot_product_attention(q, k, v, scale=d ** -0.5, mask=mask)]
 
     def fwd():
-        mx.eval(f(q, k, v))
+        run(f(q, k, v))
 
     def fwd_bwd():
         out, grads = mx.vjp(f, [q, k, v], [c])
-        mx.eval(out, grads)
+        run(out, grads)
 
+    return fwd, fwd_bwd, mx.synchronize
+
+
+def bench_ember(cfg, device, dtype, iters, repeats, blocking=False):
+    fwd, fwd_bwd, sync = ember_steps(cfg, device, dtype, blocking)
     return (_median_time(fwd, sync, iters, repeats),
             _median_time(fwd_bwd, sync, iters, repeats))
 
 
-def bench_torch(cfg, device, dtype, iters, repeats):
+def torch_steps(cfg, device, dtype, blocking):
+    """(forward step, forward+backward step, sync) for torch."""
     import torch
     import torch.nn.functional as F
     dev = "cuda" if device == "gpu" else "cpu"
@@ -103,20 +124,57 @@ def bench_torch(cfg, device, dtype, iters, repeats):
     elif m is not None:
         kw["attn_mask"] = m
     sync = torch.cuda.synchronize if dev == "cuda" else (lambda: None)
+    wait = sync if blocking else (lambda: None)
 
     def fwd():
         with torch.no_grad():
             F.scaled_dot_product_attention(q, k, v, **kw)
+        wait()
 
     def fwd_bwd():
         y = F.scaled_dot_product_attention(q, k, v, **kw)
         torch.autograd.grad(y, (q, k, v), c)
+        wait()
 
+    return fwd, fwd_bwd, sync
+
+
+def bench_torch(cfg, device, dtype, iters, repeats, blocking=False):
+    fwd, fwd_bwd, sync = torch_steps(cfg, device, dtype, blocking)
     return (_median_time(fwd, sync, iters, repeats),
             _median_time(fwd_bwd, sync, iters, repeats))
 
 
-def bench_mlx(cfg, device, dtype, iters, repeats):
+def count_ops(cfg, dtype, device="cpu"):
+    """{framework: (forward ops, forward+backward ops)}: the aten ops of one step, as
+    'name' or 'name xN'."""
+    from collections import Counter
+
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Count(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.ops = Counter()
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.ops[func.overloadpacket.__name__] += 1
+            return func(*args, **(kwargs or {}))
+
+    def ops(step):
+        step()  # (first-call caches)
+        with Count() as c:
+            step()
+        return sum(c.ops.values()), " ".join(
+            k if n == 1 else f"{k} x{n}" for k, n in sorted(c.ops.items()))
+    out = {}
+    for name, steps in (("ember", ember_steps), ("torch", torch_steps)):
+        fwd, fwd_bwd, _ = steps(cfg, device, dtype, True)
+        out[name] = (ops(fwd), ops(fwd_bwd))
+    return out
+
+
+def bench_mlx(cfg, device, dtype, iters, repeats, blocking=False):
     try:
         import mlx.core as mlx
     except ImportError:
@@ -130,19 +188,20 @@ def bench_mlx(cfg, device, dtype, iters, repeats):
     q, k, v, c = (mlx.array(a).astype(dt) for a in (q, k, v, c))
     mask = "causal" if kind == "causal" else None if m is None else mlx.array(m).astype(dt)
     mlx.eval(q, k, v, c)
+    run = mlx.eval if blocking else mlx.async_eval
 
     def f(q, k, v):
         return [mlx.fast.scaled_dot_product_attention(q, k, v, scale=d ** -0.5, mask=mask)]
 
     def fwd():
-        mlx.eval(f(q, k, v))
+        run(f(q, k, v))
 
     def fwd_bwd():
         out, grads = mlx.vjp(f, [q, k, v], [c])
-        mlx.eval(out, grads)
+        run(out, grads)
 
-    return (_median_time(fwd, lambda: None, iters, repeats),
-            _median_time(fwd_bwd, lambda: None, iters, repeats))
+    return (_median_time(fwd, mlx.synchronize, iters, repeats),
+            _median_time(fwd_bwd, mlx.synchronize, iters, repeats))
 
 
 def main(argv=None):
@@ -153,23 +212,41 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--configs", default=None, help="substring filter on config names")
     ap.add_argument("--no-mlx", action="store_true", help="skip upstream MLX")
+    ap.add_argument("--blocking", action="store_true",
+                    help="wait for every step (latency) instead of queueing them (throughput)")
+    ap.add_argument("--count-ops", action="store_true",
+                    help="list the aten ops per step (small shapes) and exit")
     args = ap.parse_args(argv)
     import torch
+    if args.count_ops:
+        device = args.device or "cpu"
+        print("| config | dtype | step | ember ops | torch ops |")
+        print("|---|---|---|---|---|")
+        for cfg in [_small(c) for c in CONFIGS] + SMALL:
+            for dtype in args.dtypes.split(","):
+                got = count_ops(cfg, dtype, device)
+                for i, step in enumerate(("fwd", "f+b")):
+                    (ne, le), (nt, lt) = got["ember"][i], got["torch"][i]
+                    print(f"| {cfg[0]} | {dtype} | {step} | {ne}: {le} | {nt}: {lt} |")
+        return
     device = args.device or ("gpu" if torch.cuda.is_available() else "cpu")
     configs = CONFIGS if device == "gpu" else SMALL
     if args.configs:
         configs = [c for c in CONFIGS + SMALL if args.configs in c[0]]
     if device == "gpu":
         print(f"device: {torch.cuda.get_device_name()}, torch {torch.__version__}")
+    print("timing:", "every step waited for (latency)" if args.blocking
+          else "steps queued, synchronised per repeat (throughput)")
     ms = 1e3
     print("| config | dtype | ember fwd ms | torch fwd ms | ember/torch fwd | ember f+b ms | "
           "torch f+b ms | ember/torch f+b | mlx f+b ms |")
     print("|---|---|---|---|---|---|---|---|---|")
     for cfg in configs:
         for dtype in args.dtypes.split(","):
-            ef, eb = bench_ember(cfg, device, dtype, args.iters, args.repeats)
-            tf, tb = bench_torch(cfg, device, dtype, args.iters, args.repeats)
-            m = None if args.no_mlx else bench_mlx(cfg, device, dtype, args.iters, args.repeats)
+            run = (cfg, device, dtype, args.iters, args.repeats, args.blocking)
+            ef, eb = bench_ember(*run)
+            tf, tb = bench_torch(*run)
+            m = None if args.no_mlx else bench_mlx(*run)
             mtxt = f"{m[1] * ms:.3f}" if m else "n/a"
             print(f"| {cfg[0]} | {dtype} | {ef * ms:.3f} | {tf * ms:.3f} | {ef / tf:.2f}x | "
                   f"{eb * ms:.3f} | {tb * ms:.3f} | {eb / tb:.2f}x | {mtxt} |", flush=True)

@@ -6,7 +6,14 @@ and `torch.autograd.grad` with the same cotangent; upstream MLX runs `mlx.vjp` w
 has the device. Figures are milliseconds per step (median of repeats of `--iters` steps,
 CUDA-synchronised around each repeat) and ratios against torch.
 
+Both sides are timed the same way. By default steps are queued without waiting (Ember's
+`async_eval`, torch's eager launches), so a figure is the device time of a step unless the
+host falls behind. `--sync` waits for every step instead (Ember's `eval`, which blocks like
+upstream's, and `torch.cuda.synchronize()` after each torch step): host overhead, launch
+latency and device time then add up, for both.
+
     python -m benchmarks.conv [--device gpu|cpu] [--dtypes float32,bfloat16] [--iters 20]
+                              [--sync]
 """
 
 import argparse
@@ -50,7 +57,7 @@ def _inputs(cfg, seed=0):
     return x, wt, cot
 
 
-def bench_ember(cfg, device, dtype, iters, repeats):
+def bench_ember(cfg, device, dtype, iters, repeats, each_step=False):
     import torch
 
     import ember.core as mx
@@ -60,22 +67,24 @@ def bench_ember(cfg, device, dtype, iters, repeats):
     x, w, c = (mx.array(a).astype(dt) for a in _inputs(cfg))
     mx.eval(x, w, c)
     sync = torch.cuda.synchronize if device == "gpu" else (lambda: None)
+    run = mx.eval if each_step else mx.async_eval
 
     def f(x, w):
         return [mx.conv2d(x, w, stride=s, padding=p, groups=g)]
 
     def fwd():
-        mx.eval(f(x, w))
+        run(f(x, w))
 
     def fwd_bwd():
+        # the output and the cotangents of both operands, as torch's autograd.grad below
         out, grads = mx.vjp(f, [x, w], [c])
-        mx.eval(out, grads)
+        run(out, grads)
 
     return (_median_time(fwd, sync, iters, repeats),
             _median_time(fwd_bwd, sync, iters, repeats))
 
 
-def bench_torch(cfg, device, dtype, iters, repeats):
+def bench_torch(cfg, device, dtype, iters, repeats, each_step=False):
     import torch
     import torch.nn.functional as F
     dev = "cuda" if device == "gpu" else "cpu"
@@ -88,20 +97,23 @@ def bench_torch(cfg, device, dtype, iters, repeats):
     w = w.permute(0, 3, 1, 2).contiguous(memory_format=cl).requires_grad_()
     c = c.permute(0, 3, 1, 2)
     sync = torch.cuda.synchronize if dev == "cuda" else (lambda: None)
+    wait = sync if each_step else (lambda: None)
 
     def fwd():
         with torch.no_grad():
             F.conv2d(x, w, stride=s, padding=p, groups=g)
+        wait()
 
     def fwd_bwd():
         y = F.conv2d(x, w, stride=s, padding=p, groups=g)
         torch.autograd.grad(y, (x, w), c)
+        wait()
 
     return (_median_time(fwd, sync, iters, repeats),
             _median_time(fwd_bwd, sync, iters, repeats))
 
 
-def bench_mlx(cfg, device, dtype, iters, repeats):
+def bench_mlx(cfg, device, dtype, iters, repeats, each_step=False):
     try:
         import mlx.core as mlx
     except ImportError:
@@ -113,19 +125,22 @@ def bench_mlx(cfg, device, dtype, iters, repeats):
     dt = getattr(mlx, dtype)
     x, w, c = (mlx.array(a).astype(dt) for a in _inputs(cfg))
     mlx.eval(x, w, c)
+    run = mlx.eval if each_step else mlx.async_eval
+    # waits for everything queued (async_eval's outputs included)
+    sync = mlx.synchronize
 
     def f(x, w):
         return [mlx.conv2d(x, w, stride=s, padding=p, groups=g)]
 
     def fwd():
-        mlx.eval(f(x, w))
+        run(f(x, w))
 
     def fwd_bwd():
         out, grads = mlx.vjp(f, [x, w], [c])
-        mlx.eval(out, grads)
+        run(out, grads)
 
-    return (_median_time(fwd, lambda: None, iters, repeats),
-            _median_time(fwd_bwd, lambda: None, iters, repeats))
+    return (_median_time(fwd, sync, iters, repeats),
+            _median_time(fwd_bwd, sync, iters, repeats))
 
 
 def main(argv=None):
@@ -135,6 +150,7 @@ def main(argv=None):
     ap.add_argument("--iters", type=int, default=20)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--configs", default=None, help="substring filter on config names")
+    ap.add_argument("--sync", action="store_true", help="wait for every step (both sides)")
     args = ap.parse_args(argv)
     import torch
     device = args.device or ("gpu" if torch.cuda.is_available() else "cpu")
@@ -145,16 +161,18 @@ def main(argv=None):
         # the same TF32 setting for both (Ember follows MLX_ENABLE_TF32, default on)
         import ember.core  # noqa: F401 - applies the setting
         print(f"device: {torch.cuda.get_device_name()}, cudnn.allow_tf32="
-              f"{torch.backends.cudnn.allow_tf32}")
+              f"{torch.backends.cudnn.allow_tf32}, torch {torch.__version__}, "
+              f"{'synchronised' if args.sync else 'queued'} steps")
     ms = 1e3
     print("| config | dtype | ember fwd ms | torch fwd ms | ember/torch fwd | ember f+b ms | "
           "torch f+b ms | ember/torch f+b | mlx f+b ms |")
     print("|---|---|---|---|---|---|---|---|---|")
     for cfg in configs:
         for dtype in args.dtypes.split(","):
-            ef, eb = bench_ember(cfg, device, dtype, args.iters, args.repeats)
-            tf, tb = bench_torch(cfg, device, dtype, args.iters, args.repeats)
-            m = bench_mlx(cfg, device, dtype, args.iters, args.repeats)
+            run = (cfg, device, dtype, args.iters, args.repeats, args.sync)
+            ef, eb = bench_ember(*run)
+            tf, tb = bench_torch(*run)
+            m = bench_mlx(*run)
             mtxt = f"{m[1] * ms:.3f}" if m else "n/a"
             print(f"| {cfg[0]} | {dtype} | {ef * ms:.3f} | {tf * ms:.3f} | {ef / tf:.2f}x | "
                   f"{eb * ms:.3f} | {tb * ms:.3f} | {eb / tb:.2f}x | {mtxt} |", flush=True)

@@ -77,6 +77,8 @@ from ember.core.dtypes import (
 )
 from ember.core.ops import *  # noqa: F401,F403
 from ember.core.transforms.autodiff import grad, jvp, value_and_grad, vjp
+from ember.core.transforms.compile import compile, disable_compile, enable_compile
+from ember.core.transforms.custom import checkpoint, custom_function
 from ember.core.transforms.eval import async_eval, eval
 from ember.core.transforms.vmap import vmap
 

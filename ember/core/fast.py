@@ -12,14 +12,18 @@ _FLOATS = (D.float16, D.bfloat16, D.float32, D.float64)
 
 
 def _arr(x, s, op, what="x"):
+    if type(x) is array and x._stream.device is s.device:
+        return x
     if isinstance(x, array) or hasattr(x, "__mlx_array__"):
         return as_array(x, s)
     raise TypeError(f"[{op}] Expected {what} to be an array, got {type(x).__name__}.")
 
 
 def _cast(x, dt):
+    if x._dtype is dt:
+        return x
     from ember.core.ops import astype
-    return x if x._dtype is dt else astype(x, dt)
+    return astype(x, dt)
 
 
 def _check_param(p, name, d, op):
@@ -129,27 +133,29 @@ def scaled_dot_product_attention(q, k, v, *, scale, mask=None, sinks=None, force
     s = resolve(stream)
     q, k, v = _arr(q, s, op, "q"), _arr(k, s, op, "k"), _arr(v, s, op, "v")
     for x in (q, k, v):
-        if x.ndim != 4:
+        if len(x._shape) != 4:
             raise ValueError(f"[{op}] input with shape {_fmt(x.shape)} expected to be rank 4")
-    dt = D.result_type(q.dtype, k.dtype, v.dtype)
+    dt = q._dtype
+    if dt is not k._dtype or dt is not v._dtype:
+        dt = D.result_type(dt, k._dtype, v._dtype)
     if dt not in _FLOATS:
         raise ValueError(f"[{op}] Received unsupported type {dt.name}.")
-    b, hq, tq, d = q.shape
+    b, hq, tq, d = q._shape
     for x in (k, v):
-        if x.shape[0] != b:
+        if x._shape[0] != b:
             raise ValueError(f"[{op}] mismatching batch dimension for input with shape "
                              f"{_fmt(x.shape)}.")
-    hk, tk = k.shape[1], k.shape[2]
+    hk, tk = k._shape[1], k._shape[2]
     if hk == 0 or hq % hk:
         raise ValueError(f"[{op}] n_heads must be a multiple of n_kv_heads, found n_heads "
                          f"{hq} for n_kv_heads {hk}.")
-    if v.shape[1] != hk:
+    if v._shape[1] != hk:
         raise ValueError(f"[{op}] keys, values expected to have matching n_kv_heads; found keys "
                          f"with n_heads {hk} for values with n_heads {v.shape[1]}.")
-    if k.shape[-1] != d:
+    if k._shape[3] != d:
         raise ValueError(f"[{op}] query, keys expected to have matching last dimension; found "
                          f"query shape {_fmt(q.shape)} for keys shape {_fmt(k.shape)}.")
-    if v.shape[2] != tk:
+    if v._shape[2] != tk:
         raise ValueError(f"[{op}] keys, values expected to have matching sequence length; "
                          f"found keys shape {_fmt(k.shape)} for values shape {_fmt(v.shape)}.")
     causal, kind = False, None
@@ -160,17 +166,17 @@ def scaled_dot_product_attention(q, k, v, *, scale, mask=None, sinks=None, force
         causal, mask = True, None
     elif mask is not None:
         mask = _arr(mask, s, op, "mask")
-        if mask.ndim > 4:
+        if len(mask._shape) > 4:
             raise ValueError(f"[{op}] the mask with shape {_fmt(mask.shape)} expected to have "
                              "at most rank 4.")
         full = (b, hq, tq, tk)
-        if broadcast_pair(mask.shape, full, "broadcast_shapes") != full:
+        if broadcast_pair(mask._shape, full, "broadcast_shapes") != full:
             raise ValueError(f"Cannot broadcast array of shape {_fmt(mask.shape)} into shape "
                              f"{_fmt(full)}.")
-        if mask.dtype is D.bool_:
+        if mask._dtype is D.bool_:
             kind = "bool"
         else:
-            if D.result_type(mask.dtype, dt) is not dt:
+            if mask._dtype is not dt and D.result_type(mask._dtype, dt) is not dt:
                 raise ValueError(f"[{op}] Mask type must promote to output type {dt.name}.")
             kind, mask = "add", _cast(mask, dt)
     if sinks is not None:
@@ -189,7 +195,7 @@ def scaled_dot_product_attention(q, k, v, *, scale, mask=None, sinks=None, force
     if sinks is not None:
         ins += (sinks,)
     prim = P.SDPA(float(scale), causal, kind, sinks is not None)
-    return node((b, hq, tq, v.shape[-1]), dt, prim, ins, s)
+    return node((b, hq, tq, v._shape[3]), dt, prim, ins, s)
 
 
 def cross_entropy(logits, targets, *, stream=None):

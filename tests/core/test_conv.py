@@ -36,6 +36,28 @@ def test_vjp_matches_upstream(op):
 
 
 @pytest.mark.parametrize("op", GRADS, ids=repr)
+def test_vjp_of_one_operand_matches_upstream(op):
+    # one gradient alone takes the single-gradient kernels (both take the joint one)
+    rng = H._rng(op, "conv-vjp1")
+    for sample in op.samples(rng, "float32"):
+        if len(sample) != 2:
+            continue
+        x, w = sample
+        cot = rng.standard_normal(op.fn(mlx, mlx.array(x), mlx.array(w)).shape)
+        cot = cot.astype(np.float32)
+        for i in (0, 1):
+            if i in UPSTREAM_VJP_WRONG.get(op.name, ()):
+                continue
+
+            def run(m):
+                const = m.array(w if i == 0 else x)
+                f = (lambda a: [op.fn(m, a, const)]) if i == 0 else \
+                    (lambda b: [op.fn(m, const, b)])
+                return m.vjp(f, [m.array(x if i == 0 else w)], [m.array(cot)])[1][0]
+            assert_same(run(mx), run(mlx), rtol=1e-4, msg=f"{op.name} vjp of {i}")
+
+
+@pytest.mark.parametrize("op", GRADS, ids=repr)
 def test_grads_match_finite_differences(op):
     H.test_grads_match_finite_differences(op)
 
@@ -116,6 +138,53 @@ def test_vmap_each_operand(case, in_axes):
         wi = np.take(w, i, in_axes[1]) if in_axes[1] is not None else w
         want.append(np_of(fn(mlx, mlx.array(xi), mlx.array(wi))))
     assert_close(np_of(got), np.stack(want), "float32", rtol=1e-4)
+
+
+@pytest.mark.parametrize("case", _CASES)
+@pytest.mark.parametrize("which", [0, 1])
+def test_jvp_of_joint_gradient_one_tangent(case, which):
+    # a tangent on one operand only: the other output's tangent has no term from it
+    fn, xs, ws = _conv_cases()[case]
+    rng = np.random.default_rng(40 + case)
+    x, w = rng.uniform(-1, 1, xs), rng.uniform(-1, 1, ws)
+    cot = rng.standard_normal(np_of(fn(mx, mx.array(x), mx.array(w))).shape)
+    t = rng.standard_normal(xs if which == 0 else ws)
+
+    def f64(v):
+        return mx.array(v, mx.float64)
+
+    def g(v):
+        a, b = (v, f64(w)) if which == 0 else (f64(x), v)
+        return mx.vjp(lambda a, b: [fn(mx, a, b)], [a, b], [f64(cot)])[1]
+    p = x if which == 0 else w
+    _, jv = mx.jvp(g, [f64(p)], [f64(t)])
+    h = 1e-6
+    plus, minus = g(f64(p + h * t)), g(f64(p - h * t))
+    for j, a, b in zip(jv, plus, minus):
+        assert_close(np_of(j), (np_of(a) - np_of(b)) / (2 * h), "fd", rtol=1e-5)
+
+
+@pytest.mark.parametrize("case", _CASES)
+@pytest.mark.parametrize("in_axes", [(0, None), (None, 0)])
+def test_vmap_of_vjp_with_fixed_cotangent(case, in_axes):
+    # one gradient is then unbatched inside the vmapped joint-gradient node
+    fn, xs, ws = _conv_cases()[case]
+    rng = np.random.default_rng(50 + case)
+    b = 2
+    x = _r(rng, *((b,) + xs if in_axes[0] == 0 else xs))
+    w = _r(rng, *((b,) + ws if in_axes[1] == 0 else ws))
+    out = np_of(fn(mx, mx.array(x[0] if in_axes[0] == 0 else x),
+                   mx.array(w[0] if in_axes[1] == 0 else w)))
+    cot = mx.array(_r(rng, *out.shape))
+
+    def grads(x, w):
+        return mx.vjp(lambda a, c: [fn(mx, a, c)], [x, w], [cot])[1]
+    got = mx.vmap(grads, in_axes=in_axes)(mx.array(x), mx.array(w))
+    for i in range(b):
+        xi = x[i] if in_axes[0] == 0 else x
+        wi = w[i] if in_axes[1] == 0 else w
+        for g, want in zip(got, grads(mx.array(xi), mx.array(wi))):
+            assert_close(np_of(g)[i], np_of(want), "float32", rtol=1e-4)
 
 
 @pytest.mark.parametrize("case", _CASES)
@@ -273,6 +342,7 @@ def test_complex_weight_promotes(f):
 # -- GPU ----------------------------------------------------------------------------------
 
 def _cuda_case(dtype, fn, xs, ws):
+    """(output, dx, dw jointly, dx alone, dw alone) on the GPU and on the CPU."""
     rng = np.random.default_rng(4)
     x, w = _r(rng, *xs), _r(rng, *ws)
     cot = rng.standard_normal(fn(mlx, mlx.array(x), mlx.array(w)).shape).astype(np.float32)
@@ -280,10 +350,12 @@ def _cuda_case(dtype, fn, xs, ws):
     def run(stream):
         with mx.stream(stream):
             xa, wa = mx.array(x).astype(dtype), mx.array(w).astype(dtype)
-            out, (gx, gw) = mx.vjp(lambda a, b: [fn(mx, a, b)], [xa, wa],
-                                   [mx.array(cot).astype(dtype)])
-            mx.eval(out, gx, gw)
-            return out[0], gx, gw
+            c = [mx.array(cot).astype(dtype)]
+            out, (gx, gw) = mx.vjp(lambda a, b: [fn(mx, a, b)], [xa, wa], c)
+            _, (gx1,) = mx.vjp(lambda a: [fn(mx, a, wa)], [xa], c)
+            _, (gw1,) = mx.vjp(lambda b: [fn(mx, xa, b)], [wa], c)
+            mx.eval(out, gx, gw, gx1, gw1)
+            return out[0], gx, gw, gx1, gw1
     return run(mx.gpu), run(mx.cpu)
 
 
@@ -314,8 +386,8 @@ def test_gpu_conv2d_output_is_contiguous_channels_last():
 @pytest.mark.gpu
 @pytest.mark.parametrize("case", _CASES)
 def test_gpu_gradients_ignore_stale_memory(case):
-    # the backward kernels hand convolution_backward uninitialised stand-ins for the
-    # operand they do not need: fill the allocator's cache with NaNs first
+    # the single-gradient kernels hand convolution_backward uninitialised stand-ins for
+    # the operand they do not need: fill the allocator's cache with NaNs first
     import torch
     junk = [torch.full((1 << 20,), float("nan"), device="cuda") for _ in range(8)]
     del junk

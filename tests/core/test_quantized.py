@@ -403,3 +403,33 @@ def test_gpu_fp_modes_and_grad():
         g = mx.grad(lambda a: mx.quantized_matmul(a, *wq).sum())(mx.array(x[:1]))
         ref = mx.dequantize(*wq).sum(0)
         _close(g[0], ref, 1e-2)
+
+
+def test_fused_configs_fit_shared_memory():
+    # the prefill tiles must fit the H100's 227 KB of shared memory for every dtype, bits
+    # and group size (Triton raises OutOfResources at launch otherwise)
+    from ember.core._backend import triton_quantized as T
+    for m in (5, 16, 17, 33, 65, 4096):
+        for elt in (2, 4):
+            for bits in (4, 8):
+                for gs in (32, 64, 128):
+                    for tr in (True, False):
+                        bm, bn, bk, _, stages = T.qmm_config(m, elt, bits, gs, tr)
+                        assert stages >= 2 and bm >= min(m, 16)
+                        assert (bk if tr else bn) % gs == 0
+                        assert T.qmm_smem(bm, bn, bk, stages, elt, bits, gs) <= 200 * 1024
+    for m in (1, 2, 3, 4):
+        bm, bn, bk = T.qmv_config(m, 4096, 4096, 4)
+        assert bm >= m and bk % 128 == 0 and bn * bk * bm <= 8192
+
+
+def test_scale_division_is_exact():
+    # CUDA turns `tensor / python_float` into a multiplication by the reciprocal; the
+    # quantizer's constant divisions must stay true divisions (bit-exact packing on GPU)
+    import torch
+
+    from ember.core._backend import kernels_quantized as KQ
+    a = torch.from_numpy(RNG.standard_normal(4096).astype(np.float32))
+    for c in (3.0, 7.0, 15.0, 31.0, 63.0, 255.0, 6.0, 448.0, 2688.0):
+        np.testing.assert_array_equal(KQ._over(a, c).numpy(),
+                                      a.numpy() / np.float32(c))

@@ -66,6 +66,25 @@ def _logaddexp(x, y):
     return torch.logaddexp(x, y)
 
 
+def _lexicographic(strict, cmp):
+    # complex numbers order by real part, then imaginary part (as upstream)
+    def k(x, y):
+        if not x.dtype.is_complex:
+            return cmp(x, y)
+        xr, yr = x.real, y.real
+        return strict(xr, yr) | ((xr == yr) & cmp(x.imag, y.imag))
+    return k
+
+
+def _complex_pick(cmp):
+    # maximum/minimum of complex numbers: the lexicographically larger/smaller one
+    def k(x, y):
+        if not x.dtype.is_complex:
+            return (torch.maximum if cmp is torch.gt else torch.minimum)(x, y)
+        return torch.where(_lexicographic(cmp, cmp)(y, x), y, x)
+    return k
+
+
 def _bool_arith(fn, bool_fn):
     def k(x, y):
         if x.dtype is torch.bool:
@@ -82,16 +101,16 @@ BINARY_TORCH = {
     "floor_divide": _floor_divide,
     "remainder": _remainder,
     "power": _power,
-    "maximum": torch.maximum,
-    "minimum": torch.minimum,
+    "maximum": _complex_pick(torch.gt),
+    "minimum": _complex_pick(torch.lt),
     "arctan2": torch.atan2,
     "logaddexp": _logaddexp,
     "equal": torch.eq,
     "not_equal": torch.ne,
-    "less": torch.lt,
-    "less_equal": torch.le,
-    "greater": torch.gt,
-    "greater_equal": torch.ge,
+    "less": _lexicographic(torch.lt, torch.lt),
+    "less_equal": _lexicographic(torch.lt, torch.le),
+    "greater": _lexicographic(torch.gt, torch.gt),
+    "greater_equal": _lexicographic(torch.gt, torch.ge),
     "logical_and": torch.logical_and,
     "logical_or": torch.logical_or,
     "bitwise_and": torch.bitwise_and,

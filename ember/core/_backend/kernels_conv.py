@@ -14,7 +14,13 @@ Every MLX convolution maps onto one torch call plus cheap edits, worked out once
     that torch cannot express is a pad or crop of its output, and a kernel stride is a
     strided slice of the stride-1 result.
 The gradients run the same plan backwards: the adjoints of the output edits on the
-cotangent, then convolution_backward, then the adjoints of the input edits.
+cotangent, then convolution_backward, then the adjoints of the input edits. When both
+gradients are wanted (`ConvGrad`) that is one convolution_backward on the real operands,
+exactly the call torch's autograd makes; alone, the missing operand is an uninitialised
+stand-in whose shape and strides are all torch reads.
+
+The common case (`simple`: no padding edits, flips or input dilation, 2-D/3-D) is one
+torch call on permuted views, nothing else: no copies, casts or extra kernels.
 """
 
 import functools
@@ -39,7 +45,8 @@ def _pad_list(widths):
 class _Plan:
     __slots__ = ("lift", "transposed", "xpad", "xunpad", "xp_shape", "t_stride", "t_pad",
                  "t_dil", "t_op", "groups", "wflip", "w_shape", "wt_shape", "post_pad",
-                 "post_unpad", "full_shape", "stride_index", "out_shape", "simple")
+                 "post_unpad", "full_shape", "stride_index", "out_shape", "simple", "to_t",
+                 "from_t")
 
 
 @functools.lru_cache(maxsize=4096)
@@ -103,7 +110,11 @@ def _plan(key, xshape, wshape):
     p.stride_index = ((slice(None),) + tuple(slice(None, None, s) for s in stride)
                       if strided else None)
     p.out_shape = C.Convolution(*key).out_shape(xshape, wshape)
-    p.simple = not (p.xpad or p.post_pad or p.stride_index or p.wflip or p.transposed)
+    p.simple = not (p.xpad or p.post_pad or p.stride_index or p.wflip or p.transposed
+                    or p.lift)
+    # (N, *spatial, C) <-> (N, C, *spatial) permutations, for the simple case
+    p.to_t = (0, nd + 1) + tuple(range(1, nd + 1))
+    p.from_t = (0,) + tuple(range(2, nd + 2)) + (1,)
     return p
 
 
@@ -196,9 +207,9 @@ def _convolution(prim, x, w):
     if x.is_complex():
         return _complex(lambda a, b: _forward(p, a, b), x, w)
     if p.simple:
-        y = torch.convolution(_to_t(x, p.lift), _to_t(w, p.lift), None, p.t_stride,
-                              p.t_pad, p.t_dil, False, p.t_op, p.groups)
-        return _from_t(y, p.lift)
+        pm = p.to_t
+        return torch.convolution(x.permute(pm), w.permute(pm), None, p.t_stride, p.t_pad,
+                                 p.t_dil, False, p.t_op, p.groups).permute(p.from_t)
     if 0 in p.out_shape:
         return x.new_zeros(p.out_shape)
     return _forward(p, x, w)
@@ -206,10 +217,10 @@ def _convolution(prim, x, w):
 
 def _grad_input(p, g, w):
     wt = _weight_to_t(p, w)
-    # only its shape is read (channels-last, as the real input would be)
+    # only its shape and strides are read (channels-last, as the real input would be)
     dummy = _to_t(g.new_empty(p.xp_shape), p.lift)
     dx = _conv_bwd(_cotangent(p, g), dummy, wt, None, p.t_stride, p.t_pad, p.t_dil,
-                   p.transposed, p.t_op, p.groups, [True, False, False])[0]
+                   p.transposed, p.t_op, p.groups, _INPUT)[0]
     dx = _from_t(dx, p.lift)
     return F.pad(dx, p.xunpad) if p.xunpad else dx
 
@@ -217,16 +228,54 @@ def _grad_input(p, g, w):
 def _grad_weight(p, g, x):
     if p.xpad:
         x = F.pad(x, p.xpad)
-    # only its shape is read; made in our layout so that torch sees channels-last weights
+    # only its shape and strides are read; made in our layout so that torch sees
+    # channels-last weights
     dummy = _weight_to_t(p, g.new_empty(p.w_shape))
     dw = _conv_bwd(_cotangent(p, g), _to_t(x, p.lift), dummy, None, p.t_stride, p.t_pad,
-                   p.t_dil, p.transposed, p.t_op, p.groups, [False, True, False])[1]
+                   p.t_dil, p.transposed, p.t_op, p.groups, _WEIGHT)[1]
     return _weight_from_t(p, dw)
+
+
+_BOTH = [True, True, False]
+_INPUT = [True, False, False]
+_WEIGHT = [False, True, False]
+
+
+def _grads(p, g, x, w):
+    if p.xpad:
+        x = F.pad(x, p.xpad)
+    dx, dw, _ = _conv_bwd(_cotangent(p, g), _to_t(x, p.lift), _weight_to_t(p, w), None,
+                          p.t_stride, p.t_pad, p.t_dil, p.transposed, p.t_op, p.groups,
+                          _BOTH)
+    dx = _from_t(dx, p.lift)
+    return F.pad(dx, p.xunpad) if p.xunpad else dx, _weight_from_t(p, dw)
+
+
+@register(C.ConvGrad)
+def _conv_grad(prim, g, x, w):
+    p = _plan(prim.conv._key, x.shape, w.shape)
+    if p.simple and g.numel() and x.numel() and w.numel() and not g.is_complex():
+        pm = p.to_t
+        dx, dw, _ = _conv_bwd(g.permute(pm), x.permute(pm), w.permute(pm), None, p.t_stride,
+                              p.t_pad, p.t_dil, False, p.t_op, p.groups, _BOTH)
+        pm = p.from_t
+        return dx.permute(pm), dw.permute(pm)
+    if g.numel() == 0 or x.numel() == 0 or w.numel() == 0:
+        return x.new_zeros(x.shape), w.new_zeros(w.shape)
+    if g.is_complex() or x.is_complex() or w.is_complex():
+        return (_complex(lambda a, b: _grad_input(p, a, b), g, w),
+                _complex(lambda a, b: _grad_weight(p, a, b), g, x))
+    return _grads(p, g, x, w)
 
 
 @register(C.ConvGradInput)
 def _conv_grad_input(prim, g, w):
-    p = _plan(prim.conv._key, prim.shape, tuple(w.shape))
+    p = _plan(prim.conv._key, prim.shape, w.shape)
+    if p.simple and g.numel() and w.numel() and not g.is_complex():
+        pm = p.to_t
+        return _conv_bwd(g.permute(pm), g.new_empty(prim.shape).permute(pm), w.permute(pm),
+                         None, p.t_stride, p.t_pad, p.t_dil, False, p.t_op, p.groups,
+                         _INPUT)[0].permute(p.from_t)
     if g.numel() == 0 or w.numel() == 0 or 0 in prim.shape:
         return g.new_zeros(prim.shape)
     if g.is_complex() or w.is_complex():
@@ -236,7 +285,12 @@ def _conv_grad_input(prim, g, w):
 
 @register(C.ConvGradWeight)
 def _conv_grad_weight(prim, g, x):
-    p = _plan(prim.conv._key, tuple(x.shape), prim.shape)
+    p = _plan(prim.conv._key, x.shape, prim.shape)
+    if p.simple and g.numel() and x.numel() and not g.is_complex():
+        pm = p.to_t
+        return _conv_bwd(g.permute(pm), x.permute(pm), g.new_empty(prim.shape).permute(pm),
+                         None, p.t_stride, p.t_pad, p.t_dil, False, p.t_op, p.groups,
+                         _WEIGHT)[1].permute(p.from_t)
     if g.numel() == 0 or x.numel() == 0 or 0 in prim.shape:
         return g.new_zeros(prim.shape)
     if g.is_complex() or x.is_complex():

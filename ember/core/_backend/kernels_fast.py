@@ -98,50 +98,72 @@ def _rope(p, x, offset, freqs=None):
 # -- attention ----------------------------------------------------------------------
 
 def _sdpa(p, q, k, v, mask, sinks):
-    """The attention output in torch ops (differentiable by torch's autograd)."""
+    """The attention output in torch ops (differentiable by torch's autograd): one call of
+    torch's fused attention with the layout, grouped heads and mask handed straight
+    through. Rows where no key is visible get the mean of v, as upstream (its masked
+    scores are the lowest float, so their softmax is uniform): such rows see every key
+    with a zero query, which gives equal scores and the same gradients."""
     b, hq, tq, _ = q.shape
     hk, tk = k.shape[1], k.shape[2]
     if tq == 0 or tk == 0:
         return q.new_zeros((b, hq, tq, v.shape[-1]))
     if sinks is not None:
         return _sdpa_sinks(p, q, k, v, mask, sinks)
-    attn_mask, is_causal, dead = None, False, None
+    attn_mask, is_causal = None, False
     if p.causal:
         if tq == tk:
             is_causal = True
-        elif tq == 1:
-            pass  # a single query, aligned with the last key, sees every key
         elif tq < tk:
-            attn_mask = _causal_lower_right(tq, tk)
-            if attn_mask is None:
-                attn_mask = torch.ones(tq, tk, dtype=torch.bool, device=q.device).tril(tk - tq)
-        else:
-            # the first tq - tk queries see no key: upstream gives them the mean of v
-            attn_mask = torch.ones(tq, tk, dtype=torch.bool, device=q.device).tril(tk - tq)
-            dead = torch.arange(tq, device=q.device).unsqueeze(-1) < tq - tk
+            if tq > 1:  # (a single query, aligned with the last key, sees every key)
+                attn_mask = _causal_lower_right(tq, tk)
+                if attn_mask is None:
+                    attn_mask = _causal_long_keys(tq, tk, q.device)
+        else:  # the first tq - tk queries see no key
+            attn_mask, keep = _causal_long_queries(tq, tk, q.device)
+            q = torch.where(keep, q, 0)
     elif mask is not None:
         if mask.ndim < 2:
             mask = mask.reshape((1,) * (2 - mask.ndim) + tuple(mask.shape))
         attn_mask = mask
         if mask.dtype is torch.bool:
-            dead = ~mask.any(-1, keepdim=True)
-        elif mask.dtype is not q.dtype:
-            attn_mask = mask.to(q.dtype)
-    gqa = hq != hk
-    if gqa and isinstance(attn_mask, torch.Tensor):
-        # the memory-efficient kernel (the one taking masks) has no grouped heads
-        k = k.repeat_interleave(hq // hk, dim=1)
-        v = v.repeat_interleave(hq // hk, dim=1)
-        gqa = False
-    kw = {"enable_gqa": True} if gqa else {}
-    out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, is_causal=is_causal,
-                                         scale=p.scale, **kw)
-    if dead is not None:
-        vm = v.mean(-2, keepdim=True)
-        if vm.shape[1] != hq:
-            vm = vm.repeat_interleave(hq // vm.shape[1], dim=1)
-        out = torch.where(dead, vm, out)
-    return out
+            keep = mask.any(-1, keepdim=True)
+            attn_mask = torch.ge(mask, keep)  # rows with no visible key see every key
+            q = torch.where(keep, q, 0)
+    if hq != hk:
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, is_causal=is_causal,
+                                              scale=p.scale, enable_gqa=True)
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, is_causal=is_causal,
+                                          scale=p.scale)
+
+
+_CAUSAL = {}  # (tq, tk, device) -> constant causal masks; bounded by _CAUSAL_MAX entries
+_CAUSAL_MAX = 64
+
+
+def _cached(key, make):
+    got = _CAUSAL.get(key)
+    if got is None:
+        if len(_CAUSAL) >= _CAUSAL_MAX:
+            _CAUSAL.clear()
+        # made outside inference mode: torch's autograd may save them for the backward
+        with torch.inference_mode(False):
+            got = _CAUSAL[key] = make()
+    return got
+
+
+def _causal_long_keys(tq, tk, device):
+    return _cached(("keys", tq, tk, device), lambda: torch.ones(
+        tq, tk, dtype=torch.bool, device=device).tril(tk - tq))
+
+
+def _causal_long_queries(tq, tk, device):
+    """(mask, keep) for tq > tk: `keep` marks the queries that see a key; the others see
+    every key (with a zero query, see `_sdpa`)."""
+    def make():
+        keep = torch.arange(tq, device=device).unsqueeze(-1) >= tq - tk
+        mask = torch.ones(tq, tk, dtype=torch.bool, device=device).tril(tk - tq)
+        return mask | ~keep, keep
+    return _cached(("queries", tq, tk, device), make)
 
 
 def _sdpa_sinks(p, q, k, v, mask, sinks):
@@ -168,20 +190,46 @@ def _leaf(t):
     """A tensor torch's autograd may save: an alias of `t` made outside inference mode."""
     if not t.is_inference():
         return t.detach()
-    try:
-        return torch.from_dlpack(t)
-    except Exception:  # (layouts DLPack cannot carry)
-        return t.clone()
+    return torch.empty(0, dtype=t.dtype, device=t.device).set_(t)
 
 
 def _traced(p, ins, nums):
     """Forward under autograd: (output, leaves) with leaves for the inputs in `nums`."""
     with torch.inference_mode(False), torch.enable_grad():
-        leaves = [_leaf(t) if t is not None else None for t in ins]
+        leaves = [None if t is None else _leaf(t) for t in ins]
         for i in nums:
             leaves[i].requires_grad_(True)
         out = _sdpa(p, *leaves)
     return out, leaves
+
+
+try:  # torch.autograd.grad's engine call, without its Python-side argument checks
+    from torch.autograd.graph import _engine_run_backward
+except ImportError:
+    _engine_run_backward = None
+
+
+def _grad(o, leaves, g):
+    """torch.autograd.grad(o, leaves, g, allow_unused=True); Ember's cotangent already has
+    the output's shape, so torch's checks of it are skipped."""
+    if g.dtype is not o.dtype:
+        g = g.to(o.dtype)
+    with torch.inference_mode(False), torch.enable_grad():
+        if _engine_run_backward is None:
+            return torch.autograd.grad(o, leaves, g, allow_unused=True)
+        return _engine_run_backward((o,), (g,), False, False, tuple(leaves), True, False)
+
+
+_ZERO = {}  # (dtype, device) -> a zero scalar
+
+
+def _zeros(x):
+    """Zeros shaped like `x` without writing them (a view of one cached zero)."""
+    key = (x.dtype, x.device)
+    z = _ZERO.get(key)
+    if z is None:
+        z = _ZERO[key] = torch.zeros((), dtype=x.dtype, device=x.device)
+    return z.expand(x.shape)
 
 
 def _split(p, ts):
@@ -228,23 +276,21 @@ def _sdpa_vjp(p, *ts):
     ins = _split(fwd, ts[:-2])
     nums = _diff_nums(fwd, p.argnums)
     saved = getattr(out, "_ember_sdpa", None)
-    if saved is not None and saved[0] is not None and set(nums) <= saved[2]:
+    if saved is not None and saved[0] is not None and saved[2].issuperset(nums):
         o, leaves = saved[0], saved[1]
         saved[0] = saved[1] = None  # torch frees the graph in backward: use it once
     else:
         o, leaves = _traced(fwd, ins, nums)
-    grads = [None] * len(ins)
+    grads = [None] * 5
     if nums and o.requires_grad:
-        with torch.inference_mode(False), torch.enable_grad():
-            gs = torch.autograd.grad(o, [leaves[j] for j in nums], g, allow_unused=True)
-        for j, gr in zip(nums, gs):
+        for j, gr in zip(nums, _grad(o, [leaves[j] for j in nums], g)):
             grads[j] = gr
     res = []
-    for j, x in zip(range(5), ins):
-        if x is None:
-            continue
-        gr = grads[j]
-        res.append(torch.zeros_like(x) if gr is None else gr.detach())
+    for j, x in enumerate(ins):
+        if x is not None:
+            gr = grads[j]
+            # unrequested cotangents are never read: a broadcast zero, nothing written
+            res.append(gr if gr is not None else torch.zeros_like(x) if j in nums else _zeros(x))
     return res
 
 

@@ -16,6 +16,19 @@ _MASK32 = 0xFFFFFFFF
 _FP4_VALUES = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0,
                -0.0, -0.5, -1.0, -1.5, -2.0, -3.0, -4.0, -6.0)
 _TABLES = {}
+_CONSTS = {}
+
+
+def _over(a, c):
+    """a / c for a Python float c, as a true division on every device: CUDA's div kernel
+    turns a host-scalar divisor into a multiplication by its reciprocal, which can differ
+    from the division in the last bit (and so move a quantization step); a divisor tensor
+    on a's device keeps the correctly rounded division that CPU and upstream use."""
+    key = (a.device, a.dtype, c)
+    t = _CONSTS.get(key)
+    if t is None:
+        t = _CONSTS[key] = torch.full((), c, dtype=a.dtype, device=a.device)
+    return a / t
 
 
 def _fp4_table(device):
@@ -98,7 +111,7 @@ def affine_quantize(w, group_size, bits):
     n = float((1 << bits) - 1)
     wmax = wf.amax(-1)
     wmin = wf.amin(-1)
-    scale = torch.clamp((wmax - wmin) / n, min=1e-7)
+    scale = torch.clamp(_over(wmax - wmin, n), min=1e-7)
     if bits == 1:  # upstream anchors 1-bit groups at wmin, without the edge adjustment
         bias = wmin
     else:
@@ -132,14 +145,14 @@ def fp_quantize(w, group_size, bits, mode, global_scale=None):
     shape = w.shape
     wf = w.float().reshape(shape[:-1] + (shape[-1] // group_size, group_size))
     maxval = 6.0 if bits == 4 else 448.0
-    scale = wf.abs().amax(-1) / maxval
+    scale = _over(wf.abs().amax(-1), maxval)
     if mode == "nvfp4":
         if global_scale is not None:
             scale = scale * (448.0 * 6.0 / global_scale.float())
         s8 = to_fp8_bits(scale)
         div = from_fp8_bits(s8)
         if global_scale is not None:
-            div = div * (global_scale.float() / (448.0 * 6.0))
+            div = div * (_over(global_scale.float(), 448.0 * 6.0))
     else:
         # E8M0 rounds the scale up to a power of two (an all-zero group gets 2^0)
         b = scale.view(torch.int32)
@@ -166,7 +179,7 @@ def fp_dequantize(w, scales, group_size, bits, mode, dtype, global_scale=None):
     if mode == "nvfp4":
         s = from_fp8_bits(scales)
         if global_scale is not None:
-            s = s * (global_scale.float() / (448.0 * 6.0))
+            s = s * (_over(global_scale.float(), 448.0 * 6.0))
     else:
         s = torch.exp2(scales.float() - 127.0)
     v = v.reshape(shape[:-1] + (shape[-1] // group_size, group_size)) * s.unsqueeze(-1)

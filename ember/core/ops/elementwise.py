@@ -213,9 +213,13 @@ def binary_args(a, b, s, op):
         dt = PROMOTE[a._dtype, b._dtype]
     elif ta is array and tb in (int, float, bool, complex):
         dt = weak_dtype(a._dtype, b)
+        if tb is int and dt in _NARROW_INTS:
+            _check_fits(b, dt)
         b = const(b, dt, s)
     elif tb is array and ta in (int, float, bool, complex):
         dt = weak_dtype(b._dtype, a)
+        if ta is int and dt in _NARROW_INTS:
+            _check_fits(a, dt)
         a = const(a, dt, s)
     else:
         if not isinstance(a, array) and not isinstance(b, array):
@@ -235,6 +239,18 @@ def binary_args(a, b, s, op):
     if b._dtype is not dt:
         b = node(b._shape, dt, AsType(dt), (b,), s)
     return a, b, dt
+
+
+# integer dtypes a weakly typed Python int must fit (upstream wraps into 64-bit ones)
+_NARROW_INTS = {d: (-(1 << (8 * d.size - 1)), (1 << (8 * d.size - 1)) - 1) if d.kind == "i"
+                else (0, (1 << (8 * d.size)) - 1)
+                for d in (D.int8, D.int16, D.int32, D.uint8, D.uint16, D.uint32)}
+
+
+def _check_fits(v, dt):
+    lo, hi = _NARROW_INTS[dt]
+    if not lo <= v <= hi:
+        raise ValueError(f"Converting {v} to {dt.name} would result in overflow.")
 
 
 def _scalar_like(v, other):

@@ -2,14 +2,16 @@
 
 MLX's general convolution is bilinear in (input, weight): y = B(x, w). Its vjp needs
 B(., w)^T and B(x, .)^T, which are primitives of their own here (`ConvGradInput`,
-`ConvGradWeight`) so that the kernels can call the backend's fused backward convolution.
-The three close under differentiation: the adjoints of the adjoints are again B and the
-other adjoint, so derivatives of any order stay on fast kernels.
+`ConvGradWeight`, and `ConvGrad` for both at once, the common training case: one backend
+call on the real operands, as torch's autograd makes) so that the kernels can call the
+backend's fused backward convolution. They close under differentiation: the adjoints of
+the adjoints are again B and the other adjoint, so derivatives of any order stay on fast
+kernels.
 
 Layouts are MLX's, channels last: data (N, *spatial, C), weights (O, *kernel, C / groups).
 """
 
-from ember.core.array import node
+from ember.core.array import node, nodes
 from ember.core.device import resolve
 from ember.core.primitives.base import Primitive
 
@@ -63,9 +65,16 @@ class Convolution(Primitive):
         return node(wshape, x.dtype, ConvGradWeight(self, wshape), (_cast(g, x.dtype), x),
                     resolve(None))
 
+    def grads(self, g, x, w):
+        """[B(., w)^T g, B(x, .)^T g] as one node pair."""
+        return nodes((x.shape, w.shape), (x.dtype, w.dtype), ConvGrad(self),
+                     (_cast(g, x.dtype), x, w), resolve(None))
+
     def vjp(self, primals, cotangents, argnums, outputs):
         x, w = primals
         g = cotangents[0]
+        if len(argnums) == 2:
+            return self.grads(g, x, w)
         return [self.grad_input(g, w, x.shape) if i == 0 else self.grad_weight(g, x, w.shape)
                 for i in argnums]
 
@@ -164,6 +173,67 @@ class ConvGradWeight(Primitive):
         shape = (self.shape[0] * b,) + self.shape[1:]
         dw = self.conv.regrouped(self.conv.groups * b).grad_weight(gs, xs, shape)
         return [_from_out(dw, b)], [0]
+
+
+class ConvGrad(Primitive):
+    """[B(., w)^T g, B(x, .)^T g]: inputs (g, x, w), outputs (dx, dw)."""
+
+    __slots__ = ("conv",)
+    name = "ConvGrad"
+
+    def __init__(self, conv):
+        self.conv = conv
+
+    def params(self):
+        return self.conv._key
+
+    def vjp(self, primals, cotangents, argnums, outputs):
+        g, x, w = primals
+        cx, cw = _cast(cotangents[0], w.dtype), _cast(cotangents[1], x.dtype)
+        conv = self.conv
+        out = []
+        for i in argnums:
+            if i == 0:
+                out.append(_add(conv.apply(cx, w), conv.apply(x, cw)))
+            elif i == 1:
+                out.append(conv.grad_input(g, cw, x.shape))
+            else:
+                out.append(conv.grad_weight(g, cx, w.shape))
+        return out
+
+    def jvp(self, primals, tangents, argnums):
+        g, x, w = primals
+        conv = self.conv
+        dx = dw = None
+        for i, t in zip(argnums, tangents):
+            if i == 0:
+                dx = _add(dx, conv.grad_input(t, w, x.shape))
+                dw = _add(dw, conv.grad_weight(t, x, w.shape))
+            elif i == 1:
+                dw = _add(dw, conv.grad_weight(g, t, w.shape))
+            else:
+                dx = _add(dx, conv.grad_input(g, t, x.shape))
+        import ember.core.ops as O
+        return [O.zeros(x.shape, x.dtype) if dx is None else dx,
+                O.zeros(w.shape, w.dtype) if dw is None else dw]
+
+    def vmap(self, inputs, axes):
+        g, x, w = inputs
+        ag, ax, aw = axes
+        xshape = x.shape if ax is None else x.shape[:ax] + x.shape[ax + 1:]
+        wshape = w.shape if aw is None else w.shape[:aw] + w.shape[aw + 1:]
+        return [_vmapped(ConvGradInput(self.conv, xshape), g, w, ag, aw, ax, x),
+                _vmapped(ConvGradWeight(self.conv, wshape), g, x, ag, ax, aw, w)], [0, 0]
+
+
+def _vmapped(prim, g, y, ag, ay, a_other, other):
+    """prim over (g, y), batched at axis 0; only the third operand may carry the batch."""
+    if ag is None and ay is None:
+        import ember.core.ops as O
+        b = other.shape[a_other]
+        r = node(prim.shape, y.dtype, prim, (_cast(g, y.dtype), y), resolve(None))
+        return O.broadcast_to(O.expand_dims(r, 0), (b,) + r.shape)
+    return prim.vmap([g, y], [ag, ay])[0][0]
 
 
 # -- vmap: a batch folds into N when only data is batched, else into the groups --------

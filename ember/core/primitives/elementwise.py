@@ -15,17 +15,20 @@ class Unary(Primitive):
     deriv = None  # d(x, y) -> dy/dx, or None for piecewise-constant ops
 
     def vjp(self, primals, cotangents, argnums, outputs):
-        return [self._chain(primals[0], outputs[0], cotangents[0])]
+        return [self._chain(primals[0], outputs[0], cotangents[0], True)]
 
     def jvp(self, primals, tangents, argnums):
-        return [self._chain(primals[0], None, tangents[0])]
+        return [self._chain(primals[0], None, tangents[0], False)]
 
-    def _chain(self, x, y, g):
+    def _chain(self, x, y, g, adjoint):
         if self.deriv is None:
             return O.zeros_like(x)
         if y is None:
             y = O.apply_unary(self, x)
-        return O.multiply(g, self.deriv(x, y))
+        d = self.deriv(x, y)
+        if adjoint:
+            d = _conj(d)
+        return O.multiply(g, d)
 
     def vmap(self, inputs, axes):
         return [O.apply_unary(self, inputs[0])], [axes[0]]
@@ -51,7 +54,7 @@ class Binary(Primitive):
 
     def grads(self, x, y, out, g):
         px, py = self.partials(x, y, out)
-        return O.multiply(g, px), O.multiply(g, py)
+        return O.multiply(g, _conj(px)), O.multiply(g, _conj(py))
 
     def jvp(self, primals, tangents, argnums):
         x, y = primals
@@ -66,6 +69,11 @@ class Binary(Primitive):
     def vmap(self, inputs, axes):
         x, y = align_elementwise(inputs, axes)
         return [O.apply_binary(self, x, y)], [0]
+
+
+def _conj(d):
+    # a vjp multiplies by the conjugate of a complex derivative (a jvp by the derivative)
+    return O.conjugate(d) if d.dtype.kind == "c" else d
 
 
 def unbroadcast(g, shape):
@@ -252,12 +260,70 @@ def _sub_grads(self, x, y, out, g):
 
 
 def _mul_grads(self, x, y, out, g):
-    return O.multiply(g, y), O.multiply(g, x)
+    return O.multiply(g, _conj(y)), O.multiply(g, _conj(x))
 
 
 BINARY["add"].grads = _add_grads
 BINARY["subtract"].grads = _sub_grads
 BINARY["multiply"].grads = _mul_grads
+
+
+# -- the complex-aware unary rules (upstream's convention: the gradient of a real loss
+# is dL/dRe + i dL/dIm, so holomorphic vjps conjugate, these four do not) ----------------
+
+def _complex_cot(g):
+    return O.astype(g, _complex64()) if g.dtype.kind != "c" else g
+
+
+def _complex64():
+    from ember.core.dtypes import complex64
+    return complex64
+
+
+def _abs_vjp(self, primals, cotangents, argnums, outputs):
+    return [O.multiply(cotangents[0], O.sign(primals[0]))]
+
+
+def _abs_jvp(self, primals, tangents, argnums):
+    x, t = primals[0], tangents[0]
+    d = O.multiply(t, O.sign(x))
+    if x.dtype.kind != "c":
+        return [d]
+    return [O.real(O.multiply(t, O.conjugate(O.sign(x))))]
+
+
+def _conj_vjp(self, primals, cotangents, argnums, outputs):
+    return [O.conjugate(cotangents[0])]
+
+
+def _conj_jvp(self, primals, tangents, argnums):
+    return [O.conjugate(tangents[0])]
+
+
+def _real_vjp(self, primals, cotangents, argnums, outputs):
+    g = cotangents[0]
+    return [_complex_cot(g) if primals[0].dtype.kind == "c" else g]
+
+
+def _real_jvp(self, primals, tangents, argnums):
+    return [O.real(tangents[0])]
+
+
+def _imag_vjp(self, primals, cotangents, argnums, outputs):
+    x, g = primals[0], cotangents[0]
+    if x.dtype.kind != "c":
+        return [O.zeros_like(x)]
+    return [O.multiply(_complex_cot(g), O.full((), 1j, _complex64()))]
+
+
+def _imag_jvp(self, primals, tangents, argnums):
+    return [O.imag(tangents[0])]
+
+
+UNARY["abs"].vjp, UNARY["abs"].jvp = _abs_vjp, _abs_jvp
+UNARY["conjugate"].vjp, UNARY["conjugate"].jvp = _conj_vjp, _conj_jvp
+UNARY["real"].vjp, UNARY["real"].jvp = _real_vjp, _real_jvp
+UNARY["imag"].vjp, UNARY["imag"].jvp = _imag_vjp, _imag_jvp
 
 
 class Select(Primitive):
