@@ -315,6 +315,7 @@ BEHAVIOUR_OVER_SIGNATURE = {
     "roll",       # upstream prints axis as positional-only, yet takes roll(a, 1, axis=0)
     "save_gguf",  # upstream prints metadata as required, yet saves without it
     "count_nonzero",  # upstream prints axis as keyword-only, yet takes it by position
+    "array_equal",  # upstream prints equal_nan as positional, yet takes it by keyword only
 }
 
 

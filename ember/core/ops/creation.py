@@ -450,7 +450,7 @@ def _operand(x, s):
     return as_array(x, s)
 
 
-def array_equal(a, b, equal_nan=False, stream=None):
+def array_equal(a, b, *, equal_nan=False, stream=None):
     """Whether a and b have the same shape and equal values: a bool scalar array."""
     s = resolve(stream)
     a = _operand(a, s)
