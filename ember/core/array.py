@@ -96,6 +96,13 @@ class array:
             return self.item()
         return B.to_numpy(self._tensor(), self._dtype).tolist()
 
+    def __buffer__(self, flags):
+        """The buffer protocol (Python 3.12+): the array's data, as numpy sees it."""
+        return memoryview(self.__array__())
+
+    def __release_buffer__(self, view):
+        view.release()
+
     def __array__(self, dtype=None, copy=None):
         a = B.to_numpy(self._tensor(), self._dtype)
         if dtype is not None and a.dtype != np.dtype(dtype):

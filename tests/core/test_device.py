@@ -118,6 +118,15 @@ def test_stream_context_sets_and_restores_defaults():
 
 
 def test_set_default_stream_and_clear_streams():
+    device = mx.default_device()
+    mx.set_default_device(mx.cpu)  # (new arrays take the default device's default stream)
+    try:
+        _default_stream_and_clear_streams()
+    finally:
+        mx.set_default_device(device)
+
+
+def _default_stream_and_clear_streams():
     before = mx.default_stream(mx.cpu)
     s = mx.new_stream(mx.cpu)
     try:

@@ -114,7 +114,8 @@ if triton is not None:
     @triton.jit
     def _qmm(x_ptr, w_ptr, s_ptr, b_ptr, o_ptr, M, N, K, sxm, swr, ssr, som,
              BITS: tl.constexpr, GS: tl.constexpr, TRANS: tl.constexpr,
-             BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
+             BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
+             PRECISION: tl.constexpr = "tf32"):
         PACK: tl.constexpr = 32 // BITS
         pid_m = tl.program_id(1)
         pid_n = tl.program_id(0)
@@ -154,7 +155,7 @@ if triton is not None:
                 q = tl.reshape(_unpack(wq, BITS), (BLOCK_K, BLOCK_N // GS, GS))
                 wv = q * sc[:, :, None] + bi[:, :, None]
                 wt = tl.reshape(wv, (BLOCK_K, BLOCK_N)).to(xv.dtype)
-            acc = tl.dot(xv, wt, acc)
+            acc = tl.dot(xv, wt, acc, input_precision=PRECISION)
         rn = n0 + tl.arange(0, BLOCK_N)
         tl.store(o_ptr + rm[:, None] * som + rn[None, :], acc.to(o_ptr.dtype.element_ty),
                  mask=m_ok[:, None] & (rn < N)[None, :])
@@ -225,8 +226,11 @@ def _launch(m, n, k, dtype, transpose, bits, gs):
                                                      BLOCK_K=bk, num_warps=4), 0)
         else:
             bm, bn, bk, warps, stages = qmm_config(m, _ELT[dtype], bits, gs, transpose)
+            # float32 products in full precision unless TF32 is on (MLX_ENABLE_TF32)
+            ieee = dtype is torch.float32 and not torch.backends.cuda.matmul.allow_tf32
             cfg = (_qmm, (triton.cdiv(n, bn),), dict(BITS=bits, GS=gs, TRANS=transpose,
                                                      BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk,
+                                                     PRECISION="ieee" if ieee else "tf32",
                                                      num_warps=warps, num_stages=stages), bm)
         _CONFIGS[key] = cfg
     return cfg
