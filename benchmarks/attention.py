@@ -19,8 +19,8 @@ must launch no more kernels than torch.
 """
 
 import argparse
-import statistics
-import time
+
+from benchmarks._timing import median_time
 
 # (name, B, Hq, Hkv, Tq, Tkv, D, mask)
 CONFIGS = [
@@ -43,18 +43,8 @@ def _small(cfg):
             mask)
 
 
-def _median_time(step, sync, iters, repeats, warmup=10):
-    for _ in range(warmup):
-        step()
-    sync()
-    ts = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        for _ in range(iters):
-            step()
-        sync()
-        ts.append((time.perf_counter() - t0) / iters)
-    return statistics.median(ts)
+def _median_time(step, sync, iters, repeats):
+    return median_time(step, sync, iters, repeats, warmup=10)
 
 
 def _inputs(cfg, seed=0):

@@ -17,8 +17,8 @@ latency and device time then add up, for both.
 """
 
 import argparse
-import statistics
-import time
+
+from benchmarks._timing import median_time
 
 # (name, N, H, W, C_in, C_out, kernel, stride, padding, groups)
 CONFIGS = [
@@ -32,18 +32,8 @@ CONFIGS = [
 SMALL = [("small 16x16 8->16 3x3", 4, 16, 16, 8, 16, 3, 1, 1, 1)]
 
 
-def _median_time(step, sync, iters, repeats, warmup=3):
-    for _ in range(warmup):
-        step()
-    sync()
-    ts = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        for _ in range(iters):
-            step()
-        sync()
-        ts.append((time.perf_counter() - t0) / iters)
-    return statistics.median(ts)
+def _median_time(step, sync, iters, repeats):
+    return median_time(step, sync, iters, repeats, warmup=3)
 
 
 def _inputs(cfg, seed=0):

@@ -7,21 +7,12 @@ against torch. Ember and MLX draw from an explicit key, as a training loop would
 """
 
 import argparse
-import statistics
-import time
+
+from benchmarks._timing import median_time
 
 
-def _median(fn, sync, repeats, warmup=2):
-    for _ in range(warmup):
-        fn()
-    sync()
-    ts = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        sync()
-        ts.append(time.perf_counter() - t0)
-    return statistics.median(ts)
+def _median(fn, sync, repeats):
+    return median_time(fn, sync, 1, repeats, warmup=2)
 
 
 def _sync(device):
