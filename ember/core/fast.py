@@ -34,10 +34,8 @@ def _check_param(p, name, d, op):
                          f"but has {p.shape[0]} elements.")
 
 
-def rms_norm(x, weight, eps, *, stream=None):
-    """Root Mean Square normalization (RMS norm) over the last axis of ``x``."""
-    op = "rms_norm"
-    s = resolve(stream)
+def _norm_args(x, weight, weight_label, s, op):
+    """x and the optional weight of a normalization, checked; and their common dtype."""
     x = _arr(x, s, op)
     if x.ndim == 0:
         raise ValueError(f"[{op}] Input must have at least 1 dimension but got input with 0 "
@@ -45,8 +43,16 @@ def rms_norm(x, weight, eps, *, stream=None):
     dt = x.dtype
     if weight is not None:
         weight = _arr(weight, s, op, "weight")
-        _check_param(weight, "(*weight)", x.shape[-1], op)
+        _check_param(weight, weight_label, x.shape[-1], op)
         dt = D.result_type(dt, weight.dtype)
+    return x, weight, dt
+
+
+def rms_norm(x, weight, eps, *, stream=None):
+    """Root Mean Square normalization (RMS norm) over the last axis of ``x``."""
+    op = "rms_norm"
+    s = resolve(stream)
+    x, weight, dt = _norm_args(x, weight, "(*weight)", s, op)
     if dt not in _FLOATS:
         raise ValueError(f"[{op}] Received unsupported type {dt.name}.")
     return P.rms_node(_cast(x, dt), None if weight is None else _cast(weight, dt), float(eps), s)
@@ -56,15 +62,7 @@ def layer_norm(x, weight, bias, eps, *, stream=None):
     """Layer normalization over the last axis of ``x``."""
     op = "layer_norm"
     s = resolve(stream)
-    x = _arr(x, s, op)
-    if x.ndim == 0:
-        raise ValueError(f"[{op}] Input must have at least 1 dimension but got input with 0 "
-                         "dimensions.")
-    dt = x.dtype
-    if weight is not None:
-        weight = _arr(weight, s, op, "weight")
-        _check_param(weight, "weight", x.shape[-1], op)
-        dt = D.result_type(dt, weight.dtype)
+    x, weight, dt = _norm_args(x, weight, "weight", s, op)
     if bias is not None:
         bias = _arr(bias, s, op, "bias")
         _check_param(bias, "bias", x.shape[-1], op)
