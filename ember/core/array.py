@@ -198,13 +198,7 @@ class array:
         _become(self, _construct(np.asarray(data), dt, dev.resolve(None)))
 
     def __copy__(self):
-        a = _new(array)
-        if self._data is None:  # share the recipe's result rather than run it twice
-            from ember.core.ops import _identity
-            _become(a, _identity(self))
-        else:
-            _become(a, self)
-        return a
+        return fresh(self)
 
     def __deepcopy__(self, memo):
         a = self.__copy__()
@@ -250,6 +244,18 @@ def _become(a, src):
         # a multi-output node: share it through an identity so siblings stay consistent
         from ember.core.ops import _identity
         _become(a, _identity(src))
+
+
+def fresh(a):
+    """A new array object with `a`'s value: what an op that changes nothing returns, so that
+    a later in-place write to `a` (which rebinds the object) leaves the result alone."""
+    b = _new(array)
+    if a._data is None:  # share the recipe's result rather than run it twice
+        from ember.core.ops import _identity
+        _become(b, _identity(a))
+    else:
+        _become(b, a)
+    return b
 
 
 def snapshot(a):

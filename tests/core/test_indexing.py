@@ -680,7 +680,11 @@ def test_basic_index_is_one_node():
         y = a[idx]
         assert y._inputs[0] is a, idx
         assert type(y._prim).__name__ in ("Slice", "Gather"), idx
-    assert a[:] is a and a[...] is a
+    # a no-op index is a new array object (a later in-place write to `a` must not show
+    # through it), and no new node
+    mx.eval(a)
+    for y in (a[:], a[...]):
+        assert y is not a and y._prim is None and y._data is a._data
 
 
 def test_update_leaves_earlier_results_alone():
@@ -691,3 +695,30 @@ def test_update_leaves_earlier_results_alone():
         x += 1
         assert y.tolist() == [0.0, 2.0, 4.0]
         assert x.tolist() == [6.0, 2.0, 3.0]
+
+
+NO_OPS = {"astype": lambda m, a: a.astype(m.float32), "reshape": lambda m, a: a.reshape(3),
+          "slice": lambda m, a: a[:], "ellipsis": lambda m, a: a[...],
+          "view": lambda m, a: a.view(m.float32), "flatten": lambda m, a: a.flatten(),
+          "squeeze": lambda m, a: a.squeeze(), "T": lambda m, a: a.T,
+          "broadcast_to": lambda m, a: m.broadcast_to(a, (3,)),
+          "atleast_1d": lambda m, a: m.atleast_1d(a), "moveaxis": lambda m, a: m.moveaxis(a, 0, 0),
+          "sum_no_axes": lambda m, a: a.sum(axis=[]), "pad0": lambda m, a: m.pad(a, 0),
+          "concatenate1": lambda m, a: m.concatenate([a]), "roll0": lambda m, a: m.roll(a, 0),
+          "repeat1": lambda m, a: m.repeat(a, 1, 0)}
+
+
+@pytest.mark.parametrize("evaluated", [False, True])
+@pytest.mark.parametrize("name", sorted(NO_OPS))
+def test_no_op_results_do_not_alias(name, evaluated):
+    # upstream's no-op ops return a new handle: in-place writes to the input leave them alone
+    out = []
+    for m in (mx, mlx):
+        a = m.array([1.0, 2.0, 3.0]) * 1
+        if evaluated:
+            m.eval(a)
+        b = NO_OPS[name](m, a)
+        a += 1
+        a[0] = 10
+        out.append(b.tolist())
+    assert out[0] == out[1]

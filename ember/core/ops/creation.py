@@ -8,7 +8,15 @@ import numpy as np
 
 import ember.core.ops as O
 from ember.core import dtypes as D
-from ember.core.array import _check_int, _construct, array, from_dlpack_value, node, scalar_dtype
+from ember.core.array import (
+    _check_int,
+    _construct,
+    array,
+    fresh,
+    from_dlpack_value,
+    node,
+    scalar_dtype,
+)
 from ember.core.ops._base import as_array, resolve, to_device
 from ember.core.primitives.creation import Arange, Eye, Full, Linspace, NanToNum, Tri, Window
 
@@ -475,7 +483,7 @@ def nan_to_num(a, nan=0, posinf=None, neginf=None, *, stream=None):
     a = _operand(a, s)
     dt = a._dtype
     if dt.kind not in "fc":
-        return a
+        return fresh(a)
     fdt = _F32 if dt is D.complex64 else dt
     nan = _rounded(_scalar_value(nan, "nan_to_num", "nan"), fdt)
     info = D.finfo(fdt)

@@ -5,7 +5,7 @@ import inspect
 from ember.core import dtypes as D
 from ember.core._backend import WRAP
 from ember.core.array import _new as _anew
-from ember.core.array import array, const, node
+from ember.core.array import array, const, fresh, node
 from ember.core.device import _CURRENT
 from ember.core.ops._base import PROMOTE, as_array, broadcast_pair, resolve, to_device, weak_dtype
 from ember.core.primitives import elementwise as E
@@ -24,7 +24,7 @@ def astype(a, dtype, stream=None):
     if not isinstance(dtype, D.Dtype):
         raise TypeError(f"[astype] Expected a Dtype, got {type(dtype).__name__}.")
     if a._dtype is dtype:
-        return a
+        return fresh(a)
     return node(a._shape, dtype, AsType(dtype), (a,), s)
 
 
@@ -181,7 +181,7 @@ def round(a, decimals=0, stream=None):  # noqa: A001
     s = resolve(stream)
     a = as_array(a, s)
     if a._dtype.kind in "uib":
-        return a
+        return fresh(a)
     return apply_unary(E.Round(int(decimals)), a, s)
 
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from ember.core import _backend as B
 from ember.core import dtypes as D
-from ember.core.array import array, const, node
+from ember.core.array import array, const, fresh, node
 from ember.core.ops._base import as_array, broadcast_pair, resolve, weak_dtype
 from ember.core.primitives import elementwise as E
 from ember.core.primitives import index as P
@@ -389,11 +389,11 @@ def getitem(a, idx):
     basic = _basic_key(a._shape, idx)
     if basic is not None:
         key, shape = basic
-        return node(shape, a._dtype, P.Slice(key, ()), (a,), s) if key else a
+        return node(shape, a._dtype, P.Slice(key, ()), (a,), s) if key else fresh(a)
     p = _parse(a, idx, s)
     if p.oob:
         raise _oob_error(a, idx)
-    x = a if p.trivial else node(p.sub, a._dtype, P.Slice(p.key, p.flip), (a,), s)
+    x = fresh(a) if p.trivial else node(p.sub, a._dtype, P.Slice(p.key, p.flip), (a,), s)
     if not p.arrays:
         return x
     shape = _gather_shape(p.sub, p.arrays, p.dims, p.pos)
@@ -663,7 +663,7 @@ def _at(a, idx, value, op):
         shape = p.sub
         v = _fit_basic(p, v, a._shape, f"Cannot broadcast array of shape {_fmt(v._shape)} "
                        f"into shape {_fmt(shape)}.")
-        x = a if p.trivial else node(shape, a._dtype, P.Slice(p.key, p.flip), (a,), s)
+        x = fresh(a) if p.trivial else node(shape, a._dtype, P.Slice(p.key, p.flip), (a,), s)
         new = _COMBINE[mode](x, v, s)
         return node(a._shape, a._dtype, P.SliceUpdate(p.key, p.flip), (a, new), s)
     v = _scatter_update(p, v)

@@ -1,7 +1,7 @@
 """Matrix products: matmul, addmm, inner, outer, tensordot, einsum; and `view`."""
 
 from ember.core import dtypes as D
-from ember.core.array import array, node
+from ember.core.array import array, fresh, node
 from ember.core.device import _CURRENT
 from ember.core.ops._base import PROMOTE, as_array, broadcast_pair, resolve
 from ember.core.ops.elementwise import astype, binary_args, equal, multiply, where
@@ -383,7 +383,7 @@ def view(a, dtype, stream=None):
     a = as_array(a, s)
     src = a.dtype
     if src is dtype:
-        return a
+        return fresh(a)
     shape = a.shape
     if src.size != dtype.size:
         if a.ndim == 0:

@@ -2,7 +2,7 @@
 softmax."""
 
 from ember.core import dtypes as D
-from ember.core.array import array, node
+from ember.core.array import array, fresh, node
 from ember.core.ops._base import as_array, resolve
 from ember.core.primitives.reduce import ArgReduce, LogSumExp, Reduce, Softmax, Var
 
@@ -132,7 +132,7 @@ def _reduce(op, a, axis, keepdims, stream):
         if op == "all" or op == "any":
             from ember.core.ops.elementwise import astype
             return astype(a, D.bool_, s)
-        return a
+        return fresh(a)
     return node(plan[1], plan[2], plan[0], (a,), s)
 
 
@@ -239,16 +239,22 @@ def argmin(a, /, axis=None, keepdims=False, *, stream=None):
 
 # -- logsumexp, softmax ------------------------------------------------------------------
 
+def _check_0d_axes(a, axis, op):
+    if not a._shape and axis is not None and (type(axis) is int or len(axis)):
+        raise ValueError(f"[{op}] Received non-empty axes for array with 0 dimensions.")
+
+
 def logsumexp(a, /, axis=None, keepdims=False, *, stream=None):
     s = resolve(stream)
     a = as_array(a, s)
+    _check_0d_axes(a, axis, "logsumexp")
     axes = norm_axes(axis, a.ndim, "logsumexp")
     check_bool(keepdims, "logsumexp", "keepdims")
     if a.size == 0:
         raise ValueError("[logsumexp] Received empty array.")
     a = _float(a, s)
     if not axes:
-        return a
+        return fresh(a)
     return node(_reduced_shape(a._shape, axes, keepdims), a._dtype, LogSumExp(axes, keepdims),
                 (a,), s)
 
@@ -257,6 +263,8 @@ def softmax(a, /, axis=None, *, precise=False, stream=None):
     s = resolve(stream)
     if type(a) is not array or a._stream.device is not s.device:
         a = as_array(a, s)
+    if not a._shape:
+        _check_0d_axes(a, axis, "softmax")
     axes = norm_axes(axis, len(a._shape), "softmax")
     if precise is not False and precise is not True:
         check_bool(precise, "softmax", "precise")

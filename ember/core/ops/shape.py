@@ -7,7 +7,7 @@ import operator
 import numpy as np
 
 from ember.core import dtypes as D
-from ember.core.array import array, node, nodes
+from ember.core.array import array, fresh, node, nodes
 from ember.core.ops._base import broadcast_pair, broadcast_shapes, resolve, to_device
 from ember.core.primitives.shape import (
     Broadcast,
@@ -50,14 +50,14 @@ def apply(prim, *xs):
 def _reshaped(a, shape, s):
     """reshape for a shape already checked to hold a's size."""
     if shape == a._shape:
-        return a
+        return fresh(a)
     return node(shape, a._dtype, Reshape(shape), (a,), s)
 
 
 def _transposed(a, axes, s):
     """transpose for a permutation already checked."""
     if axes == tuple(range(len(axes))):
-        return a
+        return fresh(a)
     return node(tuple(a._shape[i] for i in axes), a._dtype, Transpose(axes), (a,), s)
 
 
@@ -155,9 +155,9 @@ def reshape(a, /, shape, *, stream=None):
     if type(shape) is not tuple or shape != a._shape:
         shape = _infer_shape(shape, a.size, "reshape")
         if shape == a._shape:
-            return a
+            return fresh(a)
     else:
-        return a
+        return fresh(a)
     return node(shape, a._dtype, Reshape(shape), (a,), s)
 
 
@@ -259,6 +259,8 @@ def _atleast(arys, k, stream):
             else:
                 sh = (1,) * (k - len(sh)) + sh
             a = _reshaped(a, sh, s)
+        else:
+            a = fresh(a)
         out.append(a)
     return out[0] if len(out) == 1 else out
 
@@ -282,7 +284,7 @@ def transpose(a, /, axes=None, *, stream=None):
         if len(set(axes)) != n:
             raise ValueError("[transpose] Repeat axes not allowed.")
     if axes == tuple(range(n)):
-        return a
+        return fresh(a)
     shape = tuple(a._shape[i] for i in axes)
     return node(shape, a._dtype, Transpose(axes), (a,), s)
 
@@ -337,7 +339,7 @@ def broadcast_to(a, /, shape, *, stream=None):
                             f"{type(shape).__name__}.")
         shape = tuple(shape)
     if shape == a._shape:
-        return a
+        return fresh(a)
     shape = tuple(d if type(d) is int else _int(d, "broadcast_to", "dimension") for d in shape)
     if any(d < 0 for d in shape):
         raise ValueError("[broadcast_to] Negative dimensions not allowed.")
@@ -348,7 +350,7 @@ def broadcast_to(a, /, shape, *, stream=None):
         raise ValueError(f"[broadcast_to] Shapes {_fmt(a._shape)} and {_fmt(shape)} cannot be "
                          "broadcast.")
     if shape == a._shape:
-        return a
+        return fresh(a)
     return node(shape, a._dtype, Broadcast(shape), (a,), s)
 
 
@@ -395,7 +397,7 @@ def concatenate(arrays, axis=0, *, stream=None):
                              f"are {shapes}, and the concatenation axis is {ax}.")
     xs = _promote(xs, s)
     if len(xs) == 1:
-        return xs[0]
+        return fresh(xs[0])
     shape = ref[:ax] + (sum(x._shape[ax] for x in xs),) + ref[ax + 1:]
     return node(shape, xs[0]._dtype, Concatenate(ax), tuple(xs), s)
 
@@ -472,7 +474,7 @@ def repeat(array, repeats, axis=None, *, stream=None):  # noqa: A002 - upstream'
     else:
         ax = _axis(axis, x.ndim, "repeat")
     if r == 1:
-        return x
+        return fresh(x)
     sh = x._shape
     # each element followed by its copies: a broadcast along a new axis after `ax`
     wide = sh[:ax + 1] + (r,) + sh[ax + 1:]
@@ -580,7 +582,7 @@ def pad(a, pad_width, mode="constant", constant_values=0, *, stream=None):
     if mode not in _PAD_MODES:
         raise ValueError(f"[pad] Invalid padding mode ({mode}) passed to pad")
     if not any(lo or hi for lo, hi in widths):
-        return a
+        return fresh(a)
     dt = a._dtype
     shape = tuple(d + lo + hi for d, (lo, hi) in zip(a._shape, widths))
     if mode != "constant":
@@ -622,7 +624,7 @@ def flip(a, /, axis=None, *, stream=None):
         axes = tuple(sorted({_axis(ax, a.ndim, "flip") for ax in _ints(axis, "flip")}))
     axes = tuple(ax for ax in axes if a._shape[ax] > 1)
     if not axes:
-        return a
+        return fresh(a)
     return node(a._shape, a._dtype, Flip(axes), (a,), s)
 
 
@@ -634,7 +636,7 @@ def roll(a, shift, /, axis=None, *, stream=None):
         n = a.size
         k = sum(shifts) % n if n else 0
         if not k:
-            return a
+            return fresh(a)
         return node(a._shape, a._dtype, Roll((k,), None), (a,), s)
     axes = _ints(axis, "roll")
     if _is_int(axis):
@@ -651,7 +653,7 @@ def roll(a, shift, /, axis=None, *, stream=None):
     done = tuple(sorted((ax, k % a._shape[ax]) for ax, k in total.items()
                         if a._shape[ax] and k % a._shape[ax]))
     if not done:
-        return a
+        return fresh(a)
     prim = Roll(tuple(k for _, k in done), tuple(ax for ax, _ in done))
     return node(a._shape, a._dtype, prim, (a,), s)
 

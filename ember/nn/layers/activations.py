@@ -1,0 +1,389 @@
+"""Activation functions and their parameter-free (except PReLU) layer classes.
+
+The functions are plain Python over Ember ops (few nodes each: they run on every forward
+pass). They use the same ops as upstream so that dtypes (weak Python scalars, int inputs)
+and gradients at the kinks come out the same.
+"""
+
+import math
+
+import ember.core as mx
+from ember.nn.layers.base import Module
+
+__all__ = [
+    "CELU", "ELU", "GELU", "GLU", "SELU", "HardShrink", "Hardswish", "HardTanh",
+    "LeakyReLU", "LogSigmoid", "LogSoftmax", "Mish", "PReLU", "ReLU", "ReLU2", "ReLU6",
+    "Sigmoid", "SiLU", "Softmax", "Softmin", "Softplus", "Softshrink", "Softsign", "Step",
+    "Tanh",
+    "celu", "elu", "gelu", "gelu_approx", "gelu_fast_approx", "glu", "hard_shrink",
+    "hard_tanh", "hardswish", "leaky_relu", "log_sigmoid", "log_softmax", "mish", "prelu",
+    "relu", "relu2", "relu6", "selu", "sigmoid", "silu", "softmax", "softmin", "softplus",
+    "softshrink", "softsign", "step", "tanh",
+]
+
+_SQRT_HALF = math.sqrt(0.5)
+_SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
+
+
+# ---------------------------------------------------------------- functions
+
+def sigmoid(x):
+    """1 / (1 + exp(-x)), element-wise."""
+    return mx.sigmoid(x)
+
+
+def relu(x):
+    """max(x, 0), element-wise."""
+    return mx.maximum(x, 0)
+
+
+def relu2(x):
+    """max(x, 0) ** 2, element-wise."""
+    return mx.square(mx.maximum(x, 0))
+
+
+def relu6(x):
+    """min(max(x, 0), 6), element-wise (6.0 is a float: int inputs give float32)."""
+    return mx.minimum(mx.maximum(x, 0), 6.0)
+
+
+def leaky_relu(x, negative_slope=0.01):
+    """max(negative_slope * x, x), element-wise."""
+    return mx.maximum(negative_slope * x, x)
+
+
+def log_softmax(x, axis=-1):
+    """x - logsumexp(x) along `axis`."""
+    # Shifting by the (constant) max first keeps the small normaliser: logsumexp of
+    # large logits would round it away before the subtraction.
+    x = x - mx.stop_gradient(mx.max(x, axis=axis, keepdims=True))
+    return x - mx.logsumexp(x, axis=axis, keepdims=True)
+
+
+def elu(x, alpha=1.0):
+    """x where x > 0, else alpha * (exp(x) - 1)."""
+    return mx.where(x > 0, x, alpha * (mx.exp(x) - 1))
+
+
+def softmax(x, axis=-1):
+    """exp(x) / sum(exp(x)) along `axis`."""
+    return mx.softmax(x, axis=axis)
+
+
+def softplus(x):
+    """log(1 + exp(x)), element-wise."""
+    return mx.logaddexp(x, 0)
+
+
+def softsign(x):
+    """x / (1 + |x|), element-wise."""
+    return mx.divide(x, 1 + mx.abs(x))
+
+
+def softshrink(x, lambd: float = 0.5):
+    """x moved towards 0 by `lambd`, and 0 where |x| <= lambd."""
+    return mx.where(mx.abs(x) > lambd, x - mx.sign(x) * lambd, 0)
+
+
+def celu(x, alpha=1.0):
+    """max(x, 0) + alpha * (exp(min(x, 0) / alpha) - 1), element-wise."""
+    return mx.maximum(x, 0.0) + alpha * (mx.exp(mx.minimum(x, 0.0) / alpha) - 1)
+
+
+def silu(x):
+    """x * sigmoid(x) (Swish), element-wise."""
+    return x * mx.sigmoid(x)
+
+
+def log_sigmoid(x):
+    """log(sigmoid(x)) = -softplus(-x), element-wise."""
+    return -mx.logaddexp(-x, 0)
+
+
+def gelu(x):
+    """x * Phi(x) with Phi the standard normal CDF (exact, via erf)."""
+    return x * (1 + mx.erf(x * _SQRT_HALF)) / 2
+
+
+def gelu_approx(x):
+    """The tanh approximation of gelu (max abs error < 5e-4 on [-6, 6])."""
+    return 0.5 * x * (1 + mx.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x**3)))
+
+
+def gelu_fast_approx(x):
+    """x * sigmoid(1.702 x): a cheaper approximation of gelu (max abs error < 0.015)."""
+    return x * mx.sigmoid(1.702 * x)
+
+
+def glu(x, axis: int = -1):
+    """a * sigmoid(b) where a, b are the two halves of x along `axis`."""
+    a, b = mx.split(x, 2, axis=axis)
+    return a * mx.sigmoid(b)
+
+
+def step(x, threshold: float = 0.0):
+    """1 where x >= threshold, else 0 (int32 like upstream)."""
+    return mx.where(x >= threshold, 1, 0)
+
+
+def selu(x):
+    """1.0507 * elu(x, 1.67326)."""
+    return elu(x, 1.67326) * 1.0507
+
+
+def prelu(x, alpha):
+    """max(0, x) + alpha * min(0, x), with `alpha` an array (broadcast against x)."""
+    return mx.maximum(0, x) + alpha * mx.minimum(0, x)
+
+
+def mish(x):
+    """x * tanh(softplus(x)), element-wise."""
+    return x * mx.tanh(mx.logaddexp(x, 0))
+
+
+def hardswish(x):
+    """x * min(max(x + 3, 0), 6) / 6, element-wise."""
+    return x * mx.minimum(mx.maximum(x + 3, 0), 6) / 6
+
+
+def hard_tanh(x, min_val=-1.0, max_val=1.0):
+    """x clipped to [min_val, max_val]."""
+    return mx.minimum(mx.maximum(x, min_val), max_val)
+
+
+def hard_shrink(x, lambd=0.5):
+    """x where |x| > lambd, else 0."""
+    return mx.where(mx.abs(x) > lambd, x, 0)
+
+
+def softmin(x, axis=-1):
+    """softmax(-x) along `axis`."""
+    return mx.softmax(-x, axis=axis)
+
+
+def tanh(x):
+    """The hyperbolic tangent, element-wise."""
+    return mx.tanh(x)
+
+
+# ---------------------------------------------------------------- layers
+# Attribute names follow upstream (e.g. `_alpha`, `lambd`), so code reading them works.
+
+class GLU(Module):
+    """Gated linear unit along `axis`; see `glu`."""
+
+    def __init__(self, axis: int = -1):
+        super().__init__()
+        self.axis = axis
+
+    def __call__(self, x):
+        return glu(x, self.axis)
+
+
+class Sigmoid(Module):
+    """See `sigmoid`."""
+
+    def __call__(self, x):
+        return mx.sigmoid(x)
+
+
+class Mish(Module):
+    """See `mish`."""
+
+    def __call__(self, x):
+        return mish(x)
+
+
+class ReLU(Module):
+    """See `relu`."""
+
+    def __call__(self, x):
+        return mx.maximum(x, 0)
+
+
+class ReLU2(Module):
+    """See `relu2`."""
+
+    def __call__(self, x):
+        return relu2(x)
+
+
+class ReLU6(Module):
+    """See `relu6`."""
+
+    def __call__(self, x):
+        return relu6(x)
+
+
+class LeakyReLU(Module):
+    """See `leaky_relu`."""
+
+    def __init__(self, negative_slope=1e-2):
+        super().__init__()
+        self._negative_slope = negative_slope
+
+    def __call__(self, x):
+        return leaky_relu(x, self._negative_slope)
+
+
+class ELU(Module):
+    """See `elu`."""
+
+    def __init__(self, alpha=1.0):
+        super().__init__()
+        self._alpha = alpha
+
+    def __call__(self, x):
+        return elu(x, self._alpha)
+
+
+class Softmax(Module):
+    """Softmax over the last axis; see `softmax`."""
+
+    def __call__(self, x):
+        return mx.softmax(x, axis=-1)
+
+
+class Softplus(Module):
+    """See `softplus`."""
+
+    def __call__(self, x):
+        return mx.logaddexp(x, 0)
+
+
+class Softsign(Module):
+    """See `softsign`."""
+
+    def __call__(self, x):
+        return softsign(x)
+
+
+class Softshrink(Module):
+    """See `softshrink`."""
+
+    def __init__(self, lambd=0.5):
+        super().__init__()
+        self.lambd = lambd
+
+    def __call__(self, x):
+        return softshrink(x, self.lambd)
+
+
+class CELU(Module):
+    """See `celu`."""
+
+    def __init__(self, alpha=1.0):
+        super().__init__()
+        self._alpha = alpha
+
+    def __call__(self, x):
+        return celu(x, self._alpha)
+
+
+class SiLU(Module):
+    """See `silu`."""
+
+    def __call__(self, x):
+        return x * mx.sigmoid(x)
+
+
+class LogSoftmax(Module):
+    """Log-softmax over the last axis; see `log_softmax`."""
+
+    def __call__(self, x):
+        return log_softmax(x)
+
+
+class LogSigmoid(Module):
+    """See `log_sigmoid`."""
+
+    def __call__(self, x):
+        return log_sigmoid(x)
+
+
+class PReLU(Module):
+    """Parametric ReLU with `num_parameters` learnable slopes (`weight`), all starting
+    at `init`; see `prelu`."""
+
+    def __init__(self, num_parameters=1, init=0.25):
+        super().__init__()
+        self.weight = mx.full([num_parameters], init)
+
+    def __call__(self, x):
+        return prelu(x, self.weight)
+
+
+class GELU(Module):
+    """GELU, exact (`approx="none"`), tanh-approximated ("precise", alias "tanh") or
+    sigmoid-approximated ("fast"); see `gelu`, `gelu_approx`, `gelu_fast_approx`."""
+
+    def __init__(self, approx="none"):
+        super().__init__()
+        self._approx = approx
+        allowed = ["none", "precise", "tanh", "fast"]
+        if approx not in allowed:
+            raise ValueError(
+                f"The approximation should be in {allowed} but '{approx}' was given")
+        # picked once here rather than on every call
+        self._fn = (gelu if approx == "none" else
+                    gelu_fast_approx if approx == "fast" else gelu_approx)
+
+    def __call__(self, x):
+        return self._fn(x)
+
+
+class Tanh(Module):
+    """See `tanh`."""
+
+    def __call__(self, x):
+        return mx.tanh(x)
+
+
+class Hardswish(Module):
+    """See `hardswish`."""
+
+    def __call__(self, x):
+        return hardswish(x)
+
+
+class Step(Module):
+    """1 where x >= `threshold`, else 0; see `step`."""
+
+    def __init__(self, threshold: float = 0.0):
+        super().__init__()
+        self.threshold = threshold
+
+    def __call__(self, x):
+        return step(x, self.threshold)
+
+
+class SELU(Module):
+    """See `selu`."""
+
+    def __call__(self, x):
+        return selu(x)
+
+
+class HardTanh(Module):
+    """Clip to [-1, 1]; see `hard_tanh`."""
+
+    def __call__(self, x):
+        return hard_tanh(x)
+
+
+class HardShrink(Module):
+    """See `hard_shrink`."""
+
+    def __init__(self, lambd=0.5):
+        super().__init__()
+        self.lambd = lambd
+
+    def __call__(self, x):
+        return hard_shrink(x, self.lambd)
+
+
+class Softmin(Module):
+    """Softmin over the last axis; see `softmin`."""
+
+    def __call__(self, x):
+        return mx.softmax(-x, axis=-1)
