@@ -9,7 +9,7 @@ from ember.core.array import array, const, fresh, node
 from ember.core.device import _CURRENT
 from ember.core.ops._base import PROMOTE, as_array, broadcast_pair, resolve, to_device, weak_dtype
 from ember.core.primitives import elementwise as E
-from ember.core.primitives.misc import AsType
+from ember.core.primitives.misc import AsType, AsTypeU64
 
 _F32 = D.float32
 # ops whose result can leave the width of a narrow unsigned dtype
@@ -25,7 +25,12 @@ def astype(a, dtype, stream=None):
         raise TypeError(f"[astype] Expected a Dtype, got {type(dtype).__name__}.")
     if a._dtype is dtype:
         return fresh(a)
-    return node(a._shape, dtype, AsType(dtype), (a,), s)
+    return _cast(a, dtype, s)
+
+
+def _cast(a, dtype, s):
+    cls = AsTypeU64 if a._dtype is D.uint64 and dtype.kind in "fc" else AsType
+    return node(a._shape, dtype, cls(dtype), (a,), s)
 
 
 def _unary_dtype(rule, dt, op):
@@ -71,6 +76,8 @@ def _unary_fast(op, rule):
         ok.discard(D.bool_)
     if op in _INT_ONLY:
         ok = {d for d in ok if d.kind in "uib"}
+    if op in E.UNSIGNED_UNARY:
+        ok.discard(D.uint64)
     return frozenset(ok)
 
 
@@ -93,6 +100,7 @@ _PLAIN_SIG = {"add", "subtract", "multiply", "divide", "floor_divide", "remainde
 
 def _make_unary(op):
     prim = E.UNARY[op]()
+    unsigned = E.UNSIGNED_UNARY[op]() if op in E.UNSIGNED_UNARY else None
     fast = _unary_fast(op, prim.rule)
     to_bool = prim.rule == "bool"
     current = _CURRENT
@@ -120,7 +128,7 @@ def _make_unary(op):
             raise ValueError(f"[{op}] The argument cannot be boolean.")
         if op in _INT_ONLY and dt.kind not in "uib":
             raise ValueError(f"[{op}] Bitwise inverse only allowed on integer types.")
-        return apply_unary(prim, a, s)
+        return apply_unary(unsigned if dt is D.uint64 and unsigned else prim, a, s)
 
     f.__name__ = op
     f.__qualname__ = op
@@ -235,9 +243,9 @@ def binary_args(a, b, s, op):
     if b._stream.device is not s.device:
         b = to_device(b, s)
     if a._dtype is not dt:
-        a = node(a._shape, dt, AsType(dt), (a,), s)
+        a = _cast(a, dt, s)
     if b._dtype is not dt:
-        b = node(b._shape, dt, AsType(dt), (b,), s)
+        b = _cast(b, dt, s)
     return a, b, dt
 
 
@@ -291,11 +299,14 @@ def _fast_dtypes(op, rule):
         ok = {d for d in ok if d.kind in ("ui" if "shift" in op else "uib")}
     if op in _NO_COMPLEX_BIN:
         ok.discard(D.complex64)
+    if op in E.UNSIGNED:
+        ok.discard(D.uint64)
     return frozenset(ok)
 
 
 def _make_binary(op):
     prim = E.BINARY[op]()
+    unsigned = E.UNSIGNED[op]() if op in E.UNSIGNED else None
     rule = prim.rule
     fast = _fast_dtypes(op, rule)
     to_bool = rule == "bool"
@@ -330,7 +341,8 @@ def _make_binary(op):
         if rule != "float":
             shape = a._shape if a._shape == b._shape else broadcast_pair(a._shape, b._shape, op)
             out = D.bool_ if rule == "bool" else a._dtype
-            y = node(shape, out, prim, (a, b), s)
+            y = node(shape, out, unsigned if a._dtype is D.uint64 and unsigned else prim,
+                     (a, b), s)
             if out in WRAP and op in _WRAPPING:
                 y = node(shape, out, _WRAP_PRIM, (y,), s)
             return y

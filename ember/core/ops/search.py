@@ -39,7 +39,14 @@ def _search(seq, v, right, rows, stream=None):
         seq = seq.astype(dt, stream=s)
     if v._dtype is not dt:
         v = v.astype(dt, stream=s)
+    if dt is D.uint64:  # stored as int64: flip the top bit to search in int64's order
+        seq, v = (_signed_key(x, s) for x in (seq, v))
     return node(v._shape, D.uint32, _PRIMS[right, rows], (seq, v), s)
+
+
+def _signed_key(x, s):
+    import ember.core.ops as O
+    return O.bitwise_xor(O.view(x, D.int64, stream=s), O.array(-(1 << 63), D.int64), stream=s)
 
 
 def _bool(v):

@@ -263,6 +263,12 @@ def _mul_grads(self, x, y, out, g):
     return O.multiply(g, _conj(y)), O.multiply(g, _conj(x))
 
 
+# uint64 is stored as int64, so ops that read the top bit as a value bit have unsigned
+# variants: the same rules, their own kernels
+UNSIGNED = {op: type(BINARY[op].__name__, (BINARY[op],), {"__slots__": ()})
+            for op in ("less", "less_equal", "greater", "greater_equal", "maximum", "minimum",
+                       "floor_divide", "remainder", "right_shift")}
+
 BINARY["add"].grads = _add_grads
 BINARY["subtract"].grads = _sub_grads
 BINARY["multiply"].grads = _mul_grads
@@ -321,6 +327,8 @@ def _imag_jvp(self, primals, tangents, argnums):
 
 
 UNARY["abs"].vjp, UNARY["abs"].jvp = _abs_vjp, _abs_jvp
+UNSIGNED_UNARY = {op: type(UNARY[op].__name__, (UNARY[op],), {"__slots__": ()})
+                  for op in ("abs", "sign")}
 UNARY["conjugate"].vjp, UNARY["conjugate"].jvp = _conj_vjp, _conj_jvp
 UNARY["real"].vjp, UNARY["real"].jvp = _real_vjp, _real_jvp
 UNARY["imag"].vjp, UNARY["imag"].jvp = _imag_vjp, _imag_jvp

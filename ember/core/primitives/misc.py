@@ -26,6 +26,12 @@ class AsType(Primitive):
         return [O.astype(inputs[0], self.dtype)], [axes[0]]
 
 
+class AsTypeU64(AsType):
+    """A cast from uint64 (stored as int64) to a floating or complex dtype."""
+
+    __slots__ = ()
+
+
 class Copy(Primitive):
     """A copy of the input onto another device."""
 
