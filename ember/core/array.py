@@ -252,7 +252,7 @@ def fresh(a):
     b = _new(array)
     if a._data is None:  # share the recipe's result rather than run it twice
         from ember.core.ops import _identity
-        _become(b, _identity(a))
+        _become(b, _identity(a, a._stream))
     else:
         _become(b, a)
     return b
@@ -442,8 +442,8 @@ def _scalar_tensor(v, dt, tdev):
     if k in "ui":
         if isinstance(v, complex):
             v = v.real
-        if isinstance(v, float):  # as C casts it: truncation, out of range -> INT_MIN
-            return B.to_storage(torch.tensor(v, dtype=torch.float64, device=tdev), dt)
+        if isinstance(v, float):  # as C casts it on the host: out of range -> INT_MIN
+            return B.to_storage(torch.tensor(v, dtype=torch.float64), dt).to(tdev)
         v = int(v)
         if k == "u":
             v &= (1 << (8 * dt.size)) - 1

@@ -294,7 +294,12 @@ REPRS = [
 @pytest.mark.parametrize("expr", REPRS)
 def test_repr_matches_upstream(expr):
     want = _run(mlx, expr)
-    got = _run(mx, expr)
+    if expr.startswith("-") and "NAN" in expr:
+        # the sign of a negated NaN is unspecified on CUDA: format the CPU's
+        with mx.stream(mx.cpu):
+            got = _run(mx, expr)
+    else:
+        got = _run(mx, expr)
     assert repr(got) == repr(want)
     assert str(got) == str(want)
 

@@ -91,7 +91,9 @@ def _round_bf16(x):
 @register(C.Linspace)
 def _linspace(p):
     compute = torch.float64 if p.compute.name == "float64" else torch.float32
-    t = torch.arange(p.num, dtype=compute, device=p.tdevice) / p.div
+    t = torch.arange(p.num, dtype=compute, device=p.tdevice)
+    # a true division (CUDA turns division by a host scalar into a multiply by its inverse)
+    t = t / torch.full_like(t, p.div)
     r = (1 - t) * p.start + t * p.stop
     return to_storage(r, p.dtype)
 

@@ -48,14 +48,17 @@ def _complex(x):
 @register(F.Eig)
 def _eig(p, x):
     # upstream's LAPACK call sees the transposed (row-major) matrix: its eigenvalues come
-    # in the order that the transpose's iteration finds them
+    # in the order that the transpose's iteration finds them. CUDA's eig runs on the host
+    # anyway; running it there always keeps that order on every device.
+    dev = x.device
+    x = x.cpu()
     wt = torch.linalg.eigvals(x.mT)
     if not p.vectors:
-        return _complex(wt)
+        return _complex(wt).to(dev)
     w, v = torch.linalg.eig(x)
     order = (wt.unsqueeze(-1) - w.unsqueeze(-2)).abs().argmin(-1)
     v = torch.gather(v, -1, order.unsqueeze(-2).expand(v.shape))
-    return _complex(wt), _complex(v)
+    return _complex(wt).to(dev), _complex(v).to(dev)
 
 
 @register(F.SVD)
