@@ -79,3 +79,14 @@ def test_searchsorted_grads_are_zero():
     s = mx.array([1.0, 2.0, 3.0])
     g = mx.grad(lambda v: mx.searchsorted(s, v).astype(mx.float32).sum())(mx.array([1.5]))
     assert_same(g, mlx.zeros((1,)))
+
+
+@pytest.mark.parametrize("kw", [{}, {"fill_value": 0.0}])
+def test_unique_gradient_matches_upstream(kw):
+    # the indices are computed under stop_gradient: only the gathered values carry grads
+    x = np.array([3.0, 1.0, 3.0, 2.0, 5.0, 1.0], np.float32)
+    w = np.arange(1.0, 6.0, dtype=np.float32)
+
+    def f(m):
+        return lambda a: (m.unique(a, size=5, **kw) * m.array(w)).sum()
+    assert_same(mx.grad(f(mx))(mx.array(x)), mlx.grad(f(mlx))(mlx.array(x)))

@@ -12,12 +12,20 @@ class _Run:
     __slots__ = ("current", "used", "saved")
 
 
-def enter():
+def enter(primary=None):
+    """Start switching; `primary` is the default stream the evaluation has used so far
+    (without switching: it is torch's current stream), which later streams wait for."""
     r = _Run()
     r.current = None
     r.used = set()
     r.saved = {}
+    if primary is not None:
+        switch(r, primary)
     return r
+
+
+def sync_current(primary):
+    torch.cuda.current_stream(primary.torch_stream.device).synchronize()
 
 
 def switch(run, stream):

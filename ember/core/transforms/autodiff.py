@@ -9,6 +9,7 @@ output's dtype; nothing else is cast: the gradient's dtype is what the rules pro
 import functools
 
 from ember.core.array import array, const
+from ember.core.primitives.misc import StopGradient
 from ember.core.transforms.eval import TRACING
 from ember.core.transforms.graph import (
     dependent_order,
@@ -45,7 +46,7 @@ def backward(outs, cotangents, tracers):
     upstream), and one of a broadcastable shape is broadcast to the input's."""
     O = _ops()
     add, zeros_like, astype, broadcast_to = O.add, O.zeros_like, O.astype, O.broadcast_to
-    order, dep = dependent_order(outs, [id(t) for t in tracers])
+    order, dep = dependent_order(outs, [id(t) for t in tracers], StopGradient)
     cot = {}
     for o, c in zip(outs, cotangents):
         k = id(o)
@@ -88,7 +89,7 @@ def backward(outs, cotangents, tracers):
 
 def forward(outs, tangents, tracers):
     """Tangents of `outs` given tangents of `tracers` (zeros where no path)."""
-    order, _ = dependent_order(outs, [id(t) for t in tracers])
+    order, _ = dependent_order(outs, [id(t) for t in tracers], StopGradient)
     tan = {id(t): tg for t, tg in zip(tracers, tangents)}
     TRACING[0] += 1
     try:

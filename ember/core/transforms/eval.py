@@ -31,6 +31,7 @@ def _run(stack, sync):
     detach = not TRACING[0]
     kernels = KERNELS
     gpu_streams = None
+    primary = None  # the last default GPU stream used before any switching
     push = stack.append
     pop = stack.pop
     track = _mem.track if _mem.TRACKING[0] else None  # CPU memory statistics, once asked for
@@ -54,9 +55,15 @@ def _run(stack, sync):
                 raise ValueError("[eval] Attempting to eval an array without a primitive.")
             st = a._stream
             if st.is_gpu:
-                if gpu_streams is None:
-                    gpu_streams = S.enter()
-                S.switch(gpu_streams, st)
+                # default streams run on torch's current (default) stream as they are;
+                # switching starts with the first node on another stream
+                if gpu_streams is not None:
+                    S.switch(gpu_streams, st)
+                elif st._primary:
+                    primary = st
+                else:
+                    gpu_streams = S.enter(primary)
+                    S.switch(gpu_streams, st)
             if len(ins) == 2:
                 r = kernels[p.__class__](p, ins[0]._data, ins[1]._data)
             elif len(ins) == 1:
@@ -83,6 +90,8 @@ def _run(stack, sync):
     finally:
         if gpu_streams is not None:
             S.leave(gpu_streams, sync)
+        elif sync and primary is not None:
+            S.sync_current(primary)
 
 
 def eval(*args):  # noqa: A001 - the MLX name

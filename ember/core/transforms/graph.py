@@ -8,10 +8,11 @@ def outputs_of(a):
     return a._siblings if a._siblings is not None else (a,)
 
 
-def dependent_order(outs, sources):
+def dependent_order(outs, sources, stop=None):
     """The nodes reachable from `outs` that depend on a node whose id is in `sources`,
     inputs before users (one node per multi-output primitive), and the set of the ids of
-    every dependent node (siblings included). The walk does not enter the sources.
+    every dependent node (siblings included). The walk does not enter the sources, and
+    dependence does not pass through primitives of class `stop`.
 
     Iterative post-order DFS (10^6-node chains must not hit the recursion limit): a node
     is popped twice, once to push its inputs and once, after them, to be emitted."""
@@ -41,7 +42,7 @@ def dependent_order(outs, sources):
                         push(x)
                 continue
             sib = a._siblings
-            for x in ins:
+            for x in ins if a._prim.__class__ is not stop else ():
                 if id(x) in dep:
                     emit(a)
                     if sib is None:
