@@ -5,6 +5,9 @@ uint64 go through a sign-bit flip (an order-preserving map onto int64); complex 
 order lexicographically (real, then imaginary part), as upstream orders them.
 """
 
+import itertools
+import math
+
 import torch
 
 from ember.core import dtypes as D
@@ -82,7 +85,25 @@ def _extreme(p, x):
     if p.dtype is D.uint64:
         x = x ^ _SIGN
         return (torch.amax if big else torch.amin)(x, dim=axes, keepdim=keep) ^ _SIGN
+    if x.device.type == "cpu" and len(axes) > 1 and x.is_floating_point():
+        window = math.prod(x.shape[a] for a in axes)
+        if 1 < window <= 16 and window < x.numel():
+            return _fold_extreme(x, axes, big, keep)
     return (torch.amax if big else torch.amin)(x, dim=axes, keepdim=keep)
+
+
+def _fold_extreme(x, axes, big, keep):
+    """max/min over a few elements per output (pooling windows), one elementwise pass per
+    window element: ATen's CPU amax over several strided axes is many times slower."""
+    pick = torch.maximum if big else torch.minimum
+    out = None
+    for idx in itertools.product(*(range(x.shape[a]) for a in axes)):
+        key = [slice(None)] * x.ndim
+        for a, i in zip(axes, idx):
+            key[a] = slice(i, i + 1) if keep else i
+        part = x[tuple(key)]
+        out = part if out is None else pick(out, part)
+    return out.clone() if out is x else out.contiguous()
 
 
 def _complex_extreme(x, axes, big, keep):

@@ -19,6 +19,12 @@ def _uniform(scale, shape):
     return mx.random.uniform(low=-scale, high=scale, shape=shape)
 
 
+def _steps(x):
+    """The time steps of an `NLD` or `LD` array: iterating over the time axis moved to
+    the front takes all of them from one node, instead of one slice per step."""
+    return mx.moveaxis(x, -2, 0)
+
+
 def _project(x, w, b):
     """x @ w.T (+ b) for the whole sequence at once."""
     return x @ w.T if b is None else mx.addmm(b, x, w.T)
@@ -56,8 +62,7 @@ class RNN(Module):
         whh_t = self.Whh.T
         act = self.nonlinearity
         out = []
-        for t in range(x.shape[-2]):
-            xt = x[..., t, :]
+        for xt in _steps(x):
             hidden = act(xt if hidden is None else mx.addmm(xt, hidden, whh_t))
             out.append(hidden)
         return mx.stack(out, axis=-2)
@@ -93,9 +98,7 @@ class GRU(Module):
         wh_t = self.Wh.T
         bhn = self.bhn
         out = []
-        for t in range(x.shape[-2]):
-            rz = x_rz[..., t, :]
-            n = x_n[..., t, :]
+        for rz, n in zip(_steps(x_rz), _steps(x_n)):
             if hidden is None:
                 # no previous state: its projection is zero, only bhn remains
                 r, z = mx.split(mx.sigmoid(rz), 2, axis=-1)
@@ -140,8 +143,7 @@ class LSTM(Module):
         x = _project(x, self.Wx, self.bias)
         wh_t = self.Wh.T
         hs, cs = [], []
-        for t in range(x.shape[-2]):
-            ifgo = x[..., t, :]
+        for ifgo in _steps(x):
             if hidden is not None:
                 ifgo = mx.addmm(ifgo, hidden, wh_t)
             i, f, g, o = mx.split(ifgo, 4, axis=-1)
