@@ -246,11 +246,16 @@ def _become(a, src):
         _become(a, _identity(src))
 
 
+# >0 while a transform (grad, jvp, vmap, compile) is tracing a function
+TRACING = [0]
+
+
 def fresh(a):
     """A new array object with `a`'s value: what an op that changes nothing returns, so that
-    a later in-place write to `a` (which rebinds the object) leaves the result alone."""
+    a later in-place write to `a` (which rebinds the object) leaves the result alone.
+    While tracing, `a` may be a tracer: the result must stay a node that reads it."""
     b = _new(array)
-    if a._data is None:  # share the recipe's result rather than run it twice
+    if a._data is None or TRACING[0]:  # share the recipe's result rather than run it twice
         from ember.core.ops import _identity
         _become(b, _identity(a, a._stream))
     else:

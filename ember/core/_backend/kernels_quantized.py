@@ -1,6 +1,6 @@
 """Kernels of the quantization primitives: packing bit-identical to upstream, and the
-quantized products (fused Triton kernels on CUDA for affine 4/8-bit, dequantize-then-matmul
-elsewhere).
+quantized products (fused Triton kernels on CUDA for affine 2/4/8-bit, and 3/5/6-bit decode;
+dequantize-then-matmul elsewhere).
 
 Packed words are uint32, held as int64 in storage (see `_backend/__init__.py`).
 """
@@ -216,9 +216,14 @@ def _dequantize_k(p, w, scales, *rest):
 
 
 def _fused(p, x, w):
-    """Whether the Triton kernels take this product."""
-    return (x.is_cuda and p.mode == "affine" and p.bits in (4, 8) and w.ndim == 2
-            and x.dtype in (torch.float16, torch.bfloat16, torch.float32) and x.numel() > 0)
+    """Whether the Triton kernels take this product: affine 2, 4 and 8 bits; 3, 5 and 6
+    bits for decode (at most GEMV_MAX_M rows of x, transposed w) only."""
+    if not (x.is_cuda and p.mode == "affine" and w.ndim == 2 and x.numel() > 0
+            and x.dtype in (torch.float16, torch.bfloat16, torch.float32)):
+        return False
+    if p.bits in (2, 4, 8):
+        return True
+    return p.bits in (3, 5, 6) and p.transpose and x.numel() <= 4 * x.shape[-1]
 
 
 @register(P.QuantizedMatmul)

@@ -1,23 +1,32 @@
-"""Fused Triton kernels for affine 4- and 8-bit quantized matmul on CUDA.
+"""Fused Triton kernels for affine quantized matmul on CUDA.
 
-Imported only from the CUDA branch of the quantized_matmul kernel. Two kernels:
-- `_qmv`: decode (M <= 4, w transposed, the usual (N, K) weight). A GEMV: each program
-  owns BLOCK_N rows of w and streams them once in coalesced tiles of BLOCK_N * BLOCK_K /
-  PACK packed words (the next tile is requested before this one's arithmetic: Triton does
-  not pipeline such loads), unpacking in registers. Per group the affine terms factor as
-  scale * sum(x * q) + bias * sum(x), so a weight costs one multiply-add after unpacking;
-  codes become floats through the exponent trick (q | 0x4B000000 is the float 2^23 + q),
-  which avoids the slow int->float conversion.
-- `_qmm`: everything else. A tiled GEMM with tl.dot; each K step loads the packed words,
-  scales and biases of a (BLOCK_N, BLOCK_K) tile once (no duplicated addresses, so the
-  pipeline's shared-memory buffers hold only packed data), dequantizes in registers and
-  feeds the tensor cores. M <= 16 uses BLOCK_M = 16.
+Imported only from the CUDA branch of the quantized_matmul kernel. Three kernels:
+- `_gemv`: decode (M <= 4, w transposed, the usual (N, K) weight; 2, 4 and 8 bits). Each
+  program owns BLOCK_N rows of w and streams them in tiles of (BLOCK_N, BLOCK_K / GS
+  groups, GS / PACK words), so every thread reads whole 16-byte runs of one group's
+  packed words. Element p of each word is peeled off with a shift and a mask (a static
+  loop over p, paired with x[.., p::PACK]), so no tensor is reshaped or transposed in
+  registers. Per group the affine terms factor as scale * sum(x * q) + bias * sum(x): a
+  weight costs a shift, a mask, a subtraction and one multiply-add. Codes become floats
+  through the exponent trick (q | 0x4B000000 is the float 2^23 + q), which avoids the
+  slow int->float conversion.
+- `_gemv_odd`: the same product for 3, 5 and 6 bits, whose 32 values span BITS words and
+  may straddle two of them (simple strided loads: correct, not tuned).
+- `_qmm`: everything else (2, 4, 8 bits). A tiled GEMM with tl.dot; each K step loads the
+  packed words, scales and biases of a (BLOCK_N, BLOCK_K) tile once, dequantizes in
+  registers and feeds the tensor cores. M <= 16 uses BLOCK_M = 16.
 The whole matrix is never dequantized in memory.
+
+Launch cost: Triton's `fn[grid](...)` binds and specializes the arguments on every call
+(tens of microseconds). The first call of each (kernel, shape, dtypes, alignment) goes
+through it; the compiled kernel's launcher is then cached with the grid and the constant
+arguments and called directly (a few microseconds).
 
 Packed words are uint32 held as int64 in storage; the kernels read int32 words, kept in a
 cache per weight tensor (invalidated by in-place writes through torch's version counter).
 """
 
+import os
 import weakref
 
 import torch
@@ -27,6 +36,9 @@ try:
     import triton.language as tl
 except ImportError:  # pragma: no cover - CUDA builds ship Triton
     triton = None
+
+
+_INTERPRET = os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
 
 
 def available():
@@ -63,53 +75,179 @@ if triton is not None:
         return q.to(tl.float32, bitcast=True) - 8388608.0
 
     @triton.jit
-    def _qmv_load(w_ptr, s_ptr, b_ptr, rn, n_ok, rw, rg, k0, K, swr, ssr,
-                  PACK: tl.constexpr, GS: tl.constexpr):
-        kw = k0 // PACK + rw
-        wq = tl.load(w_ptr + rn[:, None] * swr + kw[None, :],
-                     mask=n_ok[:, None] & (kw < K // PACK)[None, :], other=0)
-        kg = k0 // GS + rg
-        smask = n_ok[:, None] & (kg < K // GS)[None, :]
-        sp = rn[:, None] * ssr + kg[None, :]
-        return wq, tl.load(s_ptr + sp, mask=smask, other=0.0), tl.load(b_ptr + sp, mask=smask,
-                                                                          other=0.0)
+    def _gemv_load(w_ptr, s_ptr, b_ptr, k0, w_off, s_off, w_k, s_k, n_ok, K,
+                   PACK: tl.constexpr, GS: tl.constexpr, MASKED: tl.constexpr):
+        # the packed words (KSPLIT, BLOCK_N, BKW), scales and biases (KSPLIT, BLOCK_N, G)
+        # of the K step starting at k0 (w_k, s_k: each slice's word and group offsets)
+        kw0 = k0 // PACK
+        g0 = k0 // GS
+        if MASKED:
+            wmask = n_ok[None, :, None] & ((kw0 + w_k) < K // PACK)
+            smask = n_ok[None, :, None] & ((g0 + s_k) < K // GS)
+            wq = tl.load(w_ptr + kw0 + w_off, mask=wmask, other=0)
+            sc = tl.load(s_ptr + g0 + s_off, mask=smask, other=0.0)
+            bi = tl.load(b_ptr + g0 + s_off, mask=smask, other=0.0)
+        else:
+            wq = tl.load(w_ptr + kw0 + w_off)
+            sc = tl.load(s_ptr + g0 + s_off)
+            bi = tl.load(b_ptr + g0 + s_off)
+        return wq, sc, bi
 
     @triton.jit
-    def _qmv(x_ptr, w_ptr, s_ptr, b_ptr, o_ptr, M, N, K, sxm, swr, ssr, som,
-             BITS: tl.constexpr, GS: tl.constexpr, BLOCK_M: tl.constexpr,
-             BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
+    def _gemv(x_ptr, w_ptr, s_ptr, b_ptr, o_ptr, M, N, K, sxm, swr, ssr, som,
+              BITS: tl.constexpr, GS: tl.constexpr, MROWS: tl.constexpr,
+              BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
+              KSPLIT: tl.constexpr, MASKED: tl.constexpr, PREFETCH: tl.constexpr,
+              ASM: tl.constexpr = ""):
+        # A step covers KSPLIT slices of BLOCK_K columns of BLOCK_N rows: tiles are
+        # (KSPLIT, BLOCK_N, BKW). Triton lays threads along the words (16-byte runs),
+        # then along the slices, then along the rows, so each thread holds the same few
+        # words of all BLOCK_N rows: each x value it loads serves BLOCK_N weights, and
+        # the slices spread K over the warps.
         PACK: tl.constexpr = 32 // BITS
-        BKW: tl.constexpr = BLOCK_K // PACK
-        G: tl.constexpr = BLOCK_K // GS
-        pid_n = tl.program_id(0)
-        rn = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+        BKW: tl.constexpr = BLOCK_K // PACK  # packed words per row and slice
+        WPG: tl.constexpr = GS // PACK  # packed words per group
+        G: tl.constexpr = BLOCK_K // GS  # groups per row and slice
+        STEP: tl.constexpr = KSPLIT * BLOCK_K
+        # a code q moved into the top BITS bits of a float's mantissa, under the exponent
+        # of 1.0, is the float f = 1 + q / 2^BITS (one shift and one LOP3, no conversion):
+        # per group sum(q * x) = 2^BITS * (sum(f * x) - sum(x)), so
+        # sum((s * q + b) * x) = S * sum(f * x) + (b - S) * sum(x) with S = s * 2^BITS
+        TOP: tl.constexpr = 23 - BITS
+        FMASK: tl.constexpr = ((1 << BITS) - 1) << TOP
+        pid = tl.program_id(0)
+        rn = pid * BLOCK_N + tl.arange(0, BLOCK_N)
+        rs = tl.arange(0, KSPLIT)
         rw = tl.arange(0, BKW)
         rg = tl.arange(0, G)
-        re = tl.arange(0, GS)
-        rm = tl.arange(0, BLOCK_M)
         n_ok = rn < N
+        w_k = rs[:, None, None] * BKW + rw[None, None, :]  # (KSPLIT, 1, BKW)
+        s_k = rs[:, None, None] * G + rg[None, None, :]  # (KSPLIT, 1, G)
+        w_off = rn[None, :, None] * swr + w_k
+        s_off = rn[None, :, None] * ssr + s_k
+        x_k = rs[:, None] * BLOCK_K + rw[None, :] * PACK  # (KSPLIT, BKW): element 0 of words
+        rm = tl.arange(0, BLOCK_M)
         acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
-        wq, sc, bi = _qmv_load(w_ptr, s_ptr, b_ptr, rn, n_ok, rw, rg, 0, K, swr, ssr,
-                               PACK, GS)
-        for k0 in range(0, K, BLOCK_K):
-            # the next step's words are requested before this step's arithmetic, so each
-            # program keeps two tiles in flight (Triton does not pipeline these loads)
-            wq1, sc1, bi1 = _qmv_load(w_ptr, s_ptr, b_ptr, rn, n_ok, rw, rg, k0 + BLOCK_K, K,
-                                      swr, ssr, PACK, GS)
-            q = tl.reshape(_unpack(wq, BITS), (BLOCK_N, G, GS))
-            scf = sc.to(tl.float32)
-            bif = bi.to(tl.float32)
-            xo = k0 + rg[:, None] * GS + re[None, :]
-            for mi in tl.static_range(BLOCK_M):
-                xv = tl.load(x_ptr + mi * sxm + xo, mask=(xo < K) & (mi < M),
-                             other=0.0).to(tl.float32)
-                t = tl.sum(q * xv[None, :, :], axis=2)
-                xs = tl.sum(xv, axis=1)
-                part = tl.sum(t * scf + bif * xs[None, :], axis=1)
-                acc += tl.where(rm[:, None] == mi, part[None, :], 0.0)
-            wq, sc, bi = wq1, sc1, bi1
+        acc1 = tl.zeros((KSPLIT, BLOCK_N, G), dtype=tl.float32)  # MROWS == 1: partials
+        if PREFETCH:
+            wq, sc, bi = _gemv_load(w_ptr, s_ptr, b_ptr, 0, w_off, s_off, w_k, s_k, n_ok, K,
+                                    PACK, GS, MASKED)
+        for k0 in range(0, K, STEP):
+            if PREFETCH:
+                # the next step's tile is requested before this step's arithmetic (the
+                # last step wraps to the start: valid addresses, result unused)
+                wq1, sc1, bi1 = _gemv_load(w_ptr, s_ptr, b_ptr, (k0 + STEP) % K, w_off,
+                                           s_off, w_k, s_k, n_ok, K, PACK, GS, MASKED)
+            else:
+                wq, sc, bi = _gemv_load(w_ptr, s_ptr, b_ptr, k0, w_off, s_off, w_k, s_k,
+                                        n_ok, K, PACK, GS, MASKED)
+            wu = wq.to(tl.uint32, bitcast=True)
+            if ASM != "":  # one shift and one LOP3 per code, as written (see _unpack_asm)
+                if PACK == 4:
+                    fs = tl.inline_asm_elementwise(
+                        ASM, "=r,=r,=r,=r,r", [wu], dtype=(tl.float32, tl.float32, tl.float32,
+                                                          tl.float32), is_pure=True, pack=1)
+                elif PACK == 8:
+                    fs = tl.inline_asm_elementwise(
+                        ASM, "=r,=r,=r,=r,=r,=r,=r,=r,r", [wu],
+                        dtype=(tl.float32, tl.float32, tl.float32, tl.float32, tl.float32,
+                               tl.float32, tl.float32, tl.float32), is_pure=True, pack=1)
+                else:
+                    fs = tl.inline_asm_elementwise(
+                        ASM, "=r,=r,=r,=r,=r,=r,=r,=r,=r,=r,=r,=r,=r,=r,=r,=r,r", [wu],
+                        dtype=(tl.float32, tl.float32, tl.float32, tl.float32, tl.float32,
+                               tl.float32, tl.float32, tl.float32, tl.float32, tl.float32,
+                               tl.float32, tl.float32, tl.float32, tl.float32, tl.float32,
+                               tl.float32), is_pure=True, pack=1)
+            s2 = sc.to(tl.float32) * (1 << BITS)
+            b2 = bi.to(tl.float32) - s2
+            x_ok = (k0 + x_k) < K
+            for mi in tl.static_range(MROWS):
+                xb = x_ptr + mi * sxm + k0 + x_k
+                t = tl.zeros((KSPLIT, BLOCK_N, BKW), dtype=tl.float32)
+                xs = tl.zeros((KSPLIT, BKW), dtype=tl.float32)
+                for p in tl.static_range(PACK):
+                    if MASKED:
+                        xp = tl.load(xb + p, mask=x_ok, other=0.0).to(tl.float32)
+                    else:
+                        xp = tl.load(xb + p).to(tl.float32)
+                    if ASM != "":
+                        f = fs[p]
+                    else:
+                        if p * BITS > TOP:
+                            v = wu >> (p * BITS - TOP)
+                        elif p * BITS < TOP:
+                            v = wu << (TOP - p * BITS)
+                        else:
+                            v = wu
+                        f = ((v & FMASK) | 0x3F800000).to(tl.float32, bitcast=True)
+                    t += f * xp[:, None, :]
+                    xs += xp
+                tg = tl.sum(tl.reshape(t, (KSPLIT, BLOCK_N, G, WPG)), axis=3)
+                xg = tl.sum(tl.reshape(xs, (KSPLIT, G, WPG)), axis=2)
+                contrib = tg * s2 + b2 * xg[:, None, :]
+                if MROWS == 1:
+                    acc1 += contrib
+                else:
+                    part = tl.sum(tl.sum(contrib, axis=2), axis=0)
+                    acc += tl.where(rm[:, None] == mi, part[None, :], 0.0)
+            if PREFETCH:
+                wq, sc, bi = wq1, sc1, bi1
+        if MROWS == 1:
+            acc += tl.sum(tl.sum(acc1, axis=2), axis=0)[None, :]
         tl.store(o_ptr + rm[:, None] * som + rn[None, :], acc.to(o_ptr.dtype.element_ty),
-                 mask=(rm < M)[:, None] & n_ok[None, :])
+                 mask=(rm < MROWS)[:, None] & n_ok[None, :])
+
+    @triton.jit
+    def _gemv_odd(x_ptr, w_ptr, s_ptr, b_ptr, o_ptr, M, N, K, sxm, swr, ssr, som,
+                  BITS: tl.constexpr, GS: tl.constexpr, MROWS: tl.constexpr,
+                  BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
+        # 3, 5, 6 bits: 32 values fill BITS words exactly, value j in bits
+        # [j * BITS, (j + 1) * BITS) of that run (it may straddle two words)
+        MASK: tl.constexpr = (1 << BITS) - 1
+        PPG: tl.constexpr = GS // 32  # runs of 32 values per group
+        G: tl.constexpr = BLOCK_K // GS
+        pid = tl.program_id(0)
+        rn = pid * BLOCK_N + tl.arange(0, BLOCK_N)
+        rg = tl.arange(0, G)
+        rp = tl.arange(0, PPG)
+        n_ok = rn < N
+        KG = K // GS
+        w_off = rn[:, None, None] * swr + (rg[None, :, None] * PPG + rp[None, None, :]) * BITS
+        s_off = rn[:, None] * ssr + rg[None, :]
+        x_off = rg[:, None] * GS + rp[None, :] * 32
+        rm = tl.arange(0, BLOCK_M)
+        acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
+        for k0 in range(0, K, BLOCK_K):
+            g0 = k0 // GS
+            g_ok = (g0 + rg) < KG
+            m2 = n_ok[:, None] & g_ok[None, :]
+            m3 = m2[:, :, None]
+            wp = w_ptr + g0 * PPG * BITS + w_off
+            sc = tl.load(s_ptr + g0 + s_off, mask=m2, other=0.0).to(tl.float32)
+            bi = tl.load(b_ptr + g0 + s_off, mask=m2, other=0.0).to(tl.float32)
+            for mi in tl.static_range(MROWS):
+                xb = x_ptr + mi * sxm + k0 + x_off
+                t = tl.zeros((BLOCK_N, G, PPG), dtype=tl.float32)
+                xs = tl.zeros((G, PPG), dtype=tl.float32)
+                for j in tl.static_range(32):
+                    # value j: bits (j * BITS) % 32 on of word (j * BITS) // 32, and the
+                    # low bits of the next word when it straddles
+                    lo = tl.load(wp + (j * BITS) // 32, mask=m3, other=0)
+                    if (j * BITS) % 32 + BITS > 32:
+                        hi = tl.load(wp + (j * BITS) // 32 + 1, mask=m3, other=0)
+                        q = (((lo >> ((j * BITS) % 32)) & ((1 << (32 - (j * BITS) % 32)) - 1))
+                             | (hi << (32 - (j * BITS) % 32)))
+                    else:
+                        q = lo >> ((j * BITS) % 32)
+                    q = (q & MASK) | 0x4B000000
+                    xj = tl.load(xb + j, mask=g_ok[:, None], other=0.0).to(tl.float32)
+                    t += (q.to(tl.float32, bitcast=True) - 8388608.0) * xj[None, :, :]
+                    xs += xj
+                contrib = tl.sum(t, axis=2) * sc + bi * tl.sum(xs, axis=1)[None, :]
+                acc += tl.where(rm[:, None] == mi, tl.sum(contrib, axis=1)[None, :], 0.0)
+        tl.store(o_ptr + rm[:, None] * som + rn[None, :], acc.to(o_ptr.dtype.element_ty),
+                 mask=(rm < MROWS)[:, None] & n_ok[None, :])
 
     @triton.jit
     def _qmm(x_ptr, w_ptr, s_ptr, b_ptr, o_ptr, M, N, K, sxm, swr, ssr, som,
@@ -161,8 +299,25 @@ if triton is not None:
                  mask=m_ok[:, None] & (rn < N)[None, :])
 
 
+def _unpack_asm(bits):
+    """PTX taking a packed word to its 32 / bits codes as floats 1 + q / 2^bits (see
+    `_gemv`): per code a shift and one LOP3 (mask | 1.0), which Triton's own lowering of
+    the same expression does not reach (it splits the mask and the or, and moves shifts)."""
+    pack, top = 32 // bits, 23 - bits
+    mask = ((1 << bits) - 1) << top
+    src = f"${pack}"
+    body = []
+    for p in range(pack):
+        sh = p * bits - top
+        op = (f"shr.b32 t{p}, {src}, {sh};" if sh > 0 else
+              f"shl.b32 t{p}, {src}, {-sh};" if sh < 0 else f"mov.b32 t{p}, {src};")
+        body.append(op + f" lop3.b32 ${p}, t{p}, {mask}, 1065353216, 0xEA;")
+    return "{ .reg .b32 t<%d>; %s }" % (pack, " ".join(body))
+
+
 # -- launch configuration --------------------------------------------------------------
 
+GEMV_MAX_M = 4  # rows of x the decode kernel takes (more: the GEMM, on tensor cores)
 _SMEM_BUDGET = 180 * 1024  # of the H100's 227 KB per block, leaving room for scratch
 # prefill tiles by M bucket: (BLOCK_M, BLOCK_N, BLOCK_K, num_warps)
 _QMM_TILES = ((16, 64, 128, 4), (32, 64, 128, 4), (64, 128, 64, 4), (128, 128, 64, 8))
@@ -194,50 +349,89 @@ def qmm_config(m, elt, bits, gs, transpose):
     return bm, bn, bk, warps, stages
 
 
+def gemv_config(m, n, k, bits, gs):
+    """(BLOCK_N, BLOCK_K, KSPLIT, num_warps, num_stages, PREFETCH) for the decode
+    kernel."""
+    bn = 8
+    bk = 8192 // triton_next_pow2(m) // bn
+    while bk > gs and bk >= 2 * k:
+        bk //= 2
+    return bn, max(bk, gs), 1, 4, 1, 1
+
+
 def qmv_config(m, n, k, bits):
-    """(BLOCK_M, BLOCK_N, BLOCK_K) for the decode kernel (4 warps): 64 values per thread
-    and step (fewer when several rows of x share it, to stay near 128 registers); rows
-    before length, as each program reads its slice of x once per step for all its rows."""
-    bm = 1
-    while bm < m:
-        bm *= 2
-    elems = 8192 // bm
-    bk = 128
-    while bk < k and bk < 1024 and bk * 2 <= elems:
-        bk *= 2
-    bn = max(elems // bk, 1)
-    # enough programs to cover the 132 SMs a few times over
-    while bn > 1 and -(-n // bn) < 512:
-        bn //= 2
-    return bm, bn, bk
+    """(BLOCK_M, BLOCK_N, BLOCK_K) of the decode kernel, group size 64."""
+    bn, bk, ks = gemv_config(m, n, k, bits, 64)[:3]
+    return triton_next_pow2(m), bn, bk * ks
 
 
-_CONFIGS = {}
+def triton_next_pow2(m):
+    p = 1
+    while p < m:
+        p *= 2
+    return p
+
+
 _ELT = {torch.float16: 2, torch.bfloat16: 2, torch.float32: 4}
 
 
-def _launch(m, n, k, dtype, transpose, bits, gs):
-    key = (m if m <= 16 else -(m > 64) - (m > 32) - 3, n, k, dtype, transpose, bits, gs)
-    cfg = _CONFIGS.get(key)
-    if cfg is None:
-        if m <= 4 and transpose:
-            bm, bn, bk = qmv_config(m, n, k, bits)
-            cfg = (_qmv, (triton.cdiv(n, bn),), dict(BITS=bits, GS=gs, BLOCK_M=bm, BLOCK_N=bn,
-                                                     BLOCK_K=bk, num_warps=4), 0)
-        else:
-            bm, bn, bk, warps, stages = qmm_config(m, _ELT[dtype], bits, gs, transpose)
-            # float32 products in full precision unless TF32 is on (MLX_ENABLE_TF32)
-            ieee = dtype is torch.float32 and not torch.backends.cuda.matmul.allow_tf32
-            cfg = (_qmm, (triton.cdiv(n, bn),), dict(BITS=bits, GS=gs, TRANS=transpose,
-                                                     BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk,
-                                                     PRECISION="ieee" if ieee else "tf32",
-                                                     num_warps=warps, num_stages=stages), bm)
-        _CONFIGS[key] = cfg
-    return cfg
+def _plan(m, n, k, dtype, transpose, bits, gs, cfg=None):
+    """(kernel, grid, constexpr keyword arguments, launch options) for a product."""
+    if m <= GEMV_MAX_M and transpose:
+        bm = triton_next_pow2(m)
+        if 32 % bits:
+            bn = 16 if n >= 2048 else 4
+            bk = max(gs, 256)
+            return (_gemv_odd, (triton.cdiv(n, bn), 1, 1),
+                    dict(BITS=bits, GS=gs, MROWS=m, BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk),
+                    dict(num_warps=4))
+        bn, bk, ks, warps, stages, prefetch = cfg or gemv_config(m, n, k, bits, gs)
+        masked = bool(n % bn or k % (bk * ks))
+        return (_gemv, (triton.cdiv(n, bn), 1, 1),
+                dict(BITS=bits, GS=gs, MROWS=m, BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk,
+                     KSPLIT=ks, MASKED=masked, PREFETCH=prefetch,
+                     ASM="" if _INTERPRET else _unpack_asm(bits)),
+                dict(num_warps=warps, num_stages=stages))
+    bm, bn, bk, warps, stages = qmm_config(m, _ELT[dtype], bits, gs, transpose)
+    # float32 products in full precision unless TF32 is on (MLX_ENABLE_TF32)
+    ieee = dtype is torch.float32 and not torch.backends.cuda.matmul.allow_tf32
+    return (_qmm, (triton.cdiv(n, bn), triton.cdiv(m, bm), 1),
+            dict(BITS=bits, GS=gs, TRANS=transpose, BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk,
+                 PRECISION="ieee" if ieee else "tf32"),
+            dict(num_warps=warps, num_stages=stages))
 
 
-def quantized_matmul(x, w, scales, biases, transpose, group_size, bits):
-    """x (..., K) times the dequantized 2-D w (transposed or not), fused."""
+# per launch key: (launcher, function, packed metadata, grid[0], BLOCK_M of the GEMM or 0,
+# constexpr values)
+_LAUNCH = {}
+_raw_stream = getattr(torch._C, "_cuda_getCurrentRawStream", None)
+try:
+    from triton import knobs as _knobs
+except ImportError:  # pragma: no cover
+    _knobs = None
+
+
+def _hooks_on():
+    """Whether a Triton launch hook (a profiler) is installed: then every launch goes
+    through Triton's own path, which feeds it."""
+    h = _knobs.runtime.launch_enter_hook if _knobs is not None else None
+    return h is not None and bool(getattr(h, "calls", True))
+
+
+def _constexprs(fn, meta):
+    """The constexpr arguments in the kernel's parameter order (defaults filled in), as
+    Triton's own launch passes them after the runtime arguments."""
+    return tuple(meta[p.name] if p.name in meta else p.default
+                 for p in fn.params if p.is_constexpr)
+
+
+def _aligned(t):
+    return t.data_ptr() % 16 == 0
+
+
+def quantized_matmul(x, w, scales, biases, transpose, group_size, bits, cfg=None):
+    """x (..., K) times the dequantized 2-D w (transposed or not), fused. `cfg` forces
+    the decode kernel's configuration (see gemv_config; for tuning)."""
     k = x.shape[-1]
     x2 = x.reshape(-1, k)
     if x2.stride(-1) != 1:
@@ -250,9 +444,22 @@ def quantized_matmul(x, w, scales, biases, transpose, group_size, bits):
         biases = biases.contiguous()
     n = w.shape[0] if transpose else w.shape[1] * 32 // bits
     out = torch.empty((m, n), dtype=x.dtype, device=x.device)
-    fn, grid, meta, bm = _launch(m, n, k, x.dtype, transpose, bits, group_size)
-    if bm:
-        grid = (grid[0], triton.cdiv(m, bm))
-    fn[grid](x2, w32, scales, biases, out, m, n, k, x2.stride(0), w32.stride(0),
-             scales.stride(0), out.stride(0), **meta)
+    sxm = x2.stride(0)
+    args = (x2, w32, scales, biases, out, m, n, k, sxm, w32.stride(0), scales.stride(0), n)
+    # everything Triton specializes on: m exactly up to 16 (then its bucket and
+    # divisibility), the other sizes and strides, dtypes, pointer alignment
+    mkey = m if m <= 16 else (-(m > 64) - (m > 32) - 3, m % 16 == 0)
+    key = (mkey, n, k, sxm, x.dtype, scales.dtype, biases.dtype, transpose, bits, group_size,
+           _aligned(x2), _aligned(scales), _aligned(biases), x.device.index, cfg)
+    hit = _LAUNCH.get(key)
+    if hit is not None and not _hooks_on():
+        run, function, packed, g0, bm, consts = hit
+        run(g0, -(-m // bm) if bm else 1, 1, _raw_stream(x.device.index), function, packed,
+            None, None, None, *args, *consts)
+    else:
+        fn, grid, meta, opts = _plan(m, n, k, x.dtype, transpose, bits, group_size, cfg)
+        kernel = fn[grid](*args, **meta, **opts)
+        if _raw_stream is not None and hasattr(kernel, "packed_metadata"):
+            _LAUNCH[key] = (kernel.run, kernel.function, kernel.packed_metadata, grid[0],
+                            meta["BLOCK_M"] if fn is _qmm else 0, _constexprs(fn, meta))
     return out.reshape(x.shape[:-1] + (n,))

@@ -1,6 +1,7 @@
 """The fused ops of mx.fast: normalisations, rotary embedding, attention, custom kernels.
 
-The normalisations and rope keep their derivative rules here, written with Ember's ops.
+The normalisations differentiate through one backward node each (`fast_grad.NormVJP`,
+ATen's fused layer_norm backward); their jvp and rope's rules are written with Ember's ops.
 Attention differentiates through torch's fused backward (`SDPAVJP`); its jvp, its vmap
 and its higher derivatives use `sdpa_math`, the same function written with Ember's ops.
 """
@@ -9,26 +10,17 @@ import ember.core.ops as O
 from ember.core import dtypes as D
 from ember.core.array import node, nodes
 from ember.core.primitives.base import Primitive
+from ember.core.primitives.fast_grad import (
+    _f,
+    _fill,
+    _lead_sum,
+    _mean_last,
+    compute_dtype,
+    ln_stats,
+    norm_vjp,
+    rms_stats,
+)
 from ember.core.primitives.vmap import to_front
-
-
-def compute_dtype(dt):
-    """The dtype the fused ops accumulate in: float32, or float64 for float64 inputs."""
-    return D.float64 if dt is D.float64 else D.float32
-
-
-def _f(x, dt):
-    return O.astype(x, dt)
-
-
-def _lead_sum(x, n):
-    """x summed over every axis but the last n, as a 1-D (n == 1) array."""
-    axes = tuple(range(x.ndim - n))
-    return O.sum(x, axis=axes) if axes else x
-
-
-def _mean_last(x):
-    return O.mean(x, axis=-1, keepdims=True)
 
 
 # -- rms_norm and layer_norm -----------------------------------------------------------
@@ -55,31 +47,16 @@ class RMSNorm(Primitive):
     def params(self):
         return (self.eps,)
 
-    def _stats(self, x):
-        ct = compute_dtype(x.dtype)
-        xf = _f(x, ct)
-        r = O.rsqrt(O.add(_mean_last(O.square(xf)), self.eps))
-        return ct, r, O.multiply(xf, r)
-
     def vjp(self, primals, cotangents, argnums, outputs):
-        x = primals[0]
+        # one node: the whole backward in the kernel (see fast_grad)
         w = primals[1] if len(primals) > 1 else None
-        ct, r, n = self._stats(x)
-        g = _f(cotangents[0], ct)
-        res = []
-        for i in argnums:
-            if i == 0:
-                gn = g if w is None else O.multiply(g, _f(w, ct))
-                gx = O.multiply(r, O.subtract(gn, O.multiply(n, _mean_last(O.multiply(gn, n)))))
-                res.append(_f(gx, x.dtype))
-            else:
-                res.append(_f(_lead_sum(O.multiply(g, n), 1), w.dtype))
-        return res
+        return norm_vjp(primals[0], w, False, cotangents[0], self.eps, False, argnums,
+                        [primals[i].dtype for i in argnums])
 
     def jvp(self, primals, tangents, argnums):
         x = primals[0]
         w = primals[1] if len(primals) > 1 else None
-        ct, r, n = self._stats(x)
+        ct, r, n = rms_stats(x, self.eps)
         out = None
         for i, t in zip(argnums, tangents):
             t = _f(t, ct)
@@ -120,33 +97,15 @@ class LayerNorm(Primitive):
         w = primals[1] if self.has_w else None
         return x, w
 
-    def _stats(self, x):
-        ct = compute_dtype(x.dtype)
-        xc = _f(x, ct)
-        xc = O.subtract(xc, _mean_last(xc))
-        r = O.rsqrt(O.add(_mean_last(O.square(xc)), self.eps))
-        return ct, r, O.multiply(xc, r)
-
     def vjp(self, primals, cotangents, argnums, outputs):
+        # one node: the whole backward in the kernel (see fast_grad)
         x, w = self._split(primals)
-        ct, r, n = self._stats(x)
-        g = _f(cotangents[0], ct)
-        res = []
-        for i in argnums:
-            if i == 0:
-                gn = g if w is None else O.multiply(g, _f(w, ct))
-                inner = O.subtract(O.subtract(gn, _mean_last(gn)),
-                                   O.multiply(n, _mean_last(O.multiply(gn, n))))
-                res.append(_f(O.multiply(r, inner), x.dtype))
-            elif i == 1 and self.has_w:
-                res.append(_f(_lead_sum(O.multiply(g, n), 1), w.dtype))
-            else:
-                res.append(_f(_lead_sum(g, 1), primals[i].dtype))
-        return res
+        return norm_vjp(x, w, self.has_b, cotangents[0], self.eps, True, argnums,
+                        [primals[i].dtype for i in argnums])
 
     def jvp(self, primals, tangents, argnums):
         x, w = self._split(primals)
-        ct, r, n = self._stats(x)
+        ct, r, n = ln_stats(x, self.eps)
         out = None
         for i, t in zip(argnums, tangents):
             t = _f(t, ct)
@@ -395,13 +354,6 @@ class SDPA(Primitive):
                 mask = to_front(mask, am)
                 mask = O.reshape(mask, (n,) + (1,) * (5 - mask.ndim) + mask.shape[1:])
         return [sdpa_math(q, k, v, self.scale, self.causal, mask, sinks)], [0]
-
-
-def _fill(primals, argnums, xs):
-    ins = list(primals)
-    for i, x in zip(argnums, xs):
-        ins[i] = x
-    return ins
 
 
 class SDPAVJP(Primitive):

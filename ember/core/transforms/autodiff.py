@@ -8,7 +8,7 @@ output's dtype; nothing else is cast: the gradient's dtype is what the rules pro
 
 import functools
 
-from ember.core.array import array, const
+from ember.core.array import array, const, fresh
 from ember.core.primitives.misc import StopGradient
 from ember.core.transforms.eval import TRACING
 from ember.core.transforms.graph import (
@@ -26,9 +26,14 @@ def _ops():
 
 
 def _trace(fun, primals):
-    """Run fun on identity tracers of the primals: (tracers, outputs)."""
-    ident = _ops()._identity
-    tracers = [ident(p) for p in primals]
+    """Run fun on tracers of the primals: new array objects with their values. Outside
+    other transforms they share the data of evaluated primals (evaluation has nothing to
+    run for them); inside, identities keep the path to the outer transform's tracers."""
+    if TRACING[0]:
+        ident = _ops()._identity
+        tracers = [ident(p) for p in primals]
+    else:
+        tracers = [fresh(p) for p in primals]
     TRACING[0] += 1
     try:
         outs = fun(*tracers)

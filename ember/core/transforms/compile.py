@@ -1,17 +1,59 @@
 """compile, enable_compile, disable_compile.
 
-A compiled function takes trees (lists, tuples, dicts) of arrays and constants (numbers,
-strings, None), as upstream checks on every call. Graph capture, simplification and
-fusion are not built yet: a compiled call runs the function as written, which gives the
-same results, random state included (the state a function draws from is the global one,
-whether or not it is listed in `inputs`/`outputs`). Compilation is on unless the
-environment sets MLX_DISABLE_COMPILE (to anything); enable_compile() overrides that.
+A compiled function is traced once per cache key on placeholder arrays (shape and dtype,
+no data) standing for the array leaves of its arguments and of the `inputs` trees; the
+traced graph becomes a tape (`ember.core.primitives.compiled`), simplified by the graph
+passes there (merge equal constants, drop no-ops, common subexpressions, dead code). Later
+calls with the same key do not run the function: they build one `Compiled` node over the
+call's arrays, whose kernel runs the tape (`ember.core._backend.kernels_compiled`). Called
+while another transform traces (grad, vjp, jvp, vmap, an enclosing compile), the tape is
+expanded into ordinary lazy nodes instead, so those transforms see through it.
+
+Semantics (upstream's):
+- The key: the function, the current stream, the structure of the arguments (lists and
+  tuples alike, dict keys in order, keyword names in order), the shape (with
+  `shapeless=True` only the rank) and dtype of every array leaf, the value of every
+  constant leaf (int and bool alike, float, str, None), and the shapes and dtypes of the
+  array leaves of `inputs`. Compiled functions of the same `fun` share its cache; the cache
+  goes when one of them is garbage collected.
+- Arrays the function reads without receiving them (closures, globals) are constants: their
+  value when traced is kept, in-place changes and rebinding later are not seen, and no
+  gradient flows to them. Lazy ones are evaluated at the end of the trace. Constants that
+  depend on another transform's placeholders stay inputs of the call, and such a trace is
+  used for that call only.
+- `inputs`: trees (lists, tuples, dicts, modules, `mx.random.state`) whose arrays are
+  implicit inputs: placeholders stand in them while tracing, and the originals are put
+  back afterwards where the function left a placeholder. `outputs`: trees whose arrays
+  after the trace are implicit outputs; every call puts the new values in their place.
+  `partial(mx.compile, inputs=state, outputs=state)` with
+  `state = [model.state, optimizer.state, mx.random.state]` compiles a whole train step.
+- Evaluating a traced array inside the function raises ValueError; evaluating one that
+  escaped (state in `inputs` but not in `outputs`) raises RuntimeError later.
+- `shapeless=True`: a call with other shapes (same ranks and dtypes) reuses the tape; the
+  output shapes come from running the kernels on meta tensors, and where that fails
+  (a shape baked into a step, a kernel reading values) the function is traced again for
+  those shapes (a recompile).
+- MLX_DISABLE_COMPILE (set to anything) or disable_compile() make compiled functions
+  plain calls (arguments are still checked); enable_compile() overrides the variable.
+
+Cache: at most `cache_size()` keys per function (EMBER_COMPILE_CACHE_SIZE, default 64;
+`set_cache_size(n)`), least recently used first out. `stats()` gives the global counters,
+`stats(compiled_fn)` those of one function: hits (calls that reused a tape), misses
+(traces), recompiles (traces of a function that already had a tape: a changed shape,
+dtype, constant or structure), evictions, entries (keys now cached).
 """
 
+import collections
 import functools
 import os
+import weakref
 
-from ember.core.array import array
+import ember.core.ops as O
+from ember.core import device as dev
+from ember.core._backend import kernels_compiled as KC
+from ember.core.array import array, node, nodes
+from ember.core.primitives.compiled import PASSES, PLACEHOLDER, Compiled, Placeholder, Step, Tape
+from ember.core.transforms.eval import TRACING, evaluate
 from ember.core.transforms.graph import signature_error
 
 __all__ = ["compile", "enable_compile", "disable_compile"]
@@ -20,6 +62,7 @@ _SIG = ("compile(fun: Callable[P, R], inputs: object | None = None, outputs: obj
         "= None, shapeless: bool = False) -> Callable[P, R]")
 
 _ENABLED = ["MLX_DISABLE_COMPILE" not in os.environ]
+_CACHE_SIZE = [int(os.environ.get("EMBER_COMPILE_CACHE_SIZE", "64"))]
 
 _CONSTANTS = (int, float, str, type(None))
 _HEAP_TYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: a class defined in Python
@@ -29,6 +72,12 @@ def _type_name(t):
     if t.__flags__ & _HEAP_TYPE and t.__module__ != "builtins":
         return f"{t.__module__}.{t.__qualname__}"
     return t.__name__
+
+
+def _bad_argument(tree):
+    return ValueError("[compile] Function arguments must be trees of arrays or constants "
+                      "(floats, ints, strings, or None), but received type "
+                      f"{_type_name(type(tree))}.")
 
 
 def _check(tree):
@@ -41,30 +90,506 @@ def _check(tree):
         for x in tree.values():
             _check(x)
     else:
-        raise ValueError("[compile] Function arguments must be trees of arrays or constants "
-                         "(floats, ints, strings, or None), but received type "
-                         f"{_type_name(type(tree))}.")
+        raise _bad_argument(tree)
 
 
-def _run_compiled(fun, args, kwargs):
-    """A call with compilation enabled (where graph compilation will take over)."""
-    return fun(*args, **kwargs)
+# -- the cache key and the arrays of a call ----------------------------------------------------
 
+class _Marker:
+    __slots__ = ("name",)
+
+    def __init__(self, name):
+        self.name = name
+
+    def __repr__(self):
+        return self.name
+
+
+# what follows in a key: a sequence length, dict keys, a constant, the `inputs` arrays
+_SEQ, _DICT, _INT, _FLOAT, _STR, _NONE, _STATE = (
+    _Marker(n) for n in ("seq", "dict", "int", "float", "str", "None", "state"))
+
+
+def _flatten(tree, key, arrays, shapeless):
+    """Append `tree`'s array leaves to `arrays` and its key tokens to `key`."""
+    if isinstance(tree, array):
+        arrays.append(tree)
+        key.append(len(tree._shape) if shapeless else tree._shape)
+        key.append(tree._dtype)
+    elif isinstance(tree, (list, tuple)):
+        key.append(_SEQ)
+        key.append(len(tree))
+        for x in tree:
+            _flatten(x, key, arrays, shapeless)
+    elif isinstance(tree, dict):
+        key.append(_DICT)
+        key.append(tuple(tree))
+        for x in tree.values():
+            _flatten(x, key, arrays, shapeless)
+    elif isinstance(tree, int):  # bool included: upstream keys True like 1
+        key.append(_INT)
+        key.append(int(tree))
+    elif isinstance(tree, float):
+        key.append(_FLOAT)
+        # -0.0 and nan as text: 0.0 == -0.0, and nan never equals itself
+        key.append(tree if tree == tree and tree else repr(tree))
+    elif isinstance(tree, str):
+        key.append(_STR)
+        key.append(tree)
+    elif tree is None:
+        key.append(_NONE)
+    else:
+        raise _bad_argument(tree)
+
+
+def _replace(tree, it):
+    """`tree` with its array leaves replaced, in order, by the items of `it`."""
+    if isinstance(tree, array):
+        return next(it)
+    if isinstance(tree, (list, tuple)):
+        items = [_replace(x, it) for x in tree]
+        if type(tree) is list:
+            return items
+        return type(tree)(*items) if hasattr(tree, "_fields") else type(tree)(items)
+    if isinstance(tree, dict):
+        return {k: _replace(x, it) for k, x in tree.items()}
+    return tree
+
+
+_HOLE = _Marker("hole")  # where an output array sat in a stored result tree
+
+
+def _strip(tree, arrays):
+    """The result tree with its arrays (appended to `arrays`) replaced by holes."""
+    if isinstance(tree, array):
+        arrays.append(tree)
+        return _HOLE
+    if isinstance(tree, (list, tuple)):
+        items = [_strip(x, arrays) for x in tree]
+        if type(tree) is list:
+            return items
+        return type(tree)(*items) if hasattr(tree, "_fields") else type(tree)(items)
+    if isinstance(tree, dict):
+        return {k: _strip(x, arrays) for k, x in tree.items()}
+    return tree
+
+
+def _fill(tree, it):
+    """A stored result tree with its holes filled from `it`."""
+    if tree is _HOLE:
+        return next(it)
+    if isinstance(tree, (list, tuple)):
+        items = [_fill(x, it) for x in tree]
+        if type(tree) is list:
+            return items
+        return type(tree)(*items) if hasattr(tree, "_fields") else type(tree)(items)
+    if isinstance(tree, dict):
+        return {k: _fill(x, it) for k, x in tree.items()}
+    return tree
+
+
+# -- implicit state: the `inputs` and `outputs` trees -------------------------------------------
+
+_RS = []
+
+
+def _random_state_type():
+    if not _RS:
+        from ember.core import random
+        _RS.append(random._RandomState)
+    return _RS[0]
+
+
+def _state_leaves(tree, out):
+    """Append the arrays of a state tree to `out` (other leaves are ignored)."""
+    if isinstance(tree, array):
+        out.append(tree)
+    elif isinstance(tree, (list, tuple)):
+        for x in tree:
+            _state_leaves(x, out)
+    elif isinstance(tree, dict):
+        for x in tree.values():
+            _state_leaves(x, out)
+    elif type(tree) is _random_state_type():
+        from ember.core import random
+        out.append(random._state_key())
+    return out
+
+
+def _state_map(tree, fn):
+    """Replace, in place, each array leaf x of a state tree by fn(x), in the order of
+    `_state_leaves` (a tuple cannot take new values: fn still sees its leaves)."""
+    if isinstance(tree, list):
+        for i, x in enumerate(tree):
+            if isinstance(x, array):
+                tree[i] = fn(x)
+            else:
+                _state_map(x, fn)
+    elif isinstance(tree, tuple):
+        for x in tree:
+            if isinstance(x, array):
+                fn(x)
+            else:
+                _state_map(x, fn)
+    elif isinstance(tree, dict):
+        for k, x in tree.items():
+            if isinstance(x, array):
+                tree[k] = fn(x)
+            else:
+                _state_map(x, fn)
+    elif isinstance(tree, array):
+        fn(tree)
+    elif type(tree) is _random_state_type():
+        from ember.core import random
+        random._set_state(fn(random._state_key()))
+
+
+def _put(tree, values):
+    it = iter(values)
+
+    def take(x):
+        v = next(it, _HOLE)
+        return x if v is _HOLE else v
+    _state_map(tree, take)
+
+
+# -- the cache ---------------------------------------------------------------------------------
+
+class _FunCache:
+    """The traced calls of one function: key -> [entries] (more than one only for shapeless
+    keys whose shapes the first entry cannot take), least recently used first."""
+
+    __slots__ = ("entries", "hits", "misses", "recompiles", "evictions")
+
+    def __init__(self):
+        self.entries = collections.OrderedDict()
+        self.hits = self.misses = self.recompiles = self.evictions = 0
+
+
+_CACHES = {}
+_TOTALS = {"hits": 0, "misses": 0, "recompiles": 0, "evictions": 0}
+
+
+def _erase(fid):
+    _CACHES.pop(fid, None)
+
+
+def stats(fun=None):
+    """Counters of the compile cache: of all functions, or of the compiled function `fun`:
+    hits, misses (traces), recompiles (traces of a function already traced), evictions
+    and entries (cached keys)."""
+    if fun is None:
+        return dict(_TOTALS, entries=sum(len(c.entries) for c in _CACHES.values()))
+    fc = _CACHES.get(getattr(fun, "_ember_compile_id", None))
+    if fc is None:
+        return {"hits": 0, "misses": 0, "recompiles": 0, "evictions": 0, "entries": 0}
+    return {"hits": fc.hits, "misses": fc.misses, "recompiles": fc.recompiles,
+            "evictions": fc.evictions, "entries": len(fc.entries)}
+
+
+def cache_size():
+    """The most keys cached per compiled function."""
+    return _CACHE_SIZE[0]
+
+
+def set_cache_size(n):
+    """Cache at most `n` keys per compiled function (the least recently used go first)."""
+    if not isinstance(n, int) or n < 1:
+        raise ValueError("[compile] The cache size must be a positive int.")
+    _CACHE_SIZE[0] = n
+    for fc in _CACHES.values():
+        _evict(fc)
+
+
+def clear_cache():
+    """Forget every traced call (counters stay)."""
+    for fc in _CACHES.values():
+        fc.entries.clear()
+
+
+def _evict(fc):
+    while len(fc.entries) > _CACHE_SIZE[0]:
+        fc.entries.popitem(last=False)
+        fc.evictions += 1
+        _TOTALS["evictions"] += 1
+
+
+class _Entry:
+    """One traced call: the tape and what maps a call's arrays to its inputs and its
+    outputs back to the result tree and the `outputs` trees."""
+
+    __slots__ = ("tape", "prim", "in_index", "out_shapes", "out_dtypes", "out_tree", "n_fun",
+                 "state_src", "own_node", "shapes")
+
+    def __init__(self, tape, in_index, out_tree, n_fun, state_src):
+        self.tape = tape
+        self.prim = Compiled(tape, tape.shape)
+        self.in_index = in_index
+        self.out_shapes = [tape.shape[o] for o in tape.outs]
+        self.out_dtypes = [tape.dtype[o] for o in tape.outs]
+        self.out_tree = out_tree
+        self.n_fun = n_fun
+        self.state_src = state_src
+        # results that are an input or a constant get a node of their own when expanded
+        made = {o for st in tape.steps for o in st.outs}
+        self.own_node = [i for i in range(n_fun) if tape.outs[i] not in made]
+        self.shapes = None
+        if tape.shapeless:
+            sig = tuple(tape.shape[s] for s in tape.inputs)
+            self.shapes = {sig: (self.prim, self.out_shapes)}
+
+    def outputs(self, arrays):
+        """The tape's output arrays for a call with `arrays`; None when a shapeless tape
+        cannot take their shapes."""
+        ins = arrays if self.in_index is None else [arrays[k] for k in self.in_index]
+        tape = self.tape
+        prim, shapes = self.prim, self.out_shapes
+        if self.shapes is not None:
+            sig = tuple([x._shape for x in ins])
+            got = self.shapes.get(sig)
+            if got is None:
+                slot_shapes = KC.infer_shapes(tape, sig)
+                got = False if slot_shapes is None else \
+                    (Compiled(tape, slot_shapes), [slot_shapes[o] for o in tape.outs])
+                if len(self.shapes) > 256:
+                    self.shapes.clear()
+                self.shapes[sig] = got
+            if got is False:
+                return None
+            prim, shapes = got
+        if TRACING[0]:
+            outs = tape.expand(ins, prim.shapes)
+            for i in self.own_node:
+                outs[i] = O._identity(outs[i])
+            return outs
+        n = len(shapes)
+        if n == 1:
+            return [node(shapes[0], self.out_dtypes[0], prim, tuple(ins), tape.stream)]
+        if n:
+            return nodes(shapes, self.out_dtypes, prim, tuple(ins), tape.stream)
+        return []
+
+    def finish(self, outs, arrays, outputs):
+        """The call's result tree; the `outputs` trees take their new values."""
+        if outputs is not None:
+            _put(outputs, [outs[j] if j >= 0 else arrays[-j - 1] for j in self.state_src])
+        t = self.out_tree
+        if t is _HOLE:
+            return outs[0]
+        return _fill(t, iter(outs))
+
+
+# -- calls -------------------------------------------------------------------------------------
+
+def _call(fun, fid, cfg, inputs, outputs, shapeless, args, kwargs):
+    s = dev.resolve(None)
+    key = [s, cfg]
+    arrays = []
+    for a in args:
+        if type(a) is array:
+            arrays.append(a)
+            key.append(len(a._shape) if shapeless else a._shape)
+            key.append(a._dtype)
+        else:
+            _flatten(a, key, arrays, shapeless)
+    if kwargs:
+        _flatten(kwargs, key, arrays, shapeless)
+    n_args = len(arrays)
+    if inputs is not None:
+        key.append(_STATE)
+        for x in _state_leaves(inputs, arrays)[n_args:]:
+            key.append(len(x._shape) if shapeless else x._shape)
+            key.append(x._dtype)
+    key = tuple(key)
+    fc = _CACHES.get(fid)
+    if fc is None:
+        fc = _CACHES[fid] = _FunCache()
+    variants = fc.entries.get(key)
+    if variants is not None:
+        fc.entries.move_to_end(key)
+        for entry in variants:
+            outs = entry.outputs(arrays)
+            if outs is not None:
+                fc.hits += 1
+                _TOTALS["hits"] += 1
+                return entry.finish(outs, arrays, outputs)
+    fc.misses += 1
+    _TOTALS["misses"] += 1
+    if fc.entries:
+        fc.recompiles += 1
+        _TOTALS["recompiles"] += 1
+    entry, externals = _trace(fun, args, kwargs, arrays, n_args, inputs, outputs, shapeless, s)
+    if externals:
+        arrays = arrays + externals  # a one-off tape: it reads another transform's tracers
+    elif variants is not None and key in fc.entries:
+        variants.append(entry)
+    else:
+        fc.entries[key] = [entry]
+        _evict(fc)
+    return entry.finish(entry.outputs(arrays), arrays, outputs)
+
+
+def _trace(fun, args, kwargs, arrays, n_args, inputs, outputs, shapeless, stream):
+    """Run `fun` on placeholders: its entry, and the arrays it captured that depend on
+    another transform's tracers (extra inputs of this call only)."""
+    phs = [node(x._shape, x._dtype, PLACEHOLDER, (), x._stream) for x in arrays]
+    it = iter(phs)
+    t_args = [_replace(a, it) for a in args]
+    t_kwargs = {k: _replace(v, it) for k, v in kwargs.items()}
+    if inputs is not None:
+        _put(inputs, phs[n_args:])
+    TRACING[0] += 1
+    try:
+        out = fun(*t_args, **t_kwargs)
+        fun_arrays = []
+        out_tree = _strip(out, fun_arrays)
+        state_arrays = _state_leaves(outputs, []) if outputs is not None else []
+    finally:
+        TRACING[0] -= 1
+        if inputs is not None:
+            back = {id(p): x for p, x in zip(phs[n_args:], arrays[n_args:])}
+            _state_map(inputs, lambda x: back.get(id(x), x))
+    tape, externals = _capture(phs, fun_arrays + state_arrays, shapeless, stream)
+    n_fun = len(fun_arrays)
+    # a state output that is still an input placeholder is that input: no node output
+    n_in = len(arrays)
+    outs = tape.outs[:n_fun]
+    state_src = []
+    for sl in tape.outs[n_fun:]:
+        if sl < n_in:
+            state_src.append(-sl - 1)
+        else:
+            state_src.append(len(outs))
+            outs.append(sl)
+    tape.outs = outs
+    for p in PASSES:
+        p(tape)
+    used = tape.used_inputs()
+    in_index = None
+    if len(used) != len(tape.inputs):
+        in_index = [tape.inputs[k] for k in used]  # input slots are call positions
+        tape.inputs = in_index
+    tape.run = KC.build_runner(tape)
+    return _Entry(tape, in_index, out_tree, n_fun, state_src), externals
+
+
+# classes of traced arrays: an input placeholder, data, a step, a constant to evaluate, and
+# one that reads another transform's tracers
+_IN, _CONST, _DEP, _FREE, _TAINT = range(5)
+
+
+def _capture(phs, outs, shapeless, stream):
+    """The tape computing `outs` from the placeholders `phs` (slots 0..len(phs)-1), and the
+    captured arrays that had to become extra inputs (slots after those)."""
+    cls = {id(p): _IN for p in phs}
+    order = []
+    expanded = set()
+    stack = list(reversed(outs))
+    push, pop = stack.append, stack.pop
+    while stack:  # iterative post-order walk (long chains must not recurse)
+        a = stack[-1]
+        k = id(a)
+        if k in cls:
+            pop()
+            continue
+        if a._data is not None:
+            cls[k] = _CONST
+            pop()
+            continue
+        p = a._prim
+        if p is None or p.__class__ is Placeholder:
+            cls[k] = _TAINT  # a tracer of another transform (vmap, an enclosing compile)
+            pop()
+            continue
+        ins = a._inputs
+        if k not in expanded:
+            expanded.add(k)
+            for x in ins:
+                if id(x) not in cls:
+                    push(x)
+            continue
+        pop()
+        c = _FREE
+        for x in ins:
+            cx = cls[id(x)]
+            if cx == _IN or cx == _DEP:
+                c = _DEP
+                break
+            if cx == _TAINT:
+                c = _TAINT
+        sib = a._siblings
+        if sib is None:
+            cls[k] = c
+        else:
+            for x in sib:
+                cls[id(x)] = c
+        if c == _DEP:
+            order.append(a)
+    fold, externals, seen = [], [], set()
+    for x in [x for a in order for x in a._inputs] + list(outs):
+        c = cls[id(x)]
+        if (c == _FREE or c == _TAINT) and id(x) not in seen:
+            seen.add(id(x))
+            (fold if c == _FREE else externals).append(x)
+    if fold:
+        evaluate(fold)  # constants of this trace: computed once, kept by the tape
+
+    slot = {}
+    shape, dtype = {}, {}
+    for i, x in enumerate(phs + externals):
+        slot[id(x)] = i
+        shape[i], dtype[i] = x._shape, x._dtype
+    consts = {}
+    n = [len(slot)]
+
+    def slot_of(x):
+        s = slot.get(id(x))
+        if s is None:  # data: a constant
+            s = slot[id(x)] = n[0]
+            n[0] += 1
+            shape[s], dtype[s] = x._shape, x._dtype
+            consts[s] = (x._data, x._dtype, x._stream, KC.const_key(x._data))
+        return s
+
+    steps = []
+    for a in order:
+        ins = tuple([slot_of(x) for x in a._inputs])
+        made = []
+        for x in a._siblings or (a,):
+            s = slot[id(x)] = n[0]
+            n[0] += 1
+            shape[s], dtype[s] = x._shape, x._dtype
+            made.append(s)
+        steps.append(Step(a._prim, ins, tuple(made), a._stream, a._siblings is not None))
+    out_slots = [slot_of(o) for o in outs]
+    tape = Tape(list(range(len(phs) + len(externals))), consts, steps, out_slots, shape, dtype,
+                shapeless, stream)
+    return tape, externals
+
+
+# -- the API ---------------------------------------------------------------------------------
 
 def compile(fun, inputs=None, outputs=None, shapeless=False):
     if not callable(fun) or not isinstance(shapeless, bool):
         kw = {k: v for k, v in (("inputs", inputs), ("outputs", outputs),
                                 ("shapeless", shapeless)) if v is not None and v is not False}
         raise signature_error("compile", _SIG, (fun,), kw)
+    fid = id(fun)
+    # wrappers of one function share its cache, but not the tapes of other state trees
+    cfg = (shapeless, id(inputs), id(outputs))
 
     @functools.wraps(fun)
     def compiled(*args, **kwargs):
-        _check(args)
-        _check(kwargs)
         if not _ENABLED[0]:
+            _check(args)
+            _check(kwargs)
             return fun(*args, **kwargs)
-        return _run_compiled(fun, args, kwargs)
+        return _call(fun, fid, cfg, inputs, outputs, shapeless, args, kwargs)
 
+    compiled._ember_compile_id = fid
+    # the wrapper holds `fun`, so its id stays unique while any wrapper lives; as upstream,
+    # the cache of `fun` goes with the first of its wrappers to go
+    weakref.finalize(compiled, _erase, fid)
     return compiled
 
 

@@ -9,9 +9,7 @@ from ember.core._backend import inference_mode as _no_grad
 from ember.core._backend import memory as _mem
 from ember.core._backend import streams as S
 from ember.core._backend.kernels import KERNELS
-
-# >0 while a transform (grad, jvp, vmap, compile) is tracing a function
-TRACING = [0]
+from ember.core.array import TRACING  # noqa: F401 - (defined with the array, used here)
 
 
 def evaluate(outs, sync=True):

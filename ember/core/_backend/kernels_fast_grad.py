@@ -1,0 +1,98 @@
+"""Kernels of the one-node backward passes (`ember.core.primitives.fast_grad`).
+
+layer_norm: ATen's `native_layer_norm_backward`, with the mean and rstd recomputed by
+`native_layer_norm` (one fused pass; it also gives them in the dtype the backward wants on
+each device). rms_norm: rstd and the normalised x from `_fused_rms_norm`, then a short
+formula. Both accumulate in float32 (float64 for float64) as the formulas do: half inputs
+are widened on the CPU (ATen's CUDA kernels accumulate in float32 themselves).
+"""
+
+import torch
+
+from ember.core._backend.kernels import register
+from ember.core._backend.kernels_reduce import _softmax
+from ember.core.primitives import fast_grad as G
+from ember.core.primitives import reduce as R
+
+_HALF = (torch.float16, torch.bfloat16)
+_ln_fwd = torch.ops.aten.native_layer_norm.default
+_ln_bwd = torch.ops.aten.native_layer_norm_backward.default
+try:
+    _rms_fwd = torch.ops.aten._fused_rms_norm.default
+except (AttributeError, RuntimeError):
+    _rms_fwd = None
+
+
+def _rms_stats(x, d, eps):
+    """(x * rstd, rstd), rstd keepdims."""
+    if _rms_fwd is not None:
+        try:
+            return _rms_fwd(x, [d], None, eps)
+        except (NotImplementedError, RuntimeError):
+            pass
+    r = torch.rsqrt(x.square().mean(-1, keepdim=True).add_(eps))
+    return x * r, r
+
+
+def _lead(t):
+    return tuple(range(t.ndim - 1))
+
+
+@register(G.NormVJP)
+def _norm_vjp(p, x, *rest):
+    g = rest[-1]
+    w = rest[0] if p.has_w else None
+    nums = p.argnums
+    d = x.shape[-1]
+    dts = [w.dtype if (i == 1 and p.has_w) else x.dtype for i in nums]
+    if x.numel() == 0:
+        return [torch.zeros(x.shape if i == 0 else (d,), dtype=dt, device=x.device)
+                for i, dt in zip(nums, dts)]
+    want_x = 0 in nums
+    want_w = p.has_w and 1 in nums
+    dt = x.dtype
+    if dt in _HALF and not (p.centered and x.is_cuda):
+        x, g = x.float(), g.float()
+        w = None if w is None else w.float()
+    elif g.dtype is not dt:
+        g = g.to(dt)
+    gx = gw = None
+    if want_x or want_w:
+        if p.centered:
+            _, mean, rstd = _ln_fwd(x, [d], None, None, p.eps)
+            gx, gw, _ = _ln_bwd(g, x, [d], mean, rstd, w, None, [want_x, want_w, False])
+        else:
+            n, r = _rms_stats(x, d, p.eps)
+            if want_x:
+                gn = g if w is None else g * w
+                dot = (gn * n).mean(-1, keepdim=True)
+                gx = torch.addcmul(gn, n, dot, value=-1).mul_(r)
+            if want_w:
+                gw = (g * n).sum(_lead(g)) if g.ndim > 1 else g * n
+    res = []
+    for i, odt in zip(nums, dts):
+        if i == 0:
+            t = gx
+        elif i == 1 and p.has_w:
+            t = gw
+        else:  # the bias
+            t = g.sum(_lead(g)) if g.ndim > 1 else g
+        res.append(t if t.dtype is odt else t.to(odt))
+    return res
+
+
+@register(G.SoftmaxVJP)
+def _softmax_vjp(p, y, g):
+    axes = p.axes
+    if not axes:  # softmax over no axes is 1: the Jacobian is 0
+        return y * (g - g * y)
+    if len(axes) == 1 and not y.is_complex():
+        return torch._softmax_backward_data(g, y, axes[0], y.dtype)
+    return y * (g - (g * y).sum(axes, keepdim=True))
+
+
+@register(G.LogSumExpVJP)
+def _logsumexp_vjp(p, x, g):
+    if not p.keepdims:
+        g = g.reshape([1 if i in p.axes else s for i, s in enumerate(x.shape)])
+    return g * _softmax(R.Softmax(p.axes, False), x)
