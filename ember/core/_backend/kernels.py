@@ -224,7 +224,9 @@ def _astype(p, x):
 
 @register(M.Copy)
 def _copy(p, x):
-    return x.to(p.tdevice, non_blocking=p.tdevice.type == "cpu")
+    # host-to-device copies may be queued; device-to-host ones must have landed before a
+    # CPU kernel of the same evaluation reads them
+    return x.to(p.tdevice, non_blocking=p.tdevice.type == "cuda")
 
 
 KERNELS[M.Identity] = lambda p, x: x
