@@ -15,7 +15,7 @@ $(BIN)/.installed: pyproject.toml
 	touch $@
 
 demo: $(BIN)/.installed
-	$(BIN)/python -m examples.linear_regression
+	$(BIN)/python -m examples.char_gpt
 
 test: $(BIN)/.installed
 	$(BIN)/ruff check ember tests benchmarks examples

@@ -568,6 +568,10 @@ def main(argv=None):
                    "turn (default 1: each framework's steps in one block)")
     p.add_argument("--json", default=None, help="write the results to this file")
     args = p.parse_args(argv)
+    if args.device == "gpu":
+        # load torch's own cuDNN before upstream mlx can load the one it bundles
+        import torch
+        torch.backends.cudnn.is_acceptable(torch.empty(1, device="cuda"))
     models = _csv(args.models, MODELS)
     sizes = _csv(args.sizes, list(SIZES))
     frameworks = _csv(args.frameworks, FRAMEWORKS)
