@@ -40,7 +40,9 @@ Cache: at most `cache_size()` keys per function (EMBER_COMPILE_CACHE_SIZE, defau
 `set_cache_size(n)`), least recently used first out. `stats()` gives the global counters,
 `stats(compiled_fn)` those of one function: hits (calls that reused a tape), misses
 (traces), recompiles (traces of a function that already had a tape: a changed shape,
-dtype, constant or structure), evictions, entries (keys now cached).
+dtype, constant or structure), evictions, entries (keys now cached). `tapes(compiled_fn)`
+shows the cached tapes (their steps, and `tape.run.source`, the generated executor);
+`clear_cache()` forgets them all.
 """
 
 import collections
@@ -115,7 +117,7 @@ def _flatten(tree, key, arrays, shapeless):
     if isinstance(tree, array):
         arrays.append(tree)
         key.append(len(tree._shape) if shapeless else tree._shape)
-        key.append(tree._dtype)
+        key.append(tree._dtype._rank)
     elif isinstance(tree, (list, tuple)):
         key.append(_SEQ)
         key.append(len(tree))
@@ -259,11 +261,13 @@ class _FunCache:
     """The traced calls of one function: key -> [entries] (more than one only for shapeless
     keys whose shapes the first entry cannot take), least recently used first."""
 
-    __slots__ = ("entries", "hits", "misses", "recompiles", "evictions")
+    __slots__ = ("entries", "hits", "misses", "recompiles", "evictions", "last_key", "last")
 
     def __init__(self):
         self.entries = collections.OrderedDict()
         self.hits = self.misses = self.recompiles = self.evictions = 0
+        # the most recently used key and its entries (a hit on it needs no reordering)
+        self.last_key = self.last = None
 
 
 _CACHES = {}
@@ -287,6 +291,14 @@ def stats(fun=None):
             "evictions": fc.evictions, "entries": len(fc.entries)}
 
 
+def tapes(fun):
+    """The tapes cached for the compiled function `fun`, least recently used first."""
+    fc = _CACHES.get(getattr(fun, "_ember_compile_id", None))
+    if fc is None:
+        return []
+    return [e.tape for variants in fc.entries.values() for e in variants]
+
+
 def cache_size():
     """The most keys cached per compiled function."""
     return _CACHE_SIZE[0]
@@ -305,11 +317,14 @@ def clear_cache():
     """Forget every traced call (counters stay)."""
     for fc in _CACHES.values():
         fc.entries.clear()
+        fc.last_key = fc.last = None
 
 
 def _evict(fc):
     while len(fc.entries) > _CACHE_SIZE[0]:
-        fc.entries.popitem(last=False)
+        key, _ = fc.entries.popitem(last=False)
+        if key == fc.last_key:
+            fc.last_key = fc.last = None
         fc.evictions += 1
         _TOTALS["evictions"] += 1
 
@@ -383,13 +398,15 @@ class _Entry:
 
 def _call(fun, fid, cfg, inputs, outputs, shapeless, args, kwargs):
     s = dev.resolve(None)
-    key = [s, cfg]
+    # ints where possible: Dtype and Stream hash in Python. The id of the stream is safe:
+    # the tapes keyed by it hold the stream.
+    key = [id(s), cfg]
     arrays = []
     for a in args:
         if type(a) is array:
             arrays.append(a)
             key.append(len(a._shape) if shapeless else a._shape)
-            key.append(a._dtype)
+            key.append(a._dtype._rank)
         else:
             _flatten(a, key, arrays, shapeless)
     if kwargs:
@@ -399,14 +416,19 @@ def _call(fun, fid, cfg, inputs, outputs, shapeless, args, kwargs):
         key.append(_STATE)
         for x in _state_leaves(inputs, arrays)[n_args:]:
             key.append(len(x._shape) if shapeless else x._shape)
-            key.append(x._dtype)
+            key.append(x._dtype._rank)
     key = tuple(key)
     fc = _CACHES.get(fid)
     if fc is None:
         fc = _CACHES[fid] = _FunCache()
-    variants = fc.entries.get(key)
+    if key == fc.last_key:  # the usual case: called as last time
+        variants = fc.last
+    else:
+        variants = fc.entries.get(key)
+        if variants is not None:
+            fc.entries.move_to_end(key)
+            fc.last_key, fc.last = key, variants
     if variants is not None:
-        fc.entries.move_to_end(key)
         for entry in variants:
             outs = entry.outputs(arrays)
             if outs is not None:
@@ -424,7 +446,8 @@ def _call(fun, fid, cfg, inputs, outputs, shapeless, args, kwargs):
     elif variants is not None and key in fc.entries:
         variants.append(entry)
     else:
-        fc.entries[key] = [entry]
+        fc.entries[key] = variants = [entry]
+        fc.last_key, fc.last = key, variants  # the newest key is the most recently used
         _evict(fc)
     return entry.finish(entry.outputs(arrays), arrays, outputs)
 
@@ -444,11 +467,16 @@ def _trace(fun, args, kwargs, arrays, n_args, inputs, outputs, shapeless, stream
         fun_arrays = []
         out_tree = _strip(out, fun_arrays)
         state_arrays = _state_leaves(outputs, []) if outputs is not None else []
+    except BaseException:
+        if inputs is not None:  # the state as it was (upstream leaves its tracers there)
+            _put(inputs, arrays[n_args:])
+        raise
     finally:
         TRACING[0] -= 1
-        if inputs is not None:
-            back = {id(p): x for p, x in zip(phs[n_args:], arrays[n_args:])}
-            _state_map(inputs, lambda x: back.get(id(x), x))
+    if inputs is not None:
+        # as upstream: the originals go back where the function left a placeholder
+        back = {id(p): x for p, x in zip(phs[n_args:], arrays[n_args:])}
+        _state_map(inputs, lambda x: back.get(id(x), x))
     tape, externals = _capture(phs, fun_arrays + state_arrays, shapeless, stream)
     n_fun = len(fun_arrays)
     # a state output that is still an input placeholder is that input: no node output

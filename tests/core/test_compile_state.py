@@ -1,0 +1,189 @@
+"""A whole train step compiled with its state captured, as upstream's docs write it:
+
+    state = [model.state, optimizer.state]
+    @partial(mx.compile, inputs=state, outputs=state)
+    def step(x, y): ...
+
+20 steps must give the losses and parameters of the uncompiled step (Ember), and of
+upstream's compiled step from the same initial weights."""
+
+from functools import partial
+
+import mlx.core as mlx
+import mlx.nn as mnn
+import mlx.optimizers as moptim
+import numpy as np
+import pytest
+
+import ember.core as mx
+import ember.nn as nn
+import ember.optimizers as optim
+from ember.core.transforms import compile as C
+from ember.utils import tree_flatten
+
+STEPS = 20
+
+OPTIMIZERS = {
+    "sgd_momentum": lambda o: o.SGD(learning_rate=0.05, momentum=0.9, weight_decay=1e-3),
+    "adam": lambda o: o.Adam(learning_rate=1e-2),
+    "adamw": lambda o: o.AdamW(learning_rate=1e-2, weight_decay=0.1),
+    "lion": lambda o: o.Lion(learning_rate=1e-3),
+}
+
+
+def _data(m):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(16, 6)).astype(np.float32)
+    y = rng.normal(size=(16, 1)).astype(np.float32)
+    return m.array(x), m.array(y)
+
+
+def _model(nn_mod, dropout):
+    layers = [nn_mod.Linear(6, 12), nn_mod.LayerNorm(12), nn_mod.ReLU()]
+    if dropout:
+        layers.append(nn_mod.Dropout(0.25))
+    return nn_mod.Sequential(*layers, nn_mod.Linear(12, 1))
+
+
+def _weights(model):
+    return {k: np.array(v) for k, v in tree_flatten(model.parameters())}
+
+
+def _train(m, nn_mod, optim_mod, opt_name, compiled, dropout=False, weights=None):
+    """Losses over STEPS steps and the final parameters (numpy)."""
+    m.random.seed(0)
+    model = _model(nn_mod, dropout)
+    if weights is not None:
+        from mlx.utils import tree_unflatten as mlx_unflatten
+
+        from ember.utils import tree_unflatten
+        unflatten = tree_unflatten if m is mx else mlx_unflatten
+        model.update(unflatten([(k, m.array(v)) for k, v in weights.items()]))
+    opt = OPTIMIZERS[opt_name](optim_mod)
+    x, y = _data(m)
+
+    def loss_fn(model, x, y):
+        return ((model(x) - y) ** 2).mean()
+
+    loss_and_grad = nn_mod.value_and_grad(model, loss_fn)
+    state = [model.state, opt.state] + ([m.random.state] if dropout else [])
+
+    def step(x, y):
+        loss, grads = loss_and_grad(model, x, y)
+        opt.update(model, grads)
+        return loss
+
+    if compiled:
+        step = partial(m.compile, inputs=state, outputs=state)(step)
+    losses = []
+    for _ in range(STEPS):
+        loss = step(x, y)
+        m.eval(loss, state)
+        losses.append(loss.item())
+    return np.array(losses), _weights(model), step
+
+
+@pytest.mark.parametrize("opt_name", sorted(OPTIMIZERS))
+def test_compiled_train_step_matches_uncompiled(opt_name):
+    want, wp, _ = _train(mx, nn, optim, opt_name, compiled=False)
+    got, gp, step = _train(mx, nn, optim, opt_name, compiled=True)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    assert sorted(gp) == sorted(wp)
+    for k in wp:
+        np.testing.assert_allclose(gp[k], wp[k], rtol=1e-5, atol=1e-6, err_msg=k)
+    # first call: the optimizer state grows (a second trace), then every step reuses it
+    s = C.stats(step)
+    assert (s["misses"], s["hits"]) == (2, STEPS - 2)
+    assert losses_decrease(got)
+
+
+def losses_decrease(losses):
+    return losses[-1] < losses[0]
+
+
+def test_dropout_with_random_state_captured():
+    want, wp, _ = _train(mx, nn, optim, "adam", compiled=False, dropout=True)
+    got, gp, _ = _train(mx, nn, optim, "adam", compiled=True, dropout=True)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    for k in wp:
+        np.testing.assert_allclose(gp[k], wp[k], rtol=1e-5, atol=1e-6, err_msg=k)
+    assert len(set(np.round(got, 6))) == STEPS  # fresh dropout masks every step
+
+
+@pytest.mark.parametrize("opt_name", ["adam", "sgd_momentum"])
+def test_compiled_train_step_matches_upstream(opt_name):
+    mx.random.seed(0)
+    weights = _weights(_model(nn, False))
+    got, gp, _ = _train(mx, nn, optim, opt_name, compiled=True, weights=weights)
+    want, wp, _ = _train(mlx, mnn, moptim, opt_name, compiled=True, weights=weights)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+    for k in wp:
+        np.testing.assert_allclose(gp[k], wp[k], rtol=1e-4, atol=1e-5, err_msg=k)
+
+
+def test_state_trees_hold_the_new_arrays():
+    model = nn.Linear(3, 2)
+    opt = optim.SGD(learning_rate=0.1)
+    state = [model.state, opt.state]
+    before = model.weight
+
+    @partial(mx.compile, inputs=state, outputs=state)
+    def step(x):
+        loss, grads = nn.value_and_grad(model, lambda m, x: m(x).sum())(model, x)
+        opt.update(model, grads)
+        return loss
+
+    step(mx.ones((4, 3)))
+    assert model.weight is not before
+    assert state[0] is model and model.weight is state[0]["weight"]
+    assert opt.state["step"].item() == 1
+    step(mx.ones((4, 3)))
+    assert opt.state["step"].item() == 2
+    expected = np.array(before) - 0.2 * 4
+    np.testing.assert_allclose(np.array(model.weight), expected, rtol=1e-6)
+
+
+def _seed_example(name):
+    import importlib.util
+    from pathlib import Path
+    path = Path(__file__).resolve().parents[2] / "examples" / "seed" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"seed_{name}", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.1])
+def test_compiled_gpt_train_step(dropout):
+    # attention (fused SDPA backward), embeddings, layer norms, AdamW, dropout masks drawn
+    # from the captured random state
+    gpt = _seed_example("nano_gpt_step")
+
+    def run(compiled):
+        mx.random.seed(0)
+        model = gpt.GPT(32, 8, 16, 2, 2, dropout)
+        tokens = mx.random.randint(0, 32, (2, 9))
+        x, y = tokens[:, :-1], tokens[:, 1:]
+        opt = optim.AdamW(learning_rate=3e-3, weight_decay=0.1)
+        loss_and_grad = nn.value_and_grad(model, gpt.loss_fn)
+        state = [model.state, opt.state, mx.random.state]
+
+        def step(x, y):
+            loss, grads = loss_and_grad(model, x, y)
+            opt.update(model, grads)
+            return loss
+
+        if compiled:
+            step = partial(mx.compile, inputs=state, outputs=state)(step)
+        losses = []
+        for _ in range(6):
+            loss = step(x, y)
+            mx.eval(loss, state)
+            losses.append(loss.item())
+        return np.array(losses), _weights(model)
+
+    want, wp = run(False)
+    got, gp = run(True)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    for k in wp:
+        np.testing.assert_allclose(gp[k], wp[k], rtol=1e-5, atol=1e-6, err_msg=k)
