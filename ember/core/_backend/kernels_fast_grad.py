@@ -2,9 +2,9 @@
 
 layer_norm: ATen's `native_layer_norm_backward`, with the mean and rstd recomputed by
 `native_layer_norm` (one fused pass; it also gives them in the dtype the backward wants on
-each device). rms_norm: rstd and the normalised x from `_fused_rms_norm`, then a short
-formula. Both accumulate in float32 (float64 for float64) as the formulas do: half inputs
-are widened on the CPU (ATen's CUDA kernels accumulate in float32 themselves).
+each device). rms_norm: a short formula. Both accumulate in float32 (float64 for float64),
+as the formulas in Ember's ops do: half inputs are widened, but for layer_norm on CUDA,
+whose ATen kernels accumulate half inputs in float32 themselves.
 """
 
 import torch
@@ -17,21 +17,7 @@ from ember.core.primitives import reduce as R
 _HALF = (torch.float16, torch.bfloat16)
 _ln_fwd = torch.ops.aten.native_layer_norm.default
 _ln_bwd = torch.ops.aten.native_layer_norm_backward.default
-try:
-    _rms_fwd = torch.ops.aten._fused_rms_norm.default
-except (AttributeError, RuntimeError):
-    _rms_fwd = None
-
-
-def _rms_stats(x, d, eps):
-    """(x * rstd, rstd), rstd keepdims."""
-    if _rms_fwd is not None:
-        try:
-            return _rms_fwd(x, [d], None, eps)
-        except (NotImplementedError, RuntimeError):
-            pass
-    r = torch.rsqrt(x.square().mean(-1, keepdim=True).add_(eps))
-    return x * r, r
+_vecdot = torch.linalg.vecdot
 
 
 def _lead(t):
@@ -62,13 +48,16 @@ def _norm_vjp(p, x, *rest):
             _, mean, rstd = _ln_fwd(x, [d], None, None, p.eps)
             gx, gw, _ = _ln_bwd(g, x, [d], mean, rstd, w, None, [want_x, want_w, False])
         else:
-            n, r = _rms_stats(x, d, p.eps)
+            # (few temporaries: each large one costs page faults on the CPU)
+            r = _vecdot(x, x).div_(d).add_(p.eps).rsqrt_().unsqueeze_(-1)
+            n = x * r
             if want_x:
                 gn = g if w is None else g * w
-                dot = (gn * n).mean(-1, keepdim=True)
-                gx = torch.addcmul(gn, n, dot, value=-1).mul_(r)
+                dot = _vecdot(gn, n).div_(d).unsqueeze_(-1)
+                gx = (gn.addcmul_(n, dot, value=-1) if w is not None else
+                      torch.addcmul(gn, n, dot, value=-1)).mul_(r)
             if want_w:
-                gw = (g * n).sum(_lead(g)) if g.ndim > 1 else g * n
+                gw = n.mul_(g).sum(_lead(g)) if g.ndim > 1 else n.mul_(g)
     res = []
     for i, odt in zip(nums, dts):
         if i == 0:

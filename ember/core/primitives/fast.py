@@ -22,7 +22,6 @@ from ember.core.primitives.fast_grad import (
 )
 from ember.core.primitives.vmap import to_front
 
-
 # -- rms_norm and layer_norm -----------------------------------------------------------
 
 def rms_node(x, w, eps, s):

@@ -152,7 +152,7 @@ class SoftmaxVJP(Composite):
 
 
 def softmax_vjp(y, g, axes):
-    if y._dtype is not g._dtype:
+    if y._dtype is not g._dtype or y._shape != g._shape:
         return SoftmaxVJP(axes).math([y, g])[0]
     return node(y._shape, y._dtype, SoftmaxVJP(axes), (y, g), g._stream)
 

@@ -8,6 +8,7 @@ can treat the widened unsigned storage types (see `_backend`) without guessing.
 import ember.core.ops as O
 from ember.core import dtypes as D
 from ember.core.primitives.base import Primitive
+from ember.core.primitives.fast_grad import logsumexp_vjp, softmax_vjp
 from ember.core.primitives.vmap import to_front
 
 
@@ -154,9 +155,8 @@ class LogSumExp(Primitive):
         return (self.axes, self.keepdims)
 
     def vjp(self, primals, cotangents, argnums, outputs):
-        x = primals[0]
-        g = _kept(cotangents[0], x.shape, self.axes, self.keepdims)
-        return [O.multiply(g, O.softmax(x, axis=self.axes))]
+        # one node: g * softmax(x) (see fast_grad)
+        return [logsumexp_vjp(primals[0], cotangents[0], self.axes, self.keepdims)]
 
     def jvp(self, primals, tangents, argnums):
         x = primals[0]
@@ -178,17 +178,14 @@ class Softmax(Primitive):
     def params(self):
         return (self.axes, self.precise)
 
-    def _apply(self, y, v):
-        # the Jacobian of softmax (symmetric) applied to v: y * (v - <v, y>)
-        dot = O.sum(O.multiply(v, y), axis=self.axes, keepdims=True)
-        return O.multiply(y, O.subtract(v, dot))
+    # the Jacobian of softmax (symmetric) applied to v, y * (v - <v, y>), as one node
 
     def vjp(self, primals, cotangents, argnums, outputs):
-        return [self._apply(outputs[0], cotangents[0])]
+        return [softmax_vjp(outputs[0], cotangents[0], self.axes)]
 
     def jvp(self, primals, tangents, argnums):
         y = O.softmax(primals[0], axis=self.axes, precise=self.precise)
-        return [self._apply(y, tangents[0])]
+        return [softmax_vjp(y, tangents[0], self.axes)]
 
     def vmap(self, inputs, axes):
         x = to_front(inputs[0], axes[0])
