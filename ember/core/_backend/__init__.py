@@ -47,6 +47,8 @@ FROM_NUMPY[np.dtype(np.complex128)] = D.complex64
 CPU = torch.device("cpu")
 # kernels run without torch's autograd bookkeeping: Ember differentiates its own graph
 inference_mode = torch.inference_mode
+# the guard behind inference_mode, without its Python context manager (a few µs per eval)
+inference_guard = torch._C._InferenceMode
 Tensor = torch.Tensor
 
 

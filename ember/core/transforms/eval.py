@@ -5,7 +5,7 @@ and the intermediate buffers; it is skipped while a transform is tracing, since 
 friends still need the recipes.
 """
 
-from ember.core._backend import inference_mode as _no_grad
+from ember.core._backend import inference_guard as _inference
 from ember.core._backend import memory as _mem
 from ember.core._backend import streams as S
 from ember.core._backend.kernels import KERNELS
@@ -21,8 +21,11 @@ def evaluate(outs, sync=True):
     stack = [o for o in outs if o._data is None]
     if not stack:
         return
-    with _no_grad():
+    guard = _inference(True)
+    try:
         _run(stack, sync)
+    finally:
+        del guard
 
 
 def _run(stack, sync):
