@@ -248,6 +248,9 @@ def _become(a, src):
 
 # >0 while a transform (grad, jvp, vmap, compile) is tracing a function
 TRACING = [0]
+# >0 while grad, jvp, vjp or vmap (not compile) runs a function on its tracers: code with
+# fused nodes that have no rules of their own takes its composite path then
+TRANSFORMING = [0]
 
 
 def fresh(a):

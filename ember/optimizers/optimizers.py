@@ -6,18 +6,28 @@ and restores with `opt.state = tree_unflatten(...)`.
 
 Hot path: `update` walks the gradient tree once. Scalars that depend only on the step and
 the learning rate (the learning rate cast to a parameter dtype, Adam's bias corrections,
-Adafactor's decay) are built once per step and dtype instead of once per parameter.
+Adafactor's decay) are built once per step and dtype instead of once per parameter. The
+elementwise optimizers (SGD, RMSprop, Adagrad, AdaDelta, Adam, AdamW, Adamax, Lion) update
+all parameters of one dtype with a single fused node (`_fused.py`), computing the same
+bits as their `apply_single`; subclasses that override the update rule, and parameters
+that need promotion or broadcasting, go parameter by parameter.
 """
 
 from typing import Callable, List, Optional, Tuple, Union
 
 import ember.core as mx
+from ember.core.array import TRANSFORMING
+from ember.optimizers import _fused
 from ember.utils import tree_flatten, tree_map, tree_merge, tree_reduce, tree_unflatten
 
 __all__ = ["Optimizer", "MultiOptimizer", "SGD", "RMSprop", "Adagrad", "AdaDelta", "Adam",
            "AdamW", "Adamax", "Lion", "Adafactor", "Muon", "clip_grad_norm"]
 
 _array = mx.array
+
+# False: every optimizer updates parameter by parameter. The fused node has no
+# derivative or vmap rules, so under grad/jvp/vjp/vmap the per-parameter path runs anyway.
+FUSED = True
 
 
 class Optimizer:
@@ -67,7 +77,11 @@ class Optimizer:
             state[name] = schedule(state["step"])
         state["step"] = state["step"] + 1
         self._scalar_cache = [None, None, {}]
-        return self._walk(gradients, parameters, state)
+        rule = self._fused_rule() if FUSED and not TRANSFORMING[0] and _fusable(type(self)) \
+            else None
+        if rule is None or "apply_single" in self.__dict__:
+            return self._walk(gradients, parameters, state)
+        return _fused.apply(self, rule, gradients, parameters, state)
 
     def _walk(self, grads, params, state):
         apply = self.apply_single
@@ -103,6 +117,14 @@ class Optimizer:
 
     def _step_scalars(self, dtype):
         return self.learning_rate.astype(dtype)
+
+    def _fused_rule(self):
+        """(rule of OptimizerUpdate, its hyperparameters, state slots, dtype -> (scalar
+        arrays, flags completing the hyperparameters)), or None: no fused update."""
+        return None
+
+    def _lr_only(self, dtype):
+        return [self._scalars(dtype)], ()
 
     @property
     def state(self):
@@ -211,6 +233,11 @@ class SGD(Optimizer):
     def init_single(self, parameter: mx.array, state: dict):
         state["v"] = mx.zeros_like(parameter)
 
+    def _fused_rule(self):
+        h = _fused.hyperparameters(self.momentum, self.weight_decay, self.dampening,
+                                   self.nesterov)
+        return h and ("sgd", h, ("v",) if self.momentum > 0 else (), self._lr_only)
+
     def apply_single(self, gradient: mx.array, parameter: mx.array, state: dict):
         if self.weight_decay != 0:
             gradient = gradient + self.weight_decay * parameter
@@ -246,6 +273,10 @@ class RMSprop(Optimizer):
     def init_single(self, parameter: mx.array, state: dict):
         state["v"] = mx.zeros_like(parameter)
 
+    def _fused_rule(self):
+        h = _fused.hyperparameters(self.alpha, self.eps)
+        return h and ("rmsprop", h, ("v",), self._lr_only)
+
     def apply_single(self, gradient: mx.array, parameter: mx.array, state: dict):
         lr = self._scalars(gradient.dtype)
         alpha = self.alpha
@@ -267,6 +298,10 @@ class Adagrad(Optimizer):
 
     def init_single(self, parameter: mx.array, state: dict):
         state["v"] = mx.zeros_like(parameter)
+
+    def _fused_rule(self):
+        h = _fused.hyperparameters(self.eps)
+        return h and ("adagrad", h, ("v",), self._lr_only)
 
     def apply_single(self, gradient: mx.array, parameter: mx.array, state: dict):
         lr = self._scalars(gradient.dtype)
@@ -293,6 +328,10 @@ class AdaDelta(Optimizer):
     def init_single(self, parameter: mx.array, state: dict):
         state["v"] = mx.zeros_like(parameter)
         state["u"] = mx.zeros_like(parameter)
+
+    def _fused_rule(self):
+        h = _fused.hyperparameters(self.rho, self.eps)
+        return h and ("adadelta", h, ("v", "u"), self._lr_only)
 
     def apply_single(self, gradient: mx.array, parameter: mx.array, state: dict):
         lr = self._scalars(gradient.dtype)
@@ -343,6 +382,17 @@ class Adam(Optimizer):
     def _decay(self, lr):
         return None
 
+    def _fused_rule(self):
+        h = _fused.hyperparameters(*self.betas, self.eps) if len(self.betas) == 2 else None
+        return h and ("adam", h, ("m", "v"), self._adam_scalars)
+
+    def _adam_scalars(self, dtype):
+        lr, c1, c2, decay = self._scalars(dtype)
+        out = [lr] if c1 is None else [lr, c1, c2]
+        if decay is not None:
+            out.append(decay)
+        return out, (c1 is not None, decay is not None)
+
     def apply_single(self, gradient: mx.array, parameter: mx.array, state: dict):
         lr, c1, c2, decay = self._scalars(gradient.dtype)
         if decay is not None:
@@ -382,6 +432,10 @@ class Adamax(Adam):
     def _step_scalars(self, dtype):
         return self.learning_rate.astype(dtype)
 
+    def _fused_rule(self):
+        h = _fused.hyperparameters(*self.betas, self.eps) if len(self.betas) == 2 else None
+        return h and ("adamax", h, ("m", "v"), self._lr_only)
+
     def apply_single(self, gradient: mx.array, parameter: mx.array, state: dict):
         lr = self._scalars(gradient.dtype)
         b1, b2 = self.betas
@@ -413,6 +467,14 @@ class Lion(Optimizer):
     def _step_scalars(self, dtype):
         lr = self.learning_rate.astype(dtype)
         return lr, (1 - lr * self.weight_decay) if self.weight_decay > 0 else None
+
+    def _fused_rule(self):
+        h = _fused.hyperparameters(*self.betas) if len(self.betas) == 2 else None
+        return h and ("lion", h, ("m",), self._lion_scalars)
+
+    def _lion_scalars(self, dtype):
+        lr, decay = self._scalars(dtype)
+        return ([lr] if decay is None else [lr, decay]), (decay is not None,)
 
     def apply_single(self, gradient: mx.array, parameter: mx.array, state: dict):
         lr, decay = self._scalars(gradient.dtype)
@@ -559,6 +621,21 @@ class Muon(Optimizer):
             # upstream scales by the last two dims of the unflattened shape
             lr = lr * max(1, shape[-2] / shape[-1]) ** 0.5
         return parameter - lr * update
+
+
+# what a subclass may not override and keep the fused update of its built-in base
+_RULE_METHODS = ("apply_single", "_scalars", "_step_scalars", "_decay", "_fused_rule")
+_FUSABLE = {}
+
+
+def _fusable(cls):
+    """Whether `cls` updates as the built-in optimizer it derives from."""
+    ok = _FUSABLE.get(cls)
+    if ok is None:
+        base = next(c for c in cls.__mro__ if c.__module__ == __name__)
+        ok = _FUSABLE[cls] = all(getattr(cls, n, None) is getattr(base, n, None)
+                                 for n in _RULE_METHODS)
+    return ok
 
 
 def clip_grad_norm(grads, max_norm):

@@ -98,7 +98,7 @@ if triton is not None:
               BITS: tl.constexpr, GS: tl.constexpr, MROWS: tl.constexpr,
               BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
               KSPLIT: tl.constexpr, MASKED: tl.constexpr, PREFETCH: tl.constexpr,
-              ASM: tl.constexpr = ""):
+              EXACT: tl.constexpr, TOP: tl.constexpr, ASM: tl.constexpr = ""):
         # A step covers KSPLIT slices of BLOCK_K columns of BLOCK_N rows: tiles are
         # (KSPLIT, BLOCK_N, BKW). Triton lays threads along the words (16-byte runs),
         # then along the slices, then along the rows, so each thread holds the same few
@@ -109,11 +109,14 @@ if triton is not None:
         WPG: tl.constexpr = GS // PACK  # packed words per group
         G: tl.constexpr = BLOCK_K // GS  # groups per row and slice
         STEP: tl.constexpr = KSPLIT * BLOCK_K
-        # a code q moved into the top BITS bits of a float's mantissa, under the exponent
-        # of 1.0, is the float f = 1 + q / 2^BITS (one shift and one LOP3, no conversion):
-        # per group sum(q * x) = 2^BITS * (sum(f * x) - sum(x)), so
+        # Codes become floats without a conversion instruction. Half x (TOP = 23 - BITS):
+        # a code q moved into the top BITS bits of the mantissa of 1.0 is the float
+        # f = 1 + q / 2^BITS (one shift and one LOP3); per group
+        # sum(q * x) = 2^BITS * (sum(f * x) - sum(x)), so
         # sum((s * q + b) * x) = S * sum(f * x) + (b - S) * sum(x) with S = s * 2^BITS
-        TOP: tl.constexpr = 23 - BITS
+        # (the subtraction costs a few bits, far below half precision). EXACT (float32
+        # x, TOP = 0): q in the low bits of 2^23 is 2^23 + q, minus 2^23 gives q exactly,
+        # one more instruction per weight.
         FMASK: tl.constexpr = ((1 << BITS) - 1) << TOP
         pid = tl.program_id(0)
         rn = pid * BLOCK_N + tl.arange(0, BLOCK_N)
@@ -159,8 +162,12 @@ if triton is not None:
                                tl.float32, tl.float32, tl.float32, tl.float32, tl.float32,
                                tl.float32, tl.float32, tl.float32, tl.float32, tl.float32,
                                tl.float32), is_pure=True, pack=1)
-            s2 = sc.to(tl.float32) * (1 << BITS)
-            b2 = bi.to(tl.float32) - s2
+            if EXACT:
+                s2 = sc.to(tl.float32)
+                b2 = bi.to(tl.float32)
+            else:
+                s2 = sc.to(tl.float32) * (1 << BITS)
+                b2 = bi.to(tl.float32) - s2
             x_ok = (k0 + x_k) < K
             for mi in tl.static_range(MROWS):
                 xb = x_ptr + mi * sxm + k0 + x_k
@@ -173,6 +180,8 @@ if triton is not None:
                         xp = tl.load(xb + p).to(tl.float32)
                     if ASM != "":
                         f = fs[p]
+                        if EXACT:
+                            f = f - 8388608.0
                     else:
                         if p * BITS > TOP:
                             v = wu >> (p * BITS - TOP)
@@ -180,7 +189,11 @@ if triton is not None:
                             v = wu << (TOP - p * BITS)
                         else:
                             v = wu
-                        f = ((v & FMASK) | 0x3F800000).to(tl.float32, bitcast=True)
+                        if EXACT:
+                            f = ((v & FMASK) | 0x4B000000).to(tl.float32, bitcast=True)
+                            f = f - 8388608.0
+                        else:
+                            f = ((v & FMASK) | 0x3F800000).to(tl.float32, bitcast=True)
                     t += f * xp[:, None, :]
                     xs += xp
                 tg = tl.sum(tl.reshape(t, (KSPLIT, BLOCK_N, G, WPG)), axis=3)
@@ -299,19 +312,21 @@ if triton is not None:
                  mask=m_ok[:, None] & (rn < N)[None, :])
 
 
-def _unpack_asm(bits):
-    """PTX taking a packed word to its 32 / bits codes as floats 1 + q / 2^bits (see
-    `_gemv`): per code a shift and one LOP3 (mask | 1.0), which Triton's own lowering of
-    the same expression does not reach (it splits the mask and the or, and moves shifts)."""
-    pack, top = 32 // bits, 23 - bits
+def _unpack_asm(bits, exact):
+    """PTX taking a packed word to its 32 / bits codes as floats 1 + q / 2^bits, or
+    2^23 + q when `exact` (see `_gemv`): per code a shift and one LOP3 (mask | exponent),
+    which Triton's own lowering of the same expression does not reach (it splits the
+    mask and the or)."""
+    pack, top = 32 // bits, 0 if exact else 23 - bits
     mask = ((1 << bits) - 1) << top
+    magic = 0x4B000000 if exact else 0x3F800000
     src = f"${pack}"
     body = []
     for p in range(pack):
         sh = p * bits - top
         op = (f"shr.b32 t{p}, {src}, {sh};" if sh > 0 else
               f"shl.b32 t{p}, {src}, {-sh};" if sh < 0 else f"mov.b32 t{p}, {src};")
-        body.append(op + f" lop3.b32 ${p}, t{p}, {mask}, 1065353216, 0xEA;")
+        body.append(op + f" lop3.b32 ${p}, t{p}, {mask}, {magic}, 0xEA;")
     return "{ .reg .b32 t<%d>; %s }" % (pack, " ".join(body))
 
 
@@ -349,14 +364,34 @@ def qmm_config(m, elt, bits, gs, transpose):
     return bm, bn, bk, warps, stages
 
 
+GEMV_OVERRIDE = None  # a configuration forced on every decode product (benchmarks)
+
+
 def gemv_config(m, n, k, bits, gs):
-    """(BLOCK_N, BLOCK_K, KSPLIT, num_warps, num_stages, PREFETCH) for the decode
-    kernel."""
-    bn = 8
-    bk = 8192 // triton_next_pow2(m) // bn
-    while bk > gs and bk >= 2 * k:
+    """(BLOCK_N, BLOCK_K, KSPLIT, num_warps, num_stages, PREFETCH) for the decode kernel.
+
+    Tuned on an H100 at 1x4096 @ 4096x4096 (benchmarks/quantized_matmul.py --sweep):
+    slices of 128 packed words (256 for 8 bits), four (two) of them per step on as many
+    warps, and as many rows per thread as registers allow (16 rows per program; 8 for
+    8 bits): the whole of K=4096 in one or two steps. Prefetching the next step in
+    registers doubles them and lost; Triton's software pipelining did nothing here."""
+    if GEMV_OVERRIDE is not None:
+        return GEMV_OVERRIDE
+    pack = 32 // bits
+    if bits == 8:
+        bn, words, ks, warps = 8, 256, 2, 4
+    else:
+        bn, words, ks, warps = 16, 128, 4, 8
+    bk = words * pack
+    bn = max(2, bn // triton_next_pow2(m))  # rows of x multiply the live registers
+    kp = triton_next_pow2(k)
+    # fewer slices where K is short, or where that makes whole steps (no masks)
+    while ks > 1 and (bk * ks > kp or k % (bk * ks) and k % bk == 0):
+        ks //= 2
+        warps = max(warps // 2, 1)
+    while bk > gs and bk > kp:
         bk //= 2
-    return bn, max(bk, gs), 1, 4, 1, 1
+    return bn, max(bk, gs), ks, warps, 1, 0
 
 
 def qmv_config(m, n, k, bits):
@@ -386,11 +421,13 @@ def _plan(m, n, k, dtype, transpose, bits, gs, cfg=None):
                     dict(BITS=bits, GS=gs, MROWS=m, BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk),
                     dict(num_warps=4))
         bn, bk, ks, warps, stages, prefetch = cfg or gemv_config(m, n, k, bits, gs)
+        exact = dtype is torch.float32
         masked = bool(n % bn or k % (bk * ks))
         return (_gemv, (triton.cdiv(n, bn), 1, 1),
                 dict(BITS=bits, GS=gs, MROWS=m, BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk,
                      KSPLIT=ks, MASKED=masked, PREFETCH=prefetch,
-                     ASM="" if _INTERPRET else _unpack_asm(bits)),
+                     EXACT=exact, TOP=0 if exact else 23 - bits,
+                     ASM="" if _INTERPRET else _unpack_asm(bits, exact)),
                 dict(num_warps=warps, num_stages=stages))
     bm, bn, bk, warps, stages = qmm_config(m, _ELT[dtype], bits, gs, transpose)
     # float32 products in full precision unless TF32 is on (MLX_ENABLE_TF32)

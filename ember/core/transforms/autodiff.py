@@ -8,7 +8,7 @@ output's dtype; nothing else is cast: the gradient's dtype is what the rules pro
 
 import functools
 
-from ember.core.array import array, const, fresh
+from ember.core.array import TRANSFORMING, array, const, fresh
 from ember.core.primitives.misc import StopGradient
 from ember.core.transforms.eval import TRACING
 from ember.core.transforms.graph import (
@@ -35,10 +35,12 @@ def _trace(fun, primals):
     else:
         tracers = [fresh(p) for p in primals]
     TRACING[0] += 1
+    TRANSFORMING[0] += 1
     try:
         outs = fun(*tracers)
     finally:
         TRACING[0] -= 1
+        TRANSFORMING[0] -= 1
     return tracers, outs
 
 

@@ -9,7 +9,7 @@ data. A 1-tuple stands for its element when the whole tree is a single array.
 
 import functools
 
-from ember.core.array import array, node
+from ember.core.array import TRANSFORMING, array, node
 from ember.core.transforms.eval import TRACING
 from ember.core.transforms.graph import (
     dependent_order,
@@ -132,6 +132,7 @@ def vmap(fun, in_axes=0, out_axes=0):
                 traced.append(node(sh[:ax] + sh[ax + 1:], x._dtype, None, (), x._stream))
         new = rebuild(tree, iter(traced))
         TRACING[0] += 1
+        TRANSFORMING[0] += 1
         try:
             outs = fun(new) if len(args) == 1 else fun(*new)
             flat_out = flatten_arrays(outs, [])
@@ -141,6 +142,7 @@ def vmap(fun, in_axes=0, out_axes=0):
             mapped = _replay(flat_out, traced, leaves, axes)
         finally:
             TRACING[0] -= 1
+            TRANSFORMING[0] -= 1
         O = _ops()
         results = []
         for (y, ax), o, oax in zip(mapped, flat_out, oaxes):
