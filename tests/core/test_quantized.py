@@ -419,8 +419,9 @@ def test_fused_configs_fit_shared_memory():
                         assert (bk if tr else bn) % gs == 0
                         assert T.qmm_smem(bm, bn, bk, stages, elt, bits, gs) <= 200 * 1024
     for m in (1, 2, 3, 4):
-        bm, bn, bk = T.qmv_config(m, 4096, 4096, 4)
-        assert bm >= m and bk % 128 == 0 and bn * bk * bm <= 8192
+        bn, bk, ks, warps, _, _ = T.gemv_config(m, 4096, 4096, 4, 64)
+        assert bk % 64 == 0 and bk * ks <= 4096
+        assert bn * bk * ks * T.triton_next_pow2(m) // (32 * warps) <= 256  # weights/thread/step
 
 
 def test_scale_division_is_exact():

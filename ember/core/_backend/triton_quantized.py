@@ -2,14 +2,15 @@
 
 Imported only from the CUDA branch of the quantized_matmul kernel. Three kernels:
 - `_gemv`: decode (M <= 4, w transposed, the usual (N, K) weight; 2, 4 and 8 bits). Each
-  program owns BLOCK_N rows of w and streams them in tiles of (BLOCK_N, BLOCK_K / GS
-  groups, GS / PACK words), so every thread reads whole 16-byte runs of one group's
-  packed words. Element p of each word is peeled off with a shift and a mask (a static
-  loop over p, paired with x[.., p::PACK]), so no tensor is reshaped or transposed in
-  registers. Per group the affine terms factor as scale * sum(x * q) + bias * sum(x): a
-  weight costs a shift, a mask, a subtraction and one multiply-add. Codes become floats
-  through the exponent trick (q | 0x4B000000 is the float 2^23 + q), which avoids the
-  slow int->float conversion.
+  program owns BLOCK_N rows and walks K in steps of KSPLIT slices (one or more warps per
+  slice); a thread reads 16-byte runs of packed words and holds the same words of many
+  rows, so each x value it loads serves all of them. Element p of each word is peeled off
+  with one shift and one LOP3 (inline PTX) straight into a float's bit pattern (no
+  int->float conversion): 1 + q / 2^BITS for half x (the affine terms then factor per
+  group as S * sum(f * x) + (b - S) * sum(x), S = 2^BITS * scale), 2^23 + q minus 2^23
+  (exact) for float32 x. A weight costs a shift, a LOP3 and an FMA (plus an add for
+  float32). The decode kernel is ALU-bound at 4 bits (the bytes go by faster than the
+  codes can be unpacked) and close to the memory bound at 8 bits.
 - `_gemv_odd`: the same product for 3, 5 and 6 bits, whose 32 values span BITS words and
   may straddle two of them (simple strided loads: correct, not tuned).
 - `_qmm`: everything else (2, 4, 8 bits). A tiled GEMM with tl.dot; each K step loads the
@@ -17,10 +18,9 @@ Imported only from the CUDA branch of the quantized_matmul kernel. Three kernels
   registers and feeds the tensor cores. M <= 16 uses BLOCK_M = 16.
 The whole matrix is never dequantized in memory.
 
-Launch cost: Triton's `fn[grid](...)` binds and specializes the arguments on every call
-(tens of microseconds). The first call of each (kernel, shape, dtypes, alignment) goes
-through it; the compiled kernel's launcher is then cached with the grid and the constant
-arguments and called directly (a few microseconds).
+Launch cost: Triton's `fn[grid](...)` binds and specializes the arguments on every call.
+The first call of each (shape, strides, dtypes, alignment) goes through it; later ones
+call the compiled kernel's launcher directly with the cached grid and constants.
 
 Packed words are uint32 held as int64 in storage; the kernels read int32 words, kept in a
 cache per weight tensor (invalidated by in-place writes through torch's version counter).
@@ -394,12 +394,6 @@ def gemv_config(m, n, k, bits, gs):
     return bn, max(bk, gs), ks, warps, 1, 0
 
 
-def qmv_config(m, n, k, bits):
-    """(BLOCK_M, BLOCK_N, BLOCK_K) of the decode kernel, group size 64."""
-    bn, bk, ks = gemv_config(m, n, k, bits, 64)[:3]
-    return triton_next_pow2(m), bn, bk * ks
-
-
 def triton_next_pow2(m):
     p = 1
     while p < m:
@@ -470,7 +464,7 @@ def quantized_matmul(x, w, scales, biases, transpose, group_size, bits, cfg=None
     """x (..., K) times the dequantized 2-D w (transposed or not), fused. `cfg` forces
     the decode kernel's configuration (see gemv_config; for tuning)."""
     k = x.shape[-1]
-    x2 = x.reshape(-1, k)
+    x2 = x if x.dim() == 2 else x.reshape(-1, k)
     if x2.stride(-1) != 1:
         x2 = x2.contiguous()
     m = x2.shape[0]
@@ -480,6 +474,7 @@ def quantized_matmul(x, w, scales, biases, transpose, group_size, bits, cfg=None
     if not biases.is_contiguous():
         biases = biases.contiguous()
     n = w.shape[0] if transpose else w.shape[1] * 32 // bits
+    dev = x.device.index
     out = torch.empty((m, n), dtype=x.dtype, device=x.device)
     sxm = x2.stride(0)
     args = (x2, w32, scales, biases, out, m, n, k, sxm, w32.stride(0), scales.stride(0), n)
@@ -487,16 +482,16 @@ def quantized_matmul(x, w, scales, biases, transpose, group_size, bits, cfg=None
     # divisibility), the other sizes and strides, dtypes, pointer alignment
     mkey = m if m <= 16 else (-(m > 64) - (m > 32) - 3, m % 16 == 0)
     key = (mkey, n, k, sxm, x.dtype, scales.dtype, biases.dtype, transpose, bits, group_size,
-           _aligned(x2), _aligned(scales), _aligned(biases), x.device.index, cfg)
+           _aligned(x2), _aligned(scales), _aligned(biases), dev, cfg)
     hit = _LAUNCH.get(key)
     if hit is not None and not _hooks_on():
         run, function, packed, g0, bm, consts = hit
-        run(g0, -(-m // bm) if bm else 1, 1, _raw_stream(x.device.index), function, packed,
-            None, None, None, *args, *consts)
+        run(g0, -(-m // bm) if bm else 1, 1, _raw_stream(dev), function, packed, None, None,
+            None, *args, *consts)
     else:
         fn, grid, meta, opts = _plan(m, n, k, x.dtype, transpose, bits, group_size, cfg)
         kernel = fn[grid](*args, **meta, **opts)
         if _raw_stream is not None and hasattr(kernel, "packed_metadata"):
             _LAUNCH[key] = (kernel.run, kernel.function, kernel.packed_metadata, grid[0],
                             meta["BLOCK_M"] if fn is _qmm else 0, _constexprs(fn, meta))
-    return out.reshape(x.shape[:-1] + (n,))
+    return out if x.dim() == 2 else out.reshape(x.shape[:-1] + (n,))
