@@ -11,10 +11,7 @@ import pytest
 import ember.core as mx
 import ember.nn as nn
 import ember.nn.layers.distributed as edist
-from ember.utils import tree_flatten
-from tests.nn.parity import assert_tree_same, rand, sync
-
-TOL = {"float32": 1e-4, "float16": 1e-2, "bfloat16": 6e-2}
+from tests.nn.parity import TOL, E, M, assert_tree_same, both, names, raises_like, rand, sync
 
 
 class FakeGroup:
@@ -28,26 +25,6 @@ class FakeGroup:
 
     def rank(self):
         return self._rank
-
-
-def E(x, dtype="float32"):
-    return mx.array(x).astype(getattr(mx, dtype))
-
-
-def M(x, dtype="float32"):
-    return mlx.array(x).astype(getattr(mlx, dtype))
-
-
-def both(fn, s=0):
-    mx.random.seed(s)
-    e = fn(nn)
-    mlx.random.seed(s)
-    m = fn(mnn)
-    return e, m
-
-
-def names(tree):
-    return sorted(k for k, _ in tree_flatten(tree))
 
 
 def loss(model, x):
@@ -131,16 +108,10 @@ def test_from_quantized_linear(kind, bias, mode):
 
 def test_shard_linear_bad_kind():
     e, m = both(lambda nn: nn.Linear(4, 4))
-    with pytest.raises(ValueError) as m_err:
-        mdist.shard_linear(m, "rows")
-    with pytest.raises(ValueError) as e_err:
-        edist.shard_linear(e, "rows")
-    assert str(e_err.value) == str(m_err.value)
-    with pytest.raises(ValueError) as m_err:
-        mdist.shard_inplace(m, "cols")
-    with pytest.raises(ValueError) as e_err:
-        edist.shard_inplace(e, "cols")
-    assert str(e_err.value) == str(m_err.value)
+    raises_like(lambda: edist.shard_linear(e, "rows"),
+                lambda: mdist.shard_linear(m, "rows"), ValueError, same_message=True)
+    raises_like(lambda: edist.shard_inplace(e, "cols"),
+                lambda: mdist.shard_inplace(m, "cols"), ValueError, same_message=True)
 
 
 # --- sharding with a stand-in group of two ---------------------------------------------
@@ -188,11 +159,8 @@ def test_shard_inplace_custom_predicate(rank):
 
 def test_shard_bad_predicate_result():
     e, m = both(lambda nn: nn.Linear(4, 4))
-    with pytest.raises(ValueError) as m_err:
-        mdist.shard_inplace(m, lambda p, w: [0])
-    with pytest.raises(ValueError) as e_err:
-        edist.shard_inplace(e, lambda p, w: [0])
-    assert str(e_err.value) == str(m_err.value)
+    raises_like(lambda: edist.shard_inplace(e, lambda p, w: [0]),
+                lambda: mdist.shard_inplace(m, lambda p, w: [0]), ValueError, same_message=True)
 
 
 @pytest.mark.parametrize("cls,args", [
@@ -200,11 +168,9 @@ def test_shard_bad_predicate_result():
     ("QuantizedAllToShardedLinear", (64, 7)), ("QuantizedShardedToAllLinear", (65, 4)),
 ])
 def test_indivisible_sizes(cls, args):
-    with pytest.raises(ValueError) as m_err:
-        getattr(mnn, cls)(*args, group=FakeGroup(2, 0))
-    with pytest.raises(ValueError) as e_err:
-        getattr(nn, cls)(*args, group=FakeGroup(2, 0))
-    assert str(e_err.value) == str(m_err.value)
+    raises_like(lambda: getattr(nn, cls)(*args, group=FakeGroup(2, 0)),
+                lambda: getattr(mnn, cls)(*args, group=FakeGroup(2, 0)),
+                ValueError, same_message=True)
 
 
 @pytest.mark.parametrize("cls", ["AllToShardedLinear", "ShardedToAllLinear",
@@ -308,14 +274,9 @@ def test_fully_sharded_errors():
         return S()
 
     e, m = both(scalar)
-    with pytest.raises(ValueError) as m_err:
-        mnn.FullyShardedModule(m)
-    with pytest.raises(ValueError) as e_err:
-        nn.FullyShardedModule(e)
-    assert str(e_err.value) == str(m_err.value)
+    raises_like(lambda: nn.FullyShardedModule(e),
+                lambda: mnn.FullyShardedModule(m), ValueError, same_message=True)
     e, m = both(lambda nn: nn.Linear(3, 5))
-    with pytest.raises(ValueError) as m_err:
-        mnn.FullyShardedModule(m, group=FakeGroup(2, 0))
-    with pytest.raises(ValueError) as e_err:
-        nn.FullyShardedModule(e, group=FakeGroup(2, 0))
-    assert str(e_err.value) == str(m_err.value)
+    raises_like(lambda: nn.FullyShardedModule(e, group=FakeGroup(2, 0)),
+                lambda: mnn.FullyShardedModule(m, group=FakeGroup(2, 0)),
+                ValueError, same_message=True)

@@ -9,9 +9,7 @@ import pytest
 import ember.core as mx
 import ember.nn as nn
 from tests.helpers import assert_same, np_of
-from tests.nn.parity import assert_tree_same, rand, sync
-
-FLOATS = ["float32", "float16", "bfloat16"]
+from tests.nn.parity import FLOATS, assert_tree_same, pair, raises_like, rand, sync
 
 # (class, input shapes it accepts, input shapes it rejects)
 LAYERS = [
@@ -22,15 +20,7 @@ LAYERS = [
 
 
 def _pair(shape, dt, seed=0):
-    a = rand(shape, seed) + 2  # no zeros, so a dropped element is visible
-    return mx.array(a).astype(getattr(mx, dt)), mlx.array(a).astype(getattr(mlx, dt))
-
-
-def _raises_like(fe, fm):
-    with pytest.raises(Exception) as info:
-        fm()
-    with pytest.raises(info.type):
-        fe()
+    return pair(rand(shape, seed) + 2, dt)  # no zeros, so a dropped element is visible
 
 
 @pytest.mark.parametrize("p", [0.0, 0.1, 0.5, 0.75, 0.9])
@@ -45,7 +35,7 @@ def test_repr_and_no_parameters(name, p):
 @pytest.mark.parametrize("p", [-0.1, 1.0, 1.5])
 @pytest.mark.parametrize("name", [n for n, _, _ in LAYERS])
 def test_bad_probability(name, p):
-    _raises_like(lambda: getattr(nn, name)(p), lambda: getattr(mnn, name)(p))
+    raises_like(lambda: getattr(nn, name)(p), lambda: getattr(mnn, name)(p))
 
 
 @pytest.mark.parametrize("name,good,bad", LAYERS)
@@ -56,7 +46,7 @@ def test_bad_input_rank(name, good, bad):
             e.train(train)
             m.train(train)
             xe, xm = _pair(shape, "float32")
-            _raises_like(lambda: e(xe), lambda: m(xm))
+            raises_like(lambda: e(xe), lambda: m(xm))
 
 
 @pytest.mark.parametrize("dt", FLOATS)

@@ -9,21 +9,11 @@ import pytest
 import ember.core as mx
 import ember.nn as nn
 from tests.helpers import assert_same
-from tests.nn.parity import rand
-
-FLOATS = ["float32", "float16", "bfloat16"]
+from tests.nn.parity import FLOATS, pair, raises_like, rand
 
 
 def _pair(shape, dt, seed=0, scale=1.0):
-    a = rand(shape, seed) * scale
-    return mx.array(a).astype(getattr(mx, dt)), mlx.array(a).astype(getattr(mlx, dt))
-
-
-def _raises_like(fe, fm):
-    with pytest.raises(Exception) as info:
-        fm()
-    with pytest.raises(info.type):
-        fe()
+    return pair(rand(shape, seed) * scale, dt)
 
 
 def _grad_same(fe, fm, xe, xm, rtol=None, msg=""):
@@ -68,7 +58,7 @@ def test_rope_repr_and_parameters(args, kw):
 @pytest.mark.parametrize("shape", [(5, 8), (8,)])
 def test_rope_bad_input(shape):
     xe, xm = _pair(shape, "float32")
-    _raises_like(lambda: nn.RoPE(8)(xe), lambda: mnn.RoPE(8)(xm))
+    raises_like(lambda: nn.RoPE(8)(xe), lambda: mnn.RoPE(8)(xm))
 
 
 def test_rope_leaves_extra_features():
@@ -109,8 +99,8 @@ def test_sinusoidal_repr_and_parameters(args, kw):
 
 @pytest.mark.parametrize("dims", [0, -2, 3, 7])
 def test_sinusoidal_bad_dims(dims):
-    _raises_like(lambda: nn.SinusoidalPositionalEncoding(dims),
-                 lambda: mnn.SinusoidalPositionalEncoding(dims))
+    raises_like(lambda: nn.SinusoidalPositionalEncoding(dims),
+                lambda: mnn.SinusoidalPositionalEncoding(dims))
 
 
 @pytest.mark.parametrize("heads", [1, 2, 3, 6, 8, 12, 16])

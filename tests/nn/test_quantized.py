@@ -10,7 +10,7 @@ import pytest
 import ember.core as mx
 import ember.nn as nn
 from ember.utils import tree_flatten
-from tests.nn.parity import assert_tree_same, rand, sync
+from tests.nn.parity import FLOATS, E, M, assert_tree_same, both, names, raises_like, rand, sync
 
 # (group_size, bits, mode) combinations upstream's CPU backend supports
 CONFIGS = [
@@ -18,42 +18,15 @@ CONFIGS = [
     (64, 6, "affine"), (32, 8, "affine"), (None, None, "mxfp4"), (None, None, "nvfp4"),
     (None, None, "mxfp8"),
 ]
-DTYPES = ["float32", "float16", "bfloat16"]
 # quantized matmuls accumulate differently from upstream's (whose half-precision sums are
 # rounded more often); values here are O(1), so these still catch any real mistake
 TOL = {"float32": 1e-4, "float16": 2e-2, "bfloat16": 1e-1}
-
-
-def E(x, dtype="float32"):
-    return mx.array(x).astype(getattr(mx, dtype))
-
-
-def M(x, dtype="float32"):
-    return mlx.array(x).astype(getattr(mlx, dtype))
-
-
-def seed(s=0):
-    mx.random.seed(s)
-    mlx.random.seed(s)
-
-
-def both(fn, s=0):
-    """fn(nn) built once per framework from the same random seed."""
-    seed(s)
-    e = fn(nn)
-    seed(s)
-    m = fn(mnn)
-    return e, m
 
 
 def grads_wrt_input(e_layer, m_layer, x, dtype="float32", call=lambda layer, x: layer(x)):
     ge = mx.grad(lambda x: (call(e_layer, x) ** 2).sum())(E(x, dtype))
     gm = mlx.grad(lambda x: (call(m_layer, x) ** 2).sum())(M(x, dtype))
     return ge, gm
-
-
-def names(tree):
-    return sorted(k for k, _ in tree_flatten(tree))
 
 
 # --- QuantizedLinear -----------------------------------------------------------------
@@ -70,7 +43,7 @@ def test_quantized_linear_init_matches(gs, bits, mode, bias):
 
 
 @pytest.mark.parametrize("gs,bits,mode", CONFIGS)
-@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("dtype", FLOATS)
 def test_quantized_linear_forward_and_grad(gs, bits, mode, dtype):
     e, m = both(lambda nn: nn.QuantizedLinear(128, 24, True, gs, bits, mode), s=1)
     e.set_dtype(getattr(mx, dtype))
@@ -89,7 +62,7 @@ def loss(model, x):
 
 @pytest.mark.parametrize("gs,bits,mode", CONFIGS)
 @pytest.mark.parametrize("bias", [True, False])
-@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("dtype", FLOATS)
 def test_quantized_linear_from_linear(gs, bits, mode, bias, dtype):
     e, m = both(lambda nn: nn.Linear(256, 32, bias=bias), s=3)
     e.set_dtype(getattr(mx, dtype))
@@ -103,10 +76,8 @@ def test_quantized_linear_from_linear(gs, bits, mode, bias, dtype):
     x = rand((4, 256), 4)
     assert_tree_same(qe(E(x, dtype)), qm(M(x, dtype)), rtol=TOL[dtype])
     if not bias:  # nothing trainable: both refuse to differentiate
-        with pytest.raises(ValueError):
-            mnn.value_and_grad(qm, loss)(qm, M(x, dtype))
-        with pytest.raises(ValueError):
-            nn.value_and_grad(qe, loss)(qe, E(x, dtype))
+        raises_like(lambda: nn.value_and_grad(qe, loss)(qe, E(x, dtype)),
+                    lambda: mnn.value_and_grad(qm, loss)(qm, M(x, dtype)), ValueError)
         return
     ve, ge = nn.value_and_grad(qe, loss)(qe, E(x, dtype))
     vm, gm = mnn.value_and_grad(qm, loss)(qm, M(x, dtype))
@@ -167,7 +138,7 @@ def test_quantized_embedding_init_forward(gs, bits, mode):
 
 
 @pytest.mark.parametrize("gs,bits,mode", CONFIGS)
-@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("dtype", FLOATS)
 def test_quantized_embedding_from_embedding(gs, bits, mode, dtype):
     e, m = both(lambda nn: nn.Embedding(12, 128), s=9)
     sync(e, m)
@@ -185,11 +156,8 @@ def test_quantized_embedding_from_embedding(gs, bits, mode, dtype):
 
 
 def test_quantized_embedding_errors():
-    with pytest.raises(ValueError) as m_err:
-        mnn.QuantizedEmbedding(4, 64, mode="bad")
-    with pytest.raises(ValueError) as e_err:
-        nn.QuantizedEmbedding(4, 64, mode="bad")
-    assert str(e_err.value) == str(m_err.value)
+    raises_like(lambda: nn.QuantizedEmbedding(4, 64, mode="bad"),
+                lambda: mnn.QuantizedEmbedding(4, 64, mode="bad"), ValueError, same_message=True)
 
 
 # --- QQLinear ------------------------------------------------------------------------
@@ -251,18 +219,13 @@ def test_qqlinear_from_linear():
     assert_tree_same(qe.parameters(), qm.parameters(), 0)
     assert repr(qe) == repr(qm)
     eb, mb = both(lambda nn: nn.Linear(64, 16), s=13)
-    with pytest.raises(NotImplementedError):
-        mnn.QQLinear.from_linear(mb)
-    with pytest.raises(NotImplementedError):
-        nn.QQLinear.from_linear(eb)
+    raises_like(lambda: nn.QQLinear.from_linear(eb), lambda: mnn.QQLinear.from_linear(mb),
+                NotImplementedError)
 
 
 def test_qqlinear_bad_mode():
-    with pytest.raises(ValueError) as m_err:
-        mnn.QQLinear(64, 16, mode="int8")
-    with pytest.raises(ValueError) as e_err:
-        nn.QQLinear(64, 16, mode="int8")
-    assert str(e_err.value) == str(m_err.value)
+    raises_like(lambda: nn.QQLinear(64, 16, mode="int8"),
+                lambda: mnn.QQLinear(64, 16, mode="int8"), ValueError, same_message=True)
 
 
 # --- quantize ------------------------------------------------------------------------
@@ -304,7 +267,7 @@ def quantized_pair(dtype="float32", **kwargs):
 
 
 @pytest.mark.parametrize("gs,bits,mode", CONFIGS)
-@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("dtype", FLOATS)
 def test_quantize_model(gs, bits, mode, dtype):
     e, m = quantized_pair(dtype, group_size=gs, bits=bits, mode=mode)
     assert_tree_same(e.parameters(), m.parameters(), 0, msg="packed")
@@ -344,17 +307,11 @@ def test_quantize_predicate_errors():
 
 def test_quantize_input_errors_and_mode_errors():
     e, m = both(make_model)
-    with pytest.raises(ValueError) as m_err:
-        mnn.quantize(m, quantize_input=True)
-    with pytest.raises(ValueError) as e_err:
-        nn.quantize(e, quantize_input=True)
-    assert str(e_err.value) == str(m_err.value)
+    raises_like(lambda: nn.quantize(e, quantize_input=True),
+                lambda: mnn.quantize(m, quantize_input=True), ValueError, same_message=True)
     e, m = both(make_model)
-    with pytest.raises(ValueError) as m_err:
-        mnn.quantize(m, mode="fp3")
-    with pytest.raises(ValueError) as e_err:
-        nn.quantize(e, mode="fp3")
-    assert str(e_err.value) == str(m_err.value)
+    raises_like(lambda: nn.quantize(e, mode="fp3"),
+                lambda: mnn.quantize(m, mode="fp3"), ValueError, same_message=True)
 
 
 def test_quantize_input_linear_only():

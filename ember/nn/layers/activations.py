@@ -169,6 +169,16 @@ def tanh(x):
 # ---------------------------------------------------------------- layers
 # Attribute names follow upstream (e.g. `_alpha`, `lambd`), so code reading them works.
 
+def _applies(fn):
+    """Class decorator for the parameterless layers: calling the layer applies `fn`."""
+    def decorate(cls):
+        def __call__(self, x):
+            return fn(x)
+        cls.__call__ = __call__
+        return cls
+    return decorate
+
+
 class GLU(Module):
     """Gated linear unit along `axis`; see `glu`."""
 
@@ -180,39 +190,29 @@ class GLU(Module):
         return glu(x, self.axis)
 
 
+@_applies(mx.sigmoid)
 class Sigmoid(Module):
     """See `sigmoid`."""
 
-    def __call__(self, x):
-        return mx.sigmoid(x)
 
-
+@_applies(mish)
 class Mish(Module):
     """See `mish`."""
 
-    def __call__(self, x):
-        return mish(x)
 
-
+@_applies(relu)
 class ReLU(Module):
     """See `relu`."""
 
-    def __call__(self, x):
-        return mx.maximum(x, 0)
 
-
+@_applies(relu2)
 class ReLU2(Module):
     """See `relu2`."""
 
-    def __call__(self, x):
-        return relu2(x)
 
-
+@_applies(relu6)
 class ReLU6(Module):
     """See `relu6`."""
-
-    def __call__(self, x):
-        return relu6(x)
 
 
 class LeakyReLU(Module):
@@ -237,25 +237,19 @@ class ELU(Module):
         return elu(x, self._alpha)
 
 
+@_applies(softmax)
 class Softmax(Module):
     """Softmax over the last axis; see `softmax`."""
 
-    def __call__(self, x):
-        return mx.softmax(x, axis=-1)
 
-
+@_applies(softplus)
 class Softplus(Module):
     """See `softplus`."""
 
-    def __call__(self, x):
-        return mx.logaddexp(x, 0)
 
-
+@_applies(softsign)
 class Softsign(Module):
     """See `softsign`."""
-
-    def __call__(self, x):
-        return softsign(x)
 
 
 class Softshrink(Module):
@@ -280,25 +274,19 @@ class CELU(Module):
         return celu(x, self._alpha)
 
 
+@_applies(silu)
 class SiLU(Module):
     """See `silu`."""
 
-    def __call__(self, x):
-        return x * mx.sigmoid(x)
 
-
+@_applies(log_softmax)
 class LogSoftmax(Module):
     """Log-softmax over the last axis; see `log_softmax`."""
 
-    def __call__(self, x):
-        return log_softmax(x)
 
-
+@_applies(log_sigmoid)
 class LogSigmoid(Module):
     """See `log_sigmoid`."""
-
-    def __call__(self, x):
-        return log_sigmoid(x)
 
 
 class PReLU(Module):
@@ -332,18 +320,14 @@ class GELU(Module):
         return self._fn(x)
 
 
+@_applies(mx.tanh)
 class Tanh(Module):
     """See `tanh`."""
 
-    def __call__(self, x):
-        return mx.tanh(x)
 
-
+@_applies(hardswish)
 class Hardswish(Module):
     """See `hardswish`."""
-
-    def __call__(self, x):
-        return hardswish(x)
 
 
 class Step(Module):
@@ -357,18 +341,14 @@ class Step(Module):
         return step(x, self.threshold)
 
 
+@_applies(selu)
 class SELU(Module):
     """See `selu`."""
 
-    def __call__(self, x):
-        return selu(x)
 
-
+@_applies(hard_tanh)
 class HardTanh(Module):
     """Clip to [-1, 1]; see `hard_tanh`."""
-
-    def __call__(self, x):
-        return hard_tanh(x)
 
 
 class HardShrink(Module):
@@ -382,8 +362,6 @@ class HardShrink(Module):
         return hard_shrink(x, self.lambd)
 
 
+@_applies(softmin)
 class Softmin(Module):
     """Softmin over the last axis; see `softmin`."""
-
-    def __call__(self, x):
-        return mx.softmax(-x, axis=-1)

@@ -24,73 +24,72 @@ def _check_groups(in_channels, groups):
                          f"divisible by the number of groups ({groups})")
 
 
-def _init(module, in_channels, out_channels, kernel_size, groups, bias):
+def _init(module, in_channels, out_channels, kernel_size, groups, bias, dilation, **settings):
+    """Weight, bias and settings of a (transposed) convolution of rank `module._ndim`.
+    `settings` (stride, padding...) are repeated over the axes, except in 1-d layers,
+    which keep them as given; `dilation` is always kept as given."""
+    n = module._ndim
+    kernel_size = (kernel_size,) if n == 1 else _tuple(kernel_size, n)
     # indexing (not len) the kernel sizes: a short tuple raises IndexError as in MLX
-    fan_in = in_channels // groups * math.prod(kernel_size[i] for i in range(module._ndim))
+    fan_in = in_channels // groups * math.prod(kernel_size[i] for i in range(n))
     k = math.sqrt(1 / fan_in)
     module.weight = mx.random.uniform(
         low=-k, high=k, shape=(out_channels, *kernel_size, in_channels // groups))
     if bias:
         module.bias = mx.zeros((out_channels,))
+    for name, value in settings.items():
+        setattr(module, name, value if n == 1 else _tuple(value, n))
+    module.dilation = dilation
 
 
-class Conv1d(Module):
-    """1-d convolution over (N, L, C) inputs."""
-
-    _ndim = 1
-
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int,
-                 stride: int = 1, padding: int = 0, dilation: int = 1, groups: int = 1,
-                 bias: bool = True):
-        super().__init__()
-        _check_groups(in_channels, groups)
-        _init(self, in_channels, out_channels, (kernel_size,), groups, bias)
-        self.padding = padding
-        self.dilation = dilation
-        self.stride = stride
-        self.groups = groups
-
-    def _extra_repr(self):
-        w = self.weight.shape
-        return (f"{w[-1] * self.groups}, {w[0]}, kernel_size={w[1]}, stride={self.stride}, "
-                f"padding={self.padding}, dilation={self.dilation}, groups={self.groups}, "
-                f"bias={'bias' in self}")
-
-    def __call__(self, x):
-        y = mx.conv1d(x, self["weight"], self.stride, self.padding, self.dilation, self.groups)
-        if "bias" in self:
-            y = y + self["bias"]
-        return y
+def _repr(module, in_channels, more=""):
+    """The repr of a (transposed) convolution; `more` goes between dilation and bias."""
+    w = module.weight.shape
+    ks = w[1] if module._ndim == 1 else w[1:1 + module._ndim]
+    return (f"{in_channels}, {w[0]}, kernel_size={ks}, stride={module.stride}, "
+            f"padding={module.padding}, dilation={module.dilation}, {more}"
+            f"bias={'bias' in module}")
 
 
-class Conv2d(Module):
-    """2-d convolution over (N, H, W, C) inputs; int arguments apply to both axes."""
+class _Conv(Module):
+    """Conv1d and Conv2d; subclasses fix the rank and the core op. Int arguments of a
+    2-d layer apply to both axes."""
 
-    _ndim = 2
+    _ndim: int
+    _op = None
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: Union[int, tuple],
                  stride: Union[int, tuple] = 1, padding: Union[int, tuple] = 0,
                  dilation: Union[int, tuple] = 1, groups: int = 1, bias: bool = True):
         super().__init__()
         _check_groups(in_channels, groups)
-        kernel_size = _tuple(kernel_size, 2)
-        _init(self, in_channels, out_channels, kernel_size, groups, bias)
-        self.padding = _tuple(padding, 2)
-        self.stride = _tuple(stride, 2)
-        self.dilation = dilation
+        _init(self, in_channels, out_channels, kernel_size, groups, bias, dilation,
+              padding=padding, stride=stride)
         self.groups = groups
 
     def _extra_repr(self):
-        w = self.weight.shape
-        return (f"{w[-1] * self.groups}, {w[0]}, kernel_size={w[1:3]}, "
-                f"stride={self.stride}, padding={self.padding}, dilation={self.dilation}, "
-                f"groups={self.groups}, bias={'bias' in self}")
+        return _repr(self, self.weight.shape[-1] * self.groups, f"groups={self.groups}, ")
 
     def __call__(self, x):
-        y = mx.conv2d(x, self["weight"], self.stride, self.padding, self.dilation, self.groups)
+        y = type(self)._op(x, self["weight"], self.stride, self.padding, self.dilation,
+                           self.groups)
         if "bias" in self:
             y = y + self["bias"]
         return y
+
+
+class Conv1d(_Conv):
+    """1-d convolution over (N, L, C) inputs."""
+
+    _ndim = 1
+    _op = mx.conv1d
+
+
+class Conv2d(_Conv):
+    """2-d convolution over (N, H, W, C) inputs."""
+
+    _ndim = 2
+    _op = mx.conv2d
 
 
 class Conv3d(Module):
@@ -102,16 +101,11 @@ class Conv3d(Module):
                  stride: Union[int, tuple] = 1, padding: Union[int, tuple] = 0,
                  dilation: Union[int, tuple] = 1, bias: bool = True):
         super().__init__()
-        kernel_size = _tuple(kernel_size, 3)
-        _init(self, in_channels, out_channels, kernel_size, 1, bias)
-        self.padding = _tuple(padding, 3)
-        self.stride = _tuple(stride, 3)
-        self.dilation = dilation
+        _init(self, in_channels, out_channels, kernel_size, 1, bias, dilation,
+              padding=padding, stride=stride)
 
     def _extra_repr(self):
-        w = self.weight.shape
-        return (f"{w[-1]}, {w[0]}, kernel_size={w[1:4]}, stride={self.stride}, "
-                f"padding={self.padding}, dilation={self.dilation}, bias={'bias' in self}")
+        return _repr(self, self.weight.shape[-1])
 
     def __call__(self, x):
         y = mx.conv3d(x, self["weight"], self.stride, self.padding, self.dilation)

@@ -131,7 +131,67 @@ def _uniform(scale, shape):
     return mx.random.uniform(low=-scale, high=scale, shape=shape)
 
 
-class AllToShardedLinear(Module):
+class _Sharded(Module):
+    """Shared by the four sharded linear layers. `_shards_output` says which weight axis is
+    split across the group: rows (all-to-sharded) or columns (sharded-to-all)."""
+
+    _shards_output: bool
+
+    def _local_shape(self, group, input_dims, output_dims):
+        """Set `self.group`; this member's (rows, columns) of the full weight."""
+        self.group = group or mx.distributed.init()
+        n = self.group.size()
+        if self._shards_output:
+            if output_dims % n != 0:
+                raise ValueError(
+                    f"Cannot shard the output of size {output_dims} across {n} devices.")
+            return output_dims // n, input_dims
+        if input_dims % n != 0:
+            raise ValueError(
+                f"The input of size {input_dims} cannot be sharded across {n} devices.")
+        return output_dims, input_dims // n
+
+    def _repr_dims(self, in_dims) -> str:
+        """The repr's full sizes, given this member's (unpacked) input size."""
+        out_dims, n = self.weight.shape[0], self.group.size()
+        if self._shards_output:
+            out_dims *= n
+        else:
+            in_dims *= n
+        return f"input_dims={in_dims}, output_dims={out_dims}, bias={'bias' in self}"
+
+    @classmethod
+    def _sharding(cls, segments):
+        return (_all_to_sharded if cls._shards_output else _sharded_to_all)(segments)
+
+
+class _ShardedLinear(_Sharded):
+    """Shared by `AllToShardedLinear` and `ShardedToAllLinear`."""
+
+    def __init__(self, input_dims: int, output_dims: int, bias: bool = True,
+                 group: Optional[mx.distributed.Group] = None):
+        super().__init__()
+        scale = math.sqrt(1.0 / input_dims)
+        shape = self._local_shape(group, input_dims, output_dims)
+        self.weight = _uniform(scale, shape)
+        if bias:
+            self.bias = _uniform(scale, shape[:1])
+
+    def _extra_repr(self) -> str:
+        return self._repr_dims(self.weight.shape[1])
+
+    @classmethod
+    def from_linear(cls, linear_layer: Module, *, segments: Union[int, list] = 1,
+                    group: Optional[mx.distributed.Group] = None):
+        """This member's shard of `linear_layer`."""
+        group = group or mx.distributed.init()
+        output_dims, input_dims = linear_layer.weight.shape
+        sl = cls(input_dims, output_dims, hasattr(linear_layer, "bias"), group)
+        sl.update(_shard(linear_layer.parameters(), cls._sharding(segments), group))
+        return sl
+
+
+class AllToShardedLinear(_ShardedLinear):
     """Linear layer holding rows `output_dims / N` of the weight: full input in, this
     member's slice of the output out. Input gradients are summed over the group.
 
@@ -141,22 +201,7 @@ class AllToShardedLinear(Module):
         group: the group to shard over (default: the global group).
     """
 
-    def __init__(self, input_dims: int, output_dims: int, bias: bool = True,
-                 group: Optional[mx.distributed.Group] = None):
-        super().__init__()
-        scale = math.sqrt(1.0 / input_dims)
-        self.group = group or mx.distributed.init()
-        n = self.group.size()
-        if output_dims % n != 0:
-            raise ValueError(f"Cannot shard the output of size {output_dims} across {n} devices.")
-        self.weight = _uniform(scale, (output_dims // n, input_dims))
-        if bias:
-            self.bias = _uniform(scale, (output_dims // n,))
-
-    def _extra_repr(self) -> str:
-        out_dims, in_dims = self.weight.shape
-        out_dims *= self.group.size()
-        return f"input_dims={in_dims}, output_dims={out_dims}, bias={'bias' in self}"
+    _shards_output = True
 
     def __call__(self, x: mx.array) -> mx.array:
         x = sum_gradients(self.group)(x)
@@ -164,18 +209,8 @@ class AllToShardedLinear(Module):
             return mx.addmm(self["bias"], x, self["weight"].T)
         return x @ self["weight"].T
 
-    @classmethod
-    def from_linear(cls, linear_layer: Module, *, segments: Union[int, list] = 1,
-                    group: Optional[mx.distributed.Group] = None):
-        """This member's shard of `linear_layer`."""
-        group = group or mx.distributed.init()
-        output_dims, input_dims = linear_layer.weight.shape
-        sl = cls(input_dims, output_dims, hasattr(linear_layer, "bias"), group)
-        sl.update(_shard(linear_layer.parameters(), _all_to_sharded(segments), group))
-        return sl
 
-
-class ShardedToAllLinear(Module):
+class ShardedToAllLinear(_ShardedLinear):
     """Linear layer holding columns `input_dims / N` of the weight: this member's slice of
     the input in, the all-summed full output out.
 
@@ -185,23 +220,7 @@ class ShardedToAllLinear(Module):
         group: the group to shard over (default: the global group).
     """
 
-    def __init__(self, input_dims: int, output_dims: int, bias: bool = True,
-                 group: Optional[mx.distributed.Group] = None):
-        super().__init__()
-        scale = math.sqrt(1.0 / input_dims)
-        self.group = group or mx.distributed.init()
-        n = self.group.size()
-        if input_dims % n != 0:
-            raise ValueError(
-                f"The input of size {input_dims} cannot be sharded across {n} devices.")
-        self.weight = _uniform(scale, (output_dims, input_dims // n))
-        if bias:
-            self.bias = _uniform(scale, (output_dims,))
-
-    def _extra_repr(self) -> str:
-        out_dims, in_dims = self.weight.shape
-        in_dims *= self.group.size()
-        return f"input_dims={in_dims}, output_dims={out_dims}, bias={'bias' in self}"
+    _shards_output = False
 
     def __call__(self, x: mx.array) -> mx.array:
         x = mx.distributed.all_sum(x @ self["weight"].T, group=self.group)
@@ -209,21 +228,16 @@ class ShardedToAllLinear(Module):
             x = x + self["bias"]
         return x
 
-    @classmethod
-    def from_linear(cls, linear_layer: Module, *, segments: Union[int, list] = 1,
-                    group: Optional[mx.distributed.Group] = None):
-        """This member's shard of `linear_layer`."""
-        group = group or mx.distributed.init()
-        output_dims, input_dims = linear_layer.weight.shape
-        sl = cls(input_dims, output_dims, hasattr(linear_layer, "bias"), group)
-        sl.update(_shard(linear_layer.parameters(), _sharded_to_all(segments), group))
-        return sl
 
+class _QuantizedSharded(_Sharded):
+    """Shared by the quantized sharded layers: packed weight, frozen parameters."""
 
-class _QuantizedSharded(Module):
-    """Shared by the quantized sharded layers: packed weight of `shape`, frozen."""
-
-    def _init_quantized(self, shape, scale, bias_dims, bias, group_size, bits, mode):
+    def __init__(self, input_dims: int, output_dims: int, bias: bool = True,
+                 group_size: int = 64, bits: int = 4, mode: str = "affine",
+                 group: Optional[mx.distributed.Group] = None):
+        super().__init__()
+        scale = math.sqrt(1.0 / input_dims)
+        shape = self._local_shape(group, input_dims, output_dims)
         self.group_size = group_size
         self.bits = bits
         self.mode = mode
@@ -231,8 +245,12 @@ class _QuantizedSharded(Module):
                                                         bits, mode=mode)
         self.biases = biases[0] if biases else None
         if bias:
-            self.bias = mx.zeros((bias_dims,))
+            self.bias = mx.zeros(shape[:1])
         self.freeze()
+
+    def _extra_repr(self) -> str:
+        return (f"{self._repr_dims((self.weight.shape[1] * 32) // self.bits)}, "
+                f"group_size={self.group_size}, bits={self.bits}, mode={self.mode}")
 
     def unfreeze(self, *args, **kwargs):
         """Unfreeze any submodules; this layer's own parameters stay frozen."""
@@ -245,44 +263,25 @@ class _QuantizedSharded(Module):
                                    group_size=self.group_size, bits=self.bits, mode=self.mode)
 
     @classmethod
-    def _from_quantized(cls, layer, predicate, group):
+    def from_quantized_linear(cls, quantized_linear_layer: Module, *,
+                              segments: Union[int, list] = 1,
+                              group: Optional[mx.distributed.Group] = None):
+        """This member's shard of a QuantizedLinear."""
+        layer = quantized_linear_layer
         group = group or mx.distributed.init()
         output_dims, input_dims = layer.weight.shape
         input_dims = (input_dims * 32) // layer.bits
         sl = cls(input_dims, output_dims, hasattr(layer, "bias"), group_size=layer.group_size,
                  bits=layer.bits, mode=getattr(layer, "mode", "affine"), group=group)
-        sl.update(_shard(layer.parameters(), predicate, group))
+        sl.update(_shard(layer.parameters(), cls._sharding(segments), group))
         return sl
 
 
 class QuantizedAllToShardedLinear(_QuantizedSharded):
-    """The quantized `AllToShardedLinear`; its parameters are frozen.
+    """The quantized `AllToShardedLinear`, its parameters frozen: the same arguments plus the
+    quantization settings `group_size`, `bits`, `mode` (default 64, 4, "affine")."""
 
-    Args:
-        input_dims, output_dims: full feature sizes (`output_dims` divisible by N).
-        bias: whether to add a bias. Default: True.
-        group_size, bits, mode: quantization settings. Default: 64, 4, "affine".
-        group: the group to shard over (default: the global group).
-    """
-
-    def __init__(self, input_dims: int, output_dims: int, bias: bool = True,
-                 group_size: int = 64, bits: int = 4, mode: str = "affine",
-                 group: Optional[mx.distributed.Group] = None):
-        super().__init__()
-        scale = math.sqrt(1.0 / input_dims)
-        self.group = group or mx.distributed.init()
-        n = self.group.size()
-        if output_dims % n != 0:
-            raise ValueError(f"Cannot shard the output of size {output_dims} across {n} devices.")
-        self._init_quantized((output_dims // n, input_dims), scale, output_dims // n, bias,
-                             group_size, bits, mode)
-
-    def _extra_repr(self) -> str:
-        out_dims, in_dims = self.weight.shape
-        in_dims = (in_dims * 32) // self.bits
-        out_dims *= self.group.size()
-        return (f"input_dims={in_dims}, output_dims={out_dims}, bias={'bias' in self}, "
-                f"group_size={self.group_size}, bits={self.bits}, mode={self.mode}")
+    _shards_output = True
 
     def __call__(self, x: mx.array) -> mx.array:
         x = self._qmm(sum_gradients(self.group)(x))
@@ -290,55 +289,18 @@ class QuantizedAllToShardedLinear(_QuantizedSharded):
             x = x + self["bias"]
         return x
 
-    @classmethod
-    def from_quantized_linear(cls, quantized_linear_layer: Module, *,
-                              segments: Union[int, list] = 1,
-                              group: Optional[mx.distributed.Group] = None):
-        """This member's shard of a QuantizedLinear."""
-        return cls._from_quantized(quantized_linear_layer, _all_to_sharded(segments), group)
-
 
 class QuantizedShardedToAllLinear(_QuantizedSharded):
-    """The quantized `ShardedToAllLinear`; its parameters are frozen.
+    """The quantized `ShardedToAllLinear`, its parameters frozen: the same arguments plus the
+    quantization settings `group_size`, `bits`, `mode` (default 64, 4, "affine")."""
 
-    Args:
-        input_dims, output_dims: full feature sizes (`input_dims` divisible by N).
-        bias: whether to add a bias. Default: True.
-        group_size, bits, mode: quantization settings. Default: 64, 4, "affine".
-        group: the group to shard over (default: the global group).
-    """
-
-    def __init__(self, input_dims: int, output_dims: int, bias: bool = True,
-                 group_size: int = 64, bits: int = 4, mode: str = "affine",
-                 group: Optional[mx.distributed.Group] = None):
-        super().__init__()
-        scale = math.sqrt(1.0 / input_dims)
-        self.group = group or mx.distributed.init()
-        n = self.group.size()
-        if input_dims % n != 0:
-            raise ValueError(
-                f"The input of size {input_dims} cannot be sharded across {n} devices.")
-        self._init_quantized((output_dims, input_dims // n), scale, output_dims, bias,
-                             group_size, bits, mode)
-
-    def _extra_repr(self) -> str:
-        out_dims, in_dims = self.weight.shape
-        in_dims = (in_dims * 32) // self.bits * self.group.size()
-        return (f"input_dims={in_dims}, output_dims={out_dims}, bias={'bias' in self}, "
-                f"group_size={self.group_size}, bits={self.bits}, mode={self.mode}")
+    _shards_output = False
 
     def __call__(self, x: mx.array) -> mx.array:
         x = mx.distributed.all_sum(self._qmm(x), group=self.group)
         if "bias" in self:
             x = x + self["bias"]
         return x
-
-    @classmethod
-    def from_quantized_linear(cls, quantized_linear_layer: Module, *,
-                              segments: Union[int, list] = 1,
-                              group: Optional[mx.distributed.Group] = None):
-        """This member's shard of a QuantizedLinear."""
-        return cls._from_quantized(quantized_linear_layer, _sharded_to_all(segments), group)
 
 
 def _make_gather_fn(group, full_shapes, shard_sizes, compute_dtype):

@@ -109,18 +109,26 @@ class TransformerEncoderLayer(Module):
         return self.ln2(x + self._mlp(x))
 
 
-class TransformerEncoder(Module):
-    """`num_layers` encoder layers followed by a final layer norm; `checkpoint`
+class _Stack(Module):
+    """`num_layers` layers of type `_layer` followed by a final layer norm; `checkpoint`
     recomputes each layer in the backward pass to save memory."""
+
+    _layer: type
 
     def __init__(self, num_layers: int, dims: int, num_heads: int,
                  mlp_dims: Optional[int] = None, dropout: float = 0.0, activation=relu,
                  norm_first: bool = True, checkpoint: bool = False):
         super().__init__()
-        self.layers = [TransformerEncoderLayer(dims, num_heads, mlp_dims, dropout, activation,
-                                               norm_first) for _ in range(num_layers)]
+        self.layers = [self._layer(dims, num_heads, mlp_dims, dropout, activation, norm_first)
+                       for _ in range(num_layers)]
         self.ln = LayerNorm(dims)
         self.checkpoint = checkpoint
+
+
+class TransformerEncoder(_Stack):
+    """A stack of `TransformerEncoderLayer`s; see `_Stack`."""
+
+    _layer = TransformerEncoderLayer
 
     def __call__(self, x, mask):
         for layer in self.layers:
@@ -165,18 +173,10 @@ class TransformerDecoderLayer(Module):
         return self.ln3(x + self._mlp(x))
 
 
-class TransformerDecoder(Module):
-    """`num_layers` decoder layers followed by a final layer norm; `checkpoint`
-    recomputes each layer in the backward pass to save memory."""
+class TransformerDecoder(_Stack):
+    """A stack of `TransformerDecoderLayer`s; see `_Stack`."""
 
-    def __init__(self, num_layers: int, dims: int, num_heads: int,
-                 mlp_dims: Optional[int] = None, dropout: float = 0.0, activation=relu,
-                 norm_first: bool = True, checkpoint: bool = False):
-        super().__init__()
-        self.layers = [TransformerDecoderLayer(dims, num_heads, mlp_dims, dropout, activation,
-                                               norm_first) for _ in range(num_layers)]
-        self.ln = LayerNorm(dims)
-        self.checkpoint = checkpoint
+    _layer = TransformerDecoderLayer
 
     def __call__(self, x, memory, x_mask, memory_mask):
         for layer in self.layers:
