@@ -1,15 +1,18 @@
-"""Recurrent layers: Elman RNN, GRU and LSTM, unrolled in Python over the sequence axis.
+"""Recurrent layers: Elman RNN, GRU and LSTM.
 
-Inputs are `NLD` (batched) or `LD`; every layer returns the hidden state of every step
-(`NLH` or `LH`). The input projection of the whole sequence is one matmul up front, so
-each step only multiplies the hidden state.
+Inputs are `NLD` (batched, any number of leading dims) or `LD`; every layer returns the
+hidden state of every step (`NLH` or `LH`). A layer runs as one fused node (torch's fused
+RNN, see `ember.core.primitives.recurrent`) when its inputs fit; otherwise, and for an
+RNN with a nonlinearity other than tanh or relu, it computes the same formula unrolled
+step by step.
 """
 
 import math
 from typing import Callable, Optional
 
 import ember.core as mx
-from ember.nn.layers.activations import tanh
+from ember.core.ops.recurrent import fused, gru_unrolled, lstm_unrolled, rnn_unrolled
+from ember.nn.layers.activations import ReLU, Tanh, relu, tanh
 from ember.nn.layers.base import Module
 
 __all__ = ["RNN", "GRU", "LSTM"]
@@ -19,15 +22,13 @@ def _uniform(scale, shape):
     return mx.random.uniform(low=-scale, high=scale, shape=shape)
 
 
-def _steps(x):
-    """The time steps of an `NLD` or `LD` array: iterating over the time axis moved to
-    the front takes all of them from one node, instead of one slice per step."""
-    return mx.moveaxis(x, -2, 0)
-
-
-def _project(x, w, b):
-    """x @ w.T (+ b) for the whole sequence at once."""
-    return x @ w.T if b is None else mx.addmm(b, x, w.T)
+def _rnn_kind(act):
+    """The fused kernel for nonlinearity `act`, or None (any other callable)."""
+    if act is tanh or act is mx.tanh or type(act) is Tanh:
+        return "rnn_tanh"
+    if act is relu or type(act) is ReLU:
+        return "rnn_relu"
+    return None
 
 
 class RNN(Module):
@@ -58,14 +59,13 @@ class RNN(Module):
                 f"nonlinearity={self.nonlinearity}, bias={self.bias is not None}")
 
     def __call__(self, x, hidden=None):
-        x = _project(x, self.Wxh, self.bias)
-        whh_t = self.Whh.T
         act = self.nonlinearity
-        out = []
-        for xt in _steps(x):
-            hidden = act(xt if hidden is None else mx.addmm(xt, hidden, whh_t))
-            out.append(hidden)
-        return mx.stack(out, axis=-2)
+        kind = _rnn_kind(act)
+        if kind is not None:
+            y = fused(kind, x, self.Wxh, self.Whh, self.bias, None, hidden)
+            if y is not None:
+                return y
+        return rnn_unrolled(x, self.Wxh, self.Whh, self.bias, hidden, act)
 
 
 class GRU(Module):
@@ -92,29 +92,10 @@ class GRU(Module):
                 f"bias={self.b is not None}")
 
     def __call__(self, x, hidden=None):
-        H = self.hidden_size
-        x = _project(x, self.Wx, self.b)
-        x_rz, x_n = x[..., :-H], x[..., -H:]
-        wh_t = self.Wh.T
-        bhn = self.bhn
-        out = []
-        for rz, n in zip(_steps(x_rz), _steps(x_n)):
-            if hidden is None:
-                # no previous state: its projection is zero, only bhn remains
-                r, z = mx.split(mx.sigmoid(rz), 2, axis=-1)
-                if bhn is not None:
-                    n = n + r * bhn
-                hidden = (1 - z) * mx.tanh(n)
-            else:
-                h_proj = hidden @ wh_t
-                h_n = h_proj[..., -H:]
-                if bhn is not None:
-                    h_n = h_n + bhn
-                r, z = mx.split(mx.sigmoid(rz + h_proj[..., :-H]), 2, axis=-1)
-                n = mx.tanh(n + r * h_n)
-                hidden = (1 - z) * n + z * hidden
-            out.append(hidden)
-        return mx.stack(out, axis=-2)
+        y = fused("gru", x, self.Wx, self.Wh, self.b, self.bhn, hidden)
+        if y is not None:
+            return y
+        return gru_unrolled(x, self.Wx, self.Wh, self.b, self.bhn, hidden)
 
 
 class LSTM(Module):
@@ -140,19 +121,7 @@ class LSTM(Module):
                 f"bias={self.bias is not None}")
 
     def __call__(self, x, hidden=None, cell=None):
-        x = _project(x, self.Wx, self.bias)
-        wh_t = self.Wh.T
-        hs, cs = [], []
-        for ifgo in _steps(x):
-            if hidden is not None:
-                ifgo = mx.addmm(ifgo, hidden, wh_t)
-            i, f, g, o = mx.split(ifgo, 4, axis=-1)
-            i = mx.sigmoid(i)
-            f = mx.sigmoid(f)
-            g = mx.tanh(g)
-            o = mx.sigmoid(o)
-            cell = i * g if cell is None else f * cell + i * g
-            hidden = o * mx.tanh(cell)
-            hs.append(hidden)
-            cs.append(cell)
-        return mx.stack(hs, axis=-2), mx.stack(cs, axis=-2)
+        y = fused("lstm", x, self.Wx, self.Wh, self.bias, None, hidden, cell)
+        if y is not None:
+            return y
+        return lstm_unrolled(x, self.Wx, self.Wh, self.bias, hidden, cell)
