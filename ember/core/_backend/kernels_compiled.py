@@ -5,7 +5,8 @@ The executor of a tape is a Python function generated from it (`build_runner`): 
 per step calling the kernel on local variables, `del` after a temporary's last use, no
 per-step lookups, loops or allocations besides the kernels' own. Generic elementwise
 kernels are unwrapped so a step calls the torch function directly. This function is the
-unit a later CUDA-graph capture replays; a fusion pass would hand it fewer, larger steps.
+unit a CUDA graph captures (`ember.core._backend.cudagraph`: the `runner` of a cached
+call's `Compiled` primitive); a fusion pass would hand it fewer, larger steps.
 """
 
 import torch
@@ -36,7 +37,10 @@ def _placeholder(p):
 
 @register(C.Compiled)
 def _compiled(p, *tensors):
-    return p.tape.run(*tensors)
+    r = p.runner
+    if r is None:
+        return p.tape.run(*tensors)
+    return r(tensors)
 
 
 # -- the executor ---------------------------------------------------------------------------

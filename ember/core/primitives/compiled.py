@@ -35,13 +35,14 @@ PLACEHOLDER = Placeholder()
 class Compiled(Primitive):
     """One call of a compiled function: inputs are the call's arrays, outputs the tape's.
     `shapes` maps every slot to its shape for the input shapes of this call (a shapeless
-    tape runs on other shapes than it was traced on)."""
+    tape runs on other shapes than it was traced on). `runner`, when set, executes the
+    tape instead of `tape.run` (the CUDA-graph runner of a cached call, on the GPU)."""
 
-    __slots__ = ("tape", "shapes")
+    __slots__ = ("tape", "shapes", "runner")
     name = "Compiled"
 
-    def __init__(self, tape, shapes):
-        self.tape, self.shapes = tape, shapes
+    def __init__(self, tape, shapes, runner=None):
+        self.tape, self.shapes, self.runner = tape, shapes, runner
 
     def params(self):
         return (id(self.tape), id(self.shapes))
@@ -95,16 +96,17 @@ class Tape:
     output slots (a slot may repeat); `shape`/`dtype`: every slot's, as traced;
     `shapeless`: shape-changing no-ops must stay (the tape runs on other shapes); `run`:
     the executor, `run(*input_tensors) -> tensor or tuple`, built by the backend once the
-    passes are done (the unit a CUDA graph would capture)."""
+    passes are done (the unit a CUDA graph captures); `graph`: the CUDA-graph runner of a
+    cached tape on the GPU (its `status` and `reason` say whether it replays), or None."""
 
     __slots__ = ("inputs", "consts", "steps", "outs", "shape", "dtype", "shapeless", "stream",
-                 "run", "_leaves")
+                 "run", "graph", "_leaves")
 
     def __init__(self, inputs, consts, steps, outs, shape, dtype, shapeless, stream):
         self.inputs, self.consts, self.steps, self.outs = inputs, consts, steps, outs
         self.shape, self.dtype = shape, dtype
         self.shapeless, self.stream = shapeless, stream
-        self.run = None
+        self.run = self.graph = None
         self._leaves = None
 
     def __repr__(self):

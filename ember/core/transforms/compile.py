@@ -43,6 +43,15 @@ Cache: at most `cache_size()` keys per function (EMBER_COMPILE_CACHE_SIZE, defau
 dtype, constant or structure), evictions, entries (keys now cached). `tapes(compiled_fn)`
 shows the cached tapes (their steps, and `tape.run.source`, the generated executor);
 `clear_cache()` forgets them all.
+
+CUDA graphs: a cached call whose tape runs on one CUDA device is executed by a graph
+runner (`ember.core._backend.cudagraph`): plainly the first time (with host
+synchronisation made an error: such a tape never gets a graph), captured into a CUDA graph
+with a private memory pool the second time, replayed after that (the inputs copied into
+the graph's buffers unless the same tensors come again, the outputs copied out). Tapes
+whose capture fails run plainly. `tape.graph.status` / `.reason` tell which; the graph
+goes with its cache entry (eviction, `clear_cache`, the function's cache going).
+`EMBER_CUDA_GRAPHS=0` turns graphs off; `EMBER_COMPILE_DEBUG=1` prints each decision.
 """
 
 import collections
@@ -52,6 +61,7 @@ import weakref
 
 import ember.core.ops as O
 from ember.core import device as dev
+from ember.core._backend import cudagraph as CG
 from ember.core._backend import kernels_compiled as KC
 from ember.core.array import array, node, nodes
 from ember.core.primitives.compiled import PASSES, PLACEHOLDER, Compiled, Placeholder, Step, Tape
@@ -275,7 +285,18 @@ _TOTALS = {"hits": 0, "misses": 0, "recompiles": 0, "evictions": 0}
 
 
 def _erase(fid):
-    _CACHES.pop(fid, None)
+    fc = _CACHES.pop(fid, None)
+    if fc is not None:
+        for variants in fc.entries.values():
+            _release(variants)
+
+
+def _release(variants):
+    """Free the CUDA graphs of dropped entries (pending calls then run their tapes)."""
+    for e in variants:
+        g = e.tape.graph
+        if g is not None:
+            g.release()
 
 
 def stats(fun=None):
@@ -316,13 +337,16 @@ def set_cache_size(n):
 def clear_cache():
     """Forget every traced call (counters stay)."""
     for fc in _CACHES.values():
+        for variants in fc.entries.values():
+            _release(variants)
         fc.entries.clear()
         fc.last_key = fc.last = None
 
 
 def _evict(fc):
     while len(fc.entries) > _CACHE_SIZE[0]:
-        key, _ = fc.entries.popitem(last=False)
+        key, variants = fc.entries.popitem(last=False)
+        _release(variants)
         if key == fc.last_key:
             fc.last_key = fc.last = None
         fc.evictions += 1
@@ -352,6 +376,10 @@ class _Entry:
         if tape.shapeless:
             sig = tuple(tape.shape[s] for s in tape.inputs)
             self.shapes = {sig: (self.prim, self.out_shapes)}
+
+    def cache(self):
+        """Called when the entry is cached: on the GPU, its calls may replay a CUDA graph."""
+        self.prim.runner = self.tape.graph = CG.graph_runner(self.tape)
 
     def outputs(self, arrays):
         """The tape's output arrays for a call with `arrays`; None when a shapeless tape
@@ -444,8 +472,10 @@ def _call(fun, fid, cfg, inputs, outputs, shapeless, args, kwargs):
     if externals:
         arrays = arrays + externals  # a one-off tape: it reads another transform's tracers
     elif variants is not None and key in fc.entries:
+        entry.cache()
         variants.append(entry)
     else:
+        entry.cache()
         fc.entries[key] = variants = [entry]
         fc.last_key, fc.last = key, variants  # the newest key is the most recently used
         _evict(fc)
