@@ -24,6 +24,7 @@ from ember.core.array import node
 from ember.core.primitives.base import Primitive
 from ember.core.transforms import compile as C
 from ember.utils import tree_flatten
+from tests.core.compile_runs import gpt_train
 
 HAS_CUDA = torch.cuda.is_available()
 
@@ -464,42 +465,10 @@ def test_gpu_train_step_with_dropout(on_gpu):
 
 
 @gpu
-def _seed_example(name):
-    import importlib.util
-    from pathlib import Path
-    path = Path(__file__).resolve().parents[2] / "examples" / "seed" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"seed_{name}", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 @gpu
 def test_gpu_gpt_train_step(on_gpu):
-    gpt = _seed_example("nano_gpt_step")
-
     def run(compiled):
-        mx.random.seed(0)
-        model = gpt.GPT(32, 16, 32, 4, 2, 0.1)
-        tokens = mx.random.randint(0, 32, (4, 17))
-        x, y = tokens[:, :-1], tokens[:, 1:]
-        opt = optim.AdamW(learning_rate=3e-3, weight_decay=0.1)
-        loss_and_grad = nn.value_and_grad(model, gpt.loss_fn)
-        state = [model.state, opt.state, mx.random.state]
-
-        def step(x, y):
-            loss, grads = loss_and_grad(model, x, y)
-            opt.update(model, grads)
-            return loss
-
-        if compiled:
-            step = partial(mx.compile, inputs=state, outputs=state)(step)
-        losses = []
-        for _ in range(20):
-            loss = step(x, y)
-            mx.eval(loss, state)
-            losses.append(loss.item())
-        return np.array(losses), {k: _np(v) for k, v in tree_flatten(model.parameters())}, step
+        return gpt_train(compiled, (32, 16, 32, 4, 2), (4, 17), 20, 0.1)
 
     want, wp, _ = run(False)
     got, gp, step = run(True)

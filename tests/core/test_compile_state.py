@@ -20,6 +20,7 @@ import ember.nn as nn
 import ember.optimizers as optim
 from ember.core.transforms import compile as C
 from ember.utils import tree_flatten
+from tests.core.compile_runs import gpt_train
 
 STEPS = 20
 
@@ -143,44 +144,12 @@ def test_state_trees_hold_the_new_arrays():
     np.testing.assert_allclose(np.array(model.weight), expected, rtol=1e-6)
 
 
-def _seed_example(name):
-    import importlib.util
-    from pathlib import Path
-    path = Path(__file__).resolve().parents[2] / "examples" / "seed" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"seed_{name}", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 @pytest.mark.parametrize("dropout", [0.0, 0.1])
 def test_compiled_gpt_train_step(dropout):
     # attention (fused SDPA backward), embeddings, layer norms, AdamW, dropout masks drawn
     # from the captured random state
-    gpt = _seed_example("nano_gpt_step")
-
     def run(compiled):
-        mx.random.seed(0)
-        model = gpt.GPT(32, 8, 16, 2, 2, dropout)
-        tokens = mx.random.randint(0, 32, (2, 9))
-        x, y = tokens[:, :-1], tokens[:, 1:]
-        opt = optim.AdamW(learning_rate=3e-3, weight_decay=0.1)
-        loss_and_grad = nn.value_and_grad(model, gpt.loss_fn)
-        state = [model.state, opt.state, mx.random.state]
-
-        def step(x, y):
-            loss, grads = loss_and_grad(model, x, y)
-            opt.update(model, grads)
-            return loss
-
-        if compiled:
-            step = partial(mx.compile, inputs=state, outputs=state)(step)
-        losses = []
-        for _ in range(6):
-            loss = step(x, y)
-            mx.eval(loss, state)
-            losses.append(loss.item())
-        return np.array(losses), _weights(model)
+        return gpt_train(compiled, (32, 8, 16, 2, 2), (2, 9), 6, dropout)[:2]
 
     want, wp = run(False)
     got, gp = run(True)
