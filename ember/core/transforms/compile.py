@@ -66,7 +66,7 @@ from ember.core._backend import kernels_compiled as KC
 from ember.core.array import array, node, nodes
 from ember.core.primitives.compiled import PASSES, PLACEHOLDER, Compiled, Placeholder, Step, Tape
 from ember.core.transforms.eval import TRACING, evaluate
-from ember.core.transforms.graph import signature_error
+from ember.core.transforms.graph import is_array, map_tree, rebuild, signature_error
 
 __all__ = ["compile", "enable_compile", "disable_compile"]
 
@@ -154,50 +154,17 @@ def _flatten(tree, key, arrays, shapeless):
         raise _bad_argument(tree)
 
 
-def _replace(tree, it):
-    """`tree` with its array leaves replaced, in order, by the items of `it`."""
-    if isinstance(tree, array):
-        return next(it)
-    if isinstance(tree, (list, tuple)):
-        items = [_replace(x, it) for x in tree]
-        if type(tree) is list:
-            return items
-        return type(tree)(*items) if hasattr(tree, "_fields") else type(tree)(items)
-    if isinstance(tree, dict):
-        return {k: _replace(x, it) for k, x in tree.items()}
-    return tree
-
-
 _HOLE = _Marker("hole")  # where an output array sat in a stored result tree
 
 
 def _strip(tree, arrays):
     """The result tree with its arrays (appended to `arrays`) replaced by holes."""
-    if isinstance(tree, array):
-        arrays.append(tree)
-        return _HOLE
-    if isinstance(tree, (list, tuple)):
-        items = [_strip(x, arrays) for x in tree]
-        if type(tree) is list:
-            return items
-        return type(tree)(*items) if hasattr(tree, "_fields") else type(tree)(items)
-    if isinstance(tree, dict):
-        return {k: _strip(x, arrays) for k, x in tree.items()}
-    return tree
+    return map_tree(tree, is_array, lambda x: arrays.append(x) or _HOLE)
 
 
 def _fill(tree, it):
     """A stored result tree with its holes filled from `it`."""
-    if tree is _HOLE:
-        return next(it)
-    if isinstance(tree, (list, tuple)):
-        items = [_fill(x, it) for x in tree]
-        if type(tree) is list:
-            return items
-        return type(tree)(*items) if hasattr(tree, "_fields") else type(tree)(items)
-    if isinstance(tree, dict):
-        return {k: _fill(x, it) for k, x in tree.items()}
-    return tree
+    return map_tree(tree, lambda x: x is _HOLE, lambda _: next(it))
 
 
 # -- implicit state: the `inputs` and `outputs` trees -------------------------------------------
@@ -487,8 +454,8 @@ def _trace(fun, args, kwargs, arrays, n_args, inputs, outputs, shapeless, stream
     another transform's tracers (extra inputs of this call only)."""
     phs = [node(x._shape, x._dtype, PLACEHOLDER, (), x._stream) for x in arrays]
     it = iter(phs)
-    t_args = [_replace(a, it) for a in args]
-    t_kwargs = {k: _replace(v, it) for k, v in kwargs.items()}
+    t_args = [rebuild(a, it) for a in args]
+    t_kwargs = {k: rebuild(v, it) for k, v in kwargs.items()}
     if inputs is not None:
         _put(inputs, phs[n_args:])
     TRACING[0] += 1

@@ -75,16 +75,28 @@ def flatten_arrays(tree, out):
     return out
 
 
-def rebuild(tree, it):
-    """`tree` with its leaves replaced, in order, by the items of iterator `it`."""
-    if isinstance(tree, array):
-        return next(it)
+def map_tree(tree, is_leaf, fn):
+    """`tree` (lists, tuples, named tuples, dicts) rebuilt with `fn` applied to the leaves
+    for which `is_leaf` holds; any other leaf stays as it is."""
+    if is_leaf(tree):
+        return fn(tree)
     if isinstance(tree, (list, tuple)):
-        items = [rebuild(x, it) for x in tree]
+        items = [map_tree(x, is_leaf, fn) for x in tree]
         if type(tree) is list:
             return items
         return type(tree)(*items) if hasattr(tree, "_fields") else type(tree)(items)
-    return {k: rebuild(x, it) for k, x in tree.items()}
+    if isinstance(tree, dict):
+        return {k: map_tree(x, is_leaf, fn) for k, x in tree.items()}
+    return tree
+
+
+def is_array(x):
+    return isinstance(x, array)
+
+
+def rebuild(tree, it):
+    """`tree` with its array leaves replaced, in order, by the items of iterator `it`."""
+    return map_tree(tree, is_array, lambda _: next(it))
 
 
 def fmt_shape(shape):
