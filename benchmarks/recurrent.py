@@ -19,12 +19,10 @@ CONFIGS = [(2, 32, 64, 128), (8, 128, 256, 512)]
 LAYERS = ["RNN", "GRU", "LSTM"]
 
 
-def _ember(name, cfg, dev, iters):
+def _mlx_like(mx, nn, name, cfg, iters):
+    """(forward, value_and_grad) seconds per step of the layer in Ember or upstream MLX
+    (module handles `mx`, `nn`), on their default device."""
     import numpy as np
-
-    import ember.core as mx
-    import ember.nn as nn
-    mx.set_default_device(mx.gpu if dev == "gpu" else mx.cpu)
     n, length, d, h = cfg
     layer = getattr(nn, name)(d, h)
     x = mx.array(np.random.default_rng(0).standard_normal((n, length, d)).astype("float32"))
@@ -45,28 +43,17 @@ def _ember(name, cfg, dev, iters):
             median_time(train, mx.synchronize, iters, 5, 3))
 
 
+def _ember(name, cfg, dev, iters):
+    import ember.core as mx
+    import ember.nn as nn
+    mx.set_default_device(mx.gpu if dev == "gpu" else mx.cpu)
+    return _mlx_like(mx, nn, name, cfg, iters)
+
+
 def _mlx(name, cfg, iters):
     import mlx.core as mlx
     import mlx.nn as mnn
-    import numpy as np
-    n, length, d, h = cfg
-    layer = getattr(mnn, name)(d, h)
-    x = mlx.array(np.random.default_rng(0).standard_normal((n, length, d)).astype("float32"))
-    mlx.eval(layer.parameters(), x)
-
-    def out(model, x):
-        y = model(x)
-        return y[0] if name == "LSTM" else y
-
-    def fwd():
-        mlx.eval(out(layer, x))
-
-    vg = mnn.value_and_grad(layer, lambda m, x: (out(m, x) ** 2).sum())
-
-    def train():
-        mlx.eval(vg(layer, x))
-    return (median_time(fwd, mlx.synchronize, iters, 5, 3),
-            median_time(train, mlx.synchronize, iters, 5, 3))
+    return _mlx_like(mlx, mnn, name, cfg, iters)
 
 
 def _torch(name, cfg, dev, iters):
