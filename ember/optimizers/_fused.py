@@ -12,6 +12,7 @@ from ember.core import dtypes as D
 from ember.core.array import array, nodes
 from ember.core.ops._base import to_device
 from ember.core.primitives.optim import OptimizerUpdate
+from ember.core.transforms.graph import map_tree
 
 _FLOATS = frozenset((D.float16, D.bfloat16, D.float32, D.float64))
 _NUMBERS = (int, float, bool)
@@ -61,7 +62,9 @@ def apply(opt, rule, grads, params, state):
             st = e[3]
             for j, slot in enumerate(slots):
                 st[slot] = outs[(j + 1) * n + k]
-    return _rebuild(grads, iter(results))
+    results = iter(results)
+    return map_tree(grads, lambda x: not isinstance(x, (dict, list, tuple)),
+                    lambda _: next(results))
 
 
 def _collect(grads, params, state, out):
@@ -77,15 +80,6 @@ def _collect(grads, params, state, out):
             _collect(g, params[i], state[i], out)
     else:
         out.append((grads, params, state))
-
-
-def _rebuild(grads, results):
-    if isinstance(grads, dict):
-        return {k: next(results) if type(g) is array else _rebuild(g, results)
-                for k, g in grads.items()}
-    if isinstance(grads, (list, tuple)):
-        return type(grads)([_rebuild(g, results) for g in grads])
-    return next(results)
 
 
 def hyperparameters(*values):
