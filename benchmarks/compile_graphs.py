@@ -130,6 +130,19 @@ def _ember_gpt(cfg, params, mode):
     return step, losses, train, phases
 
 
+def _kernels(step, top=25):
+    """The GPU kernels of one step (run plainly, so each launch is seen): count and time."""
+    from torch.profiler import ProfilerActivity, profile
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        step()
+    evs = [e for e in prof.key_averages() if e.device_time_total > 0]
+    total = sum(e.device_time_total for e in evs)
+    n = sum(e.count for e in evs)
+    print(f"  {n} kernels, {total:.0f} us of GPU time in one step")
+    for e in sorted(evs, key=lambda e: -e.device_time_total)[:top]:
+        print(f"    {e.count:5d} {e.device_time_total:9.1f} us  {e.key[:90]}")
+
+
 def gpt(size, iters, warmup, profile=False):
     """ms per train step: {case: ms}, and the losses of the first steps per case."""
     import torch
@@ -149,6 +162,8 @@ def gpt(size, iters, warmup, profile=False):
         out[name + " (call, eval us)"] = \
             f"{statistics.median(p[0] for p in ph):.0f}, {statistics.median(p[1] for p in ph):.0f}"
         losses[mode] = [lo.item() for lo in ls[:5]]
+        if mode == "off" and profile:
+            _kernels(step)
         if mode == "on":
             g = C.tapes(train)[-1].graph
             out["graph"] = repr(g)
@@ -178,7 +193,8 @@ def main(argv=None):
     p.add_argument("--sizes", default="small,default")
     p.add_argument("--iters", type=int, default=50)
     p.add_argument("--warmup", type=int, default=5)
-    p.add_argument("--profile", action="store_true", help="profile 20 steps with graphs")
+    p.add_argument("--profile", action="store_true",
+                   help="the kernels of a step; 20 steps with graphs under cProfile")
     args = p.parse_args(argv)
     print(f"chain of {args.ops} adds on ({args.size},) float32: us per op")
     for k, v in chain(args.ops, args.size, args.repeats).items():

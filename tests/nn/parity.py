@@ -47,11 +47,12 @@ def sync(ember_module, mlx_module):
 
 
 def assert_tree_same(e, m, rtol=None, msg=""):
-    """Two trees with equal structure, names, shapes, dtypes and (to tolerance) values."""
+    """Two trees with equal structure, names, shapes, dtypes and (to tolerance) values.
+    The reference `m` is upstream's or (GPU against CPU) Ember's own."""
     fe, fm = tree_flatten(e), tree_flatten(m)
     assert [k for k, _ in fe] == [k for k, _ in fm], f"{msg}: keys differ"
     for (k, a), (_, b) in zip(fe, fm):
-        if not isinstance(b, mlx.array):
+        if not isinstance(b, (mlx.array, mx.array)):
             assert a == b, f"{msg} {k}"
             continue
         assert isinstance(a, mx.array), f"{msg} {k}: {type(a)}"

@@ -3,12 +3,14 @@ and upstream mlx.nn: outputs, gradients, jvp, vmap, higher derivatives, fallback
 
 import mlx.core as mlx
 import mlx.nn as mnn
+import numpy as np
 import pytest
 
 import ember.core as mx
 import ember.nn as nn
 from ember.core.ops import recurrent as R
 from ember.core.primitives.recurrent import Recurrent
+from ember.utils import tree_flatten
 from tests.helpers import assert_close, np_of
 from tests.nn.parity import assert_tree_same, rand, sync
 
@@ -446,7 +448,14 @@ def test_gpu_matches_cpu(layer, dtype, with_state):
     cpu = _on(mx.cpu, run)
     tol = {"float32": 2e-3, "float16": 2e-2, "bfloat16": 1e-1}[dtype]  # TF32 on the GPU
     assert_tree_same(gpu[0], cpu[0], rtol=tol, msg="forward")
-    assert_tree_same(gpu[1], cpu[1], rtol=tol * 5, msg="grads")
+    if kw.get("nonlinearity") != "relu" or dtype == "float32":
+        assert_tree_same(gpu[1], cpu[1], rtol=tol * 5, msg="grads")
+        return
+    # in half precision a pre-activation near 0 can round to either side of relu's kink,
+    # which flips its derivative: a few elements may differ, no more
+    for a, b in zip(tree_flatten(gpu[1]), tree_flatten(cpu[1])):
+        off = ~np.isclose(np_of(a[1]), np_of(b[1]), rtol=tol * 5, atol=tol * 5)
+        assert off.mean() <= 0.01, f"grads {a[0]}: {off.sum()} of {off.size} differ"
 
 
 @pytest.mark.gpu

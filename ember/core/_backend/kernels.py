@@ -22,6 +22,12 @@ def register(cls):
 
 # -- elementwise -------------------------------------------------------------------
 
+def _any(mask):
+    """Whether a fix-up for `mask` is needed: on CUDA always (asking would wait for the GPU
+    and keep the kernel out of CUDA graphs), on the CPU only when some element needs it."""
+    return mask.is_cuda or bool(mask.any())
+
+
 def _floor_divide(x, y):
     if x.dtype.is_floating_point or x.dtype.is_complex:
         return torch.floor(torch.div(x, y))
@@ -29,7 +35,7 @@ def _floor_divide(x, y):
         return x & y
     # integer division by zero gives 0 upstream instead of raising
     zero = y == 0
-    if zero.any():
+    if _any(zero):
         y = torch.where(zero, torch.ones_like(y), y)
         return torch.where(zero, torch.zeros_like(x), torch.floor_divide(x, y))
     return torch.floor_divide(x, y)
@@ -40,7 +46,7 @@ def _remainder(x, y):
         return x & ~y
     if not x.dtype.is_floating_point:
         zero = y == 0
-        if zero.any():
+        if _any(zero):
             y = torch.where(zero, torch.ones_like(y), y)
             return torch.where(zero, x, torch.remainder(x, y))
     return torch.remainder(x, y)
@@ -51,7 +57,7 @@ def _power(x, y):
         return x | ~y
     if not x.dtype.is_floating_point and not x.dtype.is_complex:
         neg = y < 0
-        if neg.any():  # integer powers with negative exponents truncate as in C
+        if _any(neg):  # integer powers with negative exponents truncate as in C
             r = torch.pow(x, torch.where(neg, torch.zeros_like(y), y))
             inv = torch.where(x.abs() == 1, torch.where(y % 2 == 0, torch.ones_like(x), x),
                               torch.zeros_like(x))
