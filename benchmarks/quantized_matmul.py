@@ -243,7 +243,8 @@ def main(argv=None):
                 # (--then-bench: the whole op with the best configuration found, set as
                 # the decode kernel's default for this run)
                 T.GEMV_OVERRIDE = best.get((bits, dtype), best.get((bits, a.dtypes[0])))
-                T._LAUNCH.clear()
+                T._PLANS.clear()
+                T._LAUNCHERS.clear()
                 print(_fmt(bench(m, n, k, bits, a.group_size, dtype, a.repeats, old)),
                       flush=True)
 

@@ -6,12 +6,14 @@ per step calling the kernel on local variables, `del` after a temporary's last u
 per-step lookups, loops or allocations besides the kernels' own. Generic elementwise
 kernels are unwrapped so a step calls the torch function directly. This function is the
 unit a CUDA graph captures (`ember.core._backend.cudagraph`: the `runner` of a cached
-call's `Compiled` primitive); a fusion pass would hand it fewer, larger steps.
+call's `Compiled` primitive). On CUDA, regions of elementwise steps run as one generated
+Triton kernel each (`ember.core._backend.fusion`).
 """
 
 import torch
 
 from ember.core._backend import TORCH
+from ember.core._backend.fusion import fuse
 from ember.core._backend.kernels import KERNELS, _binary_kernel, _unary_kernel, register
 from ember.core.primitives import compiled as C
 from ember.core.primitives import misc as M
@@ -92,8 +94,13 @@ def build_runner(tape):
         names[s] = f"c{j}"
         env[f"C{j}"] = c[0]
         defaults.append(f"c{j}=C{j}")
-    steps = [st for st in tape.steps if st.prim.__class__ not in _ALIASES]
+    steps = [C.Step(st.prim, tuple([root.get(i, i) for i in st.ins]), st.outs, st.stream,
+                    st.multi)
+             for st in tape.steps if st.prim.__class__ not in _ALIASES]
     outs = [root.get(o, o) for o in tape.outs]
+    if not tape.shapeless:  # a generated kernel holds the traced shapes
+        steps = fuse(steps, tape.shape, tape.dtype, outs,
+                     {s: c[0] for s, c in tape.consts.items()}, tape.stream)
     last = {}
     for n, st in enumerate(steps):
         for i in st.ins:
@@ -145,6 +152,7 @@ def build_runner(tape):
     exec(compile(src, "<ember.compile tape>", "exec"), scope)  # noqa: S102 - our own source
     run = scope["_factory"](**env)
     run.source = src
+    run.steps = steps  # what runs: the tape's steps less aliases, elementwise regions fused
     return run
 
 
@@ -182,6 +190,7 @@ def _loop_runner(tape):
         vals.update(zip(inputs, xs))
         _interpret(prog, vals)
         return vals[outs[0]] if single else tuple([vals[o] for o in outs])
+    run.steps = tape.steps
     return run
 
 

@@ -31,6 +31,8 @@ import weakref
 
 import torch
 
+from ember.core._backend.triton_launch import Launcher, aligned
+
 try:
     import triton
     import triton.language as tl
@@ -432,32 +434,9 @@ def _plan(m, n, k, dtype, transpose, bits, gs, cfg=None):
             dict(num_warps=warps, num_stages=stages))
 
 
-# per launch key: (launcher, function, packed metadata, grid[0], BLOCK_M of the GEMM or 0,
-# constexpr values)
-_LAUNCH = {}
-_raw_stream = getattr(torch._C, "_cuda_getCurrentRawStream", None)
-try:
-    from triton import knobs as _knobs
-except ImportError:  # pragma: no cover
-    _knobs = None
-
-
-def _hooks_on():
-    """Whether a Triton launch hook (a profiler) is installed: then every launch goes
-    through Triton's own path, which feeds it."""
-    h = _knobs.runtime.launch_enter_hook if _knobs is not None else None
-    return h is not None and bool(getattr(h, "calls", True))
-
-
-def _constexprs(fn, meta):
-    """The constexpr arguments in the kernel's parameter order (defaults filled in), as
-    Triton's own launch passes them after the runtime arguments."""
-    return tuple(meta[p.name] if p.name in meta else p.default
-                 for p in fn.params if p.is_constexpr)
-
-
-def _aligned(t):
-    return t.data_ptr() % 16 == 0
+# per launch key: (launcher of the kernel, grid[0], BLOCK_M of the GEMM or 0, meta, options)
+_PLANS = {}
+_LAUNCHERS = {}
 
 
 def quantized_matmul(x, w, scales, biases, transpose, group_size, bits, cfg=None):
@@ -482,16 +461,15 @@ def quantized_matmul(x, w, scales, biases, transpose, group_size, bits, cfg=None
     # divisibility), the other sizes and strides, dtypes, pointer alignment
     mkey = m if m <= 16 else (-(m > 64) - (m > 32) - 3, m % 16 == 0)
     key = (mkey, n, k, sxm, x.dtype, scales.dtype, biases.dtype, transpose, bits, group_size,
-           _aligned(x2), _aligned(scales), _aligned(biases), dev, cfg)
-    hit = _LAUNCH.get(key)
-    if hit is not None and not _hooks_on():
-        run, function, packed, g0, bm, consts = hit
-        run(g0, -(-m // bm) if bm else 1, 1, _raw_stream(dev), function, packed, None, None,
-            None, *args, *consts)
-    else:
+           aligned(x2), aligned(scales), aligned(biases), dev, cfg)
+    plan = _PLANS.get(key)
+    if plan is None:
         fn, grid, meta, opts = _plan(m, n, k, x.dtype, transpose, bits, group_size, cfg)
-        kernel = fn[grid](*args, **meta, **opts)
-        if _raw_stream is not None and hasattr(kernel, "packed_metadata"):
-            _LAUNCH[key] = (kernel.run, kernel.function, kernel.packed_metadata, grid[0],
-                            meta["BLOCK_M"] if fn is _qmm else 0, _constexprs(fn, meta))
+        launcher = _LAUNCHERS.get(fn)
+        if launcher is None:
+            launcher = _LAUNCHERS[fn] = Launcher(fn)
+        plan = _PLANS[key] = (launcher, grid[0], meta["BLOCK_M"] if fn is _qmm else 0,
+                              meta, opts)
+    launcher, g0, bm, meta, opts = plan
+    launcher(key, (g0, -(-m // bm) if bm else 1, 1), args, meta, opts, dev)
     return out if x.dim() == 2 else out.reshape(x.shape[:-1] + (n,))
