@@ -143,6 +143,48 @@ def _kernels(step, top=25):
         print(f"    {e.count:5d} {e.device_time_total:9.1f} us  {e.key[:90]}")
 
 
+def _labelled_kernels():
+    """Wrap every kernel in a profiler range named after its primitive (for tapes traced
+    from now on); returns a function undoing it."""
+    import torch
+
+    from ember.core._backend.kernels import KERNELS
+    saved = dict(KERNELS)
+
+    def wrap(name, k):
+        def labelled(p, *xs):
+            with torch.profiler.record_function(f"step {name}"):
+                return k(p, *xs)
+        return labelled
+    for cls, k in saved.items():
+        KERNELS[cls] = wrap(getattr(cls, "name", cls.__name__), k)
+    return lambda: KERNELS.update(saved)
+
+
+def _kernels_by_step(step, top=25):
+    """GPU kernels and time of one step, by the primitive that launched them."""
+    from torch.profiler import ProfilerActivity, profile
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        step()
+    by = {}
+
+    def under(e):
+        n, t = len(e.kernels), sum(k.duration for k in e.kernels)
+        for c in e.cpu_children:
+            if not c.name.startswith("step "):
+                cn, ct = under(c)
+                n, t = n + cn, t + ct
+        return n, t
+    for e in prof.profiler.function_events:
+        if e.name.startswith("step "):
+            n, t = under(e)
+            c = by.setdefault(e.name[5:], [0, 0, 0.0])
+            c[0], c[1], c[2] = c[0] + 1, c[1] + n, c[2] + t
+    print("  by primitive: steps, kernels, us")
+    for name, (k, n, t) in sorted(by.items(), key=lambda kv: -kv[1][2])[:top]:
+        print(f"    {name:34s} {k:4d} {n:5d} {t:9.1f}")
+
+
 def gpt(size, iters, warmup, profile=False):
     """ms per train step: {case: ms}, and the losses of the first steps per case."""
     import torch
@@ -164,6 +206,13 @@ def gpt(size, iters, warmup, profile=False):
         losses[mode] = [lo.item() for lo in ls[:5]]
         if mode == "off" and profile:
             _kernels(step)
+            undo = _labelled_kernels()  # a fresh trace of the same step, labelled
+            try:
+                lstep = _ember_gpt(cfg, params, mode)[0]
+                lstep()
+                _kernels_by_step(lstep)
+            finally:
+                undo()
         if mode == "on":
             g = C.tapes(train)[-1].graph
             out["graph"] = repr(g)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import ember.core as mx
+from ember.core._backend import fusion as F
 from ember.core._backend import kernels_compiled as KC
 from ember.core.primitives import compiled as P
 from ember.core.primitives import elementwise as E
@@ -155,7 +156,8 @@ def test_passes_list_is_the_hook():
 
 # -- the executor -------------------------------------------------------------------------------
 
-def test_generated_executor_frees_temporaries():
+def test_generated_executor_frees_temporaries(monkeypatch):
+    monkeypatch.setattr(F, "FUSE", [False])  # one line per step, as traced
     cf = mx.compile(lambda x: (mx.exp(x) * 2 + 1) / 3)
     x = R(4)
     _close(cf(x), (mx.exp(x) * 2 + 1) / 3)

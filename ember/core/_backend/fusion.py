@@ -17,7 +17,8 @@ Matmuls, reductions, attention and everything else keep their own kernels.
 
 The kernel (`codegen`) computes each value as torch's kernel would: half-precision values
 are widened to float32 for the op and rounded back to their dtype after it, functions
-come from CUDA's libdevice (torch's kernels call the same functions), division is IEEE.
+come from CUDA's libdevice (torch's kernels call the same functions), division is IEEE, and
+no multiply-add is contracted into an FMA: compiled results equal eager ones bit for bit.
 An input whose shape is the group's and is contiguous is read directly, one of a single
 element once per program, any other (a broadcast, a strided view) through its strides
 broadcast to the group's shape; the mode of each input is part of the launch key.
@@ -365,7 +366,7 @@ class FusedElementwise(Primitive):
     and shape inference)."""
 
     __slots__ = ("steps", "source", "kernel", "launcher", "shape", "out_dtypes", "numel",
-                 "block", "warps", "device", "sources")
+                 "block", "opts", "device", "sources")
     name = "FusedElementwise"
 
     def __init__(self, members, templates, ext, stored, shape, dtype, consts, device):
@@ -388,7 +389,9 @@ class FusedElementwise(Primitive):
         self.kernel = _load(name, self.source)
         self.launcher = Launcher(self.kernel)
         self.block = min(1024, max(128, 1 << (self.numel - 1).bit_length()))
-        self.warps = 4 if self.block >= 512 else (2 if self.block >= 256 else 1)
+        # no contraction of a * b + c into one FMA: each op rounds as torch's kernel does
+        self.opts = {"num_warps": 4 if self.block >= 512 else (2 if self.block >= 256 else 1),
+                     "enable_fp_fusion": False}
 
     def __repr__(self):
         return f"FusedElementwise({len(self.steps)} steps, shape {tuple(self.shape)})"
@@ -418,7 +421,7 @@ class FusedElementwise(Primitive):
         meta = {f"MODE{k}": m for k, m in enumerate(modes)}
         meta["BLOCK"] = self.block
         grid = (-(-self.numel // self.block), 1, 1)
-        self.launcher(tuple(key), grid, args, meta, {"num_warps": self.warps}, dev.index)
+        self.launcher(tuple(key), grid, args, meta, self.opts, dev.index)
         return outs[0] if len(outs) == 1 else tuple(outs)
 
 
