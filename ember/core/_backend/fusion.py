@@ -52,17 +52,19 @@ _FLOATS = (D.float32, D.float16, D.bfloat16)
 _HALF = (D.float16, D.bfloat16)
 _MAX_ELEMENTS = 2 ** 31 - 1  # int32 offsets
 
-# name -> (libdevice function, the interpreter's stand-in or None where it has none)
+# name -> (libdevice function, the interpreter's stand-in or None where it has none).
+# sqrt is correctly rounded as torch's is; power is left to torch, which turns scalar
+# exponents such as -1, 0.5 or 2 into other functions.
 _MATH = {
     "exp": ("exp", "tl.exp"), "log": ("log", "tl.log"), "log2": ("log2", "tl.log2"),
-    "sqrt": ("sqrt", "tl.sqrt_rn"), "rsqrt": ("rsqrt", "tl.rsqrt"), "sin": ("sin", "tl.sin"),
+    "sqrt": ("tl.sqrt_rn", "tl.sqrt_rn"), "rsqrt": ("rsqrt", "tl.rsqrt"), "sin": ("sin", "tl.sin"),
     "cos": ("cos", "tl.cos"), "erf": ("erf", "tl.erf"), "floor": ("floor", "tl.floor"),
     "ceil": ("ceil", "tl.ceil"), "log10": ("log10", None), "log1p": ("log1p", None),
     "expm1": ("expm1", None), "tan": ("tan", None), "tanh": ("tanh", None),
     "sinh": ("sinh", None), "cosh": ("cosh", None), "arcsin": ("asin", None),
     "arccos": ("acos", None), "arctan": ("atan", None), "arcsinh": ("asinh", None),
     "arccosh": ("acosh", None), "arctanh": ("atanh", None), "erfinv": ("erfinv", None),
-    "trunc": ("trunc", None), "power": ("pow", None), "arctan2": ("atan2", None),
+    "trunc": ("trunc", None), "arctan2": ("atan2", None),
 }
 
 
@@ -81,14 +83,14 @@ def _fn(name):
     lib, interp = _MATH[name]
     if interpreting():
         return interp
-    return f"libdevice.{lib}"
+    return lib if lib.startswith("tl.") else f"libdevice.{lib}"
 
 
 # unary float ops (float in, same dtype out): templates over the float32 value {0}
 _FLOAT_UNARY = {"negative": "-{0}", "abs": "tl.abs({0})", "square": "{0} * {0}",
                 "reciprocal": "tl.div_rn(1.0, {0})",
                 "sigmoid": "tl.div_rn(1.0, 1.0 + {exp}(-{0}))"}
-_FLOAT_UNARY.update({k: f"{{{k}}}({{0}})" for k in _MATH if k not in ("power", "arctan2")})
+_FLOAT_UNARY.update({k: f"{{{k}}}({{0}})" for k in _MATH if k != "arctan2"})
 
 # binary ops: (templates over {0}, {1}; the dtypes they take; whether the result is bool)
 _ARITH = (D.float32, D.float16, D.bfloat16, D.int32)
@@ -98,7 +100,6 @@ _BINARY = {
     "multiply": ("{0} * {1}", _ARITH, False), "divide": ("tl.div_rn({0}, {1})", _FLOATS, False),
     "maximum": (_MAXNAN.format("maximum"), _ARITH, False),
     "minimum": (_MAXNAN.format("minimum"), _ARITH, False),
-    "power": ("{power}({0}, {1})", _FLOATS, False),
     "arctan2": ("{arctan2}({0}, {1})", _FLOATS, False),
     "equal": ("{0} == {1}", _ARITH, True), "not_equal": ("{0} != {1}", _ARITH, True),
     "less": ("{0} < {1}", _ARITH, True), "less_equal": ("{0} <= {1}", _ARITH, True),
