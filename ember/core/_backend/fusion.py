@@ -53,18 +53,17 @@ _HALF = (D.float16, D.bfloat16)
 _MAX_ELEMENTS = 2 ** 31 - 1  # int32 offsets
 
 # name -> (libdevice function, the interpreter's stand-in or None where it has none).
-# sqrt is correctly rounded as torch's is; power is left to torch, which turns scalar
-# exponents such as -1, 0.5 or 2 into other functions.
+# sqrt is correctly rounded as torch's is. Left to torch: power (torch turns scalar
+# exponents such as -1, 0.5 or 2 into other functions), and the inverse trigonometric
+# functions but arccosh and arctanh (libdevice's round differently from torch's).
 _MATH = {
     "exp": ("exp", "tl.exp"), "log": ("log", "tl.log"), "log2": ("log2", "tl.log2"),
     "sqrt": ("tl.sqrt_rn", "tl.sqrt_rn"), "rsqrt": ("rsqrt", "tl.rsqrt"), "sin": ("sin", "tl.sin"),
     "cos": ("cos", "tl.cos"), "erf": ("erf", "tl.erf"), "floor": ("floor", "tl.floor"),
     "ceil": ("ceil", "tl.ceil"), "log10": ("log10", None), "log1p": ("log1p", None),
     "expm1": ("expm1", None), "tan": ("tan", None), "tanh": ("tanh", None),
-    "sinh": ("sinh", None), "cosh": ("cosh", None), "arcsin": ("asin", None),
-    "arccos": ("acos", None), "arctan": ("atan", None), "arcsinh": ("asinh", None),
-    "arccosh": ("acosh", None), "arctanh": ("atanh", None), "erfinv": ("erfinv", None),
-    "trunc": ("trunc", None), "arctan2": ("atan2", None),
+    "sinh": ("sinh", None), "cosh": ("cosh", None), "arccosh": ("acosh", None),
+    "arctanh": ("atanh", None), "erfinv": ("erfinv", None), "trunc": ("trunc", None),
 }
 
 
@@ -90,7 +89,7 @@ def _fn(name):
 _FLOAT_UNARY = {"negative": "-{0}", "abs": "tl.abs({0})", "square": "{0} * {0}",
                 "reciprocal": "tl.div_rn(1.0, {0})",
                 "sigmoid": "tl.div_rn(1.0, 1.0 + {exp}(-{0}))"}
-_FLOAT_UNARY.update({k: f"{{{k}}}({{0}})" for k in _MATH if k != "arctan2"})
+_FLOAT_UNARY.update({k: f"{{{k}}}({{0}})" for k in _MATH})
 
 # binary ops: (templates over {0}, {1}; the dtypes they take; whether the result is bool)
 _ARITH = (D.float32, D.float16, D.bfloat16, D.int32)
@@ -100,7 +99,6 @@ _BINARY = {
     "multiply": ("{0} * {1}", _ARITH, False), "divide": ("tl.div_rn({0}, {1})", _FLOATS, False),
     "maximum": (_MAXNAN.format("maximum"), _ARITH, False),
     "minimum": (_MAXNAN.format("minimum"), _ARITH, False),
-    "arctan2": ("{arctan2}({0}, {1})", _FLOATS, False),
     "equal": ("{0} == {1}", _ARITH, True), "not_equal": ("{0} != {1}", _ARITH, True),
     "less": ("{0} < {1}", _ARITH, True), "less_equal": ("{0} <= {1}", _ARITH, True),
     "greater": ("{0} > {1}", _ARITH, True), "greater_equal": ("{0} >= {1}", _ARITH, True),
@@ -335,11 +333,13 @@ def codegen(members, templates, ext, stored, shape, dtype):
     return name, head + src + "\n"
 
 
-_MODULES = {}  # source -> the jitted kernel
+_MODULES = {}  # (source, interpreted) -> the jitted kernel
 
 
-def _load(name, src):
-    fn = _MODULES.get(src)
+def load(name, src):
+    """The jitted function `name` defined by the Triton module source `src`."""
+    key = (src, interpreting())  # the interpreter's functions are other objects
+    fn = _MODULES.get(key)
     if fn is not None:
         return fn
     # Triton reads a kernel's source from its file: write each one to a file of its own
@@ -356,7 +356,7 @@ def _load(name, src):
     mod = importlib.util.module_from_spec(spec)
     sys.modules[mod_name] = mod
     spec.loader.exec_module(mod)
-    fn = _MODULES[src] = getattr(mod, name)
+    fn = _MODULES[key] = getattr(mod, name)
     return fn
 
 
@@ -387,7 +387,7 @@ class FusedElementwise(Primitive):
                 self.sources.append(n)
                 n += 1
         name, self.source = codegen(members, templates, ext, stored, shape, dtype)
-        self.kernel = _load(name, self.source)
+        self.kernel = load(name, self.source)
         self.launcher = Launcher(self.kernel)
         self.block = min(1024, max(128, 1 << (self.numel - 1).bit_length()))
         # no contraction of a * b + c into one FMA: each op rounds as torch's kernel does

@@ -52,6 +52,23 @@ def _remainder(x, y):
     return torch.remainder(x, y)
 
 
+_DEVICE_SCALARS = {}  # (value, dtype, device) -> that scalar as a 0-d tensor there
+
+
+def _divide(x, y):
+    # torch multiplies by the reciprocal of a divisor held on the host; a true division
+    # (as upstream's, and as compiled kernels divide) needs the divisor on the device
+    if y.device != x.device and y.dim() == 0 and (x.dtype.is_floating_point or x.is_complex()):
+        key = (repr(y.item()), y.dtype, x.device)
+        d = _DEVICE_SCALARS.get(key)
+        if d is None:
+            if len(_DEVICE_SCALARS) > 1024:
+                _DEVICE_SCALARS.clear()
+            d = _DEVICE_SCALARS[key] = y.to(x.device)
+        y = d
+    return torch.div(x, y)
+
+
 def _power(x, y):
     if x.dtype is torch.bool:
         return x | ~y
@@ -103,7 +120,7 @@ BINARY_TORCH = {
     "add": torch.add,
     "subtract": _bool_arith(torch.sub, torch.logical_xor),
     "multiply": torch.mul,
-    "divide": torch.div,
+    "divide": _divide,
     "floor_divide": _floor_divide,
     "remainder": _remainder,
     "power": _power,

@@ -9,6 +9,7 @@ arrive as 0-d tensors of that dtype. In-place ops only ever write tensors made h
 
 import torch
 
+from ember.core._backend import triton_optim
 from ember.core._backend.kernels import register
 from ember.core.primitives.optim import OptimizerUpdate
 
@@ -200,6 +201,10 @@ def _optimizer_update(p, *xs):
     extra = xs[1:k]
     td = lr.dtype
     lists = [xs[k + i * n:k + (i + 1) * n] for i in range(2 + len(p.slots))]
+    if p.rule == "adam":  # float32 on CUDA: one generated kernel for every parameter
+        outs = triton_optim.adam(p.hyper, lr, extra, lists[0], lists[1], lists[2:])
+        if outs is not None:
+            return [t for ts in outs for t in ts]
     outs = [[] for _ in range(1 + len(p.slots))]
     for a, b in _chunks(lists[1], GPU_CHUNK if lr.is_cuda else CPU_CHUNK):
         ls = [list(x[a:b]) for x in lists]

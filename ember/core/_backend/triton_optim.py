@@ -1,0 +1,111 @@
+"""Adam and AdamW over every parameter in one generated Triton kernel (float32, CUDA).
+
+torch's multi-tensor ops run the rule of `kernels_optim._adam` as a dozen launches of
+several kernels each (72 kernels for the 47 parameters of a small GPT). Here one launch
+covers them all: the kernel, generated for one list of parameter sizes, gives each
+parameter a range of programs (a static `if` chain on the program id picks it) and runs
+the same operations in the same order, each rounded to float32 (no FMA contraction, IEEE
+square root and division), so the results are the bits of the multi-tensor rule.
+
+`adam(hyper, lr, extra, grads, params, slots)` returns (params, m, v) or None where the
+kernel does not apply (another dtype, tensors off CUDA, no Triton); with
+`TRITON_INTERPRET=1` it runs on the CPU through Triton's interpreter (for the tests).
+"""
+
+import numpy as np
+import torch
+
+from ember.core._backend import fusion as F
+
+BLOCK = 1024
+_KERNELS = {}  # (hyper, numels, interpreted) -> (launcher, grid)
+
+
+def _f32(v):
+    """Python source of the float32 value nearest to `v` (the constant torch would use)."""
+    return repr(float(np.float32(v)))
+
+
+def _source(name, hyper, numels):
+    b1, b2, eps, bias_correction, decay = hyper
+    n = len(numels)
+    one = ["@triton.jit",
+           "def _one(p, g, m, v, P, M, V, lr, c1, c2, dec, start, n):",
+           "    offs = start + tl.arange(0, BLOCK)",
+           "    mask = offs < n",
+           "    pp = tl.load(p + offs, mask=mask)",
+           "    gg = tl.load(g + offs, mask=mask)",
+           "    mm = tl.load(m + offs, mask=mask)",
+           "    vv = tl.load(v + offs, mask=mask)"]
+    if decay:
+        one.append("    pp = pp * tl.load(dec)")
+    one += [f"    mm = mm * {_f32(b1)} + gg * {_f32(1 - b1)}",
+            f"    vv = vv * {_f32(b2)} + (gg * gg) * {_f32(1 - b2)}",
+            "    den = tl.sqrt_rn(vv)"]
+    if bias_correction:
+        one += ["    num = mm * tl.load(c1)", "    den = den * tl.load(c2)"]
+    else:
+        one.append("    num = mm * tl.load(lr)")
+    one += [f"    den = den + {_f32(eps)}",
+            "    num = tl.div_rn(num, den)",
+            "    tl.store(P + offs, pp - num, mask=mask)",
+            "    tl.store(M + offs, mm, mask=mask)",
+            "    tl.store(V + offs, vv, mask=mask)"]
+    args = [f"{a}{i}" for i in range(n) for a in "pgmvPMV"]
+    main = ["@triton.jit",
+            f"def {name}({', '.join(args)}, lr, c1, c2, dec):",
+            "    pid = tl.program_id(0)"]
+    start = 0
+    for i, numel in enumerate(numels):
+        blocks = -(-numel // BLOCK)
+        main += [f"    {'if' if i == 0 else 'elif'} pid < {start + blocks}:",
+                 f"        _one(p{i}, g{i}, m{i}, v{i}, P{i}, M{i}, V{i}, lr, c1, c2, dec, "
+                 f"(pid - {start}) * BLOCK, {numel})"]
+        start += blocks
+    head = f"import triton\nimport triton.language as tl\n\nBLOCK = tl.constexpr({BLOCK})\n\n\n"
+    return head + "\n".join(one) + "\n\n\n" + "\n".join(main) + "\n", start
+
+
+def _kernel(hyper, numels):
+    key = (hyper, numels, F.interpreting())
+    hit = _KERNELS.get(key)
+    if hit is None:
+        import hashlib
+
+        from ember.core._backend.triton_launch import Launcher
+        digest = hashlib.sha1(repr(key[:2]).encode()).hexdigest()[:16]
+        name = f"adam_{digest}"
+        src, programs = _source(name, hyper, numels)
+        hit = _KERNELS[key] = (Launcher(F.load(name, src)), (programs, 1, 1))
+    return hit
+
+
+def adam(hyper, lr, extra, grads, params, slots):
+    if lr.dtype is not torch.float32 or not (lr.is_cuda or F.interpreting()):
+        return None
+    ms, vs = slots
+    ts = [*grads, *params, *ms, *vs]
+    dev = lr.device
+    if any(t.dtype is not torch.float32 or t.device != dev for t in ts):
+        return None
+    try:
+        launch, grid = _kernel(hyper, tuple(t.numel() for t in params))
+    except Exception:  # noqa: BLE001 - no Triton here: the multi-tensor rule runs instead
+        return None
+    ts = [t if t.is_contiguous() else t.contiguous() for t in ts]
+    n = len(params)
+    g, p, m, v = ts[:n], ts[n:2 * n], ts[2 * n:3 * n], ts[3 * n:]
+    outs = [[torch.empty_like(t, memory_format=torch.contiguous_format) for t in p],
+            [torch.empty_like(t, memory_format=torch.contiguous_format) for t in m],
+            [torch.empty_like(t, memory_format=torch.contiguous_format) for t in v]]
+    args = []
+    for i in range(n):
+        args += [p[i], g[i], m[i], v[i], outs[0][i], outs[1][i], outs[2][i]]
+    c1, c2 = (extra[0], extra[1]) if hyper[3] else (lr, lr)
+    dec = extra[-1] if hyper[4] else lr
+    args += [lr, c1, c2, dec]
+    # the launch key: alignment of every pointer (Triton specializes on it)
+    key = tuple(t.data_ptr() % 16 == 0 for t in args)
+    launch(key, grid, args, {}, {"num_warps": 4, "enable_fp_fusion": False},
+           dev.index if dev.type == "cuda" else None)
+    return outs
