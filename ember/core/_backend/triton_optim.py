@@ -18,7 +18,7 @@ import torch
 from ember.core._backend import fusion as F
 
 BLOCK = 1024
-_KERNELS = {}  # (hyper, numels, interpreted) -> (launcher, grid)
+_KERNELS = {}  # (hyper, layouts, interpreted) -> (launcher, grid)
 
 
 def _f32(v):
@@ -26,17 +26,28 @@ def _f32(v):
     return repr(float(np.float32(v)))
 
 
-def _source(name, hyper, numels):
+def _index(layout):
+    """The element offsets of a tensor of `layout` ((shape, strides), or None when it is
+    contiguous) at the flat positions `offs`."""
+    if layout is None:
+        return "offs"
+    shape, strides = layout
+    terms, inner = [], 1
+    for d in range(len(shape) - 1, -1, -1):
+        if shape[d] != 1:
+            terms.append(f"(offs // {inner} % {shape[d]}) * {strides[d]}")
+        inner *= shape[d]
+    return " + ".join(terms) or "offs * 0"
+
+
+def _source(name, hyper, layouts):
     b1, b2, eps, bias_correction, decay = hyper
-    n = len(numels)
     one = ["@triton.jit",
-           "def _one(p, g, m, v, P, M, V, lr, c1, c2, dec, start, n):",
-           "    offs = start + tl.arange(0, BLOCK)",
-           "    mask = offs < n",
-           "    pp = tl.load(p + offs, mask=mask)",
-           "    gg = tl.load(g + offs, mask=mask)",
-           "    mm = tl.load(m + offs, mask=mask)",
-           "    vv = tl.load(v + offs, mask=mask)"]
+           "def _one(p, g, m, v, P, M, V, mask, lr, c1, c2, dec):",
+           "    pp = tl.load(p, mask=mask)",
+           "    gg = tl.load(g, mask=mask)",
+           "    mm = tl.load(m, mask=mask)",
+           "    vv = tl.load(v, mask=mask)"]
     if decay:
         one.append("    pp = pp * tl.load(dec)")
     one += [f"    mm = mm * {_f32(b1)} + gg * {_f32(1 - b1)}",
@@ -48,26 +59,30 @@ def _source(name, hyper, numels):
         one.append("    num = mm * tl.load(lr)")
     one += [f"    den = den + {_f32(eps)}",
             "    num = tl.div_rn(num, den)",
-            "    tl.store(P + offs, pp - num, mask=mask)",
-            "    tl.store(M + offs, mm, mask=mask)",
-            "    tl.store(V + offs, vv, mask=mask)"]
-    args = [f"{a}{i}" for i in range(n) for a in "pgmvPMV"]
+            "    tl.store(P, pp - num, mask=mask)",
+            "    tl.store(M, mm, mask=mask)",
+            "    tl.store(V, vv, mask=mask)"]
+    args = [f"{a}{i}" for i in range(len(layouts)) for a in "pgmvPMV"]
     main = ["@triton.jit",
             f"def {name}({', '.join(args)}, lr, c1, c2, dec):",
             "    pid = tl.program_id(0)"]
     start = 0
-    for i, numel in enumerate(numels):
+    for i, (numel, lays) in enumerate(layouts):
         blocks = -(-numel // BLOCK)
-        main += [f"    {'if' if i == 0 else 'elif'} pid < {start + blocks}:",
-                 f"        _one(p{i}, g{i}, m{i}, v{i}, P{i}, M{i}, V{i}, lr, c1, c2, dec, "
-                 f"(pid - {start}) * BLOCK, {numel})"]
+        if not blocks:
+            continue
+        ins = [f"{a}{i} + {_index(lay)}" for a, lay in zip("pgmv", lays)]
+        main += [f"    {'if' if start == 0 else 'elif'} pid < {start + blocks}:",
+                 f"        offs = (pid - {start}) * BLOCK + tl.arange(0, BLOCK)",
+                 f"        _one({', '.join(ins)}, P{i} + offs, M{i} + offs, V{i} + offs, "
+                 f"offs < {numel}, lr, c1, c2, dec)"]
         start += blocks
     head = f"import triton\nimport triton.language as tl\n\nBLOCK = tl.constexpr({BLOCK})\n\n\n"
     return head + "\n".join(one) + "\n\n\n" + "\n".join(main) + "\n", start
 
 
-def _kernel(hyper, numels):
-    key = (hyper, numels, F.interpreting())
+def _kernel(hyper, layouts):
+    key = (hyper, layouts, F.interpreting())
     hit = _KERNELS.get(key)
     if hit is None:
         import hashlib
@@ -75,9 +90,13 @@ def _kernel(hyper, numels):
         from ember.core._backend.triton_launch import Launcher
         digest = hashlib.sha1(repr(key[:2]).encode()).hexdigest()[:16]
         name = f"adam_{digest}"
-        src, programs = _source(name, hyper, numels)
-        hit = _KERNELS[key] = (Launcher(F.load(name, src)), (programs, 1, 1))
+        src, programs = _source(name, hyper, layouts)
+        hit = _KERNELS[key] = (Launcher(F.load(name, src)), (max(programs, 1), 1, 1))
     return hit
+
+
+def _layout(t):
+    return None if t.is_contiguous() else (tuple(t.shape), tuple(t.stride()))
 
 
 def adam(hyper, lr, extra, grads, params, slots):
@@ -88,13 +107,15 @@ def adam(hyper, lr, extra, grads, params, slots):
     dev = lr.device
     if any(t.dtype is not torch.float32 or t.device != dev for t in ts):
         return None
-    try:
-        launch, grid = _kernel(hyper, tuple(t.numel() for t in params))
-    except Exception:  # noqa: BLE001 - no Triton here: the multi-tensor rule runs instead
-        return None
-    ts = [t if t.is_contiguous() else t.contiguous() for t in ts]
     n = len(params)
     g, p, m, v = ts[:n], ts[n:2 * n], ts[2 * n:3 * n], ts[3 * n:]
+    # a strided tensor (a gradient computed transposed, say) is read through its strides
+    layouts = tuple((p[i].numel(), tuple(_layout(t[i]) for t in (p, g, m, v)))
+                    for i in range(n))
+    try:
+        launch, grid = _kernel(hyper, layouts)
+    except Exception:  # noqa: BLE001 - no Triton here: the multi-tensor rule runs instead
+        return None
     outs = [[torch.empty_like(t, memory_format=torch.contiguous_format) for t in p],
             [torch.empty_like(t, memory_format=torch.contiguous_format) for t in m],
             [torch.empty_like(t, memory_format=torch.contiguous_format) for t in v]]
