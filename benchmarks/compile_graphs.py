@@ -2,8 +2,9 @@
 char-GPT train step (the gpt model of `benchmarks.models`).
 
 For each case: Ember eager, Ember compiled with graphs off (`EMBER_CUDA_GRAPHS=0`'s switch)
-and on, and torch (eager; for the chain also a torch CUDA graph of the same adds), in one
-run on one device. Every step ends in an eval and a device synchronize.
+and on, upstream MLX eager and compiled (for the train step, where its CUDA build is
+installed) and torch (eager; for the chain also a torch CUDA graph of the same adds), in
+one run on one device. Every step ends in an eval and a device synchronize.
 
     python -m benchmarks.compile_graphs [--ops 200] [--sizes small,default] [--iters N]
 """
@@ -83,11 +84,10 @@ def chain(n_ops, size, repeats):
     return out
 
 
-def _ember_gpt(cfg, params, mode):
-    """A step function: mode 'eager', 'off' (compiled, no graphs) or 'on'."""
-    import ember.core as mx
-    import ember.nn as nn
-    import ember.optimizers as optim
+def _ember_gpt(cfg, params, mode, framework="ember"):
+    """A step function: mode 'eager', 'off' (compiled, no graphs) or 'on'; upstream MLX's
+    with `framework="mlx"` (its compile for 'off' and 'on')."""
+    mx, nn, optim, _ = M._mlx_handle(framework)
     mx.set_default_device(mx.gpu)
     net = M.mlx_models(mx, nn, optim)["gpt"](cfg)
     net.load_weights([(k, mx.array(v)) for k, v in params.items()], strict=True)
@@ -226,6 +226,12 @@ def gpt(size, iters, warmup, profile=False):
                 pr.disable()
                 pstats.Stats(pr).sort_stats("tottime").print_stats(18)
     CG.GRAPHS[0] = True
+    if M._have_mlx("gpu"):
+        for mode in ("eager", "off"):
+            step, ls, _, phases = _ember_gpt(cfg, params, mode, "mlx")
+            name = f"mlx {'eager' if mode == 'eager' else 'compiled'}"
+            out[name] = _median_us(step, iters, warmup) / 1e3
+            losses[name] = [lo.item() for lo in ls[:5]]
     tc = M.torch_case("gpt", cfg, "gpu", params)
     out["torch eager"] = _median_us(tc.step, iters, warmup) / 1e3
     del tc
@@ -253,6 +259,10 @@ def main(argv=None):
         print(f"gpt train step, {size} {M.SIZES[size]}: ms per step")
         for k, v in res.items():
             print(f"  {k:32s} {v:8.3f}" if isinstance(v, float) else f"  {k}: {v}")
+        on = res["ember compiled, graphs on"]
+        for ref in ("mlx compiled", "mlx eager", "torch eager"):
+            if ref in res:
+                print(f"  {ref} / ember compiled (graphs on): {res[ref] / on:.2f}x")
         for k, v in losses.items():
             print(f"  losses {k:6s} {['%.6f' % x for x in v]}")
 
