@@ -234,13 +234,13 @@ def test_gpu_fused_kernels_equal_eager(name, on_gpu):
     assert len(fused_steps(cf)) == (regions or [1])[0], kinds(cf)
 
 
-UNARY = ["exp", "log", "log1p", "expm1", "tanh", "erf", "erfinv", "sin", "cos", "tan",
+UNARY = ["exp", "log", "log1p", "expm1", "tanh", "erfinv", "sin", "cos", "tan",
          "sinh", "cosh", "sqrt", "rsqrt", "sigmoid", "log2", "log10",
-         "floor", "ceil", "square", "reciprocal", "abs", "negative", "arccosh", "arctanh",
+         "floor", "ceil", "square", "reciprocal", "abs", "negative", "arctanh",
          "trunc"]
 BINARY = ["add", "subtract", "multiply", "divide", "maximum", "minimum"]
 DOMAIN = {"log": (0.01, 9), "log2": (0.01, 9), "log10": (0.01, 9), "sqrt": (0.0, 9),
-          "rsqrt": (0.01, 9), "log1p": (-0.9, 9), "arccosh": (1.01, 9),
+          "rsqrt": (0.01, 9), "log1p": (-0.9, 9),
           "arctanh": (-0.99, 0.99), "erfinv": (-0.99, 0.99)}
 
 
