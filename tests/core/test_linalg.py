@@ -225,3 +225,15 @@ def test_view_unsigned_and_negative():
         m = mlx.array(vals).astype(getattr(mlx, src))
         assert_same(mx.view(e, getattr(mx, dst)), mlx.view(m, getattr(mlx, dst)),
                     msg=f"{src}->{dst}")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "complex64"])
+@pytest.mark.parametrize("spec,shapes", [("ij->i", [(2, 0)]), ("ij,jk->ik", [(2, 0), (0, 3)]),
+                                         ("ij->", [(0, 3)])])
+def test_einsum_over_an_empty_axis_gives_zeros(spec, shapes, dtype):
+    # against numpy: upstream's CPU evaluation of empty reductions can hang when repeated
+    xs = [np.zeros(s, dtype=dtype) for s in shapes]
+    got = mx.einsum(spec, *[mx.array(x) for x in xs])
+    want = np.einsum(spec, *xs)
+    assert got.shape == want.shape and got.dtype == getattr(mx, dtype)
+    np.testing.assert_array_equal(np_of(got), want)
