@@ -2,9 +2,9 @@
 
 torch's multi-tensor ops run the rule of `kernels_optim._adam` as a dozen launches of
 several kernels each (72 kernels for the 47 parameters of a small GPT). Here one launch
-covers them all: the kernel, generated for one list of parameter sizes, gives each
-parameter a range of programs (a static `if` chain on the program id picks it) and runs
-the same operations in the same order, each rounded to float32 (no FMA contraction, IEEE
+covers PER_KERNEL parameters: the kernel, generated for their sizes and layouts, gives
+each parameter a range of programs (a static `if` chain on the program id picks it) and
+runs the same operations in the same order, each rounded to float32 (no FMA contraction, IEEE
 square root and division), so the results are the bits of the multi-tensor rule.
 
 `adam(hyper, lr, extra, grads, params, slots)` returns (params, m, v) or None where the
@@ -18,6 +18,9 @@ import torch
 from ember.core._backend import fusion as F
 
 BLOCK = 1024
+# parameters per kernel: compiling one grows faster than its branches (about 1.6 s for 16
+# parameters, 14 s for 64); layers of one shape give chunks of one kernel
+PER_KERNEL = 16
 _KERNELS = {}  # (hyper, layouts, interpreted) -> (launcher, grid)
 
 
@@ -110,23 +113,24 @@ def adam(hyper, lr, extra, grads, params, slots):
     n = len(params)
     g, p, m, v = ts[:n], ts[n:2 * n], ts[2 * n:3 * n], ts[3 * n:]
     # a strided tensor (a gradient computed transposed, say) is read through its strides
-    layouts = tuple((p[i].numel(), tuple(_layout(t[i]) for t in (p, g, m, v)))
-                    for i in range(n))
-    try:
-        launch, grid = _kernel(hyper, layouts)
-    except Exception:  # noqa: BLE001 - no Triton here: the multi-tensor rule runs instead
-        return None
+    layouts = [(p[i].numel(), tuple(_layout(t[i]) for t in (p, g, m, v))) for i in range(n)]
     outs = [[torch.empty_like(t, memory_format=torch.contiguous_format) for t in p],
             [torch.empty_like(t, memory_format=torch.contiguous_format) for t in m],
             [torch.empty_like(t, memory_format=torch.contiguous_format) for t in v]]
-    args = []
-    for i in range(n):
-        args += [p[i], g[i], m[i], v[i], outs[0][i], outs[1][i], outs[2][i]]
     c1, c2 = (extra[0], extra[1]) if hyper[3] else (lr, lr)
     dec = extra[-1] if hyper[4] else lr
-    args += [lr, c1, c2, dec]
-    # the launch key: alignment of every pointer (Triton specializes on it)
-    key = tuple(t.data_ptr() % 16 == 0 for t in args)
-    launch(key, grid, args, {}, {"num_warps": 4, "enable_fp_fusion": False},
-           dev.index if dev.type == "cuda" else None)
+    idx = dev.index if dev.type == "cuda" else None
+    for a in range(0, n, PER_KERNEL):
+        b = min(a + PER_KERNEL, n)
+        try:
+            launch, grid = _kernel(hyper, tuple(layouts[a:b]))
+        except Exception:  # noqa: BLE001 - no Triton here: the multi-tensor rule runs instead
+            return None
+        args = []
+        for i in range(a, b):
+            args += [p[i], g[i], m[i], v[i], outs[0][i], outs[1][i], outs[2][i]]
+        args += [lr, c1, c2, dec]
+        # the launch key: alignment of every pointer (Triton specializes on it)
+        key = tuple(t.data_ptr() % 16 == 0 for t in args)
+        launch(key, grid, args, {}, {"num_warps": 4, "enable_fp_fusion": False}, idx)
     return outs
