@@ -277,10 +277,12 @@ def test_graphs_switched_off(fake, monkeypatch):
 def test_environment_switch():
     code = ("from ember.core._backend import cudagraph as CG; "
             "print(CG.GRAPHS[0], CG.DEBUG[0])")
-    env = {"EMBER_CUDA_GRAPHS": "0", "EMBER_COMPILE_DEBUG": "1", "PATH": ""}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, env=env, cwd=C.__file__.rsplit("/ember/", 1)[0])
-    assert out.stdout.split() == ["False", "True"]
+    for env, want in [({"EMBER_CUDA_GRAPHS": "0", "EMBER_COMPILE_DEBUG": "1"}, ["False", "True"]),
+                      ({}, ["True", "False"])]:  # graphs are on by default
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             check=True, env={**env, "PATH": ""},
+                             cwd=C.__file__.rsplit("/ember/", 1)[0])
+        assert out.stdout.split() == want
 
 
 @pytest.fixture

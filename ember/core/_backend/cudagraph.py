@@ -22,8 +22,7 @@ Inputs on another device than the tape's postpone the decision (the call runs pl
 after `UNFIT_LIMIT` such calls the tape runs plainly for good. `release()` frees the graph,
 its pool and its buffers (the compile cache calls it when it drops the entry).
 
-Off until it has been measured on a GPU: `EMBER_CUDA_GRAPHS=1` (or `GRAPHS[0] = True`)
-turns it on, `EMBER_CUDA_GRAPHS=0` runs every tape plainly;
+On by default; `EMBER_CUDA_GRAPHS=0` (or `GRAPHS[0] = False`) runs every tape plainly;
 `EMBER_COMPILE_DEBUG=1` (or `DEBUG[0] = True`) prints one line per decision to stderr.
 """
 
@@ -33,7 +32,7 @@ import weakref
 
 import torch
 
-GRAPHS = [os.environ.get("EMBER_CUDA_GRAPHS", "0") not in ("", "0")]
+GRAPHS = [os.environ.get("EMBER_CUDA_GRAPHS", "1") not in ("", "0")]
 DEBUG = [os.environ.get("EMBER_COMPILE_DEBUG", "0") not in ("", "0")]
 
 UNFIT_LIMIT = 3  # plain calls with inputs off the tape's device before giving up
