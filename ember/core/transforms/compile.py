@@ -179,20 +179,51 @@ def _random_state_type():
     return _RS[0]
 
 
-def _state_leaves(tree, out):
-    """Append the arrays of a state tree to `out` (other leaves are ignored)."""
-    if isinstance(tree, array):
-        out.append(tree)
-    elif isinstance(tree, (list, tuple)):
-        for x in tree:
-            _state_leaves(x, out)
+def _state_leaves(tree, out, locs=None):
+    """Append the arrays of a state tree to `out` (other leaves are ignored), and with
+    `locs`, where each one is: (container, key), (a tuple, None) or (None, None) for the
+    random state (see `_put_at`)."""
+    # array leaves are taken in the loops (one call per container, not per leaf: this
+    # runs on every call of a compiled train step)
+    if isinstance(tree, (list, tuple)):
+        pos = None if isinstance(tree, tuple) else 0
+        for i, x in enumerate(tree):
+            if type(x) is array:
+                out.append(x)
+                if locs is not None:
+                    locs.append((tree, None if pos is None else i))
+            else:
+                _state_leaves(x, out, locs)
     elif isinstance(tree, dict):
-        for x in tree.values():
-            _state_leaves(x, out)
+        for k, x in tree.items():
+            if type(x) is array:
+                out.append(x)
+                if locs is not None:
+                    locs.append((tree, k))
+            else:
+                _state_leaves(x, out, locs)
+    elif isinstance(tree, array):
+        out.append(tree)
+        if locs is not None:
+            locs.append((None, tree))  # a bare array: nothing to replace
     elif type(tree) is _random_state_type():
         from ember.core import random
         out.append(random._state_key())
+        if locs is not None:
+            locs.append((None, None))
     return out
+
+
+def _put_at(locs, values):
+    """`_put` at the places `_state_leaves` found (the tree is the same: nothing ran
+    between)."""
+    for (c, k), v in zip(locs, values):
+        if c is None:
+            if k is None:
+                from ember.core import random
+                random._set_state(v)
+        elif k is not None:
+            c[k] = v
 
 
 def _state_map(tree, fn):
@@ -379,10 +410,15 @@ class _Entry:
             return nodes(shapes, self.out_dtypes, prim, tuple(ins), tape.stream)
         return []
 
-    def finish(self, outs, arrays, outputs):
-        """The call's result tree; the `outputs` trees take their new values."""
+    def finish(self, outs, arrays, outputs, locs=None):
+        """The call's result tree; the `outputs` trees take their new values (at `locs`,
+        the places of the leaves of `outputs` when given)."""
         if outputs is not None:
-            _put(outputs, [outs[j] if j >= 0 else arrays[-j - 1] for j in self.state_src])
+            values = [outs[j] if j >= 0 else arrays[-j - 1] for j in self.state_src]
+            if locs is not None and len(locs) == len(values):
+                _put_at(locs, values)
+            else:
+                _put(outputs, values)
         t = self.out_tree
         if t is _HOLE:
             return outs[0]
@@ -393,6 +429,7 @@ class _Entry:
 
 def _call(fun, fid, cfg, inputs, outputs, shapeless, args, kwargs):
     s = dev.resolve(None)
+    locs = None
     # ints where possible: Dtype and Stream hash in Python. The id of the stream is safe:
     # the tapes keyed by it hold the stream.
     key = [id(s), cfg]
@@ -409,7 +446,8 @@ def _call(fun, fid, cfg, inputs, outputs, shapeless, args, kwargs):
     n_args = len(arrays)
     if inputs is not None:
         key.append(_STATE)
-        for x in _state_leaves(inputs, arrays)[n_args:]:
+        locs = [] if outputs is inputs else None
+        for x in _state_leaves(inputs, arrays, locs)[n_args:]:
             key.append(len(x._shape) if shapeless else x._shape)
             key.append(x._dtype._rank)
     key = tuple(key)
@@ -429,7 +467,7 @@ def _call(fun, fid, cfg, inputs, outputs, shapeless, args, kwargs):
             if outs is not None:
                 fc.hits += 1
                 _TOTALS["hits"] += 1
-                return entry.finish(outs, arrays, outputs)
+                return entry.finish(outs, arrays, outputs, locs)
     fc.misses += 1
     _TOTALS["misses"] += 1
     if fc.entries:
