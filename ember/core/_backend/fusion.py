@@ -92,21 +92,21 @@ _FLOAT_UNARY = {"negative": "-{0}", "abs": "tl.abs({0})", "square": "{0} * {0}",
                 "sigmoid": "tl.div_rn(1.0, 1.0 + {exp}(-{0}))"}
 _FLOAT_UNARY.update({k: f"{{{k}}}({{0}})" for k in _MATH})
 
-# binary ops: (templates over {0}, {1}; the dtypes they take; whether the result is bool)
+# binary ops: (template over {0} and {1}, the dtypes it takes)
 _ARITH = (D.float32, D.float16, D.bfloat16, D.int32)
 _MAXNAN = "tl.{}({{0}}, {{1}}, propagate_nan=tl.PropagateNan.ALL)"
 _BINARY = {
-    "add": ("{0} + {1}", _ARITH, False), "subtract": ("{0} - {1}", _ARITH, False),
-    "multiply": ("{0} * {1}", _ARITH, False), "divide": ("tl.div_rn({0}, {1})", _FLOATS, False),
-    "maximum": (_MAXNAN.format("maximum"), _ARITH, False),
-    "minimum": (_MAXNAN.format("minimum"), _ARITH, False),
-    "equal": ("{0} == {1}", _ARITH, True), "not_equal": ("{0} != {1}", _ARITH, True),
-    "less": ("{0} < {1}", _ARITH, True), "less_equal": ("{0} <= {1}", _ARITH, True),
-    "greater": ("{0} > {1}", _ARITH, True), "greater_equal": ("{0} >= {1}", _ARITH, True),
-    "logical_and": ("{0} & {1}", (D.bool_,), True), "logical_or": ("{0} | {1}", (D.bool_,), True),
-    "bitwise_and": ("{0} & {1}", (D.int32, D.bool_), False),
-    "bitwise_or": ("{0} | {1}", (D.int32, D.bool_), False),
-    "bitwise_xor": ("{0} ^ {1}", (D.int32, D.bool_), False),
+    "add": ("{0} + {1}", _ARITH), "subtract": ("{0} - {1}", _ARITH),
+    "multiply": ("{0} * {1}", _ARITH), "divide": ("tl.div_rn({0}, {1})", _FLOATS),
+    "maximum": (_MAXNAN.format("maximum"), _ARITH),
+    "minimum": (_MAXNAN.format("minimum"), _ARITH),
+    "equal": ("{0} == {1}", _ARITH), "not_equal": ("{0} != {1}", _ARITH),
+    "less": ("{0} < {1}", _ARITH), "less_equal": ("{0} <= {1}", _ARITH),
+    "greater": ("{0} > {1}", _ARITH), "greater_equal": ("{0} >= {1}", _ARITH),
+    "logical_and": ("{0} & {1}", (D.bool_,)), "logical_or": ("{0} | {1}", (D.bool_,)),
+    "bitwise_and": ("{0} & {1}", (D.int32, D.bool_)),
+    "bitwise_or": ("{0} | {1}", (D.int32, D.bool_)),
+    "bitwise_xor": ("{0} ^ {1}", (D.int32, D.bool_)),
 }
 
 _UNARY_OF = {cls: op for op, cls in E.UNARY.items()}
@@ -119,7 +119,7 @@ def _names():
 
 
 def _expr(st, dtype, names):
-    """(template, operand dtypes in float32?) of a fusible step, or None."""
+    """The Triton template of a fusible step (over its operands {0}, {1}, {2}), or None."""
     cls = st.prim.__class__
     out = dtype[st.outs[0]]
     ins = [dtype[i] for i in st.ins]
@@ -139,7 +139,7 @@ def _expr(st, dtype, names):
         return _fill(t, names)
     op = _BINARY_OF.get(cls)
     if op is not None:
-        t, takes, _ = _BINARY[op] if op in _BINARY else (None, (), False)
+        t, takes = _BINARY.get(op, (None, ()))
         if t is None or ins[0] is not ins[1] or ins[0] not in takes:
             return None
         return _fill(t, names)
@@ -174,7 +174,7 @@ class _Group:
         return g
 
 
-def groups(steps, shape, dtype, exprs):
+def groups(steps, shape, exprs):
     """The fusion groups of `steps` (lists of steps in order, two or more each) where
     `exprs[k]` is step k's template or None."""
     of = {}  # slot -> the group that computes it
@@ -238,7 +238,7 @@ def fuse(steps, shape, dtype, outs, consts, stream):
             if 0 < n <= _MAX_ELEMENTS:
                 e = _expr(st, dtype, names)
         exprs.append(e)
-    found = groups(steps, shape, dtype, exprs)
+    found = groups(steps, shape, exprs)
     if not found:
         return steps
     template = {id(st): e for st, e in zip(steps, exprs)}
