@@ -22,6 +22,10 @@ def to_mlx(x, dt=None):
         return x
     if dt == "bfloat16" and x.dtype == np.float32:
         return mlx.array(x).astype(mlx.bfloat16)
+    if isinstance(x, np.ndarray) and x.size == 0:
+        # upstream's CPU evaluation of a reduction over an empty axis of an array made from
+        # numpy hangs now and then (a lost wakeup); over a lazy mlx.zeros it does not
+        return mlx.zeros(x.shape, mlx.array(np.zeros((), x.dtype)).dtype)
     return mlx.array(x)
 
 

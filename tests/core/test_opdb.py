@@ -81,11 +81,11 @@ def test_vjp_jvp_match_upstream(op):
         outs_m = _listify(f_m(*prim_m))
         cots = [rng.standard_normal(o.shape).astype(np.float32) for o in outs_m]
         tans = [rng.standard_normal(np.shape(sample[i])).astype(np.float32) for i in nums]
-        _, vm = mlx.vjp(lambda *xs: _listify(f_m(*xs)), prim_m, [mlx.array(c) for c in cots])
+        _, vm = mlx.vjp(lambda *xs: _listify(f_m(*xs)), prim_m, [to_mlx(c) for c in cots])
         _, ve = mx.vjp(lambda *xs: _listify(f_e(*xs)), prim_e, [mx.array(c) for c in cots])
         for a, b in zip(ve, vm):
             assert_same(a, b, rtol=op.rtol or 1e-4, msg=f"{op.name} vjp")
-        _, jm = mlx.jvp(lambda *xs: _listify(f_m(*xs)), prim_m, [mlx.array(t) for t in tans])
+        _, jm = mlx.jvp(lambda *xs: _listify(f_m(*xs)), prim_m, [to_mlx(t) for t in tans])
         _, je = mx.jvp(lambda *xs: _listify(f_e(*xs)), prim_e, [mx.array(t) for t in tans])
         for a, b in zip(je, jm):
             assert_same(a, b, rtol=op.rtol or 1e-4, msg=f"{op.name} jvp")
