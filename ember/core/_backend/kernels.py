@@ -59,7 +59,11 @@ def _divide(x, y):
     # torch multiplies by the reciprocal of a divisor held on the host; a true division
     # (as upstream's, and as compiled kernels divide) needs the divisor on the device
     if y.device != x.device and y.dim() == 0 and (x.dtype.is_floating_point or x.is_complex()):
-        key = (repr(y.item()), y.dtype, x.device)
+        v = y.item()
+        if torch.cuda.is_current_stream_capturing():
+            # made inside the graph (its memory is the graph's): never cached
+            return torch.div(x, torch.full((), v, dtype=y.dtype, device=x.device))
+        key = (repr(v), y.dtype, x.device)
         d = _DEVICE_SCALARS.get(key)
         if d is None:
             if len(_DEVICE_SCALARS) > 1024:
