@@ -9,27 +9,11 @@ import pytest
 import ember.core as mx
 import ember.nn as nn
 from ember.utils import tree_flatten
-from tests.nn.parity import assert_tree_same, rand, sync
+from tests.nn.parity import E, M, assert_tree_same, both, rand, sync
 
 DTYPES = ["float32", "float16", "bfloat16"]
 TOL = {"float32": 1e-4, "float16": 1e-2, "bfloat16": 5e-2}
 LAYERS = ["RNN", "GRU", "LSTM"]
-
-
-def E(x, dtype="float32"):
-    return None if x is None else mx.array(x).astype(getattr(mx, dtype))
-
-
-def M(x, dtype="float32"):
-    return None if x is None else mlx.array(x).astype(getattr(mlx, dtype))
-
-
-def both(fn, s=0):
-    mx.random.seed(s)
-    e = fn(nn)
-    mlx.random.seed(s)
-    m = fn(mnn)
-    return e, m
 
 
 def no_address(s):

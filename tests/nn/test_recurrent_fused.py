@@ -12,7 +12,7 @@ from ember.core.ops import recurrent as R
 from ember.core.primitives.recurrent import Recurrent
 from ember.utils import tree_flatten
 from tests.helpers import assert_close, np_of
-from tests.nn.parity import assert_tree_same, rand, sync
+from tests.nn.parity import E, M, assert_tree_same, rand, sync
 
 TOL = {"float32": 1e-4, "float16": 1e-2, "bfloat16": 5e-2}
 # (name, layer kwargs): RNN with both fused nonlinearities
@@ -34,14 +34,6 @@ def pair(name, kw, bias=True, dtype="float32", d=5, h=4):
     m.set_dtype(getattr(mlx, dtype))
     sync(e, m)
     return e, m
-
-
-def E(x, dtype="float32"):
-    return None if x is None else mx.array(x).astype(getattr(mx, dtype))
-
-
-def M(x, dtype="float32"):
-    return None if x is None else mlx.array(x).astype(getattr(mlx, dtype))
 
 
 def call(layer, x, h=None, c=None):
