@@ -9,7 +9,6 @@ import gc
 import subprocess
 import sys
 import weakref
-from functools import partial
 
 import numpy as np
 import pytest
@@ -23,8 +22,7 @@ from ember.core._backend.kernels import register
 from ember.core.array import node
 from ember.core.primitives.base import Primitive
 from ember.core.transforms import compile as C
-from ember.utils import tree_flatten
-from tests.core.compile_runs import gpt_train
+from tests.core.compile_runs import gpt_train, train
 
 HAS_CUDA = torch.cuda.is_available()
 
@@ -348,23 +346,7 @@ def _train(compiled, steps=20, dropout=0.25):
     rng = np.random.default_rng(0)
     x = mx.array(rng.normal(size=(32, 6)).astype(np.float32))
     y = mx.array(rng.normal(size=(32, 1)).astype(np.float32))
-    loss_and_grad = nn.value_and_grad(model, lambda m, x, y: ((m(x) - y) ** 2).mean())
-    state = [model.state, opt.state, mx.random.state]
-
-    def step(x, y):
-        loss, grads = loss_and_grad(model, x, y)
-        opt.update(model, grads)
-        return loss
-
-    if compiled:
-        step = partial(mx.compile, inputs=state, outputs=state)(step)
-    losses = []
-    for _ in range(steps):
-        loss = step(x, y)
-        mx.eval(loss, state)
-        losses.append(loss)
-    return ([lo.item() for lo in losses],
-            {k: _np(v) for k, v in tree_flatten(model.parameters())}, step)
+    return train(model, opt, lambda m, x, y: ((m(x) - y) ** 2).mean(), x, y, steps, compiled)
 
 
 def _check_train():
@@ -466,7 +448,6 @@ def test_gpu_train_step_with_dropout(on_gpu):
     _check_train()
 
 
-@gpu
 @gpu
 def test_gpu_gpt_train_step(on_gpu):
     def run(compiled):
