@@ -15,17 +15,11 @@ import time
 from functools import partial
 
 from benchmarks import models as M
+from benchmarks.overhead import median_time
 
 
 def _median_us(fn, repeats, warmup=5):
-    for _ in range(warmup):
-        fn()
-    ts = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return 1e6 * statistics.median(ts)
+    return 1e6 * median_time(fn, repeats, warmup)
 
 
 def chain(n_ops, size, repeats):

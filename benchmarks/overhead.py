@@ -11,7 +11,8 @@ import statistics
 import time
 
 
-def _time(fn, repeats, warmup=5):
+def median_time(fn, repeats, warmup=5):
+    """Median seconds of `fn()` over `repeats` calls after `warmup` calls."""
     for _ in range(warmup):
         fn()
     ts = []
@@ -38,8 +39,8 @@ def bench_ember(device, n_ops, size, repeats):
     def run():
         mx.eval(chain())
 
-    total = _time(run, repeats)
-    build = _time(chain, repeats)
+    total = median_time(run, repeats)
+    build = median_time(chain, repeats)
     return total / n_ops, build / n_ops
 
 
@@ -64,7 +65,7 @@ def bench_mlx(device, n_ops, size, repeats):
             y = y + b
         mlx.eval(y)
 
-    return _time(run, repeats) / n_ops
+    return median_time(run, repeats) / n_ops
 
 
 def bench_torch(device, n_ops, size, repeats):
@@ -80,7 +81,7 @@ def bench_torch(device, n_ops, size, repeats):
             y = y + b
         sync()
 
-    return _time(run, repeats) / n_ops
+    return median_time(run, repeats) / n_ops
 
 
 def main(argv=None):
