@@ -30,6 +30,7 @@ CUDA; with `TRITON_INTERPRET=1` it applies on the CPU too, through Triton's inte
 
 import hashlib
 import importlib.util
+import math
 import os
 import string
 import sys
@@ -40,6 +41,7 @@ import torch
 from ember.core import dtypes as D
 from ember.core._backend import TORCH
 from ember.core._backend.kernels import register
+from ember.core._backend.triton_launch import Launcher, aligned
 from ember.core.primitives import elementwise as E
 from ember.core.primitives import misc as M
 from ember.core.primitives.base import Primitive
@@ -162,10 +164,10 @@ def _fill(template, names):
 # -- grouping ---------------------------------------------------------------------------
 
 class _Group:
-    __slots__ = ("shape", "steps", "open", "last", "into")
+    __slots__ = ("shape", "steps", "open", "into")
 
     def __init__(self, shape):
-        self.shape, self.steps, self.open, self.last, self.into = shape, [], True, -1, None
+        self.shape, self.steps, self.open, self.into = shape, [], True, None
 
     def find(self):
         g = self
@@ -215,13 +217,6 @@ def groups(steps, shape, exprs):
     return out
 
 
-def _numel(shape):
-    n = 1
-    for d in shape:
-        n *= d
-    return n
-
-
 def fuse(steps, shape, dtype, outs, consts, stream):
     """`steps` (on `stream`, the tape's) with each fusion group replaced by one step of a
     FusedElementwise at the place of its last step; `outs`: the tape's output slots,
@@ -234,7 +229,7 @@ def fuse(steps, shape, dtype, outs, consts, stream):
     for st in steps:
         e = None
         if not st.multi and len(st.outs) == 1 and st.stream == stream:
-            n = _numel(shape[st.outs[0]])
+            n = math.prod(shape[st.outs[0]])
             if 0 < n <= _MAX_ELEMENTS:
                 e = _expr(st, dtype, names)
         exprs.append(e)
@@ -295,7 +290,7 @@ def codegen(members, templates, ext, stored, shape, dtype):
     params += [f"MODE{k}: tl.constexpr" for k in range(len(ext))]
     params.append("BLOCK: tl.constexpr")
     body = ["offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)",
-            f"mask = offs < {_numel(g)}"]
+            f"mask = offs < {math.prod(g)}"]
     body += [f"i{d} = offs // {gstride[d]} % {g[d]}" for d in range(nd)]
     var = {}
     for k, s in enumerate(ext):
@@ -372,12 +367,11 @@ class FusedElementwise(Primitive):
     name = "FusedElementwise"
 
     def __init__(self, members, templates, ext, stored, shape, dtype, consts, device):
-        from ember.core._backend.triton_launch import Launcher
         self.steps = members
         self.shape = torch.Size(shape[members[0].outs[0]])
         self.device = device
         self.out_dtypes = [TORCH[dtype[s]] for s in stored]
-        self.numel = _numel(self.shape)
+        self.numel = math.prod(self.shape)
         # per kernel input: the position among the call's tensors, or a constant tensor
         self.sources = []
         n = 0
@@ -417,7 +411,7 @@ class FusedElementwise(Primitive):
             args.append(t)
             args += st
             modes.append(mode)
-            key.append((mode, st, t.dtype, t.data_ptr() % 16 == 0))
+            key.append((mode, st, t.dtype, aligned(t)))
         outs = [torch.empty(shape, dtype=d, device=dev) for d in self.out_dtypes]
         args += outs
         meta = {f"MODE{k}": m for k, m in enumerate(modes)}

@@ -11,15 +11,19 @@ every launch takes Triton's own path, which feeds it.
 import torch
 
 _raw_stream = getattr(torch._C, "_cuda_getCurrentRawStream", None)
-try:
-    from triton import knobs as _knobs
-except ImportError:  # pragma: no cover - older Triton, or none
-    _knobs = None
+_KNOBS = []  # Triton's knobs, imported at the first launch (importing Triton is slow)
 
 
 def hooks_on():
     """Whether a Triton launch hook (a profiler) is installed."""
-    h = _knobs.runtime.launch_enter_hook if _knobs is not None else None
+    if not _KNOBS:
+        try:
+            from triton import knobs
+        except ImportError:  # pragma: no cover - older Triton, or none
+            knobs = None
+        _KNOBS.append(knobs)
+    k = _KNOBS[0]
+    h = k.runtime.launch_enter_hook if k is not None else None
     return h is not None and bool(getattr(h, "calls", True))
 
 

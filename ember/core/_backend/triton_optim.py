@@ -12,10 +12,13 @@ kernel does not apply (another dtype, tensors off CUDA, no Triton); with
 `TRITON_INTERPRET=1` it runs on the CPU through Triton's interpreter (for the tests).
 """
 
+import hashlib
+
 import numpy as np
 import torch
 
 from ember.core._backend import fusion as F
+from ember.core._backend.triton_launch import Launcher, aligned
 
 BLOCK = 1024
 # parameters per kernel: compiling one grows faster than its branches (about 1.6 s for 16
@@ -88,9 +91,6 @@ def _kernel(hyper, layouts):
     key = (hyper, layouts, F.interpreting())
     hit = _KERNELS.get(key)
     if hit is None:
-        import hashlib
-
-        from ember.core._backend.triton_launch import Launcher
         digest = hashlib.sha1(repr(key[:2]).encode()).hexdigest()[:16]
         name = f"adam_{digest}"
         src, programs = _source(name, hyper, layouts)
@@ -131,6 +131,6 @@ def adam(hyper, lr, extra, grads, params, slots):
             args += [p[i], g[i], m[i], v[i], outs[0][i], outs[1][i], outs[2][i]]
         args += [lr, c1, c2, dec]
         # the launch key: alignment of every pointer (Triton specializes on it)
-        key = tuple(t.data_ptr() % 16 == 0 for t in args)
+        key = tuple(aligned(t) for t in args)
         launch(key, grid, args, {}, {"num_warps": 4, "enable_fp_fusion": False}, idx)
     return outs
