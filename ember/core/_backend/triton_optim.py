@@ -14,7 +14,6 @@ kernel does not apply (another dtype, tensors off CUDA, no Triton); with
 
 import hashlib
 
-import numpy as np
 import torch
 
 from ember.core._backend import fusion as F
@@ -25,11 +24,6 @@ BLOCK = 1024
 # parameters, 14 s for 64); layers of one shape give chunks of one kernel
 PER_KERNEL = 16
 _KERNELS = {}  # (hyper, layouts, interpreted) -> (launcher, grid)
-
-
-def _f32(v):
-    """Python source of the float32 value nearest to `v` (the constant torch would use)."""
-    return repr(float(np.float32(v)))
 
 
 def _index(layout):
@@ -47,6 +41,10 @@ def _index(layout):
 
 
 def _source(name, hyper, layouts):
+    from ember.core._backend.kernels_optim import _c  # (it imports this module)
+
+    def _f32(v):  # source of the float32 constant the multi-tensor rule uses
+        return repr(_c(v, torch.float32))
     b1, b2, eps, bias_correction, decay = hyper
     one = ["@triton.jit",
            "def _one(p, g, m, v, P, M, V, mask, lr, c1, c2, dec):",
@@ -105,13 +103,11 @@ def _layout(t):
 def adam(hyper, lr, extra, grads, params, slots):
     if lr.dtype is not torch.float32 or not (lr.is_cuda or F.interpreting()):
         return None
-    ms, vs = slots
-    ts = [*grads, *params, *ms, *vs]
+    g, p, (m, v) = grads, params, slots
     dev = lr.device
-    if any(t.dtype is not torch.float32 or t.device != dev for t in ts):
+    if any(t.dtype is not torch.float32 or t.device != dev for ts in (g, p, m, v) for t in ts):
         return None
-    n = len(params)
-    g, p, m, v = ts[:n], ts[n:2 * n], ts[2 * n:3 * n], ts[3 * n:]
+    n = len(p)
     # a strided tensor (a gradient computed transposed, say) is read through its strides
     layouts = [(p[i].numel(), tuple(_layout(t[i]) for t in (p, g, m, v))) for i in range(n)]
     outs = [[torch.empty_like(t, memory_format=torch.contiguous_format) for t in p],
