@@ -94,6 +94,7 @@ def build_runner(tape):
         names[s] = f"c{j}"
         env[f"C{j}"] = c[0]
         defaults.append(f"c{j}=C{j}")
+    # steps read through aliases to the tensors they stand for
     steps = [C.Step(st.prim, tuple([root.get(i, i) for i in st.ins]), st.outs, st.stream,
                     st.multi)
              for st in tape.steps if st.prim.__class__ not in _ALIASES]
@@ -104,7 +105,7 @@ def build_runner(tape):
     last = {}
     for n, st in enumerate(steps):
         for i in st.ins:
-            last[root.get(i, i)] = n
+            last[i] = n
     keep = set(outs) | set(names)  # outputs, inputs and constants are never deleted
     used = set(last) | set(outs)
     lines = []
@@ -118,7 +119,7 @@ def build_runner(tape):
         return name
 
     for n, st in enumerate(steps):
-        args = ", ".join(names[root.get(i, i)] for i in st.ins)
+        args = ", ".join(names[i] for i in st.ins)
         f = _direct(KERNELS.get(st.prim.__class__))
         if f is not None:
             call = f"{bind(f, 'f')}({args})"
@@ -135,7 +136,7 @@ def build_runner(tape):
                 if o in used:
                     names[o] = f"t{o}"
                     lines.append(f"t{o} = r[{j}]")
-        dead = sorted({root.get(i, i) for i in st.ins if last[root.get(i, i)] == n} - keep)
+        dead = sorted({i for i in st.ins if last[i] == n} - keep)
         if dead:
             lines.append("del " + ", ".join(names[s] for s in dead))
     ret = [names[o] for o in outs]
