@@ -181,17 +181,18 @@ def _random_state_type():
 
 def _state_leaves(tree, out, locs=None):
     """Append the arrays of a state tree to `out` (other leaves are ignored), and with
-    `locs`, where each one is: (container, key), (a tuple, None) or (None, None) for the
-    random state (see `_put_at`)."""
+    `locs`, where each one is (see `_put_at`): (container, key or index); (a tuple, None)
+    and (None, the array) where no new value can go (a tuple, a bare array); (None, None)
+    for the random state."""
     # array leaves are taken in the loops (one call per container, not per leaf: this
     # runs on every call of a compiled train step)
     if isinstance(tree, (list, tuple)):
-        pos = None if isinstance(tree, tuple) else 0
+        fixed = isinstance(tree, tuple)
         for i, x in enumerate(tree):
             if type(x) is array:
                 out.append(x)
                 if locs is not None:
-                    locs.append((tree, None if pos is None else i))
+                    locs.append((tree, None if fixed else i))
             else:
                 _state_leaves(x, out, locs)
     elif isinstance(tree, dict):
@@ -205,7 +206,7 @@ def _state_leaves(tree, out, locs=None):
     elif isinstance(tree, array):
         out.append(tree)
         if locs is not None:
-            locs.append((None, tree))  # a bare array: nothing to replace
+            locs.append((None, tree))
     elif type(tree) is _random_state_type():
         from ember.core import random
         out.append(random._state_key())
