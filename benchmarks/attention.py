@@ -30,6 +30,8 @@ CONFIGS = [
     ("mha 1k d64", 8, 16, 16, 1024, 1024, 64, None),
     ("gqa 32/8 1k d128 additive mask", 2, 32, 8, 1024, 1024, 128, "additive"),
     ("decode 1 x 4k gqa 32/8 d128", 8, 32, 8, 1, 4096, 128, "causal"),
+    # the char-GPT of benchmarks.models at its large size: an additive causal mask
+    ("gpt large 512 d64 additive causal", 16, 12, 12, 512, 512, 64, "additive_causal"),
 ]
 SMALL = [("small mha 128 d64", 2, 4, 4, 128, 128, 64, None),
          ("small gqa 128 d64 causal", 2, 4, 2, 128, 128, 64, "causal")]
@@ -58,6 +60,8 @@ def _inputs(cfg, seed=0):
     m = None
     if mask == "additive":
         m = (rng.standard_normal((1, 1, tq, tk)) * 0.5).astype(np.float32)
+    elif mask == "additive_causal":
+        m = np.triu(np.full((tq, tk), -np.inf, np.float32), 1 + tk - tq)
     return q, k, v, cot, m
 
 

@@ -11,6 +11,7 @@ recomputes the forward.
 import torch
 import torch.nn.functional as F
 
+from ember.core._backend import triton_attention as _TA
 from ember.core._backend.kernels import KERNELS, register
 from ember.core.primitives import fast as P
 
@@ -109,6 +110,13 @@ def _sdpa(p, q, k, v, mask, sinks):
         return q.new_zeros((b, hq, tq, v.shape[-1]))
     if sinks is not None:
         return _sdpa_sinks(p, q, k, v, mask, sinks)
+    if q.dtype is torch.float32 and _TA.usable(q, k, v, mask):
+        if p.causal and tq <= tk:
+            return _TA.attention(q, k, v, None, True, p.scale)
+        if not p.causal:
+            if mask is not None:
+                q, mask = _sdpa_mask(q, mask)
+            return _TA.attention(q, k, v, mask, False, p.scale)
     attn_mask, is_causal = None, False
     if p.causal:
         if tq == tk:
@@ -122,18 +130,23 @@ def _sdpa(p, q, k, v, mask, sinks):
             attn_mask, keep = _causal_long_queries(tq, tk, q.device)
             q = torch.where(keep, q, 0)
     elif mask is not None:
-        if mask.ndim < 2:
-            mask = mask.reshape((1,) * (2 - mask.ndim) + tuple(mask.shape))
-        attn_mask = mask
-        if mask.dtype is torch.bool:
-            keep = mask.any(-1, keepdim=True)
-            attn_mask = torch.ge(mask, keep)  # rows with no visible key see every key
-            q = torch.where(keep, q, 0)
+        q, attn_mask = _sdpa_mask(q, mask)
     if hq != hk:
         return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, is_causal=is_causal,
                                               scale=p.scale, enable_gqa=True)
     return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, is_causal=is_causal,
                                           scale=p.scale)
+
+
+def _sdpa_mask(q, mask):
+    """(q, mask) for torch's attention: the mask at least 2-D; for a boolean mask, rows
+    with no visible key see every key with a zero query (their output is the mean of v)."""
+    if mask.ndim < 2:
+        mask = mask.reshape((1,) * (2 - mask.ndim) + tuple(mask.shape))
+    if mask.dtype is torch.bool:
+        keep = mask.any(-1, keepdim=True)
+        return torch.where(keep, q, 0), torch.ge(mask, keep)
+    return q, mask
 
 
 _CAUSAL = {}  # (tq, tk, device) -> constant causal masks; bounded by _CAUSAL_MAX entries

@@ -11,6 +11,7 @@ every launch takes Triton's own path, which feeds it.
 import torch
 
 _raw_stream = getattr(torch._C, "_cuda_getCurrentRawStream", None)
+MAX_KEYS = 1024  # launch entries kept per kernel
 _KNOBS = []  # Triton's knobs, imported at the first launch (importing Triton is slow)
 
 
@@ -55,5 +56,7 @@ class Launcher:
             return
         kernel = self.fn[grid](*args, **meta, **opts)
         if _raw_stream is not None and hasattr(kernel, "packed_metadata"):
+            if len(self.cache) >= MAX_KEYS:  # shapes that keep changing (a growing cache)
+                self.cache.clear()
             self.cache[key] = (kernel.run, kernel.function, kernel.packed_metadata,
                                constexprs(self.fn, meta))

@@ -1,0 +1,185 @@
+"""Float32 attention on CUDA as Triton flash-attention kernels with TF32 products.
+
+torch has no fast float32 attention: flash attention takes half types only, and the
+memory-efficient kernel runs float32 on CUDA cores (7-8 TFLOPS on an H100; the GPT of
+the benchmarks at 512 tokens spends a third of its train step there). MLX's default dtype
+is float32 and its matrix products use TF32 (`MLX_ENABLE_TF32`, on by default), so these
+kernels do what upstream does in precision -- TF32 products, float32 softmax and
+accumulation -- without writing the (Lq, Lk) scores to memory.
+
+Forward and backward follow FlashAttention-2: the forward keeps a running max and sum per
+query row and stores the row's log-sum-exp; the backward recomputes the probabilities from
+it, one kernel for dK/dV (a program per key block, walking the query blocks of every head
+of its group) and one for dQ (a program per query block). Masks: none, causal (aligned to
+the lower right, as upstream's), additive or boolean arrays of any broadcast (read through
+their strides). A block of keys that an additive or boolean mask hides entirely is
+skipped, so an additive causal mask costs what `causal` does.
+
+Used when TF32 is allowed, for head sizes up to 128 and masks that take no gradient;
+otherwise torch's kernels run. `TRITON_INTERPRET=1` runs them on the CPU (the tests).
+"""
+
+import importlib.util
+import os
+import sys
+
+import torch
+
+from ember.core._backend.triton_launch import Launcher
+
+MAX_HEAD = 128
+_HAVE_TRITON = []  # [bool], looked up once
+
+
+def interpreting():
+    return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
+
+
+def usable(q, k, v, mask):
+    """Whether these kernels take this attention (torch's otherwise)."""
+    if q.dtype is not torch.float32 or k.dtype is not torch.float32 \
+            or v.dtype is not torch.float32:
+        return False
+    if not (q.is_cuda and torch.backends.cuda.matmul.allow_tf32) and not interpreting():
+        return False
+    if not _HAVE_TRITON:
+        _HAVE_TRITON.append(importlib.util.find_spec("triton") is not None)
+    if not _HAVE_TRITON[0]:
+        return False
+    if q.shape[-1] > MAX_HEAD or v.shape[-1] > MAX_HEAD:
+        return False
+    return mask is None or (isinstance(mask, torch.Tensor) and not mask.requires_grad
+                            and mask.dtype in (torch.float32, torch.bool))
+
+
+_KERNELS = __name__ + "_kernels"
+
+
+def _kernels():
+    """The module of jitted kernels; under the interpreter a second copy of it, loaded
+    while `TRITON_INTERPRET` is set (Triton picks the mode when decorating)."""
+    if not interpreting():
+        return importlib.import_module(_KERNELS)
+    name = _KERNELS + "_interpreted"
+    mod = sys.modules.get(name)
+    if mod is None:
+        path = os.path.join(os.path.dirname(__file__), "triton_attention_kernels.py")
+        spec = importlib.util.spec_from_file_location(name, path)
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[name] = mod
+        spec.loader.exec_module(mod)
+    return mod
+
+
+_LAUNCHERS = {}
+
+
+def _launch(kernel, key, grid, args, meta):
+    """kernel[grid](*args, **meta) through a cached Launcher (keyed by everything Triton
+    specializes on: the caller's key holds the shapes, strides and alignments)."""
+    mod = _kernels()
+    if interpreting():  # Triton's own path
+        getattr(mod, kernel)[grid](*args, **meta)
+        return
+    la = _LAUNCHERS.get(kernel)
+    if la is None:
+        la = _LAUNCHERS[kernel] = Launcher(getattr(mod, kernel))
+    dev = args[0].device.index
+    warps = meta.pop("num_warps")
+    stages = meta.pop("num_stages")
+    la(key, grid, args, meta, {"num_warps": warps, "num_stages": stages}, dev)
+
+
+def _pow2(n):
+    return max(16, 1 << (n - 1).bit_length())
+
+
+def _strides4(t):
+    return tuple(t.stride()) if t is not None else (0, 0, 0, 0)
+
+
+# (wide heads (> 64), backward) -> (BLOCK_M, BLOCK_N, warps, stages), from a sweep on an
+# H100 (512-2048 tokens, head sizes 64 and 128)
+BLOCKS = {(False, False): (64, 64, 4, 2), (True, False): (128, 64, 8, 2),
+          (False, True): (64, 64, 4, 1), (True, True): (64, 32, 4, 1)}
+# the dK/dV kernel splits a group's heads over programs when there are fewer than this
+# many (key block, kv head) programs, and sums the shares afterwards
+MIN_PROGRAMS = 1024
+
+
+def _meta(d, dv, mask_kind, causal, backward):
+    bd, bdv = _pow2(d), _pow2(dv)
+    bm, bn, warps, stages = BLOCKS[(max(bd, bdv) > 64, backward)]
+    return dict(MASK=mask_kind, CAUSAL=causal, BLOCK_M=bm, BLOCK_N=bn, BLOCK_D=bd,
+                BLOCK_DV=bdv, num_warps=warps, num_stages=stages)
+
+
+def _common(q, k, v, mask, causal):
+    b, h, lq, d = q.shape
+    hk, lk, dv = k.shape[1], k.shape[2], v.shape[-1]
+    if mask is None:
+        kind, mk = 0, q  # never read
+    else:
+        kind = 2 if mask.dtype is torch.bool else 1
+        mk = mask.expand(b, h, lq, lk)
+    return (b, h, hk, lq, lk, d, dv), kind, mk
+
+
+def _key(ts, ints):
+    return (tuple(t.data_ptr() % 16 == 0 for t in ts), ints)
+
+
+def forward(q, k, v, mask, causal, scale):
+    (b, h, hk, lq, lk, d, dv), kind, mk = _common(q, k, v, mask, causal)
+    o = torch.empty((b, h, lq, dv), dtype=q.dtype, device=q.device)
+    lse = torch.empty((b * h, lq), dtype=torch.float32, device=q.device)
+    meta = _meta(d, dv, kind, causal, False)
+    ints = (*q.stride(), *k.stride(), *v.stride(), *_strides4(mk if kind else None),
+            *o.stride(), h, h // hk, lq, lk, d, dv)
+    args = (q, k, v, mk, o, lse, *ints, scale)
+    grid = (-(-lq // meta["BLOCK_M"]), b * h, 1)
+    _launch("_fwd", (_key((q, k, v, mk), ints), kind, causal), grid, args, meta)
+    return o, lse
+
+
+def backward(q, k, v, mask, causal, scale, o, lse, do):
+    (b, h, hk, lq, lk, d, dv), kind, mk = _common(q, k, v, mask, causal)
+    delta = (o * do).sum(-1)  # (B, H, LQ), contiguous
+    dq = torch.empty((b, h, lq, d), dtype=q.dtype, device=q.device)
+    meta = _meta(d, dv, kind, causal, True)
+    g = h // hk
+    blocks = -(-lk // meta["BLOCK_N"])
+    shares = g if g > 1 and blocks * b * hk < MIN_PROGRAMS else 1
+    dk = torch.empty((b, hk, shares, lk, d), dtype=k.dtype, device=k.device)
+    dvt = torch.empty((b, hk, shares, lk, dv), dtype=v.dtype, device=v.device)
+    ints = (*q.stride(), *k.stride(), *v.stride(), *_strides4(mk if kind else None),
+            *do.stride(), h, g, lq, lk, d, dv)
+    key = (_key((q, k, v, mk, do), ints), kind, causal)
+    _launch("_bwd_kv", (key, shares), (blocks, b * hk * shares, 1),
+            (q, k, v, mk, do, lse, delta, dk, dvt, *ints, scale, g // shares), dict(meta))
+    _launch("_bwd_q", key, (-(-lq // meta["BLOCK_M"]), b * h, 1),
+            (q, k, v, mk, do, lse, delta, dq, *ints, scale), meta)
+    if shares > 1:
+        return dq, dk.sum(2), dvt.sum(2)
+    return dq, dk.squeeze(2), dvt.squeeze(2)
+
+
+class Attention(torch.autograd.Function):
+    """softmax(scale * q @ k^T + mask) @ v with the kernels above, for torch's autograd."""
+
+    @staticmethod
+    def forward(ctx, q, k, v, mask, causal, scale):
+        o, lse = forward(q, k, v, mask, causal, scale)
+        ctx.save_for_backward(q, k, v, mask, o, lse)
+        ctx.causal, ctx.scale = causal, scale
+        return o
+
+    @staticmethod
+    def backward(ctx, do):
+        q, k, v, mask, o, lse = ctx.saved_tensors
+        dq, dk, dv = backward(q, k, v, mask, ctx.causal, ctx.scale, o, lse, do)
+        return dq, dk, dv, None, None, None
+
+
+def attention(q, k, v, mask, causal, scale):
+    return Attention.apply(q, k, v, mask, causal, scale)
