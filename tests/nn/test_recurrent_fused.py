@@ -10,7 +10,7 @@ import ember.core as mx
 import ember.nn as nn
 from ember.core.ops import recurrent as R
 from ember.core.primitives.recurrent import Recurrent
-from ember.utils import tree_flatten
+from ember.utils import tree_flatten, tree_map
 from tests.helpers import assert_close, np_of
 from tests.nn.parity import E, M, assert_tree_same, rand, sync
 
@@ -501,3 +501,26 @@ def test_backward_reuses_the_forward_autograd_state(layer, monkeypatch):
     assert len(calls) == (2 if name == "LSTM" else 1)
     g2 = mlx.vjp(lambda x: call(m, x), [M(x)], [mlx.ones((2, 5, 4))] * len(ones))[1]
     assert_tree_same(g1, g2, rtol=5e-4)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("layer", LAYERS, ids=LAYER_IDS)
+def test_gpu_flat_weights_follow_the_parameters(layer):
+    """cuDNN's flat copy of the weights is made once per set of weight arrays and
+    replaced when the model's parameters change."""
+    from ember.core._backend import kernels_recurrent as K
+    name, kw = layer
+    e, _ = pair(name, kw, d=16, h=32)
+    x = rand((4, 9, 16), 0)
+
+    def both():
+        gpu = _on(mx.gpu, lambda: call(e, E(x)))
+        assert_tree_same(gpu, _on(mx.cpu, lambda: call(e, E(x))), rtol=2e-3)
+        return gpu
+    K._FLAT.clear()
+    first = both()
+    flats = [id(v[1]) for v in K._FLAT.values()]
+    assert_tree_same(both(), first, rtol=1e-7)
+    assert [id(v[1]) for v in K._FLAT.values()] == flats  # reused, not rebuilt
+    e.update(tree_map(lambda p: p * 0.5, e.trainable_parameters()))
+    both()

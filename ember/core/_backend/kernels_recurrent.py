@@ -12,6 +12,7 @@ autograd state rides on the output tensor (`_ember_rnn`) until the backward cons
 """
 
 import warnings
+import weakref
 
 import torch
 import torch.nn.functional as F
@@ -20,7 +21,7 @@ from ember.core._backend.kernels import register
 from ember.core._backend.kernels_fast import _grad, _leaf
 from ember.core.primitives import recurrent as P
 
-# cuDNN copies weights that are not views of one flat buffer (ours never are), and says so
+# cuDNN copies weights that are not views of one flat buffer (as under autograd), and says so
 warnings.filterwarnings("ignore", message="RNN module weights are not part of single")
 
 _VF = torch._VF
@@ -45,6 +46,47 @@ def _state(h, n, size, like):
     return _zeros((1, n, size), like) if h is None else h.unsqueeze(0).contiguous()
 
 
+_FLAT = {}  # ids of (kind, x's size, wx, wh, b, bhn) -> (weak references, flat params)
+_FLAT_MAX = 16
+_CUDNN_MODE = {"rnn_relu": 0, "rnn_tanh": 1, "lstm": 2, "gru": 3}
+
+
+def _flat_params(kind, x, wx, wh, b, bhn):
+    """The weights as views of one buffer, as cuDNN wants them: torch otherwise copies
+    them into one on every call. Made once per set of weight tensors (the tensors of
+    evaluated arrays never change) and kept while they live; for inference only, since
+    the copies take no gradient."""
+    ws = (wx, wh, b, bhn)
+    key = (kind, x.shape[-1]) + tuple(id(t) for t in ws)
+    hit = _FLAT.get(key)
+    if hit is not None and all(r is None if t is None else r() is t for r, t in zip(hit[0], ws)):
+        return hit[1]
+    params = _params(kind, x, wx, wh, b, bhn)
+    with torch.inference_mode(False), torch.no_grad():
+        params = [t.clone() for t in params]
+        torch._cudnn_rnn_flatten_weight(params, len(params), x.shape[-1], _CUDNN_MODE[kind],
+                                        wh.shape[1], 0, 1, True, False)
+    for k in [k for k, (refs, _) in _FLAT.items() if any(r is not None and r() is None
+                                                          for r in refs)]:
+        del _FLAT[k]  # weights that are gone (a model that was updated)
+    if len(_FLAT) >= _FLAT_MAX:
+        _FLAT.clear()
+    _FLAT[key] = (tuple(None if t is None else weakref.ref(t) for t in ws), params)
+    return params
+
+
+def _params(kind, x, wx, wh, b, bhn):
+    """torch's parameter list: w_ih, w_hh and, with biases, b_ih, b_hh."""
+    g, size = wx.shape[0], wh.shape[1]
+    if kind == "gru":
+        params = [wx, wh]
+        if b is not None or bhn is not None:
+            b_hh = _zeros((g,), x) if bhn is None else torch.cat((_zeros((2 * size,), x), bhn))
+            params += [_zeros((g,), x) if b is None else b, b_hh]
+        return params
+    return [wx, wh] if b is None else [wx, wh, b, _zeros((g,), x)]
+
+
 def _forward(p, ts, train):
     """The hidden states (N, L, H) of the layer `p` on input tensors `ts`."""
     x, wx, wh, b, bhn, h0, c0, hs = p.split(ts)
@@ -53,14 +95,10 @@ def _forward(p, ts, train):
         return _cells(x, wx, wh, b, h0, c0, hs, train)
     n, size = x.shape[0], wh.shape[1]
     hx = _state(h0, n, size, x)
-    g = wx.shape[0]
-    if kind == "gru":
-        params = [wx, wh]
-        if b is not None or bhn is not None:
-            b_hh = _zeros((g,), x) if bhn is None else torch.cat((_zeros((2 * size,), x), bhn))
-            params += [_zeros((g,), x) if b is None else b, b_hh]
+    if not train and x.is_cuda and torch.backends.cudnn.enabled:
+        params = _flat_params(kind, x, wx, wh, b, bhn)
     else:
-        params = [wx, wh] if b is None else [wx, wh, b, _zeros((g,), x)]
+        params = _params(kind, x, wx, wh, b, bhn)
     has_b = len(params) == 4
     if kind == "lstm":
         hx = (hx, _state(c0, n, size, x))
