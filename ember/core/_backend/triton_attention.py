@@ -48,6 +48,9 @@ def usable(q, k, v, mask):
         return False
     if q.shape[-1] > MAX_HEAD or v.shape[-1] > MAX_HEAD:
         return False
+    # one program row per (batch, head) in the grid's second dimension; 32-bit offsets
+    if q.shape[0] * q.shape[1] >= 65536 or max(q.numel(), k.numel(), v.numel()) >= 2 ** 31:
+        return False
     return mask is None or (isinstance(mask, torch.Tensor) and not mask.requires_grad
                             and mask.dtype in (torch.float32, torch.bool))
 
@@ -144,7 +147,10 @@ def forward(q, k, v, mask, causal, scale):
 
 def backward(q, k, v, mask, causal, scale, o, lse, do):
     (b, h, hk, lq, lk, d, dv), kind, mk = _common(q, k, v, mask, causal)
-    delta = (o * do).sum(-1)  # (B, H, LQ), contiguous
+    delta = torch.empty((b * h, lq), dtype=torch.float32, device=q.device)
+    _launch("_delta", _key((o, do, delta), (*do.stride(), h, lq, dv)), (-(-lq // 64), b * h, 1),
+            (o, do, delta, *do.stride(), h, lq, dv),
+            dict(BLOCK_M=64, BLOCK_DV=_pow2(dv), num_warps=4, num_stages=1))
     dq = torch.empty((b, h, lq, d), dtype=q.dtype, device=q.device)
     meta = _meta(d, dv, kind, causal, True)
     g = h // hk

@@ -217,3 +217,19 @@ def _bwd_q(Q, K, V, Mk, DO, LSE, DELTA, DQ,
             ds = p * (tl.dot(do, vt) - delta[:, None])
             acc += tl.dot(ds, tl.trans(kt))
     tl.store(DQ + (bh * LQ + rows[:, None]) * D + dq[None, :], acc * scale, mask=qmask)
+
+
+@triton.jit
+def _delta(O, DO, DELTA, sdb, sdh, sdm, sdd, H, LQ, DV,
+           BLOCK_M: tl.constexpr, BLOCK_DV: tl.constexpr):
+    """rowsum(O * dO) of one query block of one head (O contiguous (B, H, LQ, DV))."""
+    rows = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
+    bh = tl.program_id(1)
+    b = bh // H
+    h = bh % H
+    dv = tl.arange(0, BLOCK_DV)
+    m = (rows[:, None] < LQ) & (dv[None, :] < DV)
+    o = tl.load(O + (bh * LQ + rows[:, None]) * DV + dv[None, :], mask=m, other=0.0)
+    do = tl.load(DO + b * sdb + h * sdh + rows[:, None] * sdm + dv[None, :] * sdd, mask=m,
+                 other=0.0)
+    tl.store(DELTA + bh * LQ + rows, _sum(o * do, 1), mask=rows < LQ)
