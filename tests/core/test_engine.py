@@ -36,6 +36,19 @@ def test_long_chain_evaluates_without_recursion():
     assert y.item() == 200_000
 
 
+def test_eval_takes_every_array_of_a_tree():
+    """Arrays in lists, tuples, dicts (and dict subclasses such as modules), at any depth;
+    other leaves are ignored."""
+    import ember.nn as nn
+    a, b, c, d = (mx.ones((2,)) + i for i in range(4))
+    model = nn.Linear(2, 2)
+    deep = d
+    for _ in range(5000):  # deeper than Python's recursion limit
+        deep = [deep]
+    mx.eval([a, (1, {"x": b, "y": [None, "s", c]}), model], deep)
+    assert all(x._data is not None for x in (a, b, c, d, model.weight, model.bias))
+
+
 def test_shared_subgraph_computed_once():
     calls = []
     from ember.core._backend import kernels

@@ -9,7 +9,7 @@ from ember.core._backend import inference_guard as _inference
 from ember.core._backend import memory as _mem
 from ember.core._backend import streams as S
 from ember.core._backend.kernels import KERNELS
-from ember.core.array import TRACING  # noqa: F401 - (defined with the array, used here)
+from ember.core.array import TRACING, array  # (TRACING: defined with the array)
 
 
 def evaluate(outs, sync=True):
@@ -106,7 +106,33 @@ def async_eval(*args):
 def _arrays_of(tree):
     """The arrays in a tree of lists, tuples and dicts; other leaves are ignored, as
     upstream does."""
-    from ember.core.array import array
+    out = []
+    try:
+        _collect(tree, out)
+    except RecursionError:  # a tree nested deeper than Python's stack: walk it by hand
+        out = _arrays_of_deep(tree)
+    return out
+
+
+def _collect(tree, out):
+    # array leaves are taken in the loops (one call per container, not per leaf: a train
+    # step evaluates the whole model and optimizer state)
+    if isinstance(tree, (list, tuple)):
+        items = tree
+    elif isinstance(tree, dict):
+        items = tree.values()
+    else:
+        if isinstance(tree, array):
+            out.append(tree)
+        return
+    for x in items:
+        if type(x) is array:
+            out.append(x)
+        elif isinstance(x, (list, tuple, dict, array)):
+            _collect(x, out)
+
+
+def _arrays_of_deep(tree):
     out = []
     stack = [tree]
     while stack:
