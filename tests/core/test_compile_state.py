@@ -156,3 +156,64 @@ def test_compiled_gpt_train_step(dropout):
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
     for k in wp:
         np.testing.assert_allclose(gp[k], wp[k], rtol=1e-5, atol=1e-6, err_msg=k)
+
+
+def test_state_changed_between_calls_is_seen(monkeypatch):
+    """Later calls find the state's leaves where the last call wrote them; a tree changed
+    in between (a leaf replaced, a container replaced, a key added or removed) is walked
+    again."""
+    state = {"w": mx.array([1.0, 2.0]), "opt": {"n": mx.array(0.0)}, "fixed": (mx.array(5.0),)}
+
+    @partial(mx.compile, inputs=state, outputs=state)
+    def step(x):
+        state["w"] = state["w"] * x + state["fixed"][0]
+        state["opt"]["n"] = state["opt"]["n"] + 1
+        if "extra" in state:
+            state["extra"] = state["extra"] * 2
+        return state["w"].sum()
+
+    def check(w, n):
+        np.testing.assert_allclose(np.array(state["w"]), w)
+        assert state["opt"]["n"].item() == n
+    walks = []
+    real = C._state_leaves
+    monkeypatch.setattr(C, "_state_leaves", lambda *a: walks.append(1) or real(*a))
+    step(mx.array(2.0))
+    check([7.0, 9.0], 1)
+    n = len(walks)
+    step(mx.array(2.0))  # found through the last call's places
+    check([19.0, 23.0], 2)
+    assert len(walks) == n
+    state["w"] = mx.array([0.0, 1.0])  # a leaf replaced
+    step(mx.array(1.0))
+    check([5.0, 6.0], 3)
+    state["opt"] = {"n": mx.array(10.0)}  # a container replaced
+    step(mx.array(1.0))
+    check([10.0, 11.0], 11)
+    state["extra"] = mx.array(3.0)  # a key added: a new leaf, a new trace
+    step(mx.array(1.0))
+    check([15.0, 16.0], 12)
+    assert state["extra"].item() == 6.0
+    step(mx.array(1.0))
+    assert state["extra"].item() == 12.0
+    check([20.0, 21.0], 13)
+    del state["extra"]  # back to the first tree's structure (and its traced call)
+    step(mx.array(1.0))
+    check([25.0, 26.0], 14)
+
+
+def test_random_state_read_anew_on_every_call():
+    state = [mx.random.state]
+
+    @partial(mx.compile, inputs=state, outputs=state)
+    def draw():
+        return mx.random.uniform(shape=(3,))
+
+    mx.random.seed(3)
+    got = [np.array(draw()) for _ in range(3)]
+    mx.random.seed(3)
+    want = [np.array(mx.random.uniform(shape=(3,))) for _ in range(3)]
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g, w)
+    mx.random.seed(3)  # reseeded between calls: the next call reads the new key
+    np.testing.assert_array_equal(np.array(draw()), want[0])

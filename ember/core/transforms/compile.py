@@ -227,6 +227,63 @@ def _put_at(locs, values):
             c[k] = v
 
 
+class _StatePlan:
+    """Where the leaves of an `inputs` tree that is also the `outputs` tree were found, so
+    that the next call takes them without walking the tree: a train step's state is the
+    same tree on every call, holding what the last call wrote back. Each slot of each
+    container must still hold the object it held, and each container its length; any
+    change sends the call back to the full walk."""
+
+    __slots__ = ("tree", "conts", "keys", "objs", "lens", "leaves", "writable", "random",
+                 "locs")
+
+    def __init__(self, tree, leaves, locs):
+        self.tree = tree
+        self.conts, self.keys, self.objs, self.lens = [], [], [], []
+        self._record(tree)
+        slot = {(id(c), k): j for j, (c, k) in enumerate(zip(self.conts, self.keys))}
+        self.leaves, self.locs = list(leaves), locs
+        # (leaf, slot) for leaves that take new values; random-state leaves are read anew
+        self.writable = [(i, slot[(id(c), k)]) for i, (c, k) in enumerate(locs)
+                         if c is not None and k is not None]
+        self.random = [i for i, (c, k) in enumerate(locs) if c is None and k is None]
+
+    def _record(self, tree):
+        if isinstance(tree, (list, tuple)):
+            items = enumerate(tree)
+        elif isinstance(tree, dict):
+            items = tree.items()
+        else:
+            return
+        self.lens.append((tree, len(tree)))
+        for k, x in items:
+            self.conts.append(tree)
+            self.keys.append(k)
+            self.objs.append(x)
+            self._record(x)
+
+    def match(self):
+        """The tree's leaves, or None when the tree changed."""
+        for c, n in self.lens:
+            if len(c) != n:
+                return None
+        for c, k, x in zip(self.conts, self.keys, self.objs):
+            if c[k] is not x:
+                return None
+        leaves = self.leaves
+        if self.random:
+            from ember.core import random
+            for i in self.random:
+                leaves[i] = random._state_key()
+        return leaves
+
+    def wrote(self, values):
+        """The call wrote `values` at the leaves' places."""
+        objs, leaves = self.objs, self.leaves
+        for i, j in self.writable:
+            objs[j] = leaves[i] = values[i]
+
+
 def _state_map(tree, fn):
     """Replace, in place, each array leaf x of a state tree by fn(x), in the order of
     `_state_leaves` (a tuple cannot take new values: fn still sees its leaves)."""
@@ -270,10 +327,12 @@ class _FunCache:
     """The traced calls of one function: key -> [entries] (more than one only for shapeless
     keys whose shapes the first entry cannot take), least recently used first."""
 
-    __slots__ = ("entries", "hits", "misses", "recompiles", "evictions", "last_key", "last")
+    __slots__ = ("entries", "hits", "misses", "recompiles", "evictions", "last_key", "last",
+                 "plan")
 
     def __init__(self):
         self.entries = collections.OrderedDict()
+        self.plan = None  # a _StatePlan of the state tree, for calls with inputs is outputs
         self.hits = self.misses = self.recompiles = self.evictions = 0
         # the most recently used key and its entries (a hit on it needs no reordering)
         self.last_key = self.last = None
@@ -411,13 +470,14 @@ class _Entry:
             return nodes(shapes, self.out_dtypes, prim, tuple(ins), tape.stream)
         return []
 
-    def finish(self, outs, arrays, outputs, locs=None):
-        """The call's result tree; the `outputs` trees take their new values (at `locs`,
-        the places of the leaves of `outputs` when given)."""
+    def finish(self, outs, arrays, outputs, plan=None):
+        """The call's result tree; the `outputs` trees take their new values (at the
+        places `plan`, a _StatePlan of `outputs`, found when given)."""
         if outputs is not None:
             values = [outs[j] if j >= 0 else arrays[-j - 1] for j in self.state_src]
-            if locs is not None and len(locs) == len(values):
-                _put_at(locs, values)
+            if plan is not None and len(plan.locs) == len(values):
+                _put_at(plan.locs, values)
+                plan.wrote(values)
             else:
                 _put(outputs, values)
         t = self.out_tree
@@ -430,7 +490,6 @@ class _Entry:
 
 def _call(fun, fid, cfg, inputs, outputs, shapeless, args, kwargs):
     s = dev.resolve(None)
-    locs = None
     # ints where possible: Dtype and Stream hash in Python. The id of the stream is safe:
     # the tapes keyed by it hold the stream.
     key = [id(s), cfg]
@@ -445,16 +504,28 @@ def _call(fun, fid, cfg, inputs, outputs, shapeless, args, kwargs):
     if kwargs:
         _flatten(kwargs, key, arrays, shapeless)
     n_args = len(arrays)
-    if inputs is not None:
-        key.append(_STATE)
-        locs = [] if outputs is inputs else None
-        for x in _state_leaves(inputs, arrays, locs)[n_args:]:
-            key.append(len(x._shape) if shapeless else x._shape)
-            key.append(x._dtype._rank)
-    key = tuple(key)
     fc = _CACHES.get(fid)
     if fc is None:
         fc = _CACHES[fid] = _FunCache()
+    if inputs is not None:
+        key.append(_STATE)
+        if outputs is inputs:
+            plan = fc.plan
+            leaves = plan.match() if plan is not None and plan.tree is inputs else None
+            if leaves is None:
+                locs = []
+                leaves = _state_leaves(inputs, [], locs)
+                plan = fc.plan = _StatePlan(inputs, leaves, locs)
+            arrays += leaves
+        else:
+            plan = None
+            leaves = _state_leaves(inputs, arrays)[n_args:]
+        for x in leaves:
+            key.append(len(x._shape) if shapeless else x._shape)
+            key.append(x._dtype._rank)
+    else:
+        plan = None
+    key = tuple(key)
     if key == fc.last_key:  # the usual case: called as last time
         variants = fc.last
     else:
@@ -468,7 +539,7 @@ def _call(fun, fid, cfg, inputs, outputs, shapeless, args, kwargs):
             if outs is not None:
                 fc.hits += 1
                 _TOTALS["hits"] += 1
-                return entry.finish(outs, arrays, outputs, locs)
+                return entry.finish(outs, arrays, outputs, plan)
     fc.misses += 1
     _TOTALS["misses"] += 1
     if fc.entries:
@@ -485,7 +556,11 @@ def _call(fun, fid, cfg, inputs, outputs, shapeless, args, kwargs):
         fc.entries[key] = variants = [entry]
         fc.last_key, fc.last = key, variants  # the newest key is the most recently used
         _evict(fc)
-    return entry.finish(entry.outputs(arrays), arrays, outputs)
+    result = entry.finish(entry.outputs(arrays), arrays, outputs)
+    if plan is not None:  # the places of the tree as the traced call left it
+        locs = []
+        fc.plan = _StatePlan(inputs, _state_leaves(inputs, [], locs), locs)
+    return result
 
 
 def _trace(fun, args, kwargs, arrays, n_args, inputs, outputs, shapeless, stream):
