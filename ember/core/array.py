@@ -330,11 +330,23 @@ def node(shape, dtype, prim, inputs, stream):
 
 
 def nodes(shapes, dtypes, prim, inputs, stream):
-    """The outputs of a multi-output primitive: siblings sharing one recipe."""
-    outs = tuple(node(sh, dt, prim, inputs, stream) for sh, dt in zip(shapes, dtypes))
-    for o in outs:
-        o._siblings = outs
-    return list(outs)
+    """The outputs of a multi-output primitive: siblings sharing one recipe (`node`
+    inlined: a compiled train step has one output per parameter and optimizer slot)."""
+    outs = []
+    for sh, dt in zip(shapes, dtypes):
+        a = _new(array)
+        a._shape = sh
+        a._dtype = dt
+        a._data = None
+        a._prim = prim
+        a._inputs = inputs
+        a._stream = stream
+        a._copies = None
+        outs.append(a)
+    sib = tuple(outs)
+    for a in outs:
+        a._siblings = sib
+    return outs
 
 
 def leaf(t, dtype, stream):
