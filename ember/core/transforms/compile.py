@@ -56,6 +56,7 @@ goes with its cache entry (eviction, `clear_cache`, the function's cache going).
 
 import collections
 import functools
+import operator
 import os
 import weakref
 
@@ -239,7 +240,7 @@ class _StatePlan:
 
     def __init__(self, tree, leaves, locs):
         self.tree = tree
-        self.conts, self.keys, self.objs, self.lens = [], [], [], []
+        self.conts, self.keys, self.objs, self.lens = [], [], [], ([], [])
         self._record(tree)
         slot = {(id(c), k): j for j, (c, k) in enumerate(zip(self.conts, self.keys))}
         self.leaves, self.locs = list(leaves), locs
@@ -255,7 +256,8 @@ class _StatePlan:
             items = tree.items()
         else:
             return
-        self.lens.append((tree, len(tree)))
+        self.lens[0].append(tree)
+        self.lens[1].append(len(tree))
         for k, x in items:
             self.conts.append(tree)
             self.keys.append(k)
@@ -264,12 +266,10 @@ class _StatePlan:
 
     def match(self):
         """The tree's leaves, or None when the tree changed."""
-        for c, n in self.lens:
-            if len(c) != n:
-                return None
-        for c, k, x in zip(self.conts, self.keys, self.objs):
-            if c[k] is not x:
-                return None
+        # (loops in C: this runs on every call of a compiled train step)
+        if list(map(len, self.lens[0])) != self.lens[1] or not all(
+                map(operator.is_, map(operator.getitem, self.conts, self.keys), self.objs)):
+            return None
         leaves = self.leaves
         if self.random:
             from ember.core import random
