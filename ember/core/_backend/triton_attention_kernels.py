@@ -41,7 +41,9 @@ def _scores(q, kt, Mb, rows, cols, smm, smn, LQ, LK, scale,
 
 @triton.jit
 def _live(Mb, rows, cols, smm, smn, LQ, LK, MASK: tl.constexpr):
-    """Whether the mask leaves any score of this block visible."""
+    """Whether the mask leaves any score of this block visible (always, without one)."""
+    if MASK == 0:
+        return True
     inb = (rows < LQ) & (cols < LK)
     if MASK == 1:
         m = tl.load(Mb + rows * smm + cols * smn, mask=inb, other=NEG)
@@ -49,6 +51,16 @@ def _live(Mb, rows, cols, smm, smn, LQ, LK, MASK: tl.constexpr):
     else:
         m = tl.load(Mb + rows * smm + cols * smn, mask=inb, other=0).to(tl.int32)
         return _max(_max(m, 1), 0) > 0
+
+
+@triton.jit
+def _key_scores(q, Kb, Mb, rows, cols, skn, skd, smm, smn, LQ, LK, D, dq, scale,
+                MASK: tl.constexpr, CAUSAL: tl.constexpr):
+    """The key tile at `cols`, transposed, and the scores of the query `rows` against it."""
+    kt = tl.load(Kb + cols[None, :] * skn + dq[:, None] * skd,
+                 mask=(cols[None, :] < LK) & (dq[:, None] < D), other=0.0)
+    s = _scores(q, kt, Mb, rows[:, None], cols[None, :], smm, smn, LQ, LK, scale, MASK, CAUSAL)
+    return kt, s
 
 
 @triton.jit
@@ -60,23 +72,32 @@ def _causal_end(start_m, BLOCK_M: tl.constexpr, LQ, LK, CAUSAL: tl.constexpr):
 
 
 @triton.jit
+def _query_tile(Q, sqb, sqh, sqm, sqd, H, G, LQ, D, BLOCK_M: tl.constexpr,
+                BLOCK_D: tl.constexpr):
+    """This program's query block: (first row, batch * heads + head, batch, head, kv
+    head, rows, head-dim offsets, the (BLOCK_M, BLOCK_D) tile of q)."""
+    start_m = tl.program_id(0) * BLOCK_M
+    bh = tl.program_id(1)
+    b = bh // H
+    h = bh % H
+    rows = start_m + tl.arange(0, BLOCK_M)
+    dq = tl.arange(0, BLOCK_D)
+    q = tl.load(Q + b * sqb + h * sqh + rows[:, None] * sqm + dq[None, :] * sqd,
+                mask=(rows[:, None] < LQ) & (dq[None, :] < D), other=0.0)
+    return start_m, bh, b, h, h // G, rows, dq, q
+
+
+@triton.jit
 def _fwd(Q, K, V, Mk, O, LSE,
          sqb, sqh, sqm, sqd, skb, skh, skn, skd, svb, svh, svn, svd,
          smb, smh, smm, smn, sob, soh, som, sod,
          H, G, LQ, LK, D, DV, scale,
          MASK: tl.constexpr, CAUSAL: tl.constexpr, BLOCK_M: tl.constexpr,
          BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr):
-    start_m = tl.program_id(0) * BLOCK_M
-    bh = tl.program_id(1)
-    b = bh // H
-    h = bh % H
-    hk = h // G
-    rows = start_m + tl.arange(0, BLOCK_M)
+    start_m, bh, b, h, hk, rows, dq, q = _query_tile(Q, sqb, sqh, sqm, sqd, H, G, LQ, D,
+                                                     BLOCK_M, BLOCK_D)
     offs_n = tl.arange(0, BLOCK_N)
-    dq = tl.arange(0, BLOCK_D)
     dv = tl.arange(0, BLOCK_DV)
-    q = tl.load(Q + b * sqb + h * sqh + rows[:, None] * sqm + dq[None, :] * sqd,
-                mask=(rows[:, None] < LQ) & (dq[None, :] < D), other=0.0)
     Kb = K + b * skb + hk * skh
     Vb = V + b * svb + hk * svh
     Mb = Mk + b * smb + h * smh
@@ -85,14 +106,9 @@ def _fwd(Q, K, V, Mk, O, LSE,
     acc = tl.full((BLOCK_M, BLOCK_DV), 0.0, tl.float32)
     for start_n in range(0, _causal_end(start_m, BLOCK_M, LQ, LK, CAUSAL), BLOCK_N):
         cols = start_n + offs_n
-        live = True
-        if MASK != 0:
-            live = _live(Mb, rows[:, None], cols[None, :], smm, smn, LQ, LK, MASK)
-        if live:
-            kt = tl.load(Kb + cols[None, :] * skn + dq[:, None] * skd,
-                         mask=(cols[None, :] < LK) & (dq[:, None] < D), other=0.0)
-            s = _scores(q, kt, Mb, rows[:, None], cols[None, :], smm, smn, LQ, LK, scale,
-                        MASK, CAUSAL)
+        if _live(Mb, rows[:, None], cols[None, :], smm, smn, LQ, LK, MASK):
+            kt, s = _key_scores(q, Kb, Mb, rows, cols, skn, skd, smm, smn, LQ, LK, D, dq,
+                                scale, MASK, CAUSAL)
             m_new = tl.maximum(m_i, _max(s, 1))
             base = tl.where(m_new == NEG, 0.0, m_new)  # rows that see no key yet
             p = tl.exp(s - base[:, None])
@@ -149,10 +165,7 @@ def _bwd_kv(Q, K, V, Mk, DO, LSE, DELTA, DK, DV_,
         Mb = Mk + b * smb + h * smh
         for start_m in range(lo, LQ, BLOCK_M):
             rows = start_m + offs_m
-            live = True
-            if MASK != 0:
-                live = _live(Mb, rows[None, :], cols[:, None], smm, smn, LQ, LK, MASK)
-            if live:
+            if _live(Mb, rows[None, :], cols[:, None], smm, smn, LQ, LK, MASK):
                 qt = tl.load(Qb + rows[None, :] * sqm + dq[:, None] * sqd,
                              mask=(rows[None, :] < LQ) & (dq[:, None] < D), other=0.0)
                 # scores transposed: (keys, queries)
@@ -181,18 +194,11 @@ def _bwd_q(Q, K, V, Mk, DO, LSE, DELTA, DQ,
            MASK: tl.constexpr, CAUSAL: tl.constexpr, BLOCK_M: tl.constexpr,
            BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr):
     """dQ of one query block of one head; dQ is contiguous (B, H, LQ, D)."""
-    start_m = tl.program_id(0) * BLOCK_M
-    bh = tl.program_id(1)
-    b = bh // H
-    h = bh % H
-    hk = h // G
-    rows = start_m + tl.arange(0, BLOCK_M)
+    start_m, bh, b, h, hk, rows, dq, q = _query_tile(Q, sqb, sqh, sqm, sqd, H, G, LQ, D,
+                                                     BLOCK_M, BLOCK_D)
     offs_n = tl.arange(0, BLOCK_N)
-    dq = tl.arange(0, BLOCK_D)
     dv = tl.arange(0, BLOCK_DV)
     qmask = (rows[:, None] < LQ) & (dq[None, :] < D)
-    q = tl.load(Q + b * sqb + h * sqh + rows[:, None] * sqm + dq[None, :] * sqd,
-                mask=qmask, other=0.0)
     do = tl.load(DO + b * sdb + h * sdh + rows[:, None] * sdm + dv[None, :] * sdd,
                  mask=(rows[:, None] < LQ) & (dv[None, :] < DV), other=0.0)
     lse = tl.load(LSE + bh * LQ + rows, mask=rows < LQ, other=INF)
@@ -203,14 +209,9 @@ def _bwd_q(Q, K, V, Mk, DO, LSE, DELTA, DQ,
     acc = tl.full((BLOCK_M, BLOCK_D), 0.0, tl.float32)
     for start_n in range(0, _causal_end(start_m, BLOCK_M, LQ, LK, CAUSAL), BLOCK_N):
         cols = start_n + offs_n
-        live = True
-        if MASK != 0:
-            live = _live(Mb, rows[:, None], cols[None, :], smm, smn, LQ, LK, MASK)
-        if live:
-            kt = tl.load(Kb + cols[None, :] * skn + dq[:, None] * skd,
-                         mask=(cols[None, :] < LK) & (dq[:, None] < D), other=0.0)
-            s = _scores(q, kt, Mb, rows[:, None], cols[None, :], smm, smn, LQ, LK, scale,
-                        MASK, CAUSAL)
+        if _live(Mb, rows[:, None], cols[None, :], smm, smn, LQ, LK, MASK):
+            kt, s = _key_scores(q, Kb, Mb, rows, cols, skn, skd, smm, smn, LQ, LK, D, dq,
+                                scale, MASK, CAUSAL)
             p = tl.exp(s - lse[:, None])
             vt = tl.load(Vb + cols[None, :] * svn + dv[:, None] * svd,
                          mask=(cols[None, :] < LK) & (dv[:, None] < DV), other=0.0)
