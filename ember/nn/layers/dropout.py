@@ -19,8 +19,7 @@ class _Dropout(Module):
     def __init__(self, p: float = 0.5):
         super().__init__()
         if p < 0 or p >= 1:
-            raise ValueError(
-                f"[{type(self).__name__}] The dropout probability {p} is not in [0, 1)")
+            raise ValueError(f"The dropout probability {p} is not in [0, 1)")
         # the repr derives p back from the keep probability, as MLX's does
         self._p_1 = 1 - p
         self._scale = 1 / self._p_1
@@ -32,8 +31,7 @@ class _Dropout(Module):
         if self._ndims and x.ndim not in self._ndims:
             a, b = self._ndims
             raise ValueError(
-                f"[{type(self).__name__}] Received input with {x.ndim} dimensions. "
-                f"Expected {a} or {b} dimensions.")
+                f"Received input with {x.ndim} dimensions. Expected {a} or {b} dimensions.")
         if self._p_1 == 1 or not self._training:
             return x
         shape = x.shape

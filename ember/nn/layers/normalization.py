@@ -42,7 +42,7 @@ class InstanceNorm(Module):
     def __call__(self, x: mx.array) -> mx.array:
         if x.ndim < 3:
             raise ValueError(
-                f"[InstanceNorm] Expected inputs with at least 3 dimensions (N, ..., C) "
+                f"InstanceNorm expects inputs with at least 3 dimensions (N, ..., C) "
                 f"but the input has {x.ndim} dimensions.")
         shape = x.shape
         # (N, S, C) -> (N, C, S): one layer norm per (sample, channel) row
@@ -102,14 +102,13 @@ class GroupNorm(Module):
         _check_eps("GroupNorm", eps)
         if num_groups <= 0:
             raise ValueError(
-                f"[GroupNorm] The number of groups ({num_groups}) must be a positive "
-                "integer.")
+                f"The number of groups ({num_groups}) must be a positive integer.")
         if dims <= 0:
             raise ValueError(
-                f"[GroupNorm] The number of features ({dims}) must be a positive integer.")
+                f"The number of features ({dims}) must be a positive integer.")
         if dims % num_groups != 0:
             raise ValueError(
-                f"[GroupNorm] The number of features ({dims}) must be evenly divisible "
+                f"The number of features ({dims}) must be evenly divisible "
                 f"by the number of groups ({num_groups}).")
         if affine:
             self.bias = mx.zeros((dims,))
@@ -180,8 +179,7 @@ class BatchNorm(Module):
         ndim = x.ndim
         if ndim < 2 or ndim > 4:
             raise ValueError(
-                f"[BatchNorm] Expected input tensor to have 2, 3 or 4 dimensions, "
-                f"but got {ndim}")
+                f"Expected input tensor to have 2, 3 or 4 dimensions, but got {ndim}")
         axes = tuple(range(ndim - 1))
         if self.training:
             n = 1
@@ -189,8 +187,7 @@ class BatchNorm(Module):
                 n *= d
             if n == 1:
                 raise ValueError(
-                    "[BatchNorm] BatchNorm training requires more than one value per "
-                    "channel.")
+                    "BatchNorm training requires more than one value per channel.")
             mean = mx.mean(x, axis=axes)
             var = mx.var(x, axis=axes)
             if self.track_running_stats:
