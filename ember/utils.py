@@ -5,6 +5,7 @@ Flat keys join the path with dots ("layers.0.weight").
 """
 
 from collections import defaultdict
+from itertools import zip_longest
 from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 _TREES = (list, tuple, dict)
@@ -22,9 +23,10 @@ def tree_map(fn: Callable, tree: Any, *rest: Any, is_leaf: Optional[Callable] = 
     if is_leaf is not None and is_leaf(tree):
         return fn(tree, *rest)
     if isinstance(tree, (list, tuple)):
-        return _rebuild_seq(tree, [
+        # a generator, as upstream: a StopIteration out of `fn` becomes a RuntimeError
+        return _rebuild_seq(tree, (
             tree_map(fn, child, *[r[i] for r in rest], is_leaf=is_leaf)
-            for i, child in enumerate(tree)])
+            for i, child in enumerate(tree)))
     if isinstance(tree, dict):
         return {k: tree_map(fn, child, *[r[k] for r in rest], is_leaf=is_leaf)
                 for k, child in tree.items()}
@@ -37,10 +39,10 @@ def tree_map_with_path(fn: Callable, tree: Any, *rest: Any, is_leaf: Optional[Ca
     if is_leaf is not None and is_leaf(tree):
         return fn(path, tree, *rest)
     if isinstance(tree, (list, tuple)):
-        return _rebuild_seq(tree, [
+        return _rebuild_seq(tree, (
             tree_map_with_path(fn, child, *[r[i] for r in rest], is_leaf=is_leaf,
                                path=f"{path}.{i}" if path else str(i))
-            for i, child in enumerate(tree)])
+            for i, child in enumerate(tree)))
     if isinstance(tree, dict):
         return {k: tree_map_with_path(fn, child, *[r[k] for r in rest], is_leaf=is_leaf,
                                       path=f"{path}.{k}" if path else str(k))
@@ -84,9 +86,10 @@ def tree_unflatten(tree: Union[List[Tuple[str, Any]], Dict[str, Any]]) -> Any:
     """Rebuild a tree from (dotted key, leaf) pairs (or a dict of them). A level whose keys
     all parse as distinct integers becomes a list (gaps hold empty dicts), any other level
     a dict."""
-    items = list(tree.items()) if isinstance(tree, dict) else list(tree)
+    # not copied into a list: a tree without len() (an iterator) is a TypeError upstream
+    items = tree.items() if isinstance(tree, dict) else tree
     if len(items) == 1:
-        key, value = items[0]
+        key, value = next(iter(items))
         if key == "":
             return value
     elif items and all(k == "" for k, _ in items):
@@ -94,8 +97,8 @@ def tree_unflatten(tree: Union[List[Tuple[str, Any]], Dict[str, Any]]) -> Any:
         raise RecursionError("maximum recursion depth exceeded")
     children = defaultdict(list)
     for key, value in items:
-        head, _, rest = key.partition(".")
-        children[head].append((rest, value))
+        head, *rest = key.split(".", maxsplit=1)
+        children[head].append((rest[0] if rest else "", value))
     try:
         indices = [int(k) for k in children]
     except ValueError:
@@ -134,7 +137,9 @@ def tree_merge(tree_a, tree_b, merge_fn=None):
         if type(tree_a) is not type(tree_b):
             raise ValueError(f"Cannot merge {type(tree_a).__name__} with "
                              f"{type(tree_b).__name__}")
-    elif a_empty:
+        # a new empty container of that type (an OrderedDict stays one)
+        return type(tree_a)()
+    if a_empty:
         tree_a = None
     elif b_empty:
         tree_b = None
@@ -143,10 +148,8 @@ def tree_merge(tree_a, tree_b, merge_fn=None):
     if tree_a is not None and tree_b is None:
         return tree_a
     if isinstance(tree_a, (list, tuple)) and isinstance(tree_b, (list, tuple)):
-        n = max(len(tree_a), len(tree_b))
-        a = list(tree_a) + [None] * (n - len(tree_a))
-        b = list(tree_b) + [None] * (n - len(tree_b))
-        return _rebuild_seq(tree_a, [tree_merge(x, y, merge_fn) for x, y in zip(a, b)])
+        return _rebuild_seq(tree_a, (tree_merge(x, y, merge_fn)
+                                     for x, y in zip_longest(tree_a, tree_b)))
     if isinstance(tree_a, dict) and isinstance(tree_b, dict):
         keys = set(tree_a.keys()) | set(tree_b.keys())
         return {k: tree_merge(tree_a.get(k), tree_b.get(k), merge_fn) for k in keys}

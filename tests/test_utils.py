@@ -198,7 +198,9 @@ MERGES = [
     ([[]], [1]), ([{}], [[]]), ({"a": {}}, {"a": []}), ({"a": {}}, {"a": 1}),
     ({"a": []}, {"a": []}), ([[1]], [{"a": 1}]), ([[None]], [{}]), (OrderedDict(), []),
     ([], OrderedDict()), (OrderedDict(a=1), []), (OrderedDict(), {}), ((), E()), (E(), ()),
-    (MyList(), []), ([], MyList()), (MyList([1]), [None, 2]), (0, 0), (False, None),
+    (MyList(), []), ([], MyList()),
+    (OrderedDict(), OrderedDict()), (MyList(), MyList()),
+    (MyList([1]), [None, 2]), (0, 0), (False, None),
     ({"k%d" % i: i for i in range(20)}, {"k%d" % i: None for i in range(10, 30)}),
     ({i: i for i in range(9)}, {i: None for i in range(5, 40)}),
 ]
@@ -216,6 +218,24 @@ def test_tree_merge_identity():
     for a, b in [([1], []), ([], [1]), ((), ()), (None, [1]), ([1], None), ({}, 5)]:
         assert (ours.tree_merge(a, b) is a) == (upstream.tree_merge(a, b) is a)
         assert (ours.tree_merge(a, b) is b) == (upstream.tree_merge(a, b) is b)
+
+
+def test_stop_iteration_from_fn():
+    # upstream rebuilds lists and tuples from generators, which turn it into a RuntimeError
+    def stop(*args):
+        raise StopIteration
+    for tree in [[1, 2], (1,), P(1, 2), {"a": [1]}, {"a": 1}]:
+        same("tree_map", stop, tree)
+        same("tree_map_with_path", stop, tree)
+        same("tree_merge", tree, tree, stop)
+
+
+def test_unflatten_needs_len():
+    same("tree_unflatten", iter([("a", 1)]))
+    same("tree_unflatten", (kv for kv in [("a.0", 1), ("a.1", 2)]))
+    same("tree_unflatten", 5)
+    same("tree_unflatten", None)
+    same("tree_unflatten", [(1, 2)])
 
 
 # -- random trees ------------------------------------------------------------------------

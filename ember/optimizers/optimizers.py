@@ -38,7 +38,7 @@ class Optimizer:
         self._initialized = False
         self._state = {"step": mx.array(0, mx.uint64)}
         self._schedulers = dict(schedulers or {})
-        self._scalar_cache = [None, None, {}]
+        self._scalar_cache = None
 
     def update(self, model, gradients: dict):
         """Apply `gradients` to `model`'s parameters and load the results into `model`."""
@@ -47,21 +47,24 @@ class Optimizer:
     def init(self, parameters: dict):
         """Grow the state to the structure of `parameters`, creating the slots of every
         parameter that has none yet (slots restored from a saved state are kept)."""
-        self._grow(parameters, self._state)
-        self._initialized = True
-
-    def _grow(self, params, state):
-        if isinstance(params, dict):
-            for k, p in params.items():
-                state[k] = self._grow(p, state[k] if k in state else {})
+        # upstream's two passes: grow the structure, then fill the empty slots. A state
+        # list longer than the parameters' is an IndexError there, not cut short.
+        def grow(params, state):
+            if isinstance(params, (list, tuple)):
+                state = list(state)
+                for i in range(len(state)):
+                    state[i] = grow(params[i], state[i])
+                if len(state) != len(params):
+                    state.extend(tree_map(lambda _: {}, params[len(state):]))
+                return type(params)(state)
+            if isinstance(params, dict):
+                for k, v in params.items():
+                    state[k] = grow(v, state[k]) if k in state else tree_map(lambda _: {}, v)
             return state
-        if isinstance(params, (list, tuple)):
-            old = list(state)
-            new = [self._grow(p, old[i] if i < len(old) else {}) for i, p in enumerate(params)]
-            return type(params)(new)
-        if not state:
-            self.init_single(params, state)
-        return state
+
+        grow(parameters, self._state)
+        tree_map(lambda p, s: s or self.init_single(p, s), parameters, self._state)
+        self._initialized = True
 
     def init_single(self, parameter: mx.array, state: dict):
         """Create the state slots of one parameter in `state` (subclasses)."""
@@ -77,11 +80,16 @@ class Optimizer:
             state[name] = schedule(state["step"])
         state["step"] = state["step"] + 1
         self._scalar_cache = [None, None, {}]
-        rule = self._fused_rule() if FUSED and not TRANSFORMING[0] and _fusable(type(self)) \
-            else None
-        if rule is None or "apply_single" in self.__dict__:
-            return self._walk(gradients, parameters, state)
-        return _fused.apply(self, rule, gradients, parameters, state)
+        try:
+            rule = self._fused_rule() if FUSED and not TRANSFORMING[0] \
+                and _fusable(type(self)) else None
+            if rule is None or "apply_single" in self.__dict__:
+                return self._walk(gradients, parameters, state)
+            return _fused.apply(self, rule, gradients, parameters, state)
+        finally:
+            # the scalars are shared within this update only: a later apply_single call
+            # must see hyperparameters (weight_decay, betas, ...) changed in between
+            self._scalar_cache = None
 
     def _walk(self, grads, params, state):
         apply = self.apply_single
@@ -94,8 +102,9 @@ class Optimizer:
                     out[k] = self._walk(g, params[k], state[k])
             return out
         if isinstance(grads, (list, tuple)):
-            return type(grads)([self._walk(g, params[i], state[i])
-                                for i, g in enumerate(grads)])
+            out = [self._walk(g, params[i], state[i]) for i, g in enumerate(grads)]
+            # a namedtuple takes its fields positionally, as in tree_map
+            return type(grads)(*out) if hasattr(grads, "_fields") else type(grads)(out)
         return apply(grads, params, state)
 
     def apply_single(self, gradient: mx.array, parameter: mx.array, state: dict):
@@ -104,9 +113,12 @@ class Optimizer:
 
     def _scalars(self, dtype):
         """The scalars of this step for parameters of `dtype`, made by `_step_scalars` once
-        per step and dtype (rebuilt when the step or learning rate array is replaced)."""
-        state = self._state
+        per dtype during `apply_gradients` (rebuilt when the step or learning rate array is
+        replaced), and on every call outside it."""
         cache = self._scalar_cache
+        if cache is None:
+            return self._step_scalars(dtype)
+        state = self._state
         step, lr = state["step"], state.get("learning_rate")
         if cache[0] is not step or cache[1] is not lr:
             cache = self._scalar_cache = [step, lr, {}]
@@ -169,7 +181,8 @@ class MultiOptimizer(Optimizer):
         if len(filters) != len(optimizers) - 1:
             raise ValueError(f"Given {len(filters)} filters but {len(optimizers) - 1} needed.")
         self.optimizers = optimizers
-        self.filters = list(filters) + [lambda *args, **kwargs: True]
+        # `filters` must be a list, as upstream (a tuple + list is a TypeError there)
+        self.filters = filters + [lambda *args, **kwargs: True]
 
     def _split_dictionary(self, gradients: dict):
         if len(self.optimizers) == 1:
@@ -245,7 +258,8 @@ class SGD(Optimizer):
         momentum = self.momentum
         if momentum <= 0:
             return parameter - lr * gradient
-        v = momentum * state["v"]
+        # .get as upstream: without a "v" slot this is its TypeError, not a KeyError
+        v = momentum * state.get("v")
         if self.dampening > 0:
             v = v + (1 - self.dampening) * gradient
         else:
@@ -336,8 +350,8 @@ class AdaDelta(Optimizer):
     def apply_single(self, gradient: mx.array, parameter: mx.array, state: dict):
         lr = self._scalars(gradient.dtype)
         rho, eps = self.rho, self.eps
-        u = state["u"]
         v = rho * state["v"] + (1 - rho) * mx.square(gradient)
+        u = state["u"]
         d = mx.sqrt(u + eps) / mx.sqrt(v + eps) * gradient
         state["v"] = v
         state["u"] = rho * u + (1 - rho) * mx.square(d)

@@ -229,6 +229,64 @@ def test_tuple_tree():
             o.apply_gradients(p, p)
 
 
+def test_namedtuple_tree_per_parameter_path():
+    """Optimizers without a fused update (Muon, Adafactor) keep namedtuples in the result."""
+    from collections import namedtuple
+    NT = namedtuple("NT", "a b")
+    for make in [lambda o: o.Muon(0.1), lambda o: o.Adafactor()]:
+        eo, mo = make(eopt), make(mopt)
+        ep, mp = trees(0, "float32")
+        ep, mp = {"n": NT(ep["w"], ep["b"])}, {"n": NT(mp["w"], mp["b"])}
+        for _ in range(2):
+            ep, mp = eo.apply_gradients(ep, ep), mo.apply_gradients(mp, mp)
+            assert type(ep["n"]) is type(mp["n"]) is NT
+            assert_tree_same(ep, mp)
+            assert_tree_same(eo.state, mo.state)
+
+
+def test_init_with_shorter_list():
+    """A state list longer than the parameters' is an IndexError, as upstream (not cut)."""
+    for o, fw in [(eopt.Adam(0.1), mx), (mopt.Adam(0.1), mlx)]:
+        o.init({"b": [fw.ones(1), fw.ones(2), fw.ones(3)]})
+        with pytest.raises(IndexError):
+            o.init({"b": [fw.ones(1)]})
+        assert len(o.state["b"]) == 3
+
+
+def test_missing_slots_fail_as_upstream():
+    """A state without its slots fails with upstream's exception (SGD reads "v" with .get,
+    AdaDelta reads "v" before "u")."""
+    for make in [lambda o: o.SGD(0.1, momentum=0.9), lambda o: o.AdaDelta(0.1)]:
+        errors = []
+        for o, fw in [(make(eopt), mx), (make(mopt), mlx)]:
+            p = fw.ones(2)
+            with pytest.raises(Exception) as e:
+                o.apply_gradients(p, p)
+            errors.append(e.value)
+        assert type(errors[0]) is type(errors[1]) and str(errors[0]) == str(errors[1])
+
+
+def test_hyperparameter_edits_before_apply_single():
+    """apply_single after an update sees hyperparameters changed in between (the scalars
+    of the update are not reused)."""
+    edits = [(lambda o: o.AdamW(0.1), "weight_decay", 0.5),
+             (lambda o: o.Adam(0.1, bias_correction=True), "betas", [0.5, 0.6]),
+             (lambda o: o.Adam(0.1), "bias_correction", True),
+             (lambda o: o.Lion(0.1, weight_decay=0.1), "weight_decay", 0.5),
+             (lambda o: o.Adafactor(), "warmup_init", True),
+             (lambda o: o.Adafactor(0.3), "relative_step", False)]
+    for make, attr, value in edits:
+        eo, mo = make(eopt), make(mopt)
+        ep, mp = trees(0, "float32")
+        eg, mg = trees(1, "float32")
+        ep, mp = eo.apply_gradients(eg, ep), mo.apply_gradients(mg, mp)
+        setattr(eo, attr, value)
+        setattr(mo, attr, value)
+        er = eo.apply_single(eg["w"], ep["w"], eo.state["w"])
+        mr = mo.apply_single(mg["w"], mp["w"], mo.state["w"])
+        assert_tree_same(er, mr, None, attr)
+
+
 def test_init_then_state():
     """Explicit init fills the state before any update, in upstream's layout."""
     for name in ["sgd", "adam", "adafactor_beta1", "muon", "multi_path"]:
@@ -531,6 +589,8 @@ BAD_ARGS = [
     lambda o: o.Lion(0.1, betas=[0.9, 1.0]),
     lambda o: o.MultiOptimizer([o.SGD(0.1), o.Adam(0.1)]),
     lambda o: o.MultiOptimizer([o.SGD(0.1)], [lambda k, g: True]),
+    # filters must be a list (upstream appends the fallback with +)
+    lambda o: o.MultiOptimizer([o.SGD(0.1), o.Adam(0.1)], (lambda k, g: True,)),
 ]
 
 
