@@ -1,6 +1,7 @@
 """repr/str of arrays, formatted as MLX formats them, and the print options."""
 
 import math
+import operator
 
 from ember.core import _backend as B
 
@@ -8,13 +9,34 @@ _EDGE = 3        # a dimension longer than 2 * _EDGE shows its first and last _E
 _state = {"precision": -1}
 
 
+def _precision(p, fn):
+    """`p` as a precision: an int (upstream takes nothing else, not even a float)."""
+    try:
+        p = operator.index(p)
+    except TypeError:
+        raise TypeError(f"{fn}(): incompatible function arguments: precision must be an int, "
+                        f"got {type(p).__name__}.") from None
+    if not -2 ** 31 <= p < 2 ** 31:  # (a C int upstream)
+        raise TypeError(f"{fn}(): incompatible function arguments: precision {p} is out of "
+                        "the range of int.")
+    return p
+
+
 class PrintOptions:
     """The options used to print arrays: `precision` (decimal places; -1: MLX's default)."""
 
-    __slots__ = ("precision",)
+    __slots__ = ("_precision",)
 
     def __init__(self, precision=-1):
-        self.precision = int(precision)
+        self._precision = _precision(precision, "__init__")
+
+    @property
+    def precision(self):
+        return self._precision
+
+    @precision.setter
+    def precision(self, p):
+        self._precision = _precision(p, "precision")
 
 
 def get_printoptions():
@@ -22,14 +44,14 @@ def get_printoptions():
 
 
 def set_printoptions(precision=-1):
-    _state["precision"] = int(precision)
+    _state["precision"] = _precision(precision, "set_printoptions")
 
 
 class _PrintOptionsContext:
     __slots__ = ("_precision", "_saved")
 
     def __init__(self, precision):
-        self._precision = int(precision)
+        self._precision = _precision(precision, "printoptions")
         self._saved = None
 
     def __enter__(self):

@@ -10,25 +10,33 @@ import inspect
 import numpy as np
 
 import ember.core.ops as O
-from ember.core.array import _construct, array, overwrite
+from ember.core.array import _construct, _type_name, array, overwrite
 from ember.core.ops import elementwise as E
 
 _SCALARS = (bool, int, float, complex)
 _NUMPY = (np.ndarray, np.generic)
+_BUFFERS = (bytes, bytearray, memoryview)
 
 
 def _operand(other, self, what):
     """`other` as an operand of an operator on array `self`."""
-    if isinstance(other, _SCALARS):
+    if isinstance(other, _SCALARS) or isinstance(other, array):
         return other
     if isinstance(other, _NUMPY):
+        if other.dtype.kind not in "biufc" and other.dtype.name != "bfloat16":
+            # strings, objects: not array-like for upstream either
+            raise ValueError(f"Cannot perform {what} on an mlx.core.array and "
+                             f"{type(other).__name__}")
         return _construct(other, self._dtype, self._stream)
     mlx_array = getattr(other, "__mlx_array__", None)
     if mlx_array is not None:
         return mlx_array()
+    if isinstance(other, _BUFFERS) or hasattr(other, "__dlpack__"):
+        # upstream takes DLPack and buffer-protocol objects too, in the array's dtype
+        return _construct(other, self._dtype, self._stream)
     if other is None:
         raise TypeError(f"Cannot perform {what} on an mlx.core.array and NoneType")
-    raise ValueError(f"Cannot perform {what} on an mlx.core.array and {type(other).__name__}")
+    raise ValueError(f"Cannot perform {what} on an mlx.core.array and {_type_name(other)}")
 
 
 def _binop(fn, what):
@@ -50,7 +58,33 @@ def _rbinop(fn, what):
 def _ibinop(fn, what):
     def op(self, other):
         if type(other) is not array:
+            other = _operand(other, self, f"inplace {what}")
+        return overwrite(self, lambda old: fn(old, other))
+    return op
+
+
+def _no_floats(self, other, what):
+    # upstream's bitwise operators check their operands (a Python float or complex
+    # included) before the op, with a message of their own
+    if self._dtype.kind in "fc" or isinstance(other, (float, complex)) or \
+            isinstance(other, array) and other._dtype.kind in "fc":
+        raise ValueError(f"Floating point types not allowed with {what}.")
+
+
+def _bitwise(fn, what):
+    def op(self, other):
+        if type(other) is not array:
             other = _operand(other, self, what)
+        _no_floats(self, other, what)
+        return fn(self, other)
+    return op
+
+
+def _ibitwise(fn, what):
+    def op(self, other):
+        if type(other) is not array:
+            other = _operand(other, self, f"inplace {what}")
+        _no_floats(self, other, what)
         return overwrite(self, lambda old: fn(old, other))
     return op
 
@@ -68,10 +102,10 @@ def _rmatmul(a, b):
 
 
 def _itruediv(self, other):
+    if type(other) is not array:  # a bad operand is reported first, as upstream does
+        other = _operand(other, self, "inplace division")
     if self._dtype.kind not in "fc":
         raise ValueError("In place division cannot cast to non-floating point type.")
-    if type(other) is not array:
-        other = _operand(other, self, "division")
     return overwrite(self, lambda old: E.divide(old, other))
 
 
@@ -84,7 +118,14 @@ _BINARY = {
     "lshift": (E.left_shift, "left shift"), "rshift": (E.right_shift, "right shift"),
 }
 
+# upstream has no reflected bitwise or shift operators (nor divmod): `2 & a` raises TypeError
+_NO_REFLECTED = ("and", "or", "xor", "lshift", "rshift")
+
 for _name, (_fn, _what) in _BINARY.items():
+    if _name in _NO_REFLECTED:
+        setattr(array, f"__{_name}__", _bitwise(_fn, _what))
+        setattr(array, f"__i{_name}__", _ibitwise(_fn, _what))
+        continue
     setattr(array, f"__{_name}__", _binop(_fn, _what))
     setattr(array, f"__r{_name}__", _rbinop(_fn, _what))
     setattr(array, f"__i{_name}__", _ibinop(_fn, _what))
@@ -151,24 +192,10 @@ def __invert__(self):  # noqa: N807
     return E.bitwise_invert(self)
 
 
-def __divmod__(self, other):  # noqa: N807
-    if type(other) is not array:
-        other = _operand(other, self, "divmod")
-    return E.divmod(self, other)
-
-
-def __rdivmod__(self, other):  # noqa: N807
-    if type(other) is not array:
-        other = _operand(other, self, "divmod")
-    return E.divmod(other, self)
-
-
 array.__neg__ = __neg__
 array.__pos__ = __pos__
 array.__abs__ = __abs__
 array.__invert__ = __invert__
-array.__divmod__ = __divmod__
-array.__rdivmod__ = __rdivmod__
 
 
 def _method(name):

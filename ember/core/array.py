@@ -140,14 +140,12 @@ class array:
     def __int__(self):
         if self.size != 1:
             raise ValueError(_CONVERT_ERR)
-        v = self.item()
-        return int(v.real if isinstance(v, complex) else v)
+        return int(self.item())  # (a complex value raises TypeError, as upstream's does)
 
     def __float__(self):
         if self.size != 1:
             raise ValueError(_CONVERT_ERR)
-        v = self.item()
-        return float(v.real if isinstance(v, complex) else v)
+        return float(self.item())
 
     def __complex__(self):
         if self.size != 1:
@@ -424,6 +422,8 @@ def _construct(val, dtype, s):
     if isinstance(val, (bool, int, float, complex)):
         dt = dtype or scalar_dtype(val)
         _check_int(val)
+        if dt is D.bool_ and isinstance(val, complex):
+            val = val.real  # upstream casts a complex scalar to bool by its real part
         return leaf(_scalar_tensor(val, dt, s.tdevice), dt, s)
     if isinstance(val, (list, tuple)):
         return _from_sequence(val, dtype, s)
@@ -588,7 +588,7 @@ def _from_sequence(val, dtype, s):
         n = len(level[0])
         for seq in level:
             if len(seq) != n:
-                raise ValueError("Initialization encountered non-uniform length.")
+                raise _ragged(val)
         shape.append(n)
         children = [x for seq in level for x in seq] if len(level) > 1 else list(level[0])
         if not children:
@@ -600,7 +600,7 @@ def _from_sequence(val, dtype, s):
         if len(seqs) != len(types):
             if any(issubclass(t, array) or hasattr(t, "__mlx_array__") for t in types):
                 return _from_arrays(val, dtype, s)
-            raise ValueError("Initialization encountered non-uniform length.")
+            raise _ragged(val)
         level = children
     kinds = 0
     has_arrays = False
@@ -611,7 +611,8 @@ def _from_sequence(val, dtype, s):
                 has_arrays = True
                 continue
             bad = next(c for c in children if type(c) is t)
-            raise ValueError(f"Invalid type {_type_name(bad)} received in array initialization.")
+            raise _ragged(val, ValueError(f"Invalid type {_type_name(bad)} received in array "
+                                          "initialization."))
         kinds |= k
     if has_arrays:
         return _from_arrays(val, dtype, s)
@@ -655,8 +656,8 @@ def _from_arrays(val, dtype, s):
             else:
                 k = _leaf_kind(type(x))
                 if k is None:
-                    raise ValueError(f"Invalid type {_type_name(x)} received in array "
-                                     "initialization.")
+                    raise _ragged(val, ValueError(f"Invalid type {_type_name(x)} received in "
+                                                  "array initialization."))
                 kinds[0] |= k
                 if k == 2 and not _INT32_MIN <= x <= _INT32_MAX:
                     _check_int(x)
@@ -685,9 +686,50 @@ def _from_arrays(val, dtype, s):
             items.append(x)
         shapes = {x._shape for x in items}
         if len(shapes) > 1:
-            nd = {len(sh) for sh in shapes}
-            raise ValueError("Initialization encountered extra dimension." if len(nd) > 1
-                             else "Initialization encountered non-uniform length.")
+            raise _ragged(val)
         return O.stack(items, 0, stream=s)
 
     return build(val)
+
+
+def _ragged(val, err=None):
+    """The error upstream reports for nested sequence `val` that does not make an array.
+    Upstream takes the shape from the first item at each depth, then checks the items depth
+    first: a sequence too deep is an "extra dimension", a wrong length or a scalar where a
+    sequence belongs a "non-uniform length" (so is an array of the wrong shape)."""
+    shape = []
+    x = val
+    while isinstance(x, _SEQ):
+        shape.append(len(x))
+        if not x:
+            break
+        x = x[0]
+    else:
+        x = _array_item(x)
+        if x is not None:
+            shape.extend(x._shape)
+
+    def walk(seq, i):
+        if i >= len(shape):
+            raise ValueError("Initialization encountered extra dimension.")
+        if len(seq) != shape[i]:
+            raise ValueError("Initialization encountered non-uniform length.")
+        for x in seq:
+            if isinstance(x, _SEQ):
+                walk(x, i + 1)
+                continue
+            a = _array_item(x)
+            if a is None and _leaf_kind(type(x)) is None:
+                raise ValueError(f"Invalid type {_type_name(x)} received in array "
+                                 "initialization.")
+            if (a._shape if a is not None else ()) != tuple(shape[i + 1:]):
+                raise ValueError("Initialization encountered non-uniform length.")
+
+    walk(val, 0)
+    return err or ValueError("Initialization encountered non-uniform length.")
+
+
+def _array_item(x):
+    if isinstance(x, array):
+        return x
+    return x.__mlx_array__() if hasattr(x, "__mlx_array__") else None

@@ -127,6 +127,8 @@ CONSTRUCT = [
     "m.array(torch.tensor([1 + 1j]))", "m.array(torch.tensor([1.5]), m.int32)",
     "m.array(m.array([1, 2]), m.float32)", "m.array(m.array([1, 2]), m.int8)",
     "m.array(m.array([1.5, 2]))", "m.array(m.array([1, 2]), None)",
+    # a complex scalar becomes a bool by its real part
+    "m.array(1j, m.bool_)", "m.array(0.5j, m.bool_)", "m.array(1 + 1j, m.bool_)",
 ]
 
 
@@ -199,6 +201,7 @@ PROTOCOL = [
     "int(m.array(True))", "float(m.array([[2]]))", "float(m.array([]))",
     "float(m.array(2, m.uint8))",
     "complex(m.array([1, 2]))", "complex(m.array(1.5))", "complex(m.array(1 + 2j))",
+    "int(m.array(1j))", "float(m.array(1 + 0j))", "int(m.array([2 + 0j]))",
     "m.array([2, 3]).__index__()", "m.array(2).__index__()", "m.array(2.0).__index__()",
     "m.array(True).__index__()", "m.array(2, m.uint8).__index__()", "[10, 20, 30][m.array(1)]",
     "list(m.array([1, 2]))", "list(m.array([[1, 2]]))", "list(m.array(1))",
@@ -397,6 +400,15 @@ OPERATORS = [
     "m.array([1], m.float16) + 1e10", "m.array([1], m.bfloat16) + 1j", "m.array([1], m.int8) + 1j",
     "m.array([1], m.uint64) + 1", "m.array([1], m.int8) * 2.5", "m.array([1], m.float16) * 2.5",
     "m.array([1], m.bfloat16) / 3", "2 ** m.array([1.5], m.float16)",
+    # no reflected bitwise, shift or divmod operators upstream
+    "2 & m.array([1])", "2.5 | m.array([1])", "True ^ m.array([True])", "1 << m.array([2])",
+    "8 >> m.array([2])", "divmod(m.array(7), 2)", "divmod(7, m.array(2))",
+    # DLPack and buffer-protocol operands, in the array's dtype; numpy strings are not numbers
+    "m.array([1, 2]) + torch.tensor([1.5, 2])", "m.array([1, 2], m.int8) + torch.tensor([300, 2])",
+    "torch.tensor([1, 2]) * m.array([1, 2], m.float16)", "m.array([1, 2]) < torch.tensor([1, 2])",
+    "m.array([1, 2]) + b'ab'", "m.array([1, 2]) + bytearray(b'ab')", "m.array([1, 2]) == b'ab'",
+    "m.array(1) + np.str_('a')", "m.array(1) == np.str_('a')", "m.array([1, 2]) + np.array(['a'])",
+    "m.array([1, 2]) != np.array(['a'])",
 ]
 
 
@@ -407,7 +419,7 @@ def test_operators_match_upstream(expr):
 
 INPLACE = [
     ("+=", 1), ("-=", 2), ("*=", 2.5), ("/=", 2), ("//=", 2), ("%=", 3), ("**=", 2), ("&=", 6),
-    ("|=", 8), ("^=", 5), ("<<=", 1), (">>=", 1),
+    ("|=", 8), ("^=", 5), ("<<=", 1), (">>=", 1), ("/=", None), ("+=", "a"), ("&=", 1.5),
 ]
 
 
@@ -433,6 +445,68 @@ def test_inplace_operators(op, v, dtype):
     got, got_old = run(mx)
     assert_same(got, want)
     assert_same(got_old, want_old)
+
+
+ERROR_MESSAGES = [
+    # ragged lists: upstream takes the shape from the first items, then checks depth first
+    "m.array([1, [2, 3]])", "m.array([1, []])", "m.array([[1, [2]], [3, 4]])",
+    "m.array([[1], [[2]]])", "m.array([[1, 2], 3])", "m.array([[1, 'a'], [2]])",
+    "m.array([[1], [2, 'a']])", "m.array([[1, 2], 3, 'a'])", "m.array([[1, 2], 'a'])",
+    "m.array([1, m.array([2])])", "m.array([m.array([1]), 2])",
+    "m.array([[1, 2], m.array([[3, 4]])])",
+    "m.array([m.array([1, 2]), m.array([[1, 2]])])", "m.array([m.array([1, 2]), [3, [4]]])",
+    # operators
+    "m.array([1.5]) & 1", "m.array([1]) | 2.5", "m.array([True]) ^ 1j",
+    "m.array([1]) << m.array([1.5])",
+    "m.array([1], m.bfloat16) >> 1", "m.array([1]) & np.array([1.5])", "m.array([1.5]) & 'a'",
+]
+
+
+@pytest.mark.parametrize("expr", ERROR_MESSAGES)
+def test_error_messages_match_upstream(expr):
+    try:
+        want = _run(mlx, expr)
+    except Exception as err:
+        with pytest.raises(type(err)) as got:
+            _run(mx, expr)
+        assert str(got.value) == str(err)
+    else:
+        assert_same(_run(mx, expr), want, msg=expr)
+
+
+@pytest.mark.parametrize("op", ["+=", "|=", "<<="])
+def test_inplace_error_messages_match_upstream(op):
+    def run(m):
+        a = m.array([1.5]) if op == "+=" else m.array([1])
+        with pytest.raises(Exception) as info:
+            exec(f"a {op} v", {"a": a, "v": "a" if op == "+=" else 2.5})  # noqa: S102
+        return info.value
+
+    want, got = run(mlx), run(mx)
+    assert type(got) is type(want) and str(got) == str(want)
+
+
+def test_print_options_take_only_ints():
+    for bad in (2.7, "3", None, 2**40):
+        for m in (mlx, mx):
+            with pytest.raises(TypeError):
+                m.set_printoptions(precision=bad)
+            with pytest.raises(TypeError):
+                m.printoptions(precision=bad)
+            with pytest.raises(TypeError):
+                m.PrintOptions(bad)
+    try:
+        for m in (mlx, mx):
+            m.set_printoptions(precision=np.int64(2))
+        assert repr(mx.array(1 / 3)) == repr(mlx.array(1 / 3))
+    finally:
+        mlx.set_printoptions()
+        mx.set_printoptions()
+    p = mx.PrintOptions(3)
+    p.precision = 5
+    assert p.precision == 5
+    with pytest.raises(TypeError):
+        p.precision = 2.5
 
 
 def test_inplace_keeps_earlier_copies_and_no_cycles():
