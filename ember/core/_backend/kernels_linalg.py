@@ -23,9 +23,12 @@ def _addmm(p, c, a, b):
         return _scaled_c(c, beta, shape)
     if b.ndim == 2 and c.ndim <= 2 and (a.ndim == 2 or c.ndim <= 1):
         # one GEMM with the bias folded in (torch.addmm ignores c when beta == 0, as upstream)
-        lead = a.shape[:-1]
+        if a.ndim == 2:  # (no reshapes or keywords: this is every Linear layer's kernel)
+            if alpha == 1 and beta == 1:
+                return torch.addmm(c, a, b)
+            return torch.addmm(c, a, b, beta=beta, alpha=alpha)
         out = torch.addmm(c, a.reshape(-1, a.shape[-1]), b, beta=beta, alpha=alpha)
-        return out if a.ndim == 2 else out.reshape(lead + (b.shape[-1],))
+        return out.reshape(a.shape[:-1] + (b.shape[-1],))
     out = torch.matmul(a, b)
     if alpha != 1:
         out.mul_(alpha)
