@@ -31,6 +31,7 @@ _OPEN_RANGE = 2.0                      # float32(1 - nextafter(-1, 0)) rounds to
 _BELOW_ONE = {D.float32: 1.0 - 2.0 ** -24, D.float16: 1.0 - 2.0 ** -11,
               D.bfloat16: 1.0 - 2.0 ** -8}
 _M64 = (1 << 64) - 1
+_I32 = 1 << 31
 
 
 def _fmt(shape):
@@ -42,19 +43,49 @@ def _sig_error(fn, sig):
                      f"are supported:\n    1. {sig}")
 
 
+_KEY_STREAM = "key: array | None = None, stream: StreamOrDevice = None) -> array"
+_DT = "dtype: Dtype | None = float32, "
+# upstream's signatures, quoted by its binding when an argument (a shape) fails to convert
+_SIGS = {
+    "uniform": "uniform(low: scalar | array = 0, high: scalar | array = 1, shape: "
+               "Sequence[int] = [], " + _DT + _KEY_STREAM,
+    "normal": "normal(shape: Sequence[int] = [], " + _DT + "loc: scalar | array | None = "
+              "None, scale: scalar | array | None = None, " + _KEY_STREAM,
+    "randint": "randint(low: scalar | array, high: scalar | array, shape: Sequence[int] = [], "
+               "dtype: Dtype | None = int32, " + _KEY_STREAM,
+    "bernoulli": "bernoulli(p: scalar | array = 0.5, shape: Sequence[int] | None = None, "
+                 + _KEY_STREAM,
+    "truncated_normal": "truncated_normal(lower: scalar | array, upper: scalar | array, "
+                        "shape: Sequence[int] | None = None, " + _DT + _KEY_STREAM,
+    "gumbel": "gumbel(shape: Sequence[int] = [], " + _DT + _KEY_STREAM,
+    "laplace": "laplace(shape: Sequence[int] = [], " + _DT + "loc: float = 0.0, scale: float "
+               "= 1.0, " + _KEY_STREAM,
+    "categorical": "categorical(logits: array, axis: int = -1, shape: Sequence[int] | None = "
+                   "None, num_samples: int | None = None, " + _KEY_STREAM,
+    "multivariate_normal": "multivariate_normal(mean: array, cov: array, shape: Sequence[int] "
+                           "= [], " + _DT + _KEY_STREAM,
+}
+
+
 def _shape_arg(shape, fn):
     """A shape given as a sequence of ints (a bare int is rejected, as upstream)."""
-    if isinstance(shape, tuple) and all(type(d) is int for d in shape):
+    if isinstance(shape, tuple) and all(type(d) is int and -_I32 <= d < _I32 for d in shape):
         return shape
-    if isinstance(shape, (str, bytes)) or not hasattr(shape, "__iter__"):
-        raise TypeError(f"[{fn}] Expected shape to be a sequence of ints, got "
-                        f"{type(shape).__name__}.")
+    if isinstance(shape, (str, bytes)) or not hasattr(shape, "__iter__") or (
+            isinstance(shape, array) and shape.ndim == 0):
+        raise _sig_error(fn, _SIGS[fn])
     out = []
     for d in shape:
         if isinstance(d, float) or not hasattr(d, "__index__"):
-            raise TypeError(f"[{fn}] Expected shape to be a sequence of ints, got an element "
-                            f"of type {type(d).__name__}.")
-        out.append(int(d.__index__()))
+            raise _sig_error(fn, _SIGS[fn])
+        try:
+            d = d.__index__()
+        except TypeError:
+            raise _sig_error(fn, _SIGS[fn]) from None
+        if not -_I32 <= d < _I32:
+            raise OverflowError(f"Integer value {d} is outside the supported range "
+                                f"[-2147483648, 2147483647].")
+        out.append(int(d))
     return tuple(out)
 
 
@@ -524,9 +555,7 @@ def categorical(logits, axis=-1, shape=None, num_samples=None, key=None, stream=
         array: The ``shape``-sized output array with type ``uint32``.
     """
     if not isinstance(logits, array):
-        raise _sig_error("categorical", "categorical(logits: array, axis: int = -1, shape: "
-                         "Sequence[int] | None = None, num_samples: int | None = None, key: "
-                         "array | None = None, stream: StreamOrDevice = None) -> array")
+        raise _sig_error("categorical", _SIGS["categorical"])
     s = resolve(stream)
     if logits._stream.device is not s.device:
         logits = to_device(logits, s)

@@ -118,7 +118,9 @@ def sparse(sparsity: float, mean: float = 0.0, std: float = 1.0,
         # a random permutation of the columns of each row; its first entries get zeroed
         order = mx.argsort(mx.random.uniform(shape=a.shape), axis=1)
         w = mx.random.normal(shape=a.shape, scale=std, loc=mean, dtype=dtype)
-        return mx.put_along_axis(w, order[:, :num_zeros], mx.array(0, w.dtype), axis=1)
+        # an index assignment, as upstream's (which makes a zero-row array an error)
+        w[mx.arange(a.shape[0]).reshape(-1, 1), order[:, :num_zeros]] = 0
+        return w
     return initializer
 
 

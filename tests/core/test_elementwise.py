@@ -36,3 +36,11 @@ def test_complex_order_is_lexicographic(op):
     got = getattr(mx, op)(mx.array(a), mx.array(b))
     want = getattr(mlx, op)(mlx.array(a), mlx.array(b))
     np.testing.assert_array_equal(np.array(got), np.array(want))
+
+
+def test_negative_of_bool_message_matches_upstream():
+    with pytest.raises(ValueError) as up:
+        mlx.negative(mlx.array([True, False]))
+    with pytest.raises(ValueError) as got:
+        mx.negative(mx.array([True, False]))
+    assert str(got.value) == str(up.value)

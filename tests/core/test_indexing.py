@@ -722,3 +722,47 @@ def test_no_op_results_do_not_alias(name, evaluated):
         a[0] = 10
         out.append(b.tolist())
     assert out[0] == out[1]
+
+
+@pytest.mark.parametrize("a,i,v,axis", [((0, 4), (0, 2), (), 1), ((3, 0), (3, 0), (), 0),
+                                        ((0, 4), (1, 3), (), 0), ((2, 0, 3), (2, 0, 1), (), 2),
+                                        ((0, 4), (0, 2), (1, 2), 1)])
+def test_put_along_axis_into_empty_array(a, i, v, axis):
+    def f(m):
+        return m.put_along_axis(m.zeros(a), m.zeros(i, dtype=m.int32), m.zeros(v), axis=axis)
+    out = f(mx)
+    mx.eval(out)
+    assert_same(out, f(mlx))
+
+
+def _scatter_rows(m, shape, cols):
+    x = m.zeros(shape)
+    x[m.arange(shape[0]).reshape(shape[0], 1), m.zeros(cols, dtype=m.uint32)] = 0
+    return x
+
+
+@pytest.mark.parametrize("f", [
+    lambda m: _scatter_rows(m, (0, 4), (0, 2)),
+    lambda m: _scatter_rows(m, (3, 0), (3, 0)),
+    lambda m: _scatter_rows(m, (0, 4), (0, 0)),
+    lambda m: (lambda x: (x.__setitem__(m.array([], dtype=m.int32), 1), x)[1])(m.zeros((0,))),
+    lambda m: m.zeros((0, 4)).at[m.zeros((0, 2), m.int32), m.zeros((0, 2), m.int32)].add(1),
+    lambda m: m.zeros((0, 4)).at[m.zeros((2,), dtype=m.int32)].add(1),
+])
+def test_scatter_into_empty_axis_raises_like_upstream(f):
+    with pytest.raises(ValueError) as up:
+        mlx.eval(f(mlx))
+    with pytest.raises(ValueError) as got:
+        mx.eval(f(mx))
+    assert str(got.value) == str(up.value)
+
+
+@pytest.mark.parametrize("f", [lambda m: m.take(1.0, m.array([0])),
+                               lambda m: m.take([1.0, 2.0], 0),
+                               lambda m: m.take_along_axis(np.ones(2), m.array([0]), 0)])
+def test_take_refuses_non_arrays(f):
+    with pytest.raises(TypeError) as up:
+        f(mlx)
+    with pytest.raises(TypeError) as got:
+        f(mx)
+    assert str(got.value) == str(up.value).split("\n\nInvoked with")[0]

@@ -434,3 +434,28 @@ def test_scale_division_is_exact():
     for c in (3.0, 7.0, 15.0, 31.0, 63.0, 255.0, 6.0, 448.0, 2688.0):
         np.testing.assert_array_equal(KQ._over(a, c).numpy(),
                                       a.numpy() / np.float32(c))
+
+
+def _same_message(f):
+    with pytest.raises(Exception) as up:
+        mlx.eval(f(mlx))
+    with pytest.raises(up.type) as got:
+        mx.eval(f(mx))
+    # the binding's TypeError also lists the argument types it was called with
+    assert str(got.value) == str(up.value).split("\n\nInvoked with")[0]
+
+
+@pytest.mark.parametrize("case", [
+    # the matrix is checked (dtype, rank, divisibility) before the group size and bits
+    lambda m: m.quantize(m.array(W), 24),
+    lambda m: m.quantize(m.array(W), 48, mode="mxfp4"),
+    lambda m: m.quantize(m.array(W[:, :48]), 16, 7),
+    lambda m: m.quantize(m.array(W).astype(m.int32), 16),
+    lambda m: m.quantize(m.array(W[0]), 256),
+    lambda m: m.quantize(m.array(W), 16),
+    lambda m: m.quantize(m.array(W), 64, 7),
+    lambda m: m.quantize(m.array(W), 24, mode="nvfp4", global_scale=m.array(2.0)),
+    lambda m: m.quantize(m.array(W), mode="nvfp4", global_scale=2.0),
+])
+def test_quantize_error_messages_match(case):
+    _same_message(case)

@@ -489,3 +489,24 @@ def test_gpu_fused_normal_matches_upstream_on_odd_and_shaped_draws():
         m = mlx.random.normal(shape, key=mlx.random.key(9))
         assert e.shape == m.shape
         np.testing.assert_allclose(np.array(e), np.array(m), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("shape", [(2.0,), (1, 2.5), [3.0], 3, "ab", (2**31,)])
+@pytest.mark.parametrize("fn", [
+    lambda m, sh: m.random.uniform(shape=sh),
+    lambda m, sh: m.random.normal(sh),
+    lambda m, sh: m.random.randint(0, 3, sh),
+    lambda m, sh: m.random.gumbel(sh),
+    lambda m, sh: m.random.laplace(sh),
+    lambda m, sh: m.random.truncated_normal(0.0, 1.0, sh),
+    lambda m, sh: m.random.categorical(m.zeros((3,)), shape=sh),
+])
+def test_bad_shape_messages_match_upstream(fn, shape):
+    if shape == (2**31,) and {"truncated_normal", "categorical"} & set(fn.__code__.co_names):
+        pytest.skip("upstream takes it without checking the range")
+    with pytest.raises(Exception) as up:
+        fn(mlx, shape)
+    with pytest.raises(up.type) as got:
+        fn(mx, shape)
+    # the binding's TypeError also lists the argument types it was called with
+    assert str(got.value) == str(up.value).split("\n\nInvoked with")[0]

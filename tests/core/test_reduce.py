@@ -414,3 +414,16 @@ def test_vmap_other_axes(fn):
         got = mx.vmap(lambda a: fn(mx, a), in_axes=ax)(mx.array(x))
         want = mlx.vmap(lambda a: fn(mlx, a), in_axes=ax)(mlx.array(x))
         assert_same(got, want)
+
+
+@pytest.mark.parametrize("op", ["softmax", "logsumexp", "logcumsumexp", "sum", "prod", "max",
+                                "min", "all", "any", "mean", "var", "std", "argmax", "argmin",
+                                "cumsum", "cumprod", "cummax", "cummin", "median"])
+@pytest.mark.parametrize("arg", [1.0, 2, True, [1.0, 2.0], np.array([1.0, 2.0])])
+def test_non_array_input_refused_like_upstream(op, arg):
+    with pytest.raises(TypeError) as up:
+        getattr(mlx, op)(arg)
+    with pytest.raises(TypeError) as got:
+        getattr(mx, op)(arg)
+    # the binding's message also lists the argument types it was called with
+    assert str(got.value) == str(up.value).split("\n\nInvoked with")[0]

@@ -350,3 +350,45 @@ def test_ops_return_lists_and_tuples_like_upstream():
     assert type(mx.broadcast_arrays(a, a)) is list
     assert type(mx.atleast_1d(a, a)) is list
     assert list(iter(a))[1].shape == (3,)
+
+
+def _same_message(f):
+    try:
+        want = f(mlx)
+    except Exception as e:  # noqa: BLE001 - any error upstream raises
+        up = e
+    else:  # a valid case among the bad ones: the same result
+        assert_same(f(mx), want)
+        return
+    with pytest.raises(type(up)) as got:
+        f(mx)
+    # the binding's TypeError also lists the argument types it was called with
+    assert str(got.value) == str(up).split("\n\nInvoked with")[0]
+
+
+@pytest.mark.parametrize("src", [(2, 3), (0, 3), (4,), ()])
+@pytest.mark.parametrize("shape", [(-1, 5), (4, -1), (1, -1, 7), (-1, -2), (-2, -1), (-1, -1),
+                                   (0, -1), (7,), (2.0, 3), (2, np.float32(3)), 3.0, 6, "ab",
+                                   None, [[2], 3], (2**31,), (-2**31 - 1, 1), (2**40, -1)])
+def test_reshape_error_messages_match(src, shape):
+    if src == (0, 3) and shape in ((-1, -2), (-2, -1)):
+        pytest.skip("upstream builds an array with a negative dimension here")
+    _same_message(lambda m: m.reshape(m.ones(src), shape))
+
+
+def test_reshape_to_the_same_shape_with_float_dims_raises():
+    _same_message(lambda m: m.reshape(m.ones((2, 3)), (2.0, 3)))
+
+
+@pytest.mark.parametrize("ios", [4, 5, 0, -2, 2.0, [1.0], np.float64(2), "ab", None, 2**31,
+                                 -2**31 - 1])
+@pytest.mark.parametrize("axis", [0, -1, 1, 2.0])
+def test_split_error_messages_match(ios, axis):
+    _same_message(lambda m: m.split(m.ones((3, 6)) if axis == -1 else m.ones((6, 3)), ios,
+                                    axis=axis))
+
+
+@pytest.mark.parametrize("ios", [True, [True, 4], np.int64(2), np.array([1, 2])])
+def test_split_takes_what_upstream_takes(ios):
+    assert [np_of(e).tolist() for e in mx.split(mx.arange(6), ios)] == \
+        [np.array(u).tolist() for u in mlx.split(mlx.arange(6), ios)]

@@ -171,6 +171,7 @@ BAD = [
     ("he_normal", (), (3, 3), {"mode": "in"}),
     ("sparse", (0.5,), (3, 4, 5), {}),
     ("sparse", (0.5,), (6,), {}),
+    ("sparse", (0.5,), (0, 4), {}),  # no rows: upstream's index assignment refuses it
     ("orthogonal", (), (3,), {}),
     ("orthogonal", (), (2, 3, 4), {}),
 ]

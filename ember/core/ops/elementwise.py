@@ -125,7 +125,7 @@ def _make_unary(op):
         if dt is D.complex64 and op in _NO_COMPLEX:
             raise ValueError(f"[{op}] Not supported for complex64.")
         if dt is D.bool_ and op in _NO_BOOL:
-            raise ValueError(f"[{op}] The argument cannot be boolean.")
+            raise ValueError(f"[{op}] Not supported for bool, use logical_not instead.")
         if op in _INT_ONLY and dt.kind not in "uib":
             raise ValueError(f"[{op}] Bitwise inverse only allowed on integer types.")
         return apply_unary(unsigned if dt is D.uint64 and unsigned else prim, a, s)

@@ -554,6 +554,8 @@ def setitem(a, idx, value):
         v = _fit(_value(value, a._dtype, s), shape)
         return node(a._shape, a._dtype, P.SliceUpdate(key, ()), (a, v), s)
     if _is_index(idx, a, s):
+        if not a._shape[0]:
+            _check_fits(a._shape, idx._shape, (0,))
         if not idx.size:
             return a
         v = _fit(_value(value, a._dtype, s), idx._shape + a._shape[1:])
@@ -593,8 +595,20 @@ def _scatter_update(p, v):
     return v
 
 
+def _check_fits(shape, ishape, dims):
+    """upstream's scatter takes a slice of 1 along each indexed axis: an axis of size 0 has
+    no room for it, even with no indices"""
+    if any(shape[d] == 0 for d in dims):
+        ushape = ishape + tuple(1 if i in dims else n for i, n in enumerate(shape))
+        raise ValueError(f"[scatter] Updates with shape {_fmt(ushape)} are too large for "
+                         f"array with shape {_fmt(shape)}.")
+
+
 def _scatter_into(a, p, v, mode, s):
-    if _prod(_index_shape(p.arrays)) == 0:
+    ishape = _index_shape(p.arrays)
+    if p.trivial and 0 in a._shape:
+        _check_fits(a._shape, ishape, p.dims)
+    if _prod(ishape) == 0:
         return a
     if p.trivial:
         return _scatter(a, v, p.arrays, p.dims, p.pos, mode)
@@ -651,6 +665,8 @@ def _at(a, idx, value, op):
     v = _cast(v, a._dtype, s)
     mode = _AT_MODES[op]
     if _is_index(idx, a, s):
+        if not a._shape[0]:
+            _check_fits(a._shape, idx._shape, (0,))
         if not idx.size:
             return a
         shape = idx._shape + a._shape[1:]
@@ -723,8 +739,17 @@ def _axis_arg(axis, op):
     raise TypeError(f"{op}(): incompatible function arguments: axis must be an int or None.")
 
 
+def _need_array(a, op, sig):
+    # upstream binds `a: array`: scalars, lists and numpy arrays are refused, not converted
+    if not isinstance(a, array):
+        raise TypeError(f"{op}(): incompatible function arguments. The following argument "
+                        f"types are supported:\n    1. {op}(a: array, /, {sig}, *, stream: "
+                        "StreamOrDevice = None) -> array")
+
+
 def take(a, /, indices, axis=None, *, stream=None):
     s = resolve(stream)
+    _need_array(a, "take", "indices: int | array, axis: int | None = None")
     a = as_array(a, s)
     if axis is not None:
         axis = _axis_arg(axis, "take")
@@ -794,6 +819,7 @@ def _drop(shape, axis):
 
 def take_along_axis(a, /, indices, axis=-1, *, stream=None):
     s = resolve(stream)
+    _need_array(a, "take_along_axis", "indices: array, axis: int | None = -1")
     a = as_array(a, s)
     a, idx, axis = _along_args(a, indices, axis, "take_along_axis", s)
     rest = broadcast_pair(_drop(a._shape, axis), _drop(idx._shape, axis), "broadcast_shapes")
@@ -814,6 +840,8 @@ def put_along_axis(a, /, indices, values, axis=None, *, stream=None):
                         "an array.")
     shape0 = a._shape
     x, idx, ax = _along_args(a, indices, axis, "put_along_axis", s)
+    if not x.size:  # upstream returns an empty array as is, whatever the values
+        return fresh(a)
     v = _value(values, x._dtype, s)
     nd = x.ndim
     from ember.core.ops.shape import broadcast_to, reshape

@@ -2,7 +2,7 @@
 to_fp8, from_fp8 (upstream's packing, see shared notes/quantization.md)."""
 
 from ember.core import dtypes as D
-from ember.core.array import node, nodes
+from ember.core.array import array, node, nodes
 from ember.core.ops._base import PROMOTE, as_array, broadcast_pair, resolve
 from ember.core.ops.creation import arange
 from ember.core.ops.elementwise import add, astype, subtract
@@ -18,19 +18,25 @@ __all__ = ["quantize", "dequantize", "quantized_matmul", "gather_qmm", "qqmm", "
 _DEFAULTS = {"affine": (64, 4), "mxfp4": (32, 4), "mxfp8": (32, 8), "nvfp4": (16, 4)}
 _AFFINE_BITS = (1, 2, 3, 4, 5, 6, 8)
 _FLOATS = (D.float16, D.bfloat16, D.float32)
+_QUANTIZE_SIG = ("quantize(): incompatible function arguments. The following argument types are "
+                 "supported:\n    1. quantize(w: array, /, group_size: int | None = None, bits: "
+                 "int | None = None, mode: str = 'affine', *, global_scale: array | None = None, "
+                 "stream: StreamOrDevice = None) -> tuple[array, array, array]")
 
 
 def _fmt(shape):
     return "(" + ",".join(map(str, shape)) + ")"
 
 
-def _params(op, mode, group_size, bits):
+def _params(op, mode, group_size, bits, check=True):
     d = _DEFAULTS.get(mode)
     if d is None:
         raise ValueError(f"[{op}] Invalid quantization mode '{mode}'.")
     gs = d[0] if group_size is None else group_size
     b = d[1] if bits is None else bits
-    if mode == "affine":
+    if not check:
+        pass
+    elif mode == "affine":
         if gs not in (32, 64, 128):
             raise ValueError(f"[{op}] The requested group size {gs} is not supported. The "
                              "supported group sizes are 32, 64, and 128.")
@@ -63,9 +69,11 @@ def _global_scale(op, mode, gs, s):
 def quantize(w, /, group_size=None, bits=None, mode="affine", *, global_scale=None,
              stream=None):
     s = resolve(stream)
-    gs, b = _params("quantize", mode, group_size, bits)
+    if global_scale is not None and not isinstance(global_scale, array):
+        raise TypeError(_QUANTIZE_SIG)
+    # upstream checks the matrix (dtype, rank, divisibility) before the group size and bits
+    gs, b = _params("quantize", mode, group_size, bits, check=False)
     w = as_array(w, s)
-    g = _global_scale("quantize", mode, global_scale, s)
     if w.dtype.kind != "f":
         raise ValueError(f"[quantize] Only real floating types can be quantized but w has "
                          f"type {w.dtype.name}.")
@@ -76,8 +84,11 @@ def quantize(w, /, group_size=None, bits=None, mode="affine", *, global_scale=No
         raise ValueError(f"[quantize] The last dimension of the matrix needs to be divisible "
                          f"by the quantization group size {gs}. However the provided  matrix "
                          f"has shape {_fmt(w.shape)}")
+    g = _global_scale("quantize", mode, global_scale, s)
+    _params("quantize", mode, group_size, bits)
     if w.dtype is D.float64:
-        raise RuntimeError("[quantize] Only supports floating point inputs")
+        # upstream's CPU kernel refuses it (with the kernel's name)
+        raise RuntimeError("[fast::Quantize::eval_cpu] Only supports floating point inputs")
     lead, k = w.shape[:-1], w.shape[-1]
     shapes = [lead + (k * b // 32,), lead + (k // gs,)]
     if mode == "affine":

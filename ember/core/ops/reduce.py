@@ -19,6 +19,33 @@ _ALL_AXES = [tuple(range(n)) for n in range(33)]
 
 # -- argument checks -------------------------------------------------------------------
 
+_AXES = "axis: None | int | Sequence[int] = None"
+_KEEP = "keepdims: bool = False"
+_SCAN = "axis: int | None = None, *, reverse: bool = False, inclusive: bool = True"
+_TAIL = "stream: StreamOrDevice = None) -> array"
+# upstream binds these with `a: array` (no conversion of scalars, lists or numpy arrays), so
+# its binding refuses anything else with the signature
+_SIGS = {op: f"{op}(a: array, /, {_AXES}, {_KEEP}, *, {_TAIL}"
+         for op in ("sum", "prod", "max", "min", "all", "any", "mean", "logsumexp", "median")}
+_SIGS.update({op: f"{op}(a: array, /, {_AXES}, {_KEEP}, ddof: int = 0, *, {_TAIL}"
+              for op in ("var", "std")})
+_SIGS.update({op: f"{op}(a: array, /, axis: None | int = None, {_KEEP}, *, {_TAIL}"
+              for op in ("argmax", "argmin")})
+_SIGS.update({op: f"{op}(a: array, /, {_SCAN}, dtype: Dtype | None = None, {_TAIL}"
+              for op in ("cumsum", "cumprod")})
+_SIGS.update({op: f"{op}(a: array, /, {_SCAN}, {_TAIL}"
+              for op in ("cummax", "cummin", "logcumsumexp")})
+_SIGS["softmax"] = f"softmax(a: array, /, {_AXES}, *, precise: bool = False, {_TAIL}"
+
+
+def array_arg(a, s, op):
+    """a (an array, as upstream requires) on the device of stream s."""
+    if not isinstance(a, array):
+        raise TypeError(f"{op}(): incompatible function arguments. The following argument "
+                        f"types are supported:\n    1. {_SIGS[op]}")
+    return as_array(a, s)
+
+
 def int_arg(v, op, what="axis"):
     """v as an int (anything with __index__ but floats), else a TypeError."""
     if type(v) is int:
@@ -115,7 +142,7 @@ def _plan(op, a, axis, keepdims):
 def _reduce(op, a, axis, keepdims, stream):
     s = resolve(stream)
     if type(a) is not array or a._stream.device is not s.device:
-        a = as_array(a, s)
+        a = array_arg(a, s, op)
     if keepdims is not False and keepdims is not True:
         check_bool(keepdims, op, "keepdims")
     if axis is None or type(axis) is int:
@@ -163,7 +190,7 @@ def any(a, /, axis=None, keepdims=False, *, stream=None):  # noqa: A001
 def mean(a, /, axis=None, keepdims=False, *, stream=None):
     s = resolve(stream)
     if type(a) is not array or a._stream.device is not s.device:
-        a = as_array(a, s)
+        a = array_arg(a, s, "mean")
     if a._dtype in _FLOAT:
         return _reduce("mean", a, axis, keepdims, s)
     axes = norm_axes(axis, a.ndim, "mean")
@@ -184,7 +211,7 @@ def mean(a, /, axis=None, keepdims=False, *, stream=None):
 def _var(a, axis, keepdims, ddof, stream, sqrt):
     op = "std" if sqrt else "var"
     s = resolve(stream)
-    a = as_array(a, s)
+    a = array_arg(a, s, op)
     axes = norm_axes(axis, a.ndim, op)
     check_bool(keepdims, op, "keepdims")
     ddof = int_arg(ddof, op, "ddof")
@@ -206,7 +233,7 @@ def std(a, /, axis=None, keepdims=False, ddof=0, *, stream=None):
 
 def _arg(op, a, axis, keepdims, stream):
     s = resolve(stream)
-    a = as_array(a, s)
+    a = array_arg(a, s, op)
     check_bool(keepdims, op, "keepdims")
     ndim = a.ndim
     if axis is not None and type(axis) is not int:
@@ -246,7 +273,7 @@ def _check_0d_axes(a, axis, op):
 
 def logsumexp(a, /, axis=None, keepdims=False, *, stream=None):
     s = resolve(stream)
-    a = as_array(a, s)
+    a = array_arg(a, s, "logsumexp")
     _check_0d_axes(a, axis, "logsumexp")
     axes = norm_axes(axis, a.ndim, "logsumexp")
     check_bool(keepdims, "logsumexp", "keepdims")
@@ -262,7 +289,7 @@ def logsumexp(a, /, axis=None, keepdims=False, *, stream=None):
 def softmax(a, /, axis=None, *, precise=False, stream=None):
     s = resolve(stream)
     if type(a) is not array or a._stream.device is not s.device:
-        a = as_array(a, s)
+        a = array_arg(a, s, "softmax")
     if not a._shape:
         _check_0d_axes(a, axis, "softmax")
     axes = norm_axes(axis, len(a._shape), "softmax")

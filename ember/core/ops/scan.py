@@ -3,8 +3,8 @@
 from ember.core import dtypes as D
 from ember.core._backend import WRAP
 from ember.core.array import array, node
-from ember.core.ops._base import as_array, resolve
-from ember.core.ops.reduce import check_bool, int_arg
+from ember.core.ops._base import resolve
+from ember.core.ops.reduce import array_arg, check_bool, int_arg
 from ember.core.primitives import elementwise as E
 from ember.core.primitives.scan import Scan
 
@@ -17,7 +17,7 @@ _FLOAT = frozenset(d for d in D.ALL if d.kind in "fc")
 def _scan(op, a, axis, reverse, inclusive, stream, dtype=None):
     s = resolve(stream)
     if type(a) is not array or a._stream.device is not s.device:
-        a = as_array(a, s)
+        a = array_arg(a, s, op)
     if reverse is not False and reverse is not True:
         check_bool(reverse, op, "reverse")
     if inclusive is not False and inclusive is not True:

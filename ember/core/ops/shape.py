@@ -130,19 +130,61 @@ def _promote(xs, s):
 
 # -- reshaping -------------------------------------------------------------------------
 
+_INT32_MIN, _INT32_MAX = -2 ** 31, 2 ** 31 - 1
+_M64 = (1 << 64) - 1
+_RESHAPE_SIG = ("reshape(): incompatible function arguments. The following argument types are "
+                "supported:\n    1. reshape(a: array, /, shape: Sequence[int], *, stream: "
+                "StreamOrDevice = None) -> array")
+_SPLIT_SIG = ("split(): incompatible function arguments. The following argument types are "
+              "supported:\n    1. split(a: array, /, indices_or_sections: int | Sequence[int], "
+              "axis: int = 0, *, stream: StreamOrDevice = None) -> array")
+
+
+def _not_sequence(v):
+    return isinstance(v, (str, bytes)) or not hasattr(v, "__iter__") or (
+        isinstance(v, array) and v.ndim == 0)
+
+
+def _bound_int(v):
+    """v as upstream's binding converts an int (bools and __index__ types too), else None."""
+    if type(v) is int:
+        return v
+    if isinstance(v, float) or not hasattr(v, "__index__"):
+        return None
+    try:
+        return operator.index(v)
+    except TypeError:
+        return None
+
+
 def _infer_shape(shape, size, op):
-    if isinstance(shape, (int, array)) or not hasattr(shape, "__iter__"):
-        raise TypeError(f"[{op}] Expected a sequence of ints for the shape, got "
-                        f"{type(shape).__name__}.")
-    shape = tuple(d if type(d) is int else _int(d, op, "dimension") for d in shape)
-    if -1 in shape:
-        if shape.count(-1) > 1:
-            raise ValueError(f"[{op}] Reshape can only infer one dimension.")
-        known = _prod(d for d in shape if d != -1)
+    if _not_sequence(shape):
+        raise TypeError(_RESHAPE_SIG)
+    dims = []
+    for d in shape:
+        if type(d) is not int:
+            d = _bound_int(d)
+            if d is None:
+                raise TypeError(_RESHAPE_SIG)
+        if d < _INT32_MIN or d > _INT32_MAX:
+            raise OverflowError(f"Integer value {d} is outside the supported range "
+                                f"[-2147483648, 2147483647].")
+        dims.append(d)
+    # upstream multiplies the known dimensions as size_t and divides the size by that product
+    # for the inferred one: the shape in its error message is the one after inference
+    known, infer = 1, -1
+    for i, d in enumerate(dims):
+        if d == -1:
+            if infer >= 0:
+                raise ValueError(f"[{op}] Reshape can only infer one dimension.")
+            infer = i
+        else:
+            known = known * d & _M64
+    if infer >= 0:
         if known == 0:
             raise ValueError(f"[{op}] Cannot infer the shape of an empty array")
-        if size % known == 0:
-            shape = tuple(size // known if d == -1 else d for d in shape)
+        dims[infer] = size // known
+    shape = tuple(dims)
     if any(d < 0 for d in shape) or _prod(shape) != size:
         raise ValueError(f"[{op}] Cannot reshape array of size {size} into shape {_fmt(shape)}.")
     return shape
@@ -152,7 +194,9 @@ def reshape(a, /, shape, *, stream=None):
     s = resolve(stream)
     if type(a) is not array or a._stream.device is not s.device:
         a = _arr(a, s, "reshape")
-    if type(shape) is not tuple or shape != a._shape:
+    # (2.0, 3) compares equal to (2, 3) but upstream refuses it
+    if type(shape) is not tuple or shape != a._shape \
+            or not all(type(d) is int for d in shape):
         shape = _infer_shape(shape, a.size, "reshape")
         if shape == a._shape:
             return fresh(a)
@@ -423,27 +467,46 @@ def stack(arrays, axis=0, *, stream=None):
     return node(shape, xs[0]._dtype, Stack(ax), tuple(xs), s)
 
 
+def _split_arg(ios):
+    """indices_or_sections as upstream's binding takes it: an int32, or a sequence of them."""
+    k = _bound_int(ios)
+    if k is not None:
+        if _INT32_MIN <= k <= _INT32_MAX:
+            return k
+        raise TypeError(_SPLIT_SIG)
+    if _not_sequence(ios):
+        raise TypeError(_SPLIT_SIG)
+    points = []
+    for i in ios:
+        i = _bound_int(i)
+        if i is None or not _INT32_MIN <= i <= _INT32_MAX:
+            raise TypeError(_SPLIT_SIG)
+        points.append(i)
+    return points
+
+
 def split(a, /, indices_or_sections, axis=0, *, stream=None):
     s = resolve(stream)
     a = _arr(a, s, "split")
+    ios = _split_arg(indices_or_sections)
+    if _bound_int(axis) is None:
+        raise TypeError(_SPLIT_SIG)
     ax = _axis(axis, a.ndim, "split")
     n = a._shape[ax]
-    ios = indices_or_sections
-    if isinstance(ios, array):
-        ios = ios.tolist()
-    if _is_int(ios):
-        k = _int(ios, "split", "number of sections")
+    if type(ios) is int:
+        k = ios
         if k <= 0:
             raise ValueError(f"[split] num_splits must be positive and non-zero but got {k}.")
         if n % k:
-            raise ValueError("[split] Array split does not result in sub arrays with equal "
-                             f"size: attempting {k} splits along axis {ax} for shape "
+            # upstream's message (no op prefix) names the axis as given
+            raise ValueError("Array split does not result in sub arrays with equal size: "
+                             f"attempting {k} splits along axis {axis} for shape "
                              f"{_fmt(a._shape)}.")
         m = n // k
         bounds = tuple((i * m, (i + 1) * m) for i in range(k))
     else:
         points = [0]
-        for i in _ints(ios, "split", "index"):
+        for i in ios:
             points.append(min(max(i + n if i < 0 else i, 0), n))
         points.append(n)
         bounds = tuple((points[i], max(points[i], points[i + 1]))

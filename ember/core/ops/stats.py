@@ -6,7 +6,7 @@ import operator
 from ember.core import dtypes as D
 from ember.core.array import array
 from ember.core.ops._base import as_array, resolve
-from ember.core.ops.reduce import norm_axes
+from ember.core.ops.reduce import array_arg, norm_axes
 from ember.core.ops.scan import cumprod, cumsum
 
 __all__ = ["median", "minmax", "count_nonzero", "diff", "cumulative_sum", "cumulative_prod"]
@@ -39,7 +39,7 @@ def _median_axes(axis, ndim):
 def median(a, /, axis=None, keepdims=False, *, stream=None):
     O = _O()
     s = resolve(stream)
-    a = as_array(a, s)
+    a = array_arg(a, s, "median")
     axes = _median_axes(axis, a.ndim)
     if a.dtype.kind not in "fc":
         a = O.astype(a, D.float32, s)
