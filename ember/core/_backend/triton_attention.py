@@ -129,7 +129,10 @@ def _common(q, k, v, mask, causal):
 
 
 def _key(ts, ints):
-    return (tuple(t.data_ptr() % 16 == 0 for t in ts), ints)
+    """What the compiled kernel depends on beyond the constexprs: dtypes (float32 now, but
+    a cache keyed without them would hand one dtype another's kernel), pointer alignment,
+    the integer arguments."""
+    return (tuple((t.dtype, t.data_ptr() % 16 == 0) for t in ts), ints)
 
 
 def forward(q, k, v, mask, causal, scale):
