@@ -202,3 +202,46 @@ def test_export_to_dot(tmp_path):
         assert text.count("rank=sink") == 3  # the product, and both outputs of the split
         for label in ("Exp", "Multiply", "Split", "Arange"):
             assert f'[label ="{label}", shape=rectangle]' in text
+
+
+def test_argument_types_and_unwritable_paths(tmp_path):
+    for m in (mlx, mx):
+        x, p = m.array(1.0), str(tmp_path / f"a_{m.__name__}.mlxfn")
+        for kw in ({"shapeless": 1}, {"shapeless": None}, {"metadata": {"a": 1}},
+                   {"metadata": 5}):
+            with pytest.raises(TypeError):
+                m.export_function(p, lambda a: a + 1, x, **kw)
+            with pytest.raises(TypeError):
+                m.exporter(p, lambda a: a + 1, **kw)
+        with pytest.raises(TypeError):
+            m.export_function(None, lambda a: a + 1, x)
+        for target in (3, io.BytesIO()):  # neither a file name nor a callback
+            with pytest.raises(RuntimeError):
+                m.export_function(target, lambda a: a + 1, x)
+        missing = str(tmp_path / "missing" / "f.mlxfn")
+        with pytest.raises(RuntimeError, match="Failed to open"):
+            m.export_function(missing, lambda a: a + 1, x)
+        with pytest.raises(RuntimeError, match="Failed to open"):
+            m.exporter(missing, lambda a: a + 1)  # the file is created at once
+        m.export_function(p, lambda a: a + 1, x)
+        for flag in (1, None, "yes"):
+            with pytest.raises(TypeError):
+                m.import_function(p, return_metadata=flag)
+        # an exporter never called leaves a file holding no functions
+        q = str(tmp_path / f"empty_{m.__name__}.mlxfn")
+        with m.exporter(q, lambda a: a + 1):
+            pass
+        with pytest.raises(ValueError, match="No imported function found"):
+            m.import_function(q)(x)
+
+
+def test_export_to_dot_argument_errors():
+    for m in (mlx, mx):
+        y = m.array(1.0) + 1
+        with pytest.raises(TypeError):
+            m.export_to_dot(None, y)
+        with pytest.raises(ValueError, match="file-like objects or strings"):
+            m.export_to_dot(3, y)
+        for v in (1.0, None):  # keyword arguments name arrays: nothing else is taken
+            with pytest.raises(ValueError, match="only arrays"):
+                m.export_to_dot(io.StringIO(), y, a=v)

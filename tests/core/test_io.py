@@ -172,6 +172,24 @@ def test_gguf_metadata_both_ways(tmp_path):
     _same_dict(mlx.load(str(tmp_path / "n.gguf"), return_metadata=True)[1], {})
 
 
+def test_gguf_bytes_and_tuple_metadata_like_upstream(tmp_path):
+    # one tensor and one key (upstream orders several by hash): the same bytes, with no
+    # padding after the last tensor nor after a header that no tensor follows
+    for i, (shape, dt, meta) in enumerate([((), "float32", {}), ((3,), "int8", {"k": "v"}),
+                                           ((5, 7), "float16", {}), (None, None, {"k": "v"})]):
+        e, m = _pair(shape, dt) if shape is not None else (None, None)
+        mx.save_gguf(str(tmp_path / f"e{i}.gguf"), {} if e is None else {"t": e}, meta)
+        mlx.save_gguf(str(tmp_path / f"m{i}.gguf"), {} if m is None else {"t": m + 0}, meta)
+        assert (tmp_path / f"e{i}.gguf").read_bytes() == (tmp_path / f"m{i}.gguf").read_bytes()
+    # upstream takes a tuple of strings as it takes a list
+    for m in (mx, mlx):
+        m.save_gguf(str(tmp_path / f"t_{m.__name__}.gguf"), {}, {"k": ("a", "b"), "e": ()})
+        assert m.load(str(tmp_path / f"t_{m.__name__}.gguf"), return_metadata=True)[1] == {
+            "k": ["a", "b"], "e": []}
+    with pytest.raises(RuntimeError):
+        mx.save_gguf(str(tmp_path / "bad"), {}, {"k": ("a", 1)})
+
+
 # -- GGUF quantized tensors (written by hand: upstream's writer is unquantized only) ------
 
 def _gguf_file(path, tensors, kv=(), align=32):
@@ -399,6 +417,25 @@ def test_load_argument_errors(tmp_path):
     _both_raise(lambda m: m.load(str(tmp_path / "missing.npy")), RuntimeError)
     _both_raise(lambda m: m.load(123), ValueError)
     _both_raise(lambda m: m.load(p, format=3), TypeError)
+    _both_raise(lambda m: m.load(None), TypeError)
+    for flag in (1, 0, None, "yes", np.bool_(True)):  # a bool only
+        _both_raise(lambda m, flag=flag: m.load(p, return_metadata=flag), TypeError)
+
+
+def test_load_text_mode_file(tmp_path):
+    # a file opened in text mode is refused as upstream does, not decoded
+    writers = {"npy": lambda m, f: m.save(f, m.arange(3)),
+               "npz": lambda m, f: m.savez(f, a=m.arange(3)),
+               "safetensors": lambda m, f: m.save_safetensors(f, {"a": m.arange(3)}),
+               "gguf": lambda m, f: m.save_gguf(f, {"a": m.ones(3)})}
+    for fmt, write in writers.items():
+        p = str(tmp_path / f"a.{fmt}")
+        write(mlx, p)
+        for m in (mlx, mx):
+            for kw in ({}, {"format": fmt}):
+                with open(p) as f, pytest.raises(ValueError, match="Input must be a") as info:
+                    m.load(f, **kw)
+                assert not isinstance(info.value, UnicodeError)
 
 
 CORRUPT = {
@@ -478,6 +515,15 @@ def test_save_argument_errors(tmp_path):
             m.save_gguf(d, {}, {"k": val})
         _both_raise(fn, exc)
     _both_raise(lambda m: m.save(str(tmp_path / "no" / "dir.npy"), m.ones(2)), RuntimeError)
+    # a missing target or a metadata that is no dict are argument types upstream refuses
+    for save in (lambda m, f: m.save(f, m.ones(2)), lambda m, f: m.savez(f, m.ones(2)),
+                 lambda m, f: m.savez_compressed(f, a=m.ones(2)),
+                 lambda m, f: m.save_safetensors(f, {"a": m.ones(2)}),
+                 lambda m, f: m.save_gguf(f, {"a": m.ones(2)}, {})):
+        _both_raise(lambda m, save=save: save(m, None), TypeError)
+    for meta in ([("k", "v")], "kv"):
+        _both_raise(lambda m, meta=meta: m.save_safetensors(d, {"a": m.ones(2)}, meta),
+                    TypeError)
 
 
 def test_failed_save_leaves_nothing(tmp_path, monkeypatch):

@@ -136,7 +136,11 @@ def decode_primitive(rec, tdevice):
 
 def write(path, header, blobs):
     data = json.dumps(header, separators=(",", ":")).encode()
-    with open(path, "wb") as f:
+    try:
+        f = open(path, "wb")
+    except OSError:
+        raise RuntimeError(f"[export_function] Failed to open {path}") from None
+    with f:
         f.write(MAGIC)
         f.write(struct.pack("<Q", len(data)))
         f.write(data)

@@ -2,6 +2,7 @@
 arrays over byte ranges, and writing atomically. The formats live beside this file."""
 
 import contextlib
+import io
 import os
 import secrets
 import struct
@@ -31,7 +32,8 @@ def open_source(file, op):
             raise RuntimeError(f"[{op}] Failed to open file {name}")
         return Source(name, fd=fd)
     read = getattr(file, "read", None)
-    if read is None:
+    # a text-mode file would fail to decode the bytes (or hand back str)
+    if read is None or isinstance(file, io.TextIOBase):
         raise ValueError("[load] Input must be a file-like object opened in binary mode, "
                          "or string")
     data = read()
@@ -115,6 +117,9 @@ def open_for_write(file, ext, op):
     """A binary file to write into. For a path (`ext` appended when missing) the bytes go
     to a temporary file beside it that replaces the target only once complete, so a
     failed save leaves nothing half-written."""
+    if file is None:
+        raise TypeError(f"{op}(): file must be a file-like object, str or pathlib.Path, got "
+                        f"NoneType.")
     if not is_path(file):
         if not callable(getattr(file, "write", None)):
             raise ValueError(f"[{op}] Input must be a file-like object, or string")

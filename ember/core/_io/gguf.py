@@ -146,7 +146,7 @@ def check(arrays, metadata):
             raise RuntimeError("[save_gguf] Metadata keys must be strings.")
         if isinstance(v, str):
             continue
-        if isinstance(v, list):
+        if isinstance(v, (list, tuple)):  # upstream takes any sequence of strings
             if not all(isinstance(x, str) for x in v):
                 raise RuntimeError("[save_gguf] Metadata lists must hold only strings.")
             continue
@@ -169,7 +169,7 @@ def _pack_str(x):
 def _pack_value(v):
     if isinstance(v, str):
         return struct.pack("<I", _STR) + _pack_str(v)
-    if isinstance(v, list):
+    if isinstance(v, (list, tuple)):
         return struct.pack("<IIQ", _ARR, _STR, len(v)) + b"".join(_pack_str(x) for x in v)
     t = _META_TYPE[v.dtype]
     data = raw_numpy(v).tobytes()
@@ -188,8 +188,12 @@ def write(f, arrays, metadata):
         parts.append(_pack_str(k) + struct.pack(f"<I{len(dims)}QIQ", len(dims), *dims,
                                                 _SAVE[a.dtype], off))
         off += a.nbytes + (-a.nbytes % ALIGN)
+    # padding goes before each tensor's data, none after the last (nor after the header
+    # when there are no tensors): byte for byte what upstream writes
     head = b"".join(parts)
-    f.write(head + b"\0" * (-len(head) % ALIGN))
+    f.write(head)
+    pos = len(head)
     for a in arrays.values():
+        f.write(b"\0" * (-pos % ALIGN))
+        pos += -pos % ALIGN + a.nbytes
         f.write(memoryview(raw_numpy(a)).cast("B"))
-        f.write(b"\0" * (-a.nbytes % ALIGN))

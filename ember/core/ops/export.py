@@ -180,8 +180,24 @@ def _callback_records(rec, consts):
     return out
 
 
+def _check_options(op, shapeless, metadata):
+    # upstream's binding takes a bool and an optional str only
+    if not isinstance(shapeless, bool):
+        raise TypeError(f"{op}(): shapeless must be a bool, got {type(shapeless).__name__}.")
+    if metadata is not None and not isinstance(metadata, str):
+        raise TypeError(f"{op}(): metadata must be a str, got {type(metadata).__name__}.")
+
+
 def export_function(file_or_callback, fun, *args, shapeless=False, metadata=None, **kwargs):
     is_file = isinstance(file_or_callback, (str, os.PathLike))
+    if file_or_callback is None:
+        raise TypeError("export_function(): file_or_callback must be a str or a callable, "
+                        "got NoneType.")
+    if not is_file and not callable(file_or_callback):
+        # checked before tracing; upstream fails to convert it (a RuntimeError)
+        raise RuntimeError(f"[export_function] file_or_callback must be a file name or a "
+                           f"callable, got {type(file_or_callback).__name__}.")
+    _check_options("export_function", shapeless, metadata)
     if not is_file and metadata is not None:
         raise ValueError("[export_function] The metadata argument is only supported when "
                          "exporting to a file, not when using a callback.")
@@ -221,10 +237,14 @@ class FunctionExporter:
 
 
 def exporter(file, fun, *, shapeless=False, metadata=None):
+    _check_options("exporter", shapeless, metadata)
     e = object.__new__(FunctionExporter)
     e._ex = _Exporter(fun, shapeless, metadata)
     e._path = os.fspath(file)
     e._closed = False
+    # as upstream, the file is created now: an unwritable path fails here, and an exporter
+    # never called leaves a file holding no functions
+    e._ex.write(e._path)
     return e
 
 
@@ -322,6 +342,9 @@ def _no_match(fns, args, kwargs):
 
 
 def import_function(file, return_metadata=False):
+    if not isinstance(return_metadata, bool):  # upstream's binding takes a bool only
+        raise TypeError(f"import_function(): return_metadata must be a bool, got "
+                        f"{type(return_metadata).__name__}.")
     header, blob = C.read(os.fspath(file))
     constants = [C.constant_value(r, blob) for r in header["constants"]]
     fns = [_Imported(t, constants, header["shapeless"]) for t in header["traces"]]
@@ -345,6 +368,14 @@ def import_function(file, return_metadata=False):
 
 def export_to_dot(file, *args, **kwargs):
     from ember.core.transforms.graph import flatten_arrays
+    if file is None:
+        raise TypeError("export_to_dot(): file must be a file-like object or a str, got "
+                        "NoneType.")
+    if not isinstance(file, (str, os.PathLike)) and not callable(getattr(file, "write", None)):
+        raise ValueError("[export_to_dot] Accepts file-like objects or strings to be used "
+                         "as filenames.")
+    if not all(isinstance(v, array) for v in kwargs.values()):
+        raise ValueError("[tree_flatten] The argument should contain only arrays")
     outs = flatten_arrays(list(args), [])
     names = {id(v): k for k, v in kwargs.items() if isinstance(v, array)}
     counter = [0]

@@ -37,8 +37,14 @@ def load(file, /, format=None, return_metadata=False, *, stream=None):  # noqa: 
         mapping names to arrays otherwise; with ``return_metadata`` a tuple
         ``(arrays, metadata)``.
     """
+    if file is None:
+        raise TypeError("load(): file must be a file-like object, str or pathlib.Path, "
+                        "got NoneType.")
     if format is not None and not isinstance(format, str):
         raise TypeError(f"load(): format must be a str, got {type(format).__name__}.")
+    if not isinstance(return_metadata, bool):  # upstream's binding takes a bool only
+        raise TypeError(f"load(): return_metadata must be a bool, got "
+                        f"{type(return_metadata).__name__}.")
     if format is None:
         name = os.fsdecode(os.fspath(file)) if is_path(file) else getattr(file, "name", None)
         if not isinstance(name, str):
@@ -127,9 +133,11 @@ def save_safetensors(file, arrays, metadata=None):
         metadata (dict(str, str), optional): The dictionary of metadata to be saved.
     """
     arrays = _named_arrays(arrays, "save_safetensors")
+    if metadata is not None and not isinstance(metadata, dict):
+        raise TypeError(f"save_safetensors(): metadata must be a dict of str to str, got "
+                        f"{type(metadata).__name__}.")
     if metadata is not None and not (
-            isinstance(metadata, dict)
-            and all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items())):
+            all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items())):
         raise ValueError("[save_safetensors] Metadata must be a dictionary with string keys "
                          "and values")
     evaluate(list(arrays.values()))

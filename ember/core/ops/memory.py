@@ -101,8 +101,10 @@ def set_cache_limit(limit):
 
 
 def set_wired_limit(limit):
-    # wiring memory is a macOS notion; the value is kept and reported back only
-    return _set("set_wired_limit", "wired", limit)
+    # wiring memory is a Metal notion: without Metal upstream checks the argument,
+    # ignores it and reports the previous limit as 0
+    _set("set_wired_limit", "wired", limit)
+    return 0
 
 
 def get_array_buffer_size(*args):
