@@ -31,7 +31,7 @@ VALUES = [
     "m.add(1, 2, stream=m.new_stream(m.cpu)).item()",
     "m.add(1, 2, stream=m.new_thread_local_stream(m.cpu)).item()",
     "m.synchronize(m.default_stream(m.cpu))", "m.synchronize(m.cpu)",
-    "type(m.stream(m.cpu)).__name__", "sorted(m.device_info(m.cpu))",
+    "type(m.stream(m.cpu)).__name__", "sorted(m.device_info(m.cpu))", "m.device_info(m.cpu)",
     "m.zeros(1, stream=0).tolist()",
 ]
 GPU_LESS = ["m.is_available(m.gpu)", "m.device_count(m.gpu)", "m.device_info(m.gpu)",

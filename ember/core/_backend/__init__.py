@@ -66,10 +66,23 @@ def gpu_count():
     return _gpu_count
 
 
+def _cpu_name():
+    """The CPU's model name, as upstream reports it (Linux's /proc/cpuinfo)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+    return platform.processor() or "cpu"
+
+
 def device_info(is_gpu, index):
     if not is_gpu:
         import platform
-        return {"architecture": platform.machine(), "device_name": platform.processor() or "cpu"}
+        return {"architecture": platform.machine(), "device_name": _cpu_name()}
     p = torch.cuda.get_device_properties(index)
     return {"architecture": f"sm_{p.major}{p.minor}", "device_name": p.name,
             "memory_size": p.total_memory, "max_recommended_working_set_size": p.total_memory}
