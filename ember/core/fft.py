@@ -43,6 +43,9 @@ def _ints(v, op, what):
 
 
 def _check_norm(norm, op):
+    if not isinstance(norm, str):
+        raise TypeError(f"{op}(): incompatible function arguments: norm must be a str, got "
+                        f"{type(norm).__name__}.")
     if norm not in _NORMS:
         raise ValueError(f"[{op}] Invalid norm. Expected one of {{'backward', 'ortho', "
                          "'forward'}.")
@@ -68,7 +71,7 @@ def _fftn(a, s, axes, norm, stream, op, kind, inverse):
     s_ = _ints(s, op, "s")
     if axes is None:
         if s_ is not None:
-            raise ValueError("[fftn] `axes` should not be `None` if `s` is not `None`.")
+            raise ValueError(f"[{op}] `axes` should not be `None` if `s` is not `None`.")
         if a.ndim == 0:
             raise ValueError("[fftn] Requires array with at least one dimension.")
         axes = tuple(range(a.ndim))

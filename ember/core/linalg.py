@@ -85,21 +85,23 @@ def cholesky_inv(a, upper=False, *, stream=None):
     return O.matmul(t, tt) if upper else O.matmul(tt, t)
 
 
-def _uplo(UPLO):  # noqa: N803 - upstream's name
+def _uplo(UPLO, op):  # noqa: N803 - upstream's name
     if not isinstance(UPLO, str):
-        raise TypeError(f"eigh(): incompatible function arguments: UPLO must be a str, got "
+        raise TypeError(f"{op}(): incompatible function arguments: UPLO must be a str, got "
                         f"{type(UPLO).__name__}.")
-    return UPLO.upper() == "U"
+    # upstream reads the lower triangle only when UPLO starts with "L" (case matters),
+    # the upper one for anything else
+    return not UPLO.startswith("L")
 
 
 def eigh(a, UPLO="L", *, stream=None):  # noqa: N803
-    upper = _uplo(UPLO)
+    upper = _uplo(UPLO, "eigh")
     a = _matrix(a, stream, "eigh", _REAL_OR_COMPLEX, _SQUARE)
     return tuple(F.Eigh(upper, True)(a))
 
 
 def eigvalsh(a, UPLO="L", *, stream=None):  # noqa: N803
-    upper = _uplo(UPLO)
+    upper = _uplo(UPLO, "eigvalsh")
     a = _matrix(a, stream, "eigvalsh", _REAL_OR_COMPLEX, _SQUARE)
     return F.Eigh(upper, False)(a)[0]
 
@@ -240,7 +242,11 @@ def solve_triangular(a, b, *, upper=False, stream=None):
 def cross(a, b, axis=-1, *, stream=None):
     _array(a, "cross")
     _array(b, "cross")
-    axis = operator.index(axis)
+    try:
+        axis = operator.index(axis)
+    except TypeError:
+        raise TypeError(f"cross(): incompatible function arguments: axis must be an int, got "
+                        f"{type(axis).__name__}.") from None
     for x in (a, b):
         if not -x.ndim <= axis < x.ndim:
             raise IndexError(f"[linalg::cross] Axis {axis} is out of bounds for array with "
@@ -248,13 +254,15 @@ def cross(a, b, axis=-1, *, stream=None):
     na, nb = a.shape[axis], b.shape[axis]
     if na not in (2, 3) or nb not in (2, 3):
         raise ValueError("[linalg::cross] The specified axis must have size 2 or 3.")
+    # upstream pads a 2-vector to 3 before broadcasting the whole shapes (and says so)
+    O.broadcast_shapes(*(x.shape[:axis % x.ndim] + (3,) + x.shape[axis % x.ndim + 1:]
+                         for x in (a, b)))
     s = resolve(stream)
     dt = PROMOTE[a.dtype, b.dtype]
     a = O.astype(O.as_array(a, s), dt, stream=s)
     b = O.astype(O.as_array(b, s), dt, stream=s)
     a = O.moveaxis(a, axis, -1, stream=s)
     b = O.moveaxis(b, axis, -1, stream=s)
-    O.broadcast_shapes(a.shape[:-1], b.shape[:-1])
 
     def parts(x):
         xs = [x[..., i] for i in range(x.shape[-1])]
@@ -294,17 +302,33 @@ def _norm_axes(a, axis):
     return axes
 
 
+def _check_reduce(ndim, axes):
+    """The checks (and messages) of upstream's reductions, which the norms run on."""
+    for ax in axes:
+        if not -ndim <= ax < ndim:
+            raise IndexError(f"Invalid axis {ax} for array with {ndim} dimensions.")
+    if len({ax % ndim for ax in axes}) != len(axes):
+        raise ValueError("Duplicate axes detected in reduction.")
+
+
 def _out_cast(x, a, s):
     """The result in the input's inexact dtype (float32 for integer and bool inputs)."""
     dt = a.dtype if a.dtype.kind in "fc" else D.float32
     return O.astype(x, dt, stream=s)
 
 
+def _l2_norm(a, axes, keepdims, s):
+    _check_reduce(a.ndim, axes)
+    x = O.abs(a, stream=s) if a.dtype is D.complex64 else a
+    return O.sqrt(O.sum(O.multiply(x, x, stream=s), axis=axes, keepdims=keepdims, stream=s),
+                  stream=s)
+
+
 def _vector_norm(a, ord, axes, keepdims, s):
+    if ord == 2:
+        return _l2_norm(a, axes, keepdims, s)
+    _check_reduce(a.ndim, axes)
     kw = dict(axis=axes, keepdims=keepdims, stream=s)
-    if ord is None or ord == 2:
-        x = O.abs(a, stream=s) if a.dtype is D.complex64 else a
-        return O.sqrt(O.sum(O.multiply(x, x, stream=s), **kw), stream=s)
     if ord == math.inf:
         return _out_cast(O.max(O.abs(a, stream=s), **kw), a, s)
     if ord == -math.inf:
@@ -320,39 +344,47 @@ def _vector_norm(a, ord, axes, keepdims, s):
     return _out_cast(r, a, s)
 
 
+def _singular_values(a, axes, s):
+    """The singular values of the matrices over `axes` (rows, columns), moved last as
+    upstream does (its moveaxis checks the axes)."""
+    r, c = (ax + a.ndim if ax < 0 else ax for ax in axes)
+    if r > c:
+        x = O.moveaxis(O.moveaxis(a, r, -1, stream=s), c, -1, stream=s)
+    else:
+        x = O.moveaxis(O.moveaxis(a, c, -1, stream=s), r, -2, stream=s)
+    return svd(x, compute_uv=False, stream=s), r, c
+
+
+def _keep_matrix_dims(out, r, c, keepdims, s):
+    return O.expand_dims(out, sorted((r, c)), stream=s) if keepdims else out
+
+
 def _matrix_norm(a, ord, axes, keepdims, s):
-    r, c = axes
-    if ord is None or ord == "fro":
-        x = O.abs(a, stream=s) if a.dtype is D.complex64 else a
-        return O.sqrt(O.sum(O.multiply(x, x, stream=s), axis=axes, keepdims=keepdims,
-                            stream=s), stream=s)
     if isinstance(ord, str):
+        if ord in ("f", "fro"):
+            return _l2_norm(a, axes, keepdims, s)
         if ord != "nuc":
             raise ValueError(f"[linalg::norm] Invalid ord value '{ord}' for matrix norm.")
-    elif ord not in (1, -1, 2, -2, math.inf, -math.inf):
-        raise ValueError(f"[linalg::norm] Invalid ord {ord:g} for matrix norm.")
+        sv, r, c = _singular_values(a, axes, s)
+        return _keep_matrix_dims(O.sum(sv, axis=-1, stream=s), r, c, keepdims, s)
+    r, c = (ax + a.ndim if ax < 0 else ax for ax in axes)
     if ord in (1, -1, math.inf, -math.inf):
+        # sum over one axis, then max/min over the other, renumbered when the first
+        # reduction dropped an axis before it (the same rule as upstream, duplicates too)
         inner, outer = (r, c) if ord in (1, -1) else (c, r)
-        sums = O.sum(O.abs(a, stream=s), axis=inner, keepdims=True, stream=s)
+        if not keepdims and outer > inner and outer > 0:
+            outer -= 1
+        _check_reduce(a.ndim, (inner,))
+        sums = O.sum(O.abs(a, stream=s), axis=inner, keepdims=keepdims, stream=s)
+        _check_reduce(sums.ndim, (outer,))
         red = O.max if ord > 0 else O.min
-        out = red(sums, axis=outer, keepdims=True, stream=s)
-        if not keepdims:
-            out = O.squeeze(out, axis=axes, stream=s)
-        return _out_cast(out, a, s)
-    # the singular values: 2 is the largest, -2 the smallest, 'nuc' their sum
-    x = O.transpose(a, [i for i in range(a.ndim) if i not in axes] + [r, c], stream=s)
-    if x.dtype not in _REAL_OR_COMPLEX:
-        raise ValueError(f"[linalg::svd] Arrays must have type float32, float64 or complex64. "
-                         f"Received array with type {x.dtype.name}.")
-    sv = F.SVD(False)(x)[0]
-    if ord == "nuc":
-        out = O.sum(sv, axis=-1, stream=s)
-    else:
-        out = (O.max if ord == 2 else O.min)(sv, axis=-1, stream=s)
-        out = _out_cast(out, a, s)
-    if keepdims:
-        out = O.expand_dims(out, tuple(sorted(axes)), stream=s)
-    return out
+        return _out_cast(red(sums, axis=outer, keepdims=keepdims, stream=s), a, s)
+    if ord not in (2, -2):
+        raise ValueError(f"[linalg::norm] Invalid ord {ord:g} for matrix norm.")
+    # the singular values: 2 is the largest, -2 the smallest
+    sv, r, c = _singular_values(a, axes, s)
+    out = (O.max if ord == 2 else O.min)(sv, axis=-1, stream=s)
+    return _out_cast(_keep_matrix_dims(out, r, c, keepdims, s), a, s)
 
 
 def norm(a, /, ord=None, axis=None, keepdims=False, *, stream=None):
@@ -363,23 +395,24 @@ def norm(a, /, ord=None, axis=None, keepdims=False, *, stream=None):
     if ord is not None and not isinstance(ord, (str, int, float)):
         raise TypeError(f"norm(): incompatible function arguments: ord must be a number or a "
                         f"str, got {type(ord).__name__}.")
-    if axes is None:
-        if ord is None:
-            out = _vector_norm(O.reshape(a, (-1,), stream=s), None, 0, False, s)
+    if ord is None:
+        # the 2-norm of the flattened array, or over up to two given axes (none: |a|)
+        if axes is None:
+            out = _l2_norm(O.reshape(a, (-1,), stream=s), (0,), False, s)
             return O.reshape(out, (1,) * a.ndim, stream=s) if keepdims else out
+        if len(axes) > 2:
+            raise ValueError("[linalg::norm] Received too many axes for norm.")
+        return _l2_norm(a, axes, keepdims, s)
+    if axes is None:
         axes = tuple(range(a.ndim))
-    if len(axes) > 2 or len(axes) == 0:
-        raise ValueError("[linalg::norm] Received too many axes for norm.")
-    nd = a.ndim
-    for ax in axes:
-        if not -nd <= ax < nd:
-            raise IndexError(f"Invalid axis {ax} for array with {nd} dimensions.")
-    axes = tuple(ax % nd for ax in axes)
-    if len(axes) == 2 and axes[0] == axes[1]:
-        raise ValueError("Duplicate axes detected in reduction.")
-    if len(axes) == 1:
-        if isinstance(ord, str):
+    if isinstance(ord, str):
+        # (string norms are checked for two axes before anything else)
+        if len(axes) != 2:
             raise ValueError(f"[linalg::norm] Norm '{ord}' only supported for matrices, but "
-                             "received 1 axis/axes.")
-        return _vector_norm(a, ord, axes[0], keepdims, s)
-    return _matrix_norm(a, ord, axes, keepdims, s)
+                             f"received {len(axes)} axis/axes.")
+        return _matrix_norm(a, ord, axes, keepdims, s)
+    if len(axes) == 1:
+        return _vector_norm(a, ord, axes, keepdims, s)
+    if len(axes) == 2:
+        return _matrix_norm(a, ord, axes, keepdims, s)
+    raise ValueError("[linalg::norm] Received too many axes for norm.")

@@ -186,3 +186,22 @@ def test_gpu_matches_cpu():
                                                                                stream=s)):
         np.testing.assert_allclose(np.array(f(x, mx.gpu)), np.array(f(x, mx.cpu)), rtol=1e-4,
                                    atol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["fft2", "ifft2", "rfft2", "irfft2", "fftn", "irfftn"])
+def test_s_without_axes_names_the_op(name):
+    f = lambda m: getattr(m.fft, name)(m.ones((3, 4)), s=(2, 2), axes=None)
+    with pytest.raises(ValueError) as want:
+        f(mlx)
+    with pytest.raises(ValueError) as got:
+        f(mx)
+    assert str(got.value) == str(want.value)
+
+
+@pytest.mark.parametrize("call", [
+    lambda m: m.fft.fft(m.ones(4), norm=None),
+    lambda m: m.fft.irfftn(m.ones((2, 4)), norm=1),
+    lambda m: m.fft.stft(m.ones(30), n_fft=8, norm=None),
+])
+def test_norm_must_be_a_str(call):
+    _raises_like(call)

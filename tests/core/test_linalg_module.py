@@ -170,3 +170,103 @@ def test_gpu_stream_runs_factorizations():
               lambda x, stream: mx.linalg.qr(x, stream=stream)[1]):
         np.testing.assert_allclose(np.abs(np.array(f(a, stream=mx.gpu))),
                                    np.abs(np.array(f(a, stream=mx.cpu))), rtol=1e-3, atol=1e-4)
+
+
+def _raises_same(f):
+    """f(mlx) raises; f(mx) must raise the same exception type with the same message."""
+    with pytest.raises(Exception) as info:
+        mlx.eval(f(mlx))
+    with pytest.raises(info.type) as got:
+        mx.eval(f(mx))
+    assert str(got.value) == str(info.value)
+
+
+_X3 = RNG.standard_normal((2, 3, 4)).astype(np.float32)
+
+
+@pytest.mark.parametrize("call", [
+    lambda m: m.linalg.norm(m.array(_X3), "f", (1, 2)),
+    lambda m: m.linalg.norm(m.array(_X3), "f", [0, 1], True),
+    lambda m: m.linalg.norm(m.array(_X3), None, ()),
+    lambda m: m.linalg.norm(m.array(_X3), 1, (-1, -2)),
+    lambda m: m.linalg.norm(m.array(_X3), -1, (1, -2)),
+    lambda m: m.linalg.norm(m.array(_X3), float("inf"), (1, 1), True),
+    lambda m: m.linalg.norm(m.array(_X3), 2, (1, -2)),
+    lambda m: m.linalg.norm(m.array(_X3), "nuc", (2, 0), True),
+    lambda m: m.linalg.norm(m.array(_X3).astype(m.int32), 1, (0, -4)),
+])
+def test_norm_axes_like_upstream(call):
+    assert_same(call(mx), call(mlx), rtol=1e-5)
+
+
+@pytest.mark.parametrize("call", [
+    lambda m: m.linalg.norm(m.array(_X3), "fro"),
+    lambda m: m.linalg.norm(m.array(_X3), "nuc", 3),
+    lambda m: m.linalg.norm(m.array(_X3), "x", ()),
+    lambda m: m.linalg.norm(m.array(_X3), "x", (1, 1)),
+    lambda m: m.linalg.norm(m.array(_X3), 3, (0, 5)),
+    lambda m: m.linalg.norm(m.array(_X3), 1, (0, 5)),
+    lambda m: m.linalg.norm(m.array(_X3), 0, 3),
+    lambda m: m.linalg.norm(m.array(_X3), None, (1, -2)),
+    lambda m: m.linalg.norm(m.array(_X3), 2, (1, 1), True),
+])
+def test_norm_errors_like_upstream(call):
+    _raises_same(call)
+
+
+def test_eigh_uplo_reads_lower_only_for_leading_L():
+    a = _spd(4, 4).astype(np.float32)
+    a = np.triu(a) + np.tril(RNG.standard_normal((4, 4)).astype(np.float32), -1)
+    for uplo in ("L", "Lower", "l", "lower", "X", "", "U"):
+        assert_same(mx.linalg.eigvalsh(mx.array(a), UPLO=uplo),
+                    mlx.linalg.eigvalsh(mlx.array(a), UPLO=uplo), rtol=1e-4)
+
+
+_SING = np.array([[1.0, 2, 3], [2, 4, 6], [1, 0, 1]], np.float32)
+
+
+@pytest.mark.parametrize("call", [
+    lambda m: m.linalg.inv(m.array(_SING)),
+    lambda m: m.linalg.inv(m.array(np.array([[0, 0, 0], [1, 2, 3], [4, 5, 6.0]]))),
+    lambda m: m.linalg.inv(m.array(np.stack([np.eye(3, dtype=np.float32), _SING]))),
+    lambda m: m.linalg.tri_inv(m.array(np.diag([1.0, 0, 2])), upper=True),
+    lambda m: m.linalg.cholesky_inv(m.zeros((3, 3))),
+    lambda m: m.linalg.solve(m.array(_SING), m.ones(3)),
+    lambda m: m.linalg.solve_triangular(m.array(np.diag([1.0, 2, 0])), m.ones((3, 2))),
+    lambda m: m.linalg.svd(m.array([[np.nan, 1.0], [1.0, 1.0]]), compute_uv=False),
+    lambda m: m.linalg.pinv(m.array([[np.nan, 1.0], [1.0, 1.0]])),
+])
+def test_singular_inputs_raise_like_upstream(call):
+    _raises_same(call)
+
+
+@pytest.mark.parametrize("call", [
+    lambda m: m.linalg.eig(m.zeros((2, 0, 0))),
+    lambda m: m.linalg.eigvals(m.zeros((0, 0))),
+    lambda m: m.linalg.cross(m.ones((5, 1, 3)), m.ones((2, 2))),
+])
+def test_empty_and_broadcast_variants(call):
+    assert_same(call(mx), call(mlx))
+
+
+def test_lu_of_empty_matrices():
+    # (upstream crashes here; the factors are empty like the input)
+    p, lo, up = mx.linalg.lu(mx.zeros((2, 0, 0)))
+    assert p.shape == (2, 0) and lo.shape == (2, 0, 0) and up.shape == (2, 0, 0)
+
+
+@pytest.mark.parametrize("call", [
+    lambda m: m.linalg.cross(m.ones((4, 2)), m.ones((2, 3))),
+    lambda m: m.linalg.cross(m.ones((3, 4)), m.ones((2, 2)), axis=0),
+    lambda m: m.linalg.eigvalsh(m.eye(2), UPLO=1),
+    lambda m: m.linalg.cross(m.ones(3), m.ones(3), axis=1.0),
+])
+def test_cross_and_uplo_errors(call):
+    with pytest.raises(Exception) as info:
+        mlx.eval(call(mlx))
+    with pytest.raises(info.type) as got:
+        mx.eval(call(mx))
+    if info.type is ValueError:
+        assert str(got.value) == str(info.value)
+    else:  # (argument errors name the function as upstream's bindings do)
+        assert str(got.value).startswith(str(info.value).split("(")[0] + "()")

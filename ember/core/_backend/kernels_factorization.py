@@ -1,6 +1,8 @@
 """Kernels of the factorizations and solvers (torch.linalg: LAPACK on CPU, cuSOLVER/MAGMA
 on CUDA). Half-precision inputs (det and slogdet take them) are computed in float32."""
 
+import re
+
 import torch
 
 from ember.core._backend.kernels import register
@@ -17,13 +19,39 @@ def _eye_like(x):
     return torch.eye(x.shape[-1], dtype=x.dtype, device=x.device).expand(x.shape)
 
 
+def _check_info(info, what):
+    """Upstream's CPU kernels raise when LAPACK reports a singular matrix (info > 0): the
+    first failing matrix of the batch names its info. The check reads the info back, so
+    it runs on the CPU only, where upstream runs (CUDA results stay inf/nan, unsynced)."""
+    if info.device.type != "cpu" or info.numel() == 0:
+        return
+    bad = info.reshape(-1).nonzero()
+    if bad.numel():
+        code = int(info.reshape(-1)[bad[0, 0]])
+        raise RuntimeError(f"[Inverse::eval_cpu] {what} failed with error code {code}")
+
+
+def _check_triangular(a):
+    # LAPACK's triangular inversion fails on an exactly zero diagonal entry (1-based info)
+    if a.device.type != "cpu" or a.numel() == 0:
+        return
+    zero = torch.diagonal(a, dim1=-2, dim2=-1).reshape(-1, a.shape[-1]) == 0
+    info = torch.where(zero.any(-1), zero.int().argmax(-1) + 1, 0)
+    _check_info(info, "triangular inversion")
+
+
 @register(F.Inverse)
 def _inverse(p, x):
     y = _up(x)
     if p.tri:
+        _check_triangular(y)
         out = torch.linalg.solve_triangular(y, _eye_like(y), upper=p.upper)
     else:
-        out = torch.linalg.inv_ex(y)[0]
+        # upstream's LAPACK call factorizes the transposed (row-major) matrix: its failure
+        # code is the transpose's first zero pivot
+        out, info = torch.linalg.inv_ex(y.mT)
+        _check_info(info, "LU factorization")
+        out = out.mT
     return out.to(x.dtype)
 
 
@@ -56,6 +84,8 @@ def _eig(p, x):
     if not p.vectors:
         return _complex(wt).to(dev)
     w, v = torch.linalg.eig(x)
+    if x.shape[-1] == 0:  # (nothing to match: argmin refuses empty rows)
+        return _complex(wt).to(dev), _complex(v).to(dev)
     order = (wt.unsqueeze(-1) - w.unsqueeze(-2)).abs().argmin(-1)
     v = torch.gather(v, -1, order.unsqueeze(-2).expand(v.shape))
     return _complex(wt).to(dev), _complex(v).to(dev)
@@ -63,9 +93,15 @@ def _eig(p, x):
 
 @register(F.SVD)
 def _svd(p, x):
-    if not p.uv:
-        return torch.linalg.svdvals(x)
-    return tuple(torch.linalg.svd(x, full_matrices=True))
+    try:
+        if not p.uv:
+            return torch.linalg.svdvals(x)
+        return tuple(torch.linalg.svd(x, full_matrices=True))
+    except torch.linalg.LinAlgError as e:
+        # upstream's error; its LAPACK call rejects non-finite input as argument 4
+        m = re.search(r"error code: (-?\d+)", str(e))
+        code = m.group(1) if m else -4
+        raise RuntimeError(f"[SVD::eval_cpu] SVD failed with error code {code}") from None
 
 
 @register(F.QR)
@@ -79,8 +115,10 @@ def _lu(p, x):
         lu, piv = torch.linalg.lu_factor_ex(x)[:2]
         return lu, (piv - 1).to(torch.int64)
     perm, lower, upper = torch.linalg.lu(x)
-    # perm @ lower @ upper = x: row i of x is row perm_i of lower @ upper
-    return perm.argmax(-1).to(torch.int64), lower, upper
+    # perm @ lower @ upper = x: row i of x is row perm_i of lower @ upper (argmax refuses
+    # the empty rows of a 0 x 0 permutation)
+    rows = perm.argmax(-1) if perm.shape[-1] else perm.new_zeros(perm.shape[:-1])
+    return rows.to(torch.int64), lower, upper
 
 
 @register(F.Det)
@@ -96,9 +134,13 @@ def _slogdet(p, x):
 
 @register(F.Solve)
 def _solve(p, a, b):
-    return torch.linalg.solve_ex(a, b)[0]
+    # upstream inverts the triangles of the LU factors: it fails at the first zero pivot
+    out, info = torch.linalg.solve_ex(a, b)
+    _check_info(info, "triangular inversion")
+    return out
 
 
 @register(F.SolveTriangular)
 def _solve_triangular(p, a, b):
+    _check_triangular(a)
     return torch.linalg.solve_triangular(a, b, upper=p.upper)
