@@ -61,19 +61,25 @@ def test_keepdims_must_be_bool(op, keepdims):
     check(lambda m, x: getattr(m, op)(x, axis=1, keepdims=keepdims), X)
 
 
-def test_reduction_error_messages():
-    with pytest.raises(IndexError, match=r"^\[sum\] Invalid axis 3"):
-        mx.sum(mx.array(X), axis=3)
-    with pytest.raises(ValueError, match=r"^\[max\] Duplicate axes"):
-        mx.max(mx.array(X), axis=[1, -2])
-    with pytest.raises(ValueError, match=r"^\[min\] Cannot min reduce over axis 1 with size 0"):
-        mx.min(mx.zeros((3, 0, 0)), axis=[2, 1])
-    with pytest.raises(ValueError, match=r"^\[argmax\] Cannot argmax reduce zero size array"):
-        mx.argmax(mx.zeros((0, 3)), axis=1)
-    with pytest.raises(ValueError, match=r"^\[logsumexp\] Received empty array"):
-        mx.logsumexp(mx.zeros((3, 0)), axis=0)
-    with pytest.raises(IndexError, match=r"^\[cumsum\] Axis 2 is out of bounds"):
-        mx.cumsum(mx.array(X[0]), axis=2)
+@pytest.mark.parametrize("expr", [
+    "m.sum(m.array(X), axis=3)", "m.max(m.array(X), axis=[1, -2])",
+    "m.min(m.zeros((3, 0, 0)), axis=[2, 1])", "m.argmax(m.zeros((0, 3)), axis=1)",
+    "m.argmin(m.array(X), axis=-4)", "m.logsumexp(m.zeros((3, 0)), axis=0)",
+    "m.logsumexp(m.array(X), axis=(0, 0))", "m.softmax(m.array(X), axis=5)",
+    "m.cumsum(m.array(X[0]), axis=2)", "m.mean(m.array(X), axis=-4)",
+    "m.var(m.array(X), axis=3)", "m.std(m.array(X), axis=(1, 1))",
+])
+def test_reduction_error_messages(expr):
+    """The exception type and upstream's words (some name the op, most do not; var and std
+    report through mean)."""
+    def run(m):
+        try:
+            m.eval(eval(expr, {"m": m, "X": X}))  # noqa: S307
+        except Exception as e:  # noqa: BLE001 - compared below
+            return type(e), str(e)
+        return None
+    want = run(mlx)
+    assert want is not None and run(mx) == want
 
 
 @pytest.mark.parametrize("op", ["max", "min"])

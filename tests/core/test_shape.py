@@ -392,3 +392,25 @@ def test_split_error_messages_match(ios, axis):
 def test_split_takes_what_upstream_takes(ios):
     assert [np_of(e).tolist() for e in mx.split(mx.arange(6), ios)] == \
         [np.array(u).tolist() for u in mlx.split(mlx.arange(6), ios)]
+
+
+@pytest.mark.parametrize("expr", [
+    "m.broadcast_to(m.ones((2, 3)), (3, 3))", "m.broadcast_to(m.ones((2, 3)), (1,))",
+    "m.broadcast_to(m.ones((3, 1)), (3,))", "m.pad(m.ones(3), 1, mode='x')",
+    "m.flatten(m.ones((2, 3)), 5)", "m.flatten(m.ones((2, 3)), -5, -6)",
+    "m.flatten(m.ones((2, 3)), 1, 0)", "m.flatten(m.ones((2, 3)), 0, 9)",
+    "m.flatten(m.ones((2, 3)), -9, 0)",
+])
+def test_shape_errors_read_as_upstream(expr):
+    def run(m):
+        try:
+            out = eval(expr, {"m": m})  # noqa: S307
+            m.eval(out)
+        except Exception as e:  # noqa: BLE001 - compared below
+            return (type(e), str(e))
+        return np.array(out)
+    got, want = run(mx), run(mlx)
+    if isinstance(want, tuple):
+        assert got == want
+    else:
+        np.testing.assert_array_equal(got, want)

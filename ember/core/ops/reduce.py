@@ -56,7 +56,11 @@ def int_arg(v, op, what="axis"):
 
 
 def _bad_axis(axis, ndim, op):
-    return IndexError(f"[{op}] Invalid axis {axis} for array with {ndim} dimensions.")
+    # upstream's words: mean (and var and std, which go through it) has its own message
+    if op in ("mean", "var", "std"):
+        return IndexError(f"[mean] axis {axis} is out of bounds for array with {ndim} "
+                          "dimensions.")
+    return IndexError(f"Invalid axis {axis} for array with {ndim} dimensions.")
 
 
 def norm_axes(axis, ndim, op):
@@ -77,7 +81,7 @@ def norm_axes(axis, ndim, op):
             raise _bad_axis(a, ndim, op)
         out.append(a % ndim)
     if len(set(out)) != len(out):
-        raise ValueError(f"[{op}] Duplicate axes detected in reduction.")
+        raise ValueError("Duplicate axes detected in reduction.")
     out.sort()
     return tuple(out)
 

@@ -212,8 +212,9 @@ def flatten(a, /, start_axis=0, end_axis=-1, *, stream=None):
     if n == 0:
         return _reshaped(a, (1,), s)
     st, en = _int(start_axis, "flatten"), _int(end_axis, "flatten")
-    st = min(max(st + n if st < 0 else st, 0), n - 1)
-    en = min(max(en + n if en < 0 else en, 0), n - 1)
+    # as upstream: the start clamped from below only, the end from above only
+    st = max(st + n if st < 0 else st, 0)
+    en = min(en + n if en < 0 else en, n - 1)
     if st > en:
         raise ValueError("[flatten] start_axis must be less than or equal to end_axis")
     sh = a._shape
@@ -387,12 +388,13 @@ def broadcast_to(a, /, shape, *, stream=None):
     shape = tuple(d if type(d) is int else _int(d, "broadcast_to", "dimension") for d in shape)
     if any(d < 0 for d in shape):
         raise ValueError("[broadcast_to] Negative dimensions not allowed.")
+    # (upstream's messages: the first has no op name, the second is broadcast_shapes')
     if len(shape) < a.ndim:
-        raise ValueError(f"[broadcast_to] Cannot broadcast array of shape {_fmt(a._shape)} "
+        raise ValueError(f"Cannot broadcast array of shape {_fmt(a._shape)} "
                          f"into shape {_fmt(shape)}.")
-    if broadcast_pair(a._shape, shape, "broadcast_to") != shape:
-        raise ValueError(f"[broadcast_to] Shapes {_fmt(a._shape)} and {_fmt(shape)} cannot be "
-                         "broadcast.")
+    if broadcast_pair(a._shape, shape, "broadcast_shapes") != shape:
+        raise ValueError(f"[broadcast_shapes] Shapes {_fmt(a._shape)} and {_fmt(shape)} cannot "
+                         "be broadcast.")
     if shape == a._shape:
         return fresh(a)
     return node(shape, a._dtype, Broadcast(shape), (a,), s)
@@ -643,7 +645,7 @@ def pad(a, pad_width, mode="constant", constant_values=0, *, stream=None):
     a = _arr(a, s, "pad")
     widths = _pad_widths(pad_width, a.ndim)
     if mode not in _PAD_MODES:
-        raise ValueError(f"[pad] Invalid padding mode ({mode}) passed to pad")
+        raise ValueError(f"Invalid padding mode ({mode}) passed to pad")  # (upstream's words)
     if not any(lo or hi for lo, hi in widths):
         return fresh(a)
     dt = a._dtype
