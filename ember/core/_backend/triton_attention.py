@@ -117,7 +117,7 @@ def _meta(d, dv, mask_kind, causal, backward):
                 BLOCK_DV=bdv, num_warps=warps, num_stages=stages)
 
 
-def _common(q, k, v, mask, causal):
+def _common(q, k, v, mask):
     b, h, lq, d = q.shape
     hk, lk, dv = k.shape[1], k.shape[2], v.shape[-1]
     if mask is None:
@@ -136,7 +136,7 @@ def _key(ts, ints):
 
 
 def forward(q, k, v, mask, causal, scale):
-    (b, h, hk, lq, lk, d, dv), kind, mk = _common(q, k, v, mask, causal)
+    (b, h, hk, lq, lk, d, dv), kind, mk = _common(q, k, v, mask)
     o = torch.empty((b, h, lq, dv), dtype=q.dtype, device=q.device)
     lse = torch.empty((b * h, lq), dtype=torch.float32, device=q.device)
     meta = _meta(d, dv, kind, causal, False)
@@ -149,7 +149,7 @@ def forward(q, k, v, mask, causal, scale):
 
 
 def backward(q, k, v, mask, causal, scale, o, lse, do):
-    (b, h, hk, lq, lk, d, dv), kind, mk = _common(q, k, v, mask, causal)
+    (b, h, hk, lq, lk, d, dv), kind, mk = _common(q, k, v, mask)
     delta = torch.empty((b * h, lq), dtype=torch.float32, device=q.device)
     _launch("_delta", _key((o, do, delta), (*do.stride(), h, lq, dv)), (-(-lq // 64), b * h, 1),
             (o, do, delta, *do.stride(), h, lq, dv),
