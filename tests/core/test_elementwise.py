@@ -44,3 +44,73 @@ def test_negative_of_bool_message_matches_upstream():
     with pytest.raises(ValueError) as got:
         mx.negative(mx.array([True, False]))
     assert str(got.value) == str(up.value)
+
+
+def _parts(a):
+    # real and imaginary parts apart: a nan in either must match on its own
+    a = np.array(a)
+    return np.stack([a.real, a.imag]) if a.dtype.kind == "c" else a
+
+
+def _same(got, want):
+    assert str(got.dtype) == str(want.dtype)
+    np.testing.assert_array_equal(_parts(got), _parts(want))
+
+
+@pytest.mark.parametrize("value", [2 ** 31, 2 ** 32, -2 ** 31 - 1, 2 ** 63 - 1, -2 ** 63])
+@pytest.mark.parametrize("op", ["add", "subtract", "multiply", "divide", "floor_divide",
+                                "maximum", "less", "bitwise_xor"])
+def test_python_int_beyond_int32_wraps_with_a_bool_array(op, value):
+    for rev in (False, True):
+        def args(m):
+            a = m.array([True, False])
+            return (value, a) if rev else (a, value)
+        _same(getattr(mx, op)(*args(mx)), getattr(mlx, op)(*args(mlx)))
+
+
+@pytest.mark.parametrize("dtype", ["int8", "int16", "int32", "int64"])
+def test_integer_power_with_negative_exponents(dtype):
+    base, exps = [0, 1, -1, 2, -2, 3, 1, -1], [-1, -2, -3, -1, -1, 2, 0, 3]
+    def powers(m):
+        dt = getattr(m, dtype)
+        a = m.array(base, dtype=dt)
+        return [a ** -1, m.power(a, m.array(exps, dtype=dt)), m.power(-1, m.array(exps, dt))]
+    for got, want in zip(powers(mx), powers(mlx)):
+        _same(got, want)
+
+
+def test_complex_to_bool_is_true_for_any_nonzero_part():
+    v = [0j, 1j, 1 + 0j, -0.0j, complex(0, float("nan")), 1e-40j, 2 + 3j]
+    _same(mx.array(v).astype(mx.bool_), mlx.array(v).astype(mlx.bool_))
+
+
+@pytest.mark.parametrize("dtype", ["bool_", "int32", "uint8", "float32", "complex64"])
+def test_floor_divide_by_complex_divides(dtype):
+    for s in (1j, 2 + 1j, 2.0):
+        got = mx.array([1, 0, 3], dtype=getattr(mx, dtype)) // s
+        want = mlx.array([1, 0, 3], dtype=getattr(mlx, dtype)) // s
+        _same(got, want)
+
+
+@pytest.mark.parametrize("op", ["add", "subtract", "maximum", "minimum"])
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), complex(0, float("nan")),
+                                   complex(float("nan"), 0)])
+def test_complex_with_nan_and_inf_works_on_the_parts(op, value):
+    v = [1 + 2j, 0j, -1 - 1j, complex(float("inf"), 1)]
+    for rev in (False, True):
+        def args(m):
+            return (value, m.array(v)) if rev else (m.array(v), value)
+        _same(getattr(mx, op)(*args(mx)), getattr(mlx, op)(*args(mlx)))
+
+
+@pytest.mark.parametrize("op", ["bitwise_and", "bitwise_or", "left_shift", "right_shift"])
+@pytest.mark.parametrize("lhs,rhs", [("uint64", "int8"), ("int8", "float32"), ("complex64", 1.0),
+                                     ("float16", 1), ("bool_", 1.5), (True, "float32")])
+def test_bitwise_on_inexact_types_message_matches_upstream(op, lhs, rhs):
+    def arg(m, v):
+        return m.array([1], dtype=getattr(m, v)) if isinstance(v, str) else v
+    with pytest.raises(RuntimeError) as up:
+        getattr(mlx, op)(arg(mlx, lhs), arg(mlx, rhs))
+    with pytest.raises(RuntimeError) as got:
+        getattr(mx, op)(arg(mx, lhs), arg(mx, rhs))
+    assert str(got.value) == str(up.value)

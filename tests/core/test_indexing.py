@@ -766,3 +766,31 @@ def test_take_refuses_non_arrays(f):
     with pytest.raises(TypeError) as got:
         f(mx)
     assert str(got.value) == str(up.value).split("\n\nInvoked with")[0]
+
+
+WHOLE_AT_CASES = [
+    # a lone ... or None applies the plain op to the whole array, which promotes
+    "b.at[...].divide(2)", "b.at[None].add(2.5)", "b.at[...].maximum(m.array([1.5], m.float16))",
+    "m.array([True, False]).at[...].subtract(True)", "m.array([True, False]).at[None].add(2)",
+    "a.at[...].multiply(m.array([[[[2]]]]))", "u.at[None].minimum(1.5)", "b.at[...].add(1j)",
+    "a.at[None].add(m.ones((1, 2, 3, 4)))", "b.at[...].add(m.ones((3, 1)))",
+    "a.at[...].add(m.ones((1, 3)))",
+    # a lone int or slice keeps the dtype; upstream names its misfit updates
+    "b.at[1].divide(2)", "b.at[1:3].add(2.5)", "b.at[1].add(m.array([1, 2]))",
+    "a.at[1].add(m.ones((5,)))", "a.at[1].add(m.ones((1, 1, 5)))", "a.at[1].add(m.ones((2, 1, 1)))",
+    "b.at[1:3].add(m.ones((3,)))", "b.at[1:3].add(m.ones((1, 2, 1)))",
+    "a.at[:, 1:].add(m.ones((1, 3)))", "a.at[..., :2].add(m.ones((2, 2, 3)))",
+]
+
+
+@pytest.mark.parametrize("expr", WHOLE_AT_CASES)
+def test_at_results_and_messages_match_upstream(expr):
+    try:
+        want = _run(mlx, expr)
+        mlx.eval(want)
+    except ValueError as err:
+        with pytest.raises(ValueError) as got:
+            mx.eval(_run(mx, expr))
+        assert str(got.value) == str(err)
+        return
+    assert_same(_run(mx, expr), want, msg=expr)

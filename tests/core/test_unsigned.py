@@ -50,3 +50,11 @@ def test_right_shift(shift):
 def test_unary_and_mixed(fn):
     x = _u64(3)
     assert_same(fn(mx, mx.array(x)), fn(mlx, mlx.array(x)))
+
+
+def test_power_with_exponents_of_2_63_and_above():
+    base = np.array([0, 1, 2, 3, 2**64 - 1, 2**63 + 5], np.uint64)
+    exps = np.array([2**63, 2**64 - 1, 2**63 + 1, 2**64 - 2, 3, 5], np.uint64)
+    assert_same(mx.power(mx.array(base), mx.array(exps)),
+                mlx.power(mlx.array(base), mlx.array(exps)))
+    assert_same(mx.array(base) ** -1, mlx.array(base) ** -1)

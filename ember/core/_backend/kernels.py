@@ -29,8 +29,10 @@ def _any(mask):
 
 
 def _floor_divide(x, y):
-    if x.dtype.is_floating_point or x.dtype.is_complex:
+    if x.dtype.is_floating_point:
         return torch.floor(torch.div(x, y))
+    if x.dtype.is_complex:  # upstream divides complex numbers without flooring
+        return _divide(x, y)
     if x.dtype is torch.bool:
         return x & y
     # integer division by zero gives 0 upstream instead of raising
@@ -78,11 +80,9 @@ def _power(x, y):
         return x | ~y
     if not x.dtype.is_floating_point and not x.dtype.is_complex:
         neg = y < 0
-        if _any(neg):  # integer powers with negative exponents truncate as in C
+        if _any(neg):  # upstream gives 0 for any negative integer exponent (even of 1, -1)
             r = torch.pow(x, torch.where(neg, torch.zeros_like(y), y))
-            inv = torch.where(x.abs() == 1, torch.where(y % 2 == 0, torch.ones_like(x), x),
-                              torch.zeros_like(x))
-            return torch.where(neg, inv, r)
+            return torch.where(neg, torch.zeros_like(r), r)
     return torch.pow(x, y)
 
 
@@ -108,7 +108,18 @@ def _complex_pick(cmp):
     def k(x, y):
         if not x.dtype.is_complex:
             return (torch.maximum if cmp is torch.gt else torch.minimum)(x, y)
-        return torch.where(_lexicographic(cmp, cmp)(y, x), y, x)
+        # as upstream: x when it is nan or wins, else y (so y when the two are unordered)
+        return torch.where(torch.isnan(x) | _lexicographic(cmp, cmp)(x, y), x, y)
+    return k
+
+
+def _complex_parts(fn):
+    # torch adds and subtracts complex numbers as x + alpha * y, and 1 * (inf+1j) has a nan
+    # imaginary part: upstream works on the real and imaginary parts apart
+    def k(x, y):
+        if x.dtype.is_complex:
+            return torch.complex(fn(x.real, y.real), fn(x.imag, y.imag))
+        return fn(x, y)
     return k
 
 
@@ -121,8 +132,8 @@ def _bool_arith(fn, bool_fn):
 
 
 BINARY_TORCH = {
-    "add": torch.add,
-    "subtract": _bool_arith(torch.sub, torch.logical_xor),
+    "add": _complex_parts(torch.add),
+    "subtract": _bool_arith(_complex_parts(torch.sub), torch.logical_xor),
     "multiply": torch.mul,
     "divide": _divide,
     "floor_divide": _floor_divide,
@@ -242,7 +253,8 @@ def _select(p, c, x, y):
 def _astype(p, x):
     td = TORCH[p.dtype]
     if x.is_complex() and not td.is_complex:
-        x = x.real
+        # to bool a complex number is true when either part is nonzero, as upstream
+        x = x != 0 if td is torch.bool else x.real
     y = x.to(td)
     if td is torch.int32 and p.dtype.kind == "u" or td is torch.int64 and p.dtype.size == 4:
         y = y & (0xFFFF if p.dtype.size == 2 else 0xFFFFFFFF)

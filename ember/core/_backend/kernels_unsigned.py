@@ -6,7 +6,7 @@ from int64 ones on values with the top bit cleared.
 
 import torch
 
-from ember.core._backend.kernels import _astype, register
+from ember.core._backend.kernels import _any, _astype, register
 from ember.core.primitives import elementwise as E
 from ember.core.primitives import misc as M
 
@@ -63,6 +63,21 @@ def _right_shift(p, x, y):
     x, y = torch.broadcast_tensors(x, y)
     logical = ((x >> 1) & _LOW) >> (y - 1).clamp(0, 63)
     return torch.where(y <= 0, x, logical)
+
+
+@register(E.UNSIGNED["power"])
+def _power(p, x, y):
+    big = y < 0  # an exponent of 2^63 or more: no torch power takes it
+    if not _any(big):
+        return torch.pow(x, y)
+    # square and multiply over all 64 bits of the exponent, wrapping as upstream's loop
+    x, y = torch.broadcast_tensors(x, y)
+    r = torch.ones_like(x)
+    for _ in range(64):
+        r = torch.where((y & 1) == 1, r * x, r)
+        x = x * x
+        y = (y >> 1) & _LOW
+    return r
 
 
 register(E.UNSIGNED_UNARY["abs"])(lambda p, x: x.clone())

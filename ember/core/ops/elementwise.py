@@ -222,12 +222,12 @@ def binary_args(a, b, s, op):
     elif ta is array and tb in (int, float, bool, complex):
         dt = weak_dtype(a._dtype, b)
         if tb is int and dt in _NARROW_INTS:
-            _check_fits(b, dt)
+            _check_fits(b, dt, a._dtype)
         b = const(b, dt, s)
     elif tb is array and ta in (int, float, bool, complex):
         dt = weak_dtype(b._dtype, a)
         if ta is int and dt in _NARROW_INTS:
-            _check_fits(a, dt)
+            _check_fits(a, dt, b._dtype)
         a = const(a, dt, s)
     else:
         if not isinstance(a, array) and not isinstance(b, array):
@@ -255,10 +255,33 @@ _NARROW_INTS = {d: (-(1 << (8 * d.size - 1)), (1 << (8 * d.size - 1)) - 1) if d.
                 for d in (D.int8, D.int16, D.int32, D.uint8, D.uint16, D.uint32)}
 
 
-def _check_fits(v, dt):
+def _check_fits(v, dt, strong):
     lo, hi = _NARROW_INTS[dt]
-    if not lo <= v <= hi:
+    # with a bool array upstream C-casts the int (through int64) to int32: it wraps
+    if not lo <= v <= hi and not (strong is D.bool_ and -(1 << 63) <= v < (1 << 63)):
         raise ValueError(f"Converting {v} to {dt.name} would result in overflow.")
+
+
+def _not_integer(op, a, b, dt, s):
+    # upstream names the operands' dtypes (right_shift's after promoting both), a Python
+    # scalar's as the array it becomes: a float one is float32 beside a complex array
+    if op == "right_shift":
+        da = db = dt
+    else:
+        da, db = _given_dtype(a, b, s), _given_dtype(b, a, s)
+    return RuntimeError(f"[{op}] Only allowed on integer or boolean types but got types "
+                        f"{da.name} and {db.name}.")
+
+
+def _given_dtype(v, other, s):
+    if isinstance(v, array):
+        return v._dtype
+    if isinstance(other, array) and type(v) in (int, float, bool, complex):
+        if type(v) is float and other._dtype is D.complex64:
+            return _F32
+        return weak_dtype(other._dtype, v)
+    return as_array(v, s, _scalar_like(v, other._dtype) if isinstance(other, array)
+                    else None)._dtype
 
 
 def _scalar_like(v, other):
@@ -330,23 +353,23 @@ def _make_binary(op):
                 y._copies = None
                 return y
         s = resolve(stream)
-        a, b, dt = binary_args(a, b, s, op)
+        x, y, dt = binary_args(a, b, s, op)
         if rule == "int" and dt.kind in "fc":
-            raise ValueError(f"[{op}] Only allowed on integer or boolean types.")
+            raise _not_integer(op, a, b, dt, s)
         if dt is D.complex64 and op in _NO_COMPLEX_BIN and _NO_COMPLEX_BIN[op]:
             raise ValueError(f"[{op}] {_NO_COMPLEX_BIN[op]}")
         if op in ("left_shift", "right_shift") and dt is D.bool_:
-            a = astype(a, D.uint8, s)
-            b = astype(b, D.uint8, s)
+            x = astype(x, D.uint8, s)
+            y = astype(y, D.uint8, s)
         if rule != "float":
-            shape = a._shape if a._shape == b._shape else broadcast_pair(a._shape, b._shape, op)
-            out = D.bool_ if rule == "bool" else a._dtype
-            y = node(shape, out, unsigned if a._dtype is D.uint64 and unsigned else prim,
-                     (a, b), s)
+            shape = x._shape if x._shape == y._shape else broadcast_pair(x._shape, y._shape, op)
+            out = D.bool_ if rule == "bool" else x._dtype
+            r = node(shape, out, unsigned if x._dtype is D.uint64 and unsigned else prim,
+                     (x, y), s)
             if out in WRAP and op in _WRAPPING:
-                y = node(shape, out, _WRAP_PRIM, (y,), s)
-            return y
-        return apply_binary(prim, a, b, s)
+                r = node(shape, out, _WRAP_PRIM, (r,), s)
+            return r
+        return apply_binary(prim, x, y, s)
 
     f.__name__ = op
     f.__qualname__ = op

@@ -515,12 +515,26 @@ def _fit(v, shape, msg=None):
 
 def _fit_basic(p, v, shape, msg=None):
     if p.none_only:
-        if v._shape != shape and (v.ndim > len(shape) or broadcast_pair(
-                v._shape, shape, "broadcast_shapes") != shape):
-            raise ValueError(f"Cannot broadcast array of shape {_fmt(v._shape)} into shape "
-                             f"{_fmt(shape)}.")
+        _check_broadcast(v, shape)
         return v
     return _fit(v, p.sub, msg)
+
+
+def _check_broadcast(v, shape):
+    # upstream's broadcast_to: the shapes must broadcast, and to `shape` itself
+    if v._shape != shape and broadcast_pair(v._shape, shape, "broadcast_shapes") != shape:
+        raise ValueError(f"Cannot broadcast array of shape {_fmt(v._shape)} into shape "
+                         f"{_fmt(shape)}.")
+
+
+def _at_misfit(vs, target):
+    """upstream's error for an at[] update of shape vs that does not fit `target`: leading
+    1s beyond its rank dropped, then broadcast_to's checks."""
+    while len(vs) > len(target) and vs[0] == 1:
+        vs = vs[1:]
+    broadcast_pair(vs, target, "broadcast_shapes")  # raises when they cannot broadcast
+    return ValueError(f"Cannot broadcast array of shape {_fmt(vs)} into shape "
+                      f"{_fmt(target)}.")
 
 
 def _is_index(idx, a, s):
@@ -659,8 +673,19 @@ def _at(a, idx, value, op):
     if _is_mask(idx) or _has_mask(idx):
         raise SystemError("[ArrayAt] Boolean masks are not supported.")
     v = _operand(value, a._dtype, s)
+    from ember.core.ops import elementwise as EW
+    if idx is None or idx is Ellipsis:
+        # upstream applies the plain op to the whole array, which promotes: an int array
+        # divided by 2 gives float32
+        vs = v._shape
+        while idx is Ellipsis and vs and vs[0] == 1:
+            vs = vs[1:]  # (an ellipsis first drops the update's leading 1s)
+        if vs != v._shape:
+            from ember.core.ops.shape import reshape
+            v = reshape(v, vs)
+        _check_broadcast(v, a._shape)
+        return getattr(EW, op)(a, v, s)
     if op in ("subtract", "divide"):
-        from ember.core.ops import elementwise as EW
         v = EW.negative(v, s) if op == "subtract" else EW.reciprocal(v, s)
     v = _cast(v, a._dtype, s)
     mode = _AT_MODES[op]
@@ -677,8 +702,15 @@ def _at(a, idx, value, op):
         return a
     if not p.arrays:
         shape = p.sub
-        v = _fit_basic(p, v, a._shape, f"Cannot broadcast array of shape {_fmt(v._shape)} "
-                       f"into shape {_fmt(shape)}.")
+        try:
+            v = _fit(v, shape)
+        except ValueError:
+            if type(idx) is not tuple:  # a lone int keeps its axis (as 1) in upstream's
+                raise _at_misfit(v._shape, shape if len(shape) == a.ndim else (1,) + shape)
+            if all(type(i) is _pyslice or i is Ellipsis for i in idx):
+                raise _at_misfit(v._shape, shape)
+            raise ValueError(f"Cannot broadcast array of shape {_fmt(v._shape)} into shape "
+                             f"{_fmt(shape)}.") from None
         x = fresh(a) if p.trivial else node(shape, a._dtype, P.Slice(p.key, p.flip), (a,), s)
         new = _COMBINE[mode](x, v, s)
         return node(a._shape, a._dtype, P.SliceUpdate(p.key, p.flip), (a, new), s)

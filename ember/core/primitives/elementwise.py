@@ -267,7 +267,7 @@ def _mul_grads(self, x, y, out, g):
 # variants: the same rules, their own kernels
 UNSIGNED = {op: type(BINARY[op].__name__, (BINARY[op],), {"__slots__": ()})
             for op in ("less", "less_equal", "greater", "greater_equal", "maximum", "minimum",
-                       "floor_divide", "remainder", "right_shift")}
+                       "floor_divide", "remainder", "right_shift", "power")}
 
 BINARY["add"].grads = _add_grads
 BINARY["subtract"].grads = _sub_grads
