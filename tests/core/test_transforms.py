@@ -1739,6 +1739,52 @@ def stop_gradient_int(m):
     return m.stop_gradient(m.array([1, 2]))
 
 
+@case
+def eval_inside_vmap(m):
+    return m.vmap(lambda x: (m.eval(x * 2), x)[1])(R(m, 2, 3))
+
+
+@case
+def item_inside_vmap(m):
+    return m.vmap(lambda x: x * x.sum().item())(R(m, 2, 3))
+
+
+@case
+def eval_of_vmap_tracer_that_escaped(m):
+    box = []
+    m.vmap(lambda x: (box.append(x), x)[1])(R(m, 2, 3))
+    return box[0] * 2
+
+
+def _custom_vjp(m, rule):
+    @m.custom_function
+    def f(x, y):
+        return x * y
+
+    @f.vjp
+    def f_vjp(primals, cotangent, output):
+        return rule(m, cotangent)
+    return f
+
+
+@case
+def custom_vjp_cotangent_keeps_its_dtype(m):
+    f = _custom_vjp(m, lambda m, c: (c * 3, c.astype(m.float16)))
+    return m.grad(lambda x, y: (f(x, y) * 5).sum(), argnums=(0, 1))(R(m, 3), R(m, 3, seed=1))
+
+
+@case
+def custom_vjp_integer_cotangent_of_float_input(m):
+    f = _custom_vjp(m, lambda m, c: (m.array([1, 2, 3]), c))
+    return m.grad(lambda x, y: f(x, y).sum())(R(m, 3), R(m, 3, seed=1))
+
+
+@case
+def custom_vjp_cotangent_dtype_through_other_rules(m):
+    f = _custom_vjp(m, lambda m, c: (c.astype(m.float16), c))
+    return m.grad(lambda x, y: f(x * 2, y).sum())(R(m, 3), R(m, 3, seed=1))
+
+
 @pytest.mark.parametrize("fn", ["eval", "async_eval"])
 def test_eval_trees_ignore_non_array_leaves(fn):
     for m in (mlx, mx):
@@ -1885,3 +1931,26 @@ def test_astype_vjp_casts_the_cotangent_for_integer_inputs():
     for m in (mx, mlx):
         g = m.vjp(lambda x: x.astype(m.float32), [m.array([1, 2])], [m.array([1.5, 2.0])])[1][0]
         assert g.dtype == m.int32 and g.tolist() == [1, 2]
+
+
+@pytest.mark.parametrize("transform", ["grad", "vmap", "compile"])
+def test_async_eval_refused_inside_transforms(transform):
+    def run(m):
+        def f(x):
+            m.async_eval(x)
+            return x.sum()
+        t = getattr(m, transform)(f)
+        try:
+            m.eval(t(m.ones((2, 2))))
+        except Exception as e:  # noqa: BLE001 - compared below
+            return type(e), str(e)
+        return None
+    want = run(mlx)
+    assert want is not None and run(mx) == want
+
+
+def test_stop_gradient_takes_its_array_by_position():
+    for m in (mx, mlx):
+        with pytest.raises(TypeError):
+            m.stop_gradient(a=m.ones(2))
+        assert m.stop_gradient(m.ones(2), stream=m.cpu).tolist() == [1.0, 1.0]

@@ -18,7 +18,7 @@ def _identity(a, stream=None):
     return node(a._shape, a._dtype, _IDENTITY, (a,), s)
 
 
-def stop_gradient(a, stream=None):
+def stop_gradient(a, /, *, stream=None):
     if not isinstance(a, array):
         raise TypeError("stop_gradient(): incompatible function arguments. The following "
                         "argument types are supported:\n    1. stop_gradient(a: array, /, *, "

@@ -9,6 +9,7 @@ output's dtype; nothing else is cast: the gradient's dtype is what the rules pro
 import functools
 
 from ember.core.array import TRANSFORMING, array, const, fresh
+from ember.core.primitives.custom import CustomTransforms
 from ember.core.primitives.misc import StopGradient
 from ember.core.transforms.eval import TRACING
 from ember.core.transforms.graph import (
@@ -50,7 +51,8 @@ def backward(outs, cotangents, tracers):
 
     A rule's cotangent for a floating input is cast to the input's dtype (upstream's rules
     always give that dtype; integer and bool inputs keep whatever the rules give, as
-    upstream), and one of a broadcastable shape is broadcast to the input's."""
+    upstream, and so do the cotangents of a custom vjp rule), and one of a broadcastable
+    shape is broadcast to the input's."""
     O = _ops()
     add, zeros_like, astype, broadcast_to = O.add, O.zeros_like, O.astype, O.broadcast_to
     order, dep = dependent_order(outs, [id(t) for t in tracers], StopGradient)
@@ -79,10 +81,13 @@ def backward(outs, cotangents, tracers):
                 outputs = list(sib)
             ins = a._inputs
             argnums = [i for i, x in enumerate(ins) if id(x) in dep]
-            res = a._prim.vjp(list(ins), cts, argnums, outputs)
+            prim = a._prim
+            res = prim.vjp(list(ins), cts, argnums, outputs)
             for i, c in zip(argnums, res):
                 x = ins[i]
-                if c._dtype is not x._dtype and x._dtype.kind in "fc":
+                # upstream keeps the dtype a user's custom vjp rule gives
+                if c._dtype is not x._dtype and x._dtype.kind in "fc" \
+                        and prim.__class__ is not CustomTransforms:
                     c = astype(c, x._dtype)
                 if c._shape != x._shape:
                     c = broadcast_to(c, x._shape)

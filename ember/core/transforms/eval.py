@@ -100,6 +100,8 @@ def eval(*args):  # noqa: A001 - the MLX name
 
 
 def async_eval(*args):
+    if TRACING[0]:  # (grad, vmap and compile trace: nothing there can be queued)
+        raise ValueError("[async_eval] Not allowed inside a graph transformation.")
     evaluate(_arrays_of(args), sync=False)
 
 

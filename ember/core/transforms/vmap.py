@@ -10,6 +10,7 @@ data. A 1-tuple stands for its element when the whole tree is a single array.
 import functools
 
 from ember.core.array import TRANSFORMING, array, node
+from ember.core.primitives.compiled import PLACEHOLDER
 from ember.core.transforms.eval import TRACING
 from ember.core.transforms.graph import (
     dependent_order,
@@ -122,14 +123,15 @@ def vmap(fun, in_axes=0, out_axes=0):
                     raise ValueError(f"[vmap] Inconsistent axis sizes: {size} and "
                                      f"{x._shape[ax]}.")
         # placeholders stand for one slice of the batched inputs; unbatched ones are used
-        # as they are
+        # as they are. Their primitive's kernel gives upstream's errors when the function
+        # evaluates one (inside: not allowed during a transform; outside: it escaped)
         traced = []
         for x, ax in zip(leaves, axes):
             if ax is None:
                 traced.append(x)
             else:
                 sh = x._shape
-                traced.append(node(sh[:ax] + sh[ax + 1:], x._dtype, None, (), x._stream))
+                traced.append(node(sh[:ax] + sh[ax + 1:], x._dtype, PLACEHOLDER, (), x._stream))
         new = rebuild(tree, iter(traced))
         TRACING[0] += 1
         TRANSFORMING[0] += 1
