@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import ember.core as mx
+from tests.helpers import assert_same
 
 
 @pytest.mark.parametrize("dtype,value", [("uint8", -1), ("uint8", 300), ("int8", 200),
@@ -114,3 +115,15 @@ def test_bitwise_on_inexact_types_message_matches_upstream(op, lhs, rhs):
     with pytest.raises(RuntimeError) as got:
         getattr(mx, op)(arg(mx, lhs), arg(mx, rhs))
     assert str(got.value) == str(up.value)
+
+
+@pytest.mark.parametrize("dtype,values,decimals", [
+    ("int32", [15, 25, -15, -25, 104], -1), ("int32", [15, 25], 1), ("uint8", [250, 255], -1),
+    ("bool_", [True, False], -1), ("bool_", [True, False], 0), ("int64", [1234567], -2),
+    ("int16", [15], -1),
+])
+def test_round_of_integers_scales_as_upstream(dtype, values, decimals):
+    # (in float32 and back: round(15, -1) is 20, and 255 to tens wraps in uint8)
+    got = mx.round(mx.array(values, getattr(mx, dtype)), decimals)
+    want = mlx.round(mlx.array(values, getattr(mlx, dtype)), decimals)
+    assert_same(got, want)

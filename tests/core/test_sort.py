@@ -227,3 +227,11 @@ def test_empty_and_large_k():
         got, want = mx.topk(e, k), mlx.topk(m, k)
         assert got.shape == tuple(want.shape)
         np.testing.assert_array_equal(np.sort(np_of(got), -1), np.sort(np_of(want), -1))
+
+
+def test_invalid_kth_reads_as_upstream():
+    for m in (mx, mlx):
+        with pytest.raises(ValueError) as e:
+            m.eval(m.partition(m.arange(5), 5))
+        assert str(e.value) == ("[partition] Received invalid kth 5along axis -1 for array "
+                                "with shape: (5)")

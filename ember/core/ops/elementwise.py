@@ -2,6 +2,8 @@
 
 import inspect
 
+import numpy as np
+
 from ember.core import dtypes as D
 from ember.core._backend import WRAP
 from ember.core.array import _new as _anew
@@ -189,7 +191,14 @@ def round(a, decimals=0, stream=None):  # noqa: A001
     s = resolve(stream)
     a = as_array(a, s)
     if a._dtype.kind in "uib":
-        return fresh(a)
+        d = int(decimals)
+        if d == 0:
+            return fresh(a)
+        # as upstream: scaled in float32, rounded, scaled back and cast to the dtype (so
+        # round(15, -1) is 20, and a uint8 result wraps)
+        scale = np.float32(10.0 ** d)
+        r = apply_unary(E.Round(0), multiply(astype(a, _F32, s), float(scale), s), s)
+        return astype(multiply(r, float(np.float32(1) / scale), s), a._dtype, s)
     return apply_unary(E.Round(int(decimals)), a, s)
 
 

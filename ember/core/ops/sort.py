@@ -75,7 +75,8 @@ def _kth(a, kth, ax, axis, op):
     kth = _int(kth, op, "kth")
     n = a._shape[ax]
     if not -n <= kth < n:
-        raise ValueError(f"[{op}] Received invalid kth {kth} along axis {axis} for array "
+        # (upstream's words, with no space after kth)
+        raise ValueError(f"[{op}] Received invalid kth {kth}along axis {axis} for array "
                          f"with shape: {_fmt(a._shape)}")
 
 
