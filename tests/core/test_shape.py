@@ -399,7 +399,8 @@ def test_split_takes_what_upstream_takes(ios):
     "m.broadcast_to(m.ones((3, 1)), (3,))", "m.pad(m.ones(3), 1, mode='x')",
     "m.flatten(m.ones((2, 3)), 5)", "m.flatten(m.ones((2, 3)), -5, -6)",
     "m.flatten(m.ones((2, 3)), 1, 0)", "m.flatten(m.ones((2, 3)), 0, 9)",
-    "m.flatten(m.ones((2, 3)), -9, 0)",
+    "m.flatten(m.ones((2, 3)), -9, 0)", "m.pad(m.arange(3), -1)", "m.pad(m.arange(3), [(0, -1)])",
+    "m.pad(m.ones((2, 2)), [(0, 1)] * 3)",
 ])
 def test_shape_errors_read_as_upstream(expr):
     def run(m):

@@ -598,12 +598,12 @@ def _pad_widths(pw, n):
     if len(pairs) == 1:
         pairs = pairs * n
     elif len(pairs) != n:
-        raise ValueError(f"[pad] Invalid number of padding sizes passed to pad with axes of "
-                         f"size {n}")
+        raise ValueError(f"Invalid number of padding sizes passed to pad with axes of "
+                         f"size {n}")  # (upstream's words, without the op's name)
     for i, (lo, hi) in enumerate(pairs):
         for side, w in (("low", lo), ("high", hi)):
             if w < 0:
-                raise ValueError(f"[pad] Invalid {side} padding size ({w}) passed to pad for "
+                raise ValueError(f"Invalid {side} padding size ({w}) passed to pad for "
                                  f"axis {i}. Padding sizes must be non-negative")
     return tuple(pairs)
 
