@@ -396,3 +396,41 @@ def test_gpu_gradients_ignore_stale_memory(case):
     for a, b in zip(gpu, cpu):
         assert np.isfinite(np_of(a)).all()
         assert_close(np_of(a), np_of(b), "float32", rtol=2e-3)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+@pytest.mark.parametrize("nd", [2, 3])
+def test_pointwise_convolutions(nd, dtype):
+    """A 1x1 kernel with unit strides and no padding or groups (in half types on CUDA one
+    GEMM each way): upstream's values and gradients."""
+    rng = np.random.default_rng(0)
+    sp = (5, 6, 3)[:nd]
+    x = rng.standard_normal((2,) + sp + (8,)).astype(np.float32)
+    w = rng.standard_normal((16,) + (1,) * nd + (8,)).astype(np.float32)
+    c = rng.standard_normal((2,) + sp + (16,)).astype(np.float32)
+
+    def run(m):
+        conv = m.conv2d if nd == 2 else m.conv3d
+        dt = getattr(m, dtype)
+        args = [m.array(a).astype(dt) for a in (x, w)]
+        out, grads = m.vjp(lambda a, b: conv(a, b), args, [m.array(c).astype(dt)])
+        return [out[0]] + list(grads)
+    for got, want in zip(run(mx), run(mlx)):
+        assert_same(got, want, rtol=1e-4 if dtype == "float32" else 2e-2)
+
+
+@pytest.mark.gpu
+def test_gpu_pointwise_half_convolutions_are_matrix_products(monkeypatch):
+    import torch
+
+    from ember.core._backend import kernels_conv as KC
+    monkeypatch.setattr(torch, "convolution", None)  # any convolution call would fail
+    monkeypatch.setattr(KC, "_conv_bwd", None)
+    x, w = mx.ones((2, 5, 6, 8), mx.bfloat16), mx.ones((16, 1, 1, 8), mx.bfloat16)
+    with mx.stream(mx.gpu):
+        out, (gx, gw) = mx.vjp(lambda a, b: mx.conv2d(a, b), [x, w],
+                               [mx.ones((2, 5, 6, 16), mx.bfloat16)])
+        mx.eval(out, gx, gw)
+    assert out[0].tolist() == np.full((2, 5, 6, 16), 8.0).tolist()
+    assert gx.tolist() == np.full((2, 5, 6, 8), 16.0).tolist()
+    assert gw.tolist() == np.full((16, 1, 1, 8), 60.0).tolist()

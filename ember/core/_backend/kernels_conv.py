@@ -32,6 +32,12 @@ from ember.core._backend.kernels import register
 from ember.core.primitives import conv as C
 
 _conv_bwd = torch.ops.aten.convolution_backward.default
+_HALF = (torch.float16, torch.bfloat16)
+
+
+def _gemm(t):
+    """Whether a pointwise convolution of `t` runs as matrix products (see `_Plan`)."""
+    return t.dtype in _HALF and t.is_cuda
 
 
 def _pad_list(widths):
@@ -46,7 +52,7 @@ class _Plan:
     __slots__ = ("lift", "transposed", "xpad", "xunpad", "xp_shape", "t_stride", "t_pad",
                  "t_dil", "t_op", "groups", "wflip", "w_shape", "wt_shape", "post_pad",
                  "post_unpad", "full_shape", "stride_index", "out_shape", "simple", "to_t",
-                 "from_t")
+                 "from_t", "pointwise")
 
 
 @functools.lru_cache(maxsize=4096)
@@ -112,6 +118,12 @@ def _plan(key, xshape, wshape):
     p.out_shape = C.Convolution(*key).out_shape(xshape, wshape)
     p.simple = not (p.xpad or p.post_pad or p.stride_index or p.wflip or p.transposed
                     or p.lift)
+    # a 1x1 kernel with unit strides and no padding or groups is a matrix product over
+    # the (N * spatial, C) rows: in half types on CUDA one GEMM each way beats cuDNN
+    # (the bfloat16 1x1 benchmark's forward+backward: 0.10-0.12 ms against 0.19-0.20; in
+    # float32 cuDNN was faster, 0.17 against 0.21 ms)
+    p.pointwise = (p.simple and groups == 1 and all(k == 1 for k in ks)
+                   and all(v == 1 for v in stride))
     # (N, *spatial, C) <-> (N, C, *spatial) permutations, for the simple case
     p.to_t = (0, nd + 1) + tuple(range(1, nd + 1))
     p.from_t = (0,) + tuple(range(2, nd + 2)) + (1,)
@@ -206,6 +218,8 @@ def _convolution(prim, x, w):
         return x.new_zeros(p.out_shape)
     if x.is_complex():
         return _complex(lambda a, b: _forward(p, a, b), x, w)
+    if p.pointwise and _gemm(x):
+        return (x.reshape(-1, x.shape[-1]) @ w.reshape(w.shape[0], -1).t()).reshape(p.out_shape)
     if p.simple:
         pm = p.to_t
         return torch.convolution(x.permute(pm), w.permute(pm), None, p.t_stride, p.t_pad,
@@ -254,6 +268,10 @@ def _grads(p, g, x, w):
 @register(C.ConvGrad)
 def _conv_grad(prim, g, x, w):
     p = _plan(prim.conv._key, x.shape, w.shape)
+    if p.pointwise and _gemm(g) and g.numel() and x.numel() and w.numel():
+        g2 = g.reshape(-1, g.shape[-1])
+        return ((g2 @ w.reshape(w.shape[0], -1)).reshape(x.shape),
+                (g2.t() @ x.reshape(-1, x.shape[-1])).reshape(w.shape))
     if p.simple and g.numel() and x.numel() and w.numel() and not g.is_complex():
         pm = p.to_t
         dx, dw, _ = _conv_bwd(g.permute(pm), x.permute(pm), w.permute(pm), None, p.t_stride,
@@ -271,6 +289,8 @@ def _conv_grad(prim, g, x, w):
 @register(C.ConvGradInput)
 def _conv_grad_input(prim, g, w):
     p = _plan(prim.conv._key, prim.shape, w.shape)
+    if p.pointwise and _gemm(g) and g.numel() and w.numel():
+        return (g.reshape(-1, g.shape[-1]) @ w.reshape(w.shape[0], -1)).reshape(prim.shape)
     if p.simple and g.numel() and w.numel() and not g.is_complex():
         pm = p.to_t
         return _conv_bwd(g.permute(pm), g.new_empty(prim.shape).permute(pm), w.permute(pm),
@@ -286,6 +306,8 @@ def _conv_grad_input(prim, g, w):
 @register(C.ConvGradWeight)
 def _conv_grad_weight(prim, g, x):
     p = _plan(prim.conv._key, x.shape, prim.shape)
+    if p.pointwise and _gemm(g) and g.numel() and x.numel():
+        return (g.reshape(-1, g.shape[-1]).t() @ x.reshape(-1, x.shape[-1])).reshape(prim.shape)
     if p.simple and g.numel() and x.numel() and not g.is_complex():
         pm = p.to_t
         return _conv_bwd(g.permute(pm), x.permute(pm), g.new_empty(prim.shape).permute(pm),
