@@ -41,7 +41,7 @@ import torch
 from ember.core import dtypes as D
 from ember.core._backend import TORCH
 from ember.core._backend.kernels import register
-from ember.core._backend.triton_launch import Launcher, aligned
+from ember.core._backend.triton_launch import Launcher, aligned, interpreting
 from ember.core.primitives import elementwise as E
 from ember.core.primitives import misc as M
 from ember.core.primitives.base import Primitive
@@ -74,10 +74,6 @@ def _say(msg):
     from ember.core._backend.cudagraph import DEBUG
     if DEBUG[0]:
         print(f"[compile] fusion: {msg}", file=sys.stderr, flush=True)
-
-
-def interpreting():
-    return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
 
 
 def _fn(name):

@@ -25,14 +25,10 @@ import sys
 
 import torch
 
-from ember.core._backend.triton_launch import Launcher
+from ember.core._backend.triton_launch import Launcher, interpreting
 
 MAX_HEAD = 128
 _HAVE_TRITON = []  # [bool], looked up once
-
-
-def interpreting():
-    return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
 
 
 def usable(q, k, v, mask):

@@ -8,11 +8,19 @@ directly with the cached constants. While a Triton launch hook is installed (a p
 every launch takes Triton's own path, which feeds it.
 """
 
+import os
+
 import torch
 
 _raw_stream = getattr(torch._C, "_cuda_getCurrentRawStream", None)
 MAX_KEYS = 1024  # launch entries kept per kernel
 _KNOBS = []  # Triton's knobs, imported at the first launch (importing Triton is slow)
+
+
+def interpreting():
+    """Whether Triton's interpreter runs kernels (`TRITON_INTERPRET=1`: on the CPU, in the
+    tests)."""
+    return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
 
 
 def hooks_on():
