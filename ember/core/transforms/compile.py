@@ -182,9 +182,9 @@ def _random_state_type():
 
 def _state_leaves(tree, out, locs=None):
     """Append the arrays of a state tree to `out` (other leaves are ignored), and with
-    `locs`, where each one is (see `_put_at`): (container, key or index); (a tuple, None)
-    and (None, the array) where no new value can go (a tuple, a bare array); (None, None)
-    for the random state."""
+    `locs`, where each one is: (container, key or index); (a tuple, None) and (None, the
+    array) where no new value can go (a tuple, a bare array); (None, None) for the random
+    state."""
     # array leaves are taken in the loops (one call per container, not per leaf: this
     # runs on every call of a compiled train step)
     if isinstance(tree, (list, tuple)):
@@ -216,34 +216,23 @@ def _state_leaves(tree, out, locs=None):
     return out
 
 
-def _put_at(locs, values):
-    """`_put` at the places `_state_leaves` found (the tree is the same: nothing ran
-    between)."""
-    for (c, k), v in zip(locs, values):
-        if c is None:
-            if k is None:
-                from ember.core import random
-                random._set_state(v)
-        elif k is not None:
-            c[k] = v
-
-
 class _StatePlan:
-    """Where the leaves of an `inputs` tree that is also the `outputs` tree were found, so
-    that the next call takes them without walking the tree: a train step's state is the
-    same tree on every call, holding what the last call wrote back. Each slot of each
-    container must still hold the object it held, and each container its length; any
-    change sends the call back to the full walk."""
+    """Where the leaves of an `inputs` tree that is also the `outputs` tree are, so that
+    a call takes them without walking the tree and writes the new values straight there:
+    a train step's state is the same tree on every call, holding what the last call wrote
+    back. Each slot of each container must still hold the object it held, and each
+    container its length; any change sends the call back to the full walk."""
 
-    __slots__ = ("tree", "conts", "keys", "objs", "lens", "leaves", "writable", "random",
-                 "locs")
+    __slots__ = ("tree", "conts", "keys", "objs", "sized", "lengths", "leaves", "writable",
+                 "random")
 
-    def __init__(self, tree, leaves, locs):
+    def __init__(self, tree):
         self.tree = tree
-        self.conts, self.keys, self.objs, self.lens = [], [], [], ([], [])
+        self.conts, self.keys, self.objs, self.sized, self.lengths = [], [], [], [], []
         self._record(tree)
+        locs = []
+        self.leaves = _state_leaves(tree, [], locs)
         slot = {(id(c), k): j for j, (c, k) in enumerate(zip(self.conts, self.keys))}
-        self.leaves, self.locs = list(leaves), locs
         # (leaf, slot) for leaves that take new values; random-state leaves are read anew
         self.writable = [(i, slot[(id(c), k)]) for i, (c, k) in enumerate(locs)
                          if c is not None and k is not None]
@@ -256,8 +245,8 @@ class _StatePlan:
             items = tree.items()
         else:
             return
-        self.lens[0].append(tree)
-        self.lens[1].append(len(tree))
+        self.sized.append(tree)
+        self.lengths.append(len(tree))
         for k, x in items:
             self.conts.append(tree)
             self.keys.append(k)
@@ -267,7 +256,7 @@ class _StatePlan:
     def match(self):
         """The tree's leaves, or None when the tree changed."""
         # (loops in C: this runs on every call of a compiled train step)
-        if list(map(len, self.lens[0])) != self.lens[1] or not all(
+        if list(map(len, self.sized)) != self.lengths or not all(
                 map(operator.is_, map(operator.getitem, self.conts, self.keys), self.objs)):
             return None
         leaves = self.leaves
@@ -277,11 +266,15 @@ class _StatePlan:
                 leaves[i] = random._state_key()
         return leaves
 
-    def wrote(self, values):
-        """The call wrote `values` at the leaves' places."""
-        objs, leaves = self.objs, self.leaves
+    def put(self, values):
+        """`_put` of the call's new leaf values, at the leaves' places."""
+        conts, keys, objs, leaves = self.conts, self.keys, self.objs, self.leaves
         for i, j in self.writable:
-            objs[j] = leaves[i] = values[i]
+            conts[j][keys[j]] = objs[j] = leaves[i] = values[i]
+        if self.random:
+            from ember.core import random
+            for i in self.random:
+                random._set_state(values[i])
 
 
 def _state_map(tree, fn):
@@ -475,9 +468,8 @@ class _Entry:
         places `plan`, a _StatePlan of `outputs`, found when given)."""
         if outputs is not None:
             values = [outs[j] if j >= 0 else arrays[-j - 1] for j in self.state_src]
-            if plan is not None and len(plan.locs) == len(values):
-                _put_at(plan.locs, values)
-                plan.wrote(values)
+            if plan is not None and len(plan.leaves) == len(values):
+                plan.put(values)
             else:
                 _put(outputs, values)
         t = self.out_tree
@@ -513,9 +505,8 @@ def _call(fun, fid, cfg, inputs, outputs, shapeless, args, kwargs):
             plan = fc.plan
             leaves = plan.match() if plan is not None and plan.tree is inputs else None
             if leaves is None:
-                locs = []
-                leaves = _state_leaves(inputs, [], locs)
-                plan = fc.plan = _StatePlan(inputs, leaves, locs)
+                plan = fc.plan = _StatePlan(inputs)
+                leaves = plan.leaves
             arrays += leaves
         else:
             plan = None
@@ -558,8 +549,7 @@ def _call(fun, fid, cfg, inputs, outputs, shapeless, args, kwargs):
         _evict(fc)
     result = entry.finish(entry.outputs(arrays), arrays, outputs)
     if plan is not None:  # the places of the tree as the traced call left it
-        locs = []
-        fc.plan = _StatePlan(inputs, _state_leaves(inputs, [], locs), locs)
+        fc.plan = _StatePlan(inputs)
     return result
 
 
