@@ -13,6 +13,7 @@ from ember.core import _backend as B
 from ember.core import dtypes as D
 from ember.core.array import array, const, fresh, node
 from ember.core.ops._base import as_array, broadcast_pair, resolve, weak_dtype
+from ember.core.ops.reduce import array_arg
 from ember.core.primitives import elementwise as E
 from ember.core.primitives import index as P
 
@@ -771,18 +772,9 @@ def _axis_arg(axis, op):
     raise TypeError(f"{op}(): incompatible function arguments: axis must be an int or None.")
 
 
-def _need_array(a, op, sig):
-    # upstream binds `a: array`: scalars, lists and numpy arrays are refused, not converted
-    if not isinstance(a, array):
-        raise TypeError(f"{op}(): incompatible function arguments. The following argument "
-                        f"types are supported:\n    1. {op}(a: array, /, {sig}, *, stream: "
-                        "StreamOrDevice = None) -> array")
-
-
 def take(a, /, indices, axis=None, *, stream=None):
     s = resolve(stream)
-    _need_array(a, "take", "indices: int | array, axis: int | None = None")
-    a = as_array(a, s)
+    a = array_arg(a, s, "take")
     if axis is not None:
         axis = _axis_arg(axis, "take")
         nd = a.ndim
@@ -851,8 +843,7 @@ def _drop(shape, axis):
 
 def take_along_axis(a, /, indices, axis=-1, *, stream=None):
     s = resolve(stream)
-    _need_array(a, "take_along_axis", "indices: array, axis: int | None = -1")
-    a = as_array(a, s)
+    a = array_arg(a, s, "take_along_axis")
     a, idx, axis = _along_args(a, indices, axis, "take_along_axis", s)
     rest = broadcast_pair(_drop(a._shape, axis), _drop(idx._shape, axis), "broadcast_shapes")
     if idx._dtype.kind not in "iu":

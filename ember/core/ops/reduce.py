@@ -36,6 +36,9 @@ _SIGS.update({op: f"{op}(a: array, /, {_SCAN}, dtype: Dtype | None = None, {_TAI
 _SIGS.update({op: f"{op}(a: array, /, {_SCAN}, {_TAIL}"
               for op in ("cummax", "cummin", "logcumsumexp")})
 _SIGS["softmax"] = f"softmax(a: array, /, {_AXES}, *, precise: bool = False, {_TAIL}"
+_SIGS["take"] = f"take(a: array, /, indices: int | array, axis: int | None = None, *, {_TAIL}"
+_SIGS["take_along_axis"] = ("take_along_axis(a: array, /, indices: array, axis: int | None = "
+                            f"-1, *, {_TAIL}")
 
 
 def array_arg(a, s, op):
