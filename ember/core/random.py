@@ -13,7 +13,7 @@ import time
 from ember.core import dtypes as D
 from ember.core import ops as O
 from ember.core.array import array, const, node
-from ember.core.ops._base import broadcast_pair, resolve, to_device
+from ember.core.ops._base import binding_error, broadcast_pair, resolve, to_device
 from ember.core.primitives.random import CovSqrt, RandomBits, SearchSorted, StandardNormal
 
 __all__ = ["seed", "key", "split", "uniform", "normal", "multivariate_normal", "randint",
@@ -36,11 +36,6 @@ _I32 = 1 << 31
 
 def _fmt(shape):
     return "(" + ",".join(str(d) for d in shape) + ")"
-
-
-def _sig_error(fn, sig):
-    return TypeError(f"{fn}(): incompatible function arguments. The following argument types "
-                     f"are supported:\n    1. {sig}")
 
 
 _KEY_STREAM = "key: array | None = None, stream: StreamOrDevice = None) -> array"
@@ -73,15 +68,15 @@ def _shape_arg(shape, fn):
         return shape
     if isinstance(shape, (str, bytes)) or not hasattr(shape, "__iter__") or (
             isinstance(shape, array) and shape.ndim == 0):
-        raise _sig_error(fn, _SIGS[fn])
+        raise binding_error(fn, _SIGS[fn])
     out = []
     for d in shape:
         if isinstance(d, float) or not hasattr(d, "__index__"):
-            raise _sig_error(fn, _SIGS[fn])
+            raise binding_error(fn, _SIGS[fn])
         try:
             d = d.__index__()
         except TypeError:
-            raise _sig_error(fn, _SIGS[fn]) from None
+            raise binding_error(fn, _SIGS[fn]) from None
         if not -_I32 <= d < _I32:
             raise OverflowError(f"Integer value {d} is outside the supported range "
                                 f"[-2147483648, 2147483647].")
@@ -123,7 +118,7 @@ def _seed_int(v, fn):
         if 0 <= v <= _M64:
             return v
     ret = "None" if fn == "seed" else "mlx.core.array"
-    raise _sig_error(fn, f"{fn}(seed: int) -> {ret}")
+    raise binding_error(fn, f"{fn}(seed: int) -> {ret}")
 
 
 def key(seed):
@@ -259,7 +254,7 @@ def split(key, num=2, stream=None):
         array: The array of sub keys with ``num`` as its first dimension.
     """
     if not isinstance(key, array):
-        raise _sig_error("split", "split(key: array, num: int = 2, stream: StreamOrDevice = "
+        raise binding_error("split", "split(key: array, num: int = 2, stream: StreamOrDevice = "
                          "None) -> array")
     if isinstance(num, float) or not hasattr(num, "__index__"):
         raise TypeError(f"[split] Expected num to be an int, got {type(num).__name__}.")
@@ -555,7 +550,7 @@ def categorical(logits, axis=-1, shape=None, num_samples=None, key=None, stream=
         array: The ``shape``-sized output array with type ``uint32``.
     """
     if not isinstance(logits, array):
-        raise _sig_error("categorical", _SIGS["categorical"])
+        raise binding_error("categorical", _SIGS["categorical"])
     s = resolve(stream)
     if logits._stream.device is not s.device:
         logits = to_device(logits, s)
@@ -627,7 +622,7 @@ def permutation(x, axis=0, key=None, stream=None):
         perm = O.argsort(_bits((x._shape[axis],), 4, key, s, "permutation"), stream=s)
         return O.take(x, perm, axis, stream=s)
     if isinstance(x, float) or not hasattr(x, "__index__"):
-        raise _sig_error("permutation", "permutation(x: int | array, axis: int = 0, key: array "
+        raise binding_error("permutation", "permutation(x: int | array, axis: int = 0, key: array "
                          "| None = None, stream: StreamOrDevice = None) -> array")
     return O.argsort(_bits((int(x.__index__()),), 4, key, s, "permutation"), stream=s)
 

@@ -11,6 +11,13 @@ PROMOTE = D._PROMOTE
 _SCALAR_TYPES = (bool, int, float, complex)
 
 
+def binding_error(name, signature):
+    """The TypeError upstream's binding raises when an argument does not convert (without
+    its last line, which names the types of one call)."""
+    return TypeError(f"{name}(): incompatible function arguments. The following argument "
+                     f"types are supported:\n    1. {signature}")
+
+
 def as_array(x, s=None, dtype=None):
     """`x` as an array on stream `s` (Python scalars become cached constants)."""
     if type(x) is array:

@@ -6,7 +6,7 @@ import operator
 
 from ember.core import dtypes as D
 from ember.core.array import array, fresh, node
-from ember.core.ops._base import PROMOTE, as_array, broadcast_pair, resolve
+from ember.core.ops._base import PROMOTE, as_array, binding_error, broadcast_pair, resolve
 from ember.core.primitives.matmul_ext import GatherMM, Hadamard, SegmentedMM
 
 __all__ = ["gather_mm", "segmented_mm", "block_masked_mm", "vecdot", "kron", "einsum_path",
@@ -33,8 +33,7 @@ def _prod(shape):
 
 
 def _sig(name, args):
-    return TypeError(f"{name}(): incompatible function arguments. The following argument types "
-                     f"are supported:\n    1. {name}({args})")
+    return binding_error(name, f"{name}({args})")
 
 
 def _real_float(op, a, b):

@@ -3,7 +3,7 @@
 import inspect
 
 from ember.core.array import array, node
-from ember.core.ops._base import as_array, resolve
+from ember.core.ops._base import as_array, binding_error, resolve
 from ember.core.primitives.misc import Identity, StopGradient
 
 __all__ = ["stop_gradient"]
@@ -20,9 +20,8 @@ def _identity(a, stream=None):
 
 def stop_gradient(a, /, *, stream=None):
     if not isinstance(a, array):
-        raise TypeError("stop_gradient(): incompatible function arguments. The following "
-                        "argument types are supported:\n    1. stop_gradient(a: array, /, *, "
-                        "stream: Stream | Device | None = None) -> array")
+        raise binding_error("stop_gradient", "stop_gradient(a: array, /, *, stream: Stream | "
+                            "Device | None = None) -> array")
     s = resolve(stream)
     a = as_array(a, s)
     return node(a._shape, a._dtype, _STOP, (a,), s)

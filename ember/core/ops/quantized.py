@@ -3,7 +3,7 @@ to_fp8, from_fp8 (upstream's packing, see shared notes/quantization.md)."""
 
 from ember.core import dtypes as D
 from ember.core.array import array, node, nodes
-from ember.core.ops._base import PROMOTE, as_array, broadcast_pair, resolve
+from ember.core.ops._base import PROMOTE, as_array, binding_error, broadcast_pair, resolve
 from ember.core.ops.creation import arange
 from ember.core.ops.elementwise import add, astype, subtract
 from ember.core.ops.linalg import matmul
@@ -18,8 +18,7 @@ __all__ = ["quantize", "dequantize", "quantized_matmul", "gather_qmm", "qqmm", "
 _DEFAULTS = {"affine": (64, 4), "mxfp4": (32, 4), "mxfp8": (32, 8), "nvfp4": (16, 4)}
 _AFFINE_BITS = (1, 2, 3, 4, 5, 6, 8)
 _FLOATS = (D.float16, D.bfloat16, D.float32)
-_QUANTIZE_SIG = ("quantize(): incompatible function arguments. The following argument types are "
-                 "supported:\n    1. quantize(w: array, /, group_size: int | None = None, bits: "
+_QUANTIZE_SIG = ("quantize(w: array, /, group_size: int | None = None, bits: "
                  "int | None = None, mode: str = 'affine', *, global_scale: array | None = None, "
                  "stream: StreamOrDevice = None) -> tuple[array, array, array]")
 
@@ -70,7 +69,7 @@ def quantize(w, /, group_size=None, bits=None, mode="affine", *, global_scale=No
              stream=None):
     s = resolve(stream)
     if global_scale is not None and not isinstance(global_scale, array):
-        raise TypeError(_QUANTIZE_SIG)
+        raise binding_error("quantize", _QUANTIZE_SIG)
     # upstream checks the matrix (dtype, rank, divisibility) before the group size and bits
     gs, b = _params("quantize", mode, group_size, bits, check=False)
     w = as_array(w, s)

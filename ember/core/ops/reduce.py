@@ -3,7 +3,7 @@ softmax."""
 
 from ember.core import dtypes as D
 from ember.core.array import array, fresh, node
-from ember.core.ops._base import as_array, resolve
+from ember.core.ops._base import as_array, binding_error, resolve
 from ember.core.primitives.reduce import ArgReduce, LogSumExp, Reduce, Softmax, Var
 
 __all__ = ["sum", "prod", "max", "min", "all", "any", "mean", "var", "std", "argmax",
@@ -44,8 +44,7 @@ _SIGS["take_along_axis"] = ("take_along_axis(a: array, /, indices: array, axis: 
 def array_arg(a, s, op):
     """a (an array, as upstream requires) on the device of stream s."""
     if not isinstance(a, array):
-        raise TypeError(f"{op}(): incompatible function arguments. The following argument "
-                        f"types are supported:\n    1. {_SIGS[op]}")
+        raise binding_error(op, _SIGS[op])
     return as_array(a, s)
 
 

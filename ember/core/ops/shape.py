@@ -8,7 +8,13 @@ import numpy as np
 
 from ember.core import dtypes as D
 from ember.core.array import array, fresh, node, nodes
-from ember.core.ops._base import broadcast_pair, broadcast_shapes, resolve, to_device
+from ember.core.ops._base import (
+    binding_error,
+    broadcast_pair,
+    broadcast_shapes,
+    resolve,
+    to_device,
+)
 from ember.core.primitives.shape import (
     Broadcast,
     Concatenate,
@@ -132,12 +138,10 @@ def _promote(xs, s):
 
 _INT32_MIN, _INT32_MAX = -2 ** 31, 2 ** 31 - 1
 _M64 = (1 << 64) - 1
-_RESHAPE_SIG = ("reshape(): incompatible function arguments. The following argument types are "
-                "supported:\n    1. reshape(a: array, /, shape: Sequence[int], *, stream: "
-                "StreamOrDevice = None) -> array")
-_SPLIT_SIG = ("split(): incompatible function arguments. The following argument types are "
-              "supported:\n    1. split(a: array, /, indices_or_sections: int | Sequence[int], "
-              "axis: int = 0, *, stream: StreamOrDevice = None) -> array")
+_RESHAPE_SIG = ("reshape(a: array, /, shape: Sequence[int], *, stream: StreamOrDevice = None) "
+                "-> array")
+_SPLIT_SIG = ("split(a: array, /, indices_or_sections: int | Sequence[int], axis: int = 0, *, "
+              "stream: StreamOrDevice = None) -> array")
 
 
 def _not_sequence(v):
@@ -159,13 +163,13 @@ def _bound_int(v):
 
 def _infer_shape(shape, size, op):
     if _not_sequence(shape):
-        raise TypeError(_RESHAPE_SIG)
+        raise binding_error("reshape", _RESHAPE_SIG)
     dims = []
     for d in shape:
         if type(d) is not int:
             d = _bound_int(d)
             if d is None:
-                raise TypeError(_RESHAPE_SIG)
+                raise binding_error("reshape", _RESHAPE_SIG)
         if d < _INT32_MIN or d > _INT32_MAX:
             raise OverflowError(f"Integer value {d} is outside the supported range "
                                 f"[-2147483648, 2147483647].")
@@ -475,14 +479,14 @@ def _split_arg(ios):
     if k is not None:
         if _INT32_MIN <= k <= _INT32_MAX:
             return k
-        raise TypeError(_SPLIT_SIG)
+        raise binding_error("split", _SPLIT_SIG)
     if _not_sequence(ios):
-        raise TypeError(_SPLIT_SIG)
+        raise binding_error("split", _SPLIT_SIG)
     points = []
     for i in ios:
         i = _bound_int(i)
         if i is None or not _INT32_MIN <= i <= _INT32_MAX:
-            raise TypeError(_SPLIT_SIG)
+            raise binding_error("split", _SPLIT_SIG)
         points.append(i)
     return points
 
@@ -492,7 +496,7 @@ def split(a, /, indices_or_sections, axis=0, *, stream=None):
     a = _arr(a, s, "split")
     ios = _split_arg(indices_or_sections)
     if _bound_int(axis) is None:
-        raise TypeError(_SPLIT_SIG)
+        raise binding_error("split", _SPLIT_SIG)
     ax = _axis(axis, a.ndim, "split")
     n = a._shape[ax]
     if type(ios) is int:
