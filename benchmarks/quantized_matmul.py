@@ -9,7 +9,9 @@ whole eager Ember op (mx.quantized_matmul + eval; `ember_op_us` per call in a lo
 one sync at the end, `ember_op_sync_us` with a sync per call); torch's dense matmul on
 the dequantized weight (in x's dtype, float16 for float32 x; graph and eager). Bandwidth
 is bytes over kernel time: `GBps` counts the packed weights alone, `GBps_all` adds scales
-and biases; `frac` is GBps over the H100's ~3350 GB/s.
+and biases; `frac` is GBps over the H100's ~3350 GB/s. For 2-8 rows of x,
+`triton_graph_us` times the Triton kernels alone (4 bits: the tensor-core kernel of
+`cuda_qmv` takes those products).
 
     python -m benchmarks.quantized_matmul [--shapes 1x4096x4096] [--bits 4 8]
         [--dtypes bfloat16 float16 float32] [--old MODULE]
@@ -120,6 +122,11 @@ def bench(m, n, k, bits, gs, dtype, repeats, old=None):
         T.quantized_matmul(tx, tw, tsc, tb, True, gs, bits)
 
     row["graph_us"] = _graph_time(torch, [kernel], repeats)
+    if m >= 2:  # the Triton kernels alone, where the tensor-core rows kernel takes over
+        from ember.core._backend import cuda_qmv
+        cuda_qmv.ENABLED = False
+        row["triton_graph_us"] = _graph_time(torch, [kernel], repeats)
+        cuda_qmv.ENABLED = True
     row["GBps"] = wbytes / row["graph_us"] / 1e3
     row["GBps_all"] = (wbytes + sbytes) / row["graph_us"] / 1e3
     row["frac"] = row["GBps"] / PEAK_GBPS

@@ -361,6 +361,31 @@ def test_gpu_fused_matches_cpu(bits, gs, dt, m, n, k, transpose):
 
 
 @pytest.mark.gpu
+@pytest.mark.parametrize("gs", [32, 64, 128])
+@pytest.mark.parametrize("dt", ["float16", "bfloat16"])
+@pytest.mark.parametrize("m,n,k", [(2, 4096, 4096), (3, 200, 1024), (5, 1000, 2048),
+                                   (8, 48, 1024)])
+def test_gpu_tensor_core_rows(gs, dt, m, n, k):
+    """2-8 rows of half-type x at 4 bits run on the tensor-core kernel (rows of w past a
+    multiple of 16 included); one row stays on the Triton GEMV."""
+    from ember.core._backend import cuda_qmv
+    calls = []
+    orig = cuda_qmv.quantized_matmul
+
+    def spy(*a, **kw):
+        calls.append(a[0].shape[0])
+        return orig(*a, **kw)
+
+    cuda_qmv.quantized_matmul = spy
+    try:
+        _gpu_vs_cpu(m, n, k, 4, gs, True, dt)
+        _gpu_vs_cpu(1, n, k, 4, gs, True, dt)
+    finally:
+        cuda_qmv.quantized_matmul = orig
+    assert calls == [m]
+
+
+@pytest.mark.gpu
 def test_gpu_fused_is_used_and_batched_x():
     from ember.core._backend import triton_quantized as T
     calls = []

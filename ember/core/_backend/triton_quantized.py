@@ -31,6 +31,7 @@ import weakref
 
 import torch
 
+from ember.core._backend import cuda_qmv
 from ember.core._backend.triton_launch import Launcher, aligned
 
 try:
@@ -453,6 +454,9 @@ def quantized_matmul(x, w, scales, biases, transpose, group_size, bits, cfg=None
     if not biases.is_contiguous():
         biases = biases.contiguous()
     n = w.shape[0] if transpose else w.shape[1] * 32 // bits
+    if cfg is None and cuda_qmv.usable(x2, scales, biases, m, bits, group_size, transpose):
+        out = cuda_qmv.quantized_matmul(x2, w32, scales, biases, group_size)
+        return out if x.dim() == 2 else out.reshape(x.shape[:-1] + (n,))
     dev = x.device.index
     out = torch.empty((m, n), dtype=x.dtype, device=x.device)
     sxm = x2.stride(0)
