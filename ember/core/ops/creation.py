@@ -420,11 +420,21 @@ def clip(a, /, a_min, a_max, *, stream=None):
     a = _array_arg(a, "clip")
     if a_min is None and a_max is None:
         raise ValueError("At most one of a_min and a_max may be None")
+    # numpy bounds take a's own dtype (not that of a after clipping from below)
+    dt = a._dtype
     if a_min is not None:
-        a = O.maximum(a, a_min, stream)
+        a = O.maximum(a, _numpy_as(a_min, dt, stream), stream)
     if a_max is not None:
-        a = O.minimum(a, a_max, stream)
+        a = O.minimum(a, _numpy_as(a_max, dt, stream), stream)
     return a
+
+
+def _numpy_as(v, dt, stream):
+    """A numpy value beside an array of dtype dt converted to dt, as upstream's binary
+    ops convert them (np.float64, a subclass of float, stays a weakly typed scalar)."""
+    if isinstance(v, (np.ndarray, np.generic)) and not isinstance(v, (int, float, complex)):
+        return as_array(v, resolve(stream), dt)
+    return v
 
 
 def isclose(a, b, /, rtol=1e-05, atol=1e-08, *, equal_nan=False, stream=None):
@@ -461,6 +471,10 @@ def _operand(x, s):
 def array_equal(a, b, *, equal_nan=False, stream=None):
     """Whether a and b have the same shape and equal values: a bool scalar array."""
     s = resolve(stream)
+    if isinstance(a, array) and not isinstance(b, array):
+        b = _numpy_as(b, a._dtype, s)
+    elif isinstance(b, array) and not isinstance(a, array):
+        a = _numpy_as(a, b._dtype, s)
     a = _operand(a, s)
     b = _operand(b, s)
     if a._shape != b._shape:

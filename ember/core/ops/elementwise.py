@@ -9,7 +9,15 @@ from ember.core._backend import WRAP
 from ember.core.array import _new as _anew
 from ember.core.array import array, const, fresh, node
 from ember.core.device import _CURRENT
-from ember.core.ops._base import PROMOTE, as_array, broadcast_pair, resolve, to_device, weak_dtype
+from ember.core.ops._base import (
+    PROMOTE,
+    as_array,
+    binding_error,
+    broadcast_pair,
+    resolve,
+    to_device,
+    weak_dtype,
+)
 from ember.core.primitives import elementwise as E
 from ember.core.primitives.misc import AsType, AsTypeU64
 
@@ -60,6 +68,9 @@ def apply_unary(prim, x, s=None):
 
 
 _NO_COMPLEX = {"floor", "ceil", "trunc", "sigmoid", "erf", "erfinv", "expm1"}
+_INF_SIGNS = {"isposinf": float("inf"), "isneginf": float("-inf")}
+# upstream binds these with `a: array`: no scalars, sequences or numpy arrays
+_ARRAY_ONLY = {"trunc", "positive"}
 _NO_BOOL = {"negative"}
 _INT_ONLY = {"bitwise_invert"}
 
@@ -78,6 +89,8 @@ def _unary_fast(op, rule):
         ok.discard(D.bool_)
     if op in _INT_ONLY:
         ok = {d for d in ok if d.kind in "uib"}
+    if op in _INF_SIGNS:
+        ok.discard(D.complex64)
     if op in E.UNSIGNED_UNARY:
         ok.discard(D.uint64)
     return frozenset(ok)
@@ -122,8 +135,11 @@ def _make_unary(op):
             return y
         s = resolve(stream)
         if type(a) is not array or a._stream.device is not s.device:
-            a = as_array(a, s)
+            a = _array_only(a, s, op) if op in _ARRAY_ONLY else _operand(a, s)
         dt = a._dtype
+        if dt is D.complex64 and op in _INF_SIGNS:
+            # upstream compares with the infinity (a complex one: an imaginary part of 0)
+            return equal(a, _INF_SIGNS[op], s)
         if dt is D.complex64 and op in _NO_COMPLEX:
             raise ValueError(f"[{op}] Not supported for complex64.")
         if dt is D.bool_ and op in _NO_BOOL:
@@ -189,7 +205,7 @@ asinh, acosh, atanh = arcsinh, arccosh, arctanh
 
 def round(a, decimals=0, stream=None):  # noqa: A001
     s = resolve(stream)
-    a = as_array(a, s)
+    a = _operand(a, s)
     if a._dtype.kind in "uib":
         d = int(decimals)
         if d == 0:
@@ -203,18 +219,24 @@ def round(a, decimals=0, stream=None):  # noqa: A001
 
 
 def positive(a, stream=None):
-    return as_array(a, resolve(stream))
+    return _array_only(a, resolve(stream), "positive")
+
+
+def _array_only(a, s, op):
+    if not isinstance(a, array):
+        raise binding_error(op, f"{op}(a: array, /, *, stream: StreamOrDevice = None) -> array")
+    return as_array(a, s)
 
 
 def degrees(a, stream=None):
-    a = as_array(a, resolve(stream))
+    a = _operand(a, resolve(stream))
     if a._dtype.kind not in "fc":
         a = astype(a, _F32, stream)
     return multiply(a, 57.29577951308232, stream)
 
 
 def radians(a, stream=None):
-    a = as_array(a, resolve(stream))
+    a = _operand(a, resolve(stream))
     if a._dtype.kind not in "fc":
         a = astype(a, _F32, stream)
     return multiply(a, 0.017453292519943295, stream)
@@ -240,12 +262,12 @@ def binary_args(a, b, s, op):
         a = const(a, dt, s)
     else:
         if not isinstance(a, array) and not isinstance(b, array):
-            a = as_array(a, s)
-            b = as_array(b, s)
+            a = _operand(a, s)
+            b = _operand(b, s)
         elif not isinstance(a, array):
-            a = as_array(a, s, _scalar_like(a, b._dtype))
+            a = _operand(a, s, b._dtype)
         elif not isinstance(b, array):
-            b = as_array(b, s, _scalar_like(b, a._dtype))
+            b = _operand(b, s, a._dtype)
         dt = PROMOTE[a._dtype, b._dtype]
     if a._stream.device is not s.device:
         a = to_device(a, s)
@@ -294,11 +316,24 @@ def _given_dtype(v, other, s):
 
 
 def _scalar_like(v, other):
-    # numpy scalars and 0-d numpy arrays are weakly typed too
-    import numpy as np
-    if isinstance(v, (np.generic, np.ndarray)) and np.ndim(v) == 0:
-        return weak_dtype(other, v.item())
+    """The dtype upstream gives a non-array operand beside an array of dtype `other`."""
+    if isinstance(v, (int, float, complex)):
+        # a subclass of a Python scalar (np.float64, np.bool_ is not one) is weakly typed
+        return weak_dtype(other, v)
+    if isinstance(v, (np.generic, np.ndarray)):
+        # other numpy values, of any shape, are converted to the array's dtype
+        return other
     return None
+
+
+def _operand(v, s, other=None):
+    """A non-array operand of a binary op as an array; `other` is the dtype of the array
+    operand, if there is one."""
+    if isinstance(v, (list, tuple)) or isinstance(v, np.ndarray) and \
+            v.dtype.kind not in "biufc" and v.dtype.name != "bfloat16":
+        # upstream takes scalars and numeric array-likes as operands: a sequence is neither
+        raise ValueError(f"Invalid type {type(v).__name__} received in array initialization.")
+    return as_array(v, s, None if other is None else _scalar_like(v, other))
 
 
 def apply_binary(prim, a, b, s=None):
@@ -309,7 +344,7 @@ def apply_binary(prim, a, b, s=None):
         a = astype(a, _F32, s)
         b = astype(b, _F32, s)
         dt = _F32
-    shape = a._shape if a._shape == b._shape else broadcast_pair(a._shape, b._shape, prim.op)
+    shape = a._shape if a._shape == b._shape else broadcast_pair(a._shape, b._shape)
     out = D.bool_ if rule == "bool" else dt
     y = node(shape, out, prim, (a, b), s)
     if out in WRAP and prim.op in _WRAPPING:
@@ -342,6 +377,7 @@ def _make_binary(op):
     rule = prim.rule
     fast = _fast_dtypes(op, rule)
     to_bool = rule == "bool"
+    logical = op in ("logical_and", "logical_or")
     current = _CURRENT
 
     def f(a, b, stream=None):
@@ -362,6 +398,10 @@ def _make_binary(op):
                 y._copies = None
                 return y
         s = resolve(stream)
+        if logical:
+            # a Python int is only truth here: it need not fit the other operand's dtype
+            a = a != 0 if type(a) is int else a
+            b = b != 0 if type(b) is int else b
         x, y, dt = binary_args(a, b, s, op)
         if rule == "int" and dt.kind in "fc":
             raise _not_integer(op, a, b, dt, s)
@@ -371,7 +411,7 @@ def _make_binary(op):
             x = astype(x, D.uint8, s)
             y = astype(y, D.uint8, s)
         if rule != "float":
-            shape = x._shape if x._shape == y._shape else broadcast_pair(x._shape, y._shape, op)
+            shape = x._shape if x._shape == y._shape else broadcast_pair(x._shape, y._shape)
             out = D.bool_ if rule == "bool" else x._dtype
             r = node(shape, out, unsigned if x._dtype is D.uint64 and unsigned else prim,
                      (x, y), s)
@@ -427,10 +467,10 @@ def divmod(a, b, stream=None):  # noqa: A001
 def where(condition, x, y, stream=None):
     s = resolve(stream)
     x, y, dt = binary_args(x, y, s, "where")
-    c = as_array(condition, s)
+    c = _operand(condition, s)
     if c._dtype is not D.bool_:
         c = astype(c, D.bool_, s)
-    shape = broadcast_pair(broadcast_pair(c._shape, x._shape, "where"), y._shape, "where")
+    shape = broadcast_pair(broadcast_pair(c._shape, x._shape), y._shape)
     return node(shape, dt, _SELECT, (c, x, y), s)
 
 

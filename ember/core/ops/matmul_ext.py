@@ -380,7 +380,9 @@ def _path_cost(terms, path, out, sizes):
 
 def einsum_path(subscripts, *operands):
     from ember.core.ops.linalg import _parse
-    if not isinstance(subscripts, str) or not all(isinstance(x, array) for x in operands):
+    if not isinstance(subscripts, str):
+        raise binding_error("einsum_path", "einsum_path(subscripts: str, *operands)")
+    if not all(isinstance(x, array) for x in operands):
         raise RuntimeError("[einsum_path] Expected a string and arrays.")
     try:
         labels, out, sizes = _parse(subscripts, list(operands))

@@ -68,7 +68,8 @@ def _global_scale(op, mode, gs, s):
 def quantize(w, /, group_size=None, bits=None, mode="affine", *, global_scale=None,
              stream=None):
     s = resolve(stream)
-    if global_scale is not None and not isinstance(global_scale, array):
+    if not isinstance(w, array) or global_scale is not None and \
+            not isinstance(global_scale, array):
         raise binding_error("quantize", _QUANTIZE_SIG)
     # upstream checks the matrix (dtype, rank, divisibility) before the group size and bits
     gs, b = _params("quantize", mode, group_size, bits, check=False)
@@ -299,6 +300,9 @@ def gather_qqmm(x, w, /, scales=None, lhs_indices=None, rhs_indices=None, group_
 
 def to_fp8(x, *, stream=None):
     s = resolve(stream)
+    if not isinstance(x, array):
+        raise binding_error("to_fp8", "to_fp8(x: array, *, stream: StreamOrDevice = None) -> "
+                            "array")
     x = as_array(x, s)
     if x.dtype.kind != "f":
         raise ValueError(f"[to_fp8] Only real floating types are supported but "
@@ -308,6 +312,9 @@ def to_fp8(x, *, stream=None):
 
 def from_fp8(x, dtype=D.bfloat16, *, stream=None):
     s = resolve(stream)
+    if not isinstance(x, array):
+        raise binding_error("from_fp8", "from_fp8(x: array, dtype: Dtype = bfloat16, *, stream: "
+                            "StreamOrDevice = None) -> array")
     x = as_array(x, s)
     if x.dtype is not D.uint8:
         raise ValueError(f"[from_fp8] Input must have type uint8 but x.dtype() == "

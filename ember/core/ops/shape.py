@@ -79,7 +79,8 @@ def _arr(a, s, op):
 def _int(v, op, what="axis"):
     if type(v) is int:
         return v
-    if isinstance(v, bool) or not hasattr(v, "__index__"):
+    # a bool is an int for upstream's binding too
+    if not hasattr(v, "__index__"):
         raise TypeError(f"[{op}] Expected an integer {what}, got {type(v).__name__}.")
     try:
         return operator.index(v)
@@ -88,7 +89,7 @@ def _int(v, op, what="axis"):
 
 
 def _is_int(v):
-    return type(v) is int or (not isinstance(v, (bool, array)) and hasattr(v, "__index__"))
+    return type(v) is int or (not isinstance(v, array) and hasattr(v, "__index__"))
 
 
 def _axis(axis, n, op, msg=_OOB):
@@ -323,6 +324,8 @@ def transpose(a, /, axes=None, *, stream=None):
     n = len(a._shape)
     if axes is None:
         axes = tuple(range(n - 1, -1, -1))
+    elif _is_int(axes):
+        raise _int_axes("transpose")
     else:
         axes = _ints(axes, "transpose")
         if len(axes) != n:
@@ -339,7 +342,15 @@ def transpose(a, /, axes=None, *, stream=None):
 
 
 def permute_dims(a, /, axes=None, *, stream=None):
+    if axes is not None and _is_int(axes):
+        raise _int_axes("permute_dims")
     return transpose(a, axes, stream=stream)
+
+
+def _int_axes(op):
+    # upstream's axes are a sequence: its binding refuses a lone int
+    return binding_error(op, f"{op}(a: array, /, axes: Sequence[int] | None = None, *, "
+                         "stream: StreamOrDevice = None) -> array")
 
 
 def matrix_transpose(a, /, *, stream=None):

@@ -5,7 +5,7 @@ import operator
 
 from ember.core import dtypes as D
 from ember.core.array import array
-from ember.core.ops._base import as_array, resolve
+from ember.core.ops._base import as_array, binding_error, resolve
 from ember.core.ops.reduce import array_arg, norm_axes
 from ember.core.ops.scan import cumprod, cumsum
 
@@ -71,6 +71,10 @@ def minmax(a, /, axis=None, keepdims=False, *, stream=None):
 def count_nonzero(a, /, axis=None, keepdims=False, *, stream=None):
     O = _O()
     s = resolve(stream)
+    if not isinstance(a, array):
+        raise binding_error("count_nonzero", "count_nonzero(a: array, /, *, axis: None | int | "
+                            "Sequence[int] = None, keepdims: bool = False, stream: "
+                            "StreamOrDevice = None) -> array")
     a = as_array(a, s)
     axes = norm_axes(axis, a.ndim, "count_nonzero")
     nz = a if a.dtype is D.bool_ else O.not_equal(a, 0, stream=s)
