@@ -794,3 +794,29 @@ def test_at_results_and_messages_match_upstream(expr):
         assert str(got.value) == str(err)
         return
     assert_same(_run(mx, expr), want, msg=expr)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16", "int32"])
+def test_gpu_scatter_add_one_index_matches_upstream(dtype):
+    """One index array with repeats and negatives, an update broadcast over the rest of
+    the dims (an embedding's gradient), on the GPU."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((10, 4, 3)).astype(np.float32) * 4
+    idx = rng.integers(-10, 10, (6, 5)).astype(np.int32)
+    u = rng.standard_normal((6, 5, 1, 3)).astype(np.float32) * 4
+    want = mlx.array(x).astype(getattr(mlx, dtype))
+    want = want.at[mlx.array(idx)].add(mlx.array(u).astype(getattr(mlx, dtype)))
+    with mx.stream(mx.gpu):
+        xe = mx.array(x).astype(getattr(mx, dtype))
+        got = xe.at[mx.array(idx)].add(mx.array(u).astype(getattr(mx, dtype)))
+        g = mx.grad(lambda w: (w[mx.array(idx)] * mx.array(u)).sum())(mx.array(x))
+        mx.eval(got, g)
+    assert got._data.is_cuda
+    # (bfloat16 sums round at every add, in another order: a few ulps of the partial sums,
+    # up to about 20 here)
+    rtol, atol = (2e-2, 0.25) if dtype == "bfloat16" else (1e-5, 1e-5)
+    np.testing.assert_allclose(np_of(got.astype(mx.float32)),
+                               np.array(want.astype(mlx.float32)), rtol=rtol, atol=atol)
+    gw = mlx.grad(lambda w: (w[mlx.array(idx)] * mlx.array(u)).sum())(mlx.array(x))
+    np.testing.assert_allclose(np_of(g), np.array(gw), rtol=1e-5, atol=1e-5)
