@@ -81,10 +81,10 @@ def unbroadcast(g, shape):
     if g.shape == shape:
         return g
     lead = g.ndim - len(shape)
-    axes = list(range(lead))
-    axes += [lead + i for i, n in enumerate(shape) if n == 1 and g.shape[lead + i] != 1]
-    if axes:
-        g = O.sum(g, axis=axes, keepdims=True)
+    inner = [lead + i for i, n in enumerate(shape) if n == 1 and g.shape[lead + i] != 1]
+    if not inner:  # (a bias's gradient) the leading dims summed away: no reshape after
+        return O.sum(g, axis=list(range(lead)))
+    g = O.sum(g, axis=list(range(lead)) + inner, keepdims=True)
     return O.reshape(g, shape)
 
 

@@ -2,6 +2,7 @@
 
 import ember.core.ops as O
 from ember.core.primitives.base import Primitive
+from ember.core.primitives.shape import Transpose
 from ember.core.primitives.vmap import to_front
 
 
@@ -11,7 +12,19 @@ def _mT(x):
     n = x.ndim
     if x.dtype.kind == "c":
         x = O.conjugate(x)
+    elif type(x._prim) is Transpose and x._prim.axes == (1, 0):
+        return x._inputs[0]  # (w.T).T of a Linear's weight: w itself, no node
     return O.swapaxes(x, n - 1, n - 2)
+
+
+def _rhs_grad(a, g, b):
+    """The cotangent of b in a @ b, summed over the batch: for a 2-D b beside a batched a
+    (a Linear layer's weight), one product of the rows flattened, not one per batch entry
+    and a sum after."""
+    if b.ndim == 2 and a.ndim > 2:
+        return O.matmul(_mT(O.reshape(a, (-1, a.shape[-1]))), O.reshape(g, (-1, g.shape[-1])))
+    from ember.core.primitives.elementwise import unbroadcast
+    return unbroadcast(O.matmul(_mT(a), g), b.shape)
 
 
 def _scale(x, s):
@@ -43,7 +56,7 @@ class Matmul(Primitive):
             if i == 0:
                 res.append(unbroadcast(O.matmul(g, _mT(b)), a.shape))
             else:
-                res.append(unbroadcast(O.matmul(_mT(a), g), b.shape))
+                res.append(_rhs_grad(a, g, b))
         return res
 
     def jvp(self, primals, tangents, argnums):
@@ -82,7 +95,7 @@ class AddMM(Primitive):
             elif i == 1:
                 res.append(unbroadcast(_scale(O.matmul(g, _mT(b)), self.alpha), a.shape))
             else:
-                res.append(unbroadcast(_scale(O.matmul(_mT(a), g), self.alpha), b.shape))
+                res.append(_scale(_rhs_grad(a, g, b), self.alpha))
         return res
 
     def jvp(self, primals, tangents, argnums):
