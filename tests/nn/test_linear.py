@@ -138,3 +138,114 @@ def test_bilinear_init_statistics():
 def test_bilinear_mismatched_inputs():
     e, m = build("Bilinear", 3, 4, 5)
     call_raises_like(e, m, (2, 3), (2, 5))
+
+
+# -- the Linear node under the transforms ---------------------------------------------
+# Ember's Linear is one graph node (x @ wᵀ + bias) whose weight cotangent is one more;
+# upstream builds addmm(bias, x, weight.T). These check every transform through it
+# against upstream, on the module's parameters as functions.
+
+def _fns(bias):
+    def f(lib, core):
+        def fn(w, b, x):
+            y = lib.Linear(4, 3, bias=bias)
+            y.update({"weight": w, **({"bias": b} if bias else {})})
+            return core.tanh(y(x))
+        return fn
+    return f(nn, mx), f(mnn, mlx)
+
+
+def _inputs(xshape, dtype="float32"):
+    w, b, x = rand((3, 4), 1), rand((3,), 2), rand(xshape, 3)
+    return ([mx.array(a).astype(getattr(mx, dtype)) for a in (w, b, x)],
+            [mlx.array(a).astype(getattr(mlx, dtype)) for a in (w, b, x)])
+
+
+def _same(e, m, rtol=1e-5):
+    for a, b in zip(e, m):
+        np.testing.assert_allclose(np.array(a.astype(mx.float32)),
+                                   np.array(b.astype(mlx.float32)), rtol=rtol, atol=rtol)
+
+
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("xshape", [(5, 4), (2, 3, 4), (2, 1, 3, 4)])
+def test_linear_node_grads_and_second_order(bias, xshape):
+    (fe, fm), (ie, im) = _fns(bias), _inputs(xshape)
+    argnums = (0, 1, 2) if bias else (0, 2)
+
+    def loss(f, core):
+        return lambda w, b, x: core.sum(f(w, b, x) ** 2)
+    _same(mx.grad(loss(fe, mx), argnums)(*ie), mlx.grad(loss(fm, mlx), argnums)(*im))
+
+    # the gradient's own gradient: through the weight-gradient node
+    def gnorm(f, core):
+        def h(w, b, x):
+            gw = core.grad(loss(f, core), (0, 2))(w, b, x)
+            return core.sum(gw[0] ** 2) + core.sum(core.sin(gw[1]))
+        return h
+    _same(mx.grad(gnorm(fe, mx), argnums)(*ie), mlx.grad(gnorm(fm, mlx), argnums)(*im),
+          rtol=1e-4)
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_linear_node_jvp(bias):
+    (fe, fm), (ie, im) = _fns(bias), _inputs((2, 3, 4))
+    te = [mx.array(rand(a.shape, 9 + i)) for i, a in enumerate(ie)]
+    tm = [mlx.array(np.array(t)) for t in te]
+    _same(mx.jvp(fe, ie, te)[1], mlx.jvp(fm, im, tm)[1])
+
+
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("in_axes", [(None, None, 0), (0, None, 0), (None, 0, 1), (0, 0, None),
+                                     (0, None, None)])
+def test_linear_node_vmap(bias, in_axes):
+    (fe, fm), _ = _fns(bias), None
+    shapes = [(3, 4), (3,), (2, 5, 4)]
+    args = []
+    for i, (sh, ax) in enumerate(zip(shapes, in_axes)):
+        if ax is not None:
+            sh = sh[:ax] + (6,) + sh[ax:]
+        args.append(rand(sh, 20 + i))
+    e = mx.vmap(fe, in_axes)(*[mx.array(a) for a in args])
+    m = mlx.vmap(fm, in_axes)(*[mlx.array(a) for a in args])
+    _same([e], [m])
+    # and the gradient of the vmapped function (the weight-gradient node under vmap)
+    ge = mx.grad(lambda *a: mx.sum(mx.vmap(fe, in_axes)(*a) ** 2), (0, 2))(
+        *[mx.array(a) for a in args])
+    gm = mlx.grad(lambda *a: mlx.sum(mlx.vmap(fm, in_axes)(*a) ** 2), (0, 2))(
+        *[mlx.array(a) for a in args])
+    _same(ge, gm, rtol=1e-4)
+
+
+def test_linear_node_per_example_weight_grads():
+    """vmap of grad over examples: each example's weight gradient (the weight-gradient
+    node under vmap)."""
+    (fe, fm), (ie, im) = _fns(True), _inputs((6, 4))
+
+    def per(f, core):
+        g = core.grad(lambda w, b, x: core.sum(f(w, b, x[None]) ** 2))
+        return core.vmap(g, (None, None, 0))
+    _same([per(fe, mx)(*ie)], [per(fm, mlx)(*im)], rtol=1e-4)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_linear_node_half_grads(dtype):
+    (fe, fm), (ie, im) = _fns(True), _inputs((2, 3, 4), dtype)
+
+    def loss(f, core):
+        return lambda w, b, x: core.sum(f(w, b, x))
+    _same(mx.grad(loss(fe, mx), (0, 1, 2))(*ie), mlx.grad(loss(fm, mlx), (0, 1, 2))(*im),
+          rtol=3e-2)
+
+
+def test_linear_node_compiled_train_step():
+    e, m = build("Linear", 4, 3)
+    sync(e, m)
+    x = rand((2, 5, 4), 4)
+
+    def step(lib, core, model):
+        return core.value_and_grad(lambda p, x: core.sum(
+            (model.update(p) or model)(x) ** 2))
+    ve, gre = mx.compile(step(nn, mx, e))(e.trainable_parameters(), mx.array(x))
+    vm, grm = step(mnn, mlx, m)(m.trainable_parameters(), mlx.array(x))
+    _same([ve, gre["weight"], gre["bias"]], [vm, grm["weight"], grm["bias"]])

@@ -1,6 +1,7 @@
 """Kernels of the matrix products and of `view`."""
 
 import torch
+import torch.nn.functional as F
 
 from ember.core import dtypes as D
 from ember.core._backend import TORCH, WRAP
@@ -8,6 +9,12 @@ from ember.core._backend.kernels import KERNELS, register
 from ember.core.primitives import linalg as L
 
 KERNELS[L.Matmul] = lambda p, a, b: torch.matmul(a, b)
+KERNELS[L.Linear] = lambda p, *ts: F.linear(ts[-2], ts[-1], ts[0] if len(ts) == 3 else None)
+
+
+@register(L.WeightGrad)
+def _weight_grad(p, g, x):
+    return torch.matmul(g.reshape(-1, g.shape[-1]).mT, x.reshape(-1, x.shape[-1]))
 
 
 def _scaled_c(c, beta, shape):

@@ -317,6 +317,9 @@ def _atleast(arys, k, stream):
 
 # -- transposition ---------------------------------------------------------------------
 
+_PERMS = {}  # (axes as given, ndim) -> the checked permutation, for plain int tuples
+
+
 def transpose(a, /, axes=None, *, stream=None):
     s = resolve(stream)
     if type(a) is not array or a._stream.device is not s.device:
@@ -324,9 +327,12 @@ def transpose(a, /, axes=None, *, stream=None):
     n = len(a._shape)
     if axes is None:
         axes = tuple(range(n - 1, -1, -1))
+    elif type(axes) is tuple and (axes, n) in _PERMS and all(type(v) is int for v in axes):
+        axes = _PERMS[axes, n]  # ((1.0, 0) finds (1, 0): only plain ints take the cache)
     elif _is_int(axes):
         raise _int_axes("transpose")
     else:
+        given = axes
         axes = _ints(axes, "transpose")
         if len(axes) != n:
             raise ValueError(f"[transpose] Received {len(axes)} axes for array with {n} "
@@ -335,6 +341,10 @@ def transpose(a, /, axes=None, *, stream=None):
                            "dimensions.") for ax in axes)
         if len(set(axes)) != n:
             raise ValueError("[transpose] Repeat axes not allowed.")
+        if type(given) is tuple and all(type(v) is int for v in given):
+            if len(_PERMS) > 1024:
+                _PERMS.clear()
+            _PERMS[given, n] = axes
     if axes == tuple(range(n)):
         return fresh(a)
     shape = tuple(a._shape[i] for i in axes)

@@ -124,6 +124,136 @@ class AddMM(Primitive):
         return [O.addmm(c, a, b, self.alpha, self.beta)], [0]
 
 
+class Linear(Primitive):
+    """x @ wᵀ (+ bias): a linear layer's product taking its (N, K) weight as stored, with
+    x (..., K) and the bias (N,) when there is one (inputs (x, w) or (bias, x, w)). The
+    graph of upstream's `addmm(bias, x, w.T)` has a transpose on the way in and another
+    on the way out of the weight's cotangent; here neither exists: the cotangents are
+    g @ w, gᵀx over the rows (`WeightGrad`) and g summed over the rows."""
+
+    __slots__ = ()
+    name = "Linear"
+
+    def vjp(self, primals, cotangents, argnums, outputs):
+        from ember.core.primitives.elementwise import unbroadcast
+        g = cotangents[0]
+        off = len(primals) - 2  # (1 with a bias)
+        x, w = primals[off], primals[off + 1]
+        res = []
+        for i in argnums:
+            if i == off:
+                res.append(O.matmul(g, w))
+            elif i == off + 1:
+                res.append(weight_grad(g, x))
+            else:
+                res.append(unbroadcast(g, primals[0].shape))
+        return res
+
+    def jvp(self, primals, tangents, argnums):
+        off = len(primals) - 2
+        x, w = primals[off], primals[off + 1]
+        out = None
+        for i, t in zip(argnums, tangents):
+            if i == off:
+                term = linear(t, w)
+            elif i == off + 1:
+                term = linear(x, t)
+            else:
+                term = O.broadcast_to(t, x.shape[:-1] + w.shape[:1])
+            out = term if out is None else O.add(out, term)
+        return [out]
+
+    def vmap(self, inputs, axes):
+        off = len(inputs) - 2
+        x = inputs[off]
+        if all(ax is None for i, ax in enumerate(axes) if i != off):  # (only x batched)
+            return [linear(to_front(x, axes[off]), *inputs[off + 1:], *inputs[:off])], [0]
+        # a batched weight (or bias): a batched matmul, through the general ops
+        x, w = _batched_operands((x, inputs[off + 1]), axes[off:])
+        out = O.matmul(x, O.swapaxes(w, -1, -2))
+        if off:
+            b = inputs[0]
+            if axes[0] is not None:
+                b = to_front(b, axes[0])
+                b = O.reshape(b, (b.shape[0],) + (1,) * (out.ndim - b.ndim) + b.shape[1:])
+            out = O.add(out, b)
+        return [out], [0]
+
+
+class WeightGrad(Primitive):
+    """gᵀ x summed over the rows: g (..., N) and x (..., K) give (N, K), the cotangent of
+    a linear layer's weight."""
+
+    __slots__ = ()
+    name = "WeightGrad"
+
+    def vjp(self, primals, cotangents, argnums, outputs):
+        g, x = primals
+        h = cotangents[0]  # (N, K)
+        return [linear(x, h) if i == 0 else O.matmul(g, h) for i in argnums]
+
+    def jvp(self, primals, tangents, argnums):
+        g, x = primals
+        out = None
+        for i, t in zip(argnums, tangents):
+            term = weight_grad(t, x) if i == 0 else weight_grad(g, t)
+            out = term if out is None else O.add(out, term)
+        return [out]
+
+    def vmap(self, inputs, axes):
+        g, x = _all_batched(inputs, axes)
+        g3 = O.reshape(g, (g.shape[0], -1, g.shape[-1]))
+        x3 = O.reshape(x, (x.shape[0], -1, x.shape[-1]))
+        return [O.matmul(O.swapaxes(g3, -1, -2), x3)], [0]
+
+
+def _all_batched(inputs, axes):
+    n = next(x.shape[ax] for x, ax in zip(inputs, axes) if ax is not None)
+    return [O.broadcast_to(O.expand_dims(x, 0), (n,) + x.shape) if ax is None
+            else to_front(x, ax) for x, ax in zip(inputs, axes)]
+
+
+_LINEAR = Linear()
+_WEIGHT_GRAD = WeightGrad()
+
+
+def linear(x, w, bias=None):
+    """x @ wᵀ (+ bias) as one Linear node when x (at least 2-D), w (2-D) and the bias (1-D)
+    are real floating arrays of one dtype on one stream (the general ops otherwise)."""
+    from ember.core.array import array, node
+    from ember.core.device import _CURRENT
+    if type(x) is not array or type(w) is not array or not _CURRENT \
+            or (bias is not None and type(bias) is not array):
+        return _general_linear(x, w, bias)
+    st = x._stream
+    dt = x._dtype
+    sx, sw = x._shape, w._shape
+    if (st is _CURRENT[-1] and len(sw) == 2 and len(sx) >= 2 and sx[-1] == sw[1] and w._dtype is dt
+            and dt.kind == "f" and w._stream is st
+            and (bias is None or (bias._dtype is dt and bias._stream is st
+                                  and bias._shape == sw[:1]))):
+        shape = sx[:-1] + sw[:1]
+        if bias is None:
+            return node(shape, dt, _LINEAR, (x, w), st)
+        return node(shape, dt, _LINEAR, (bias, x, w), st)
+    return _general_linear(x, w, bias)
+
+
+def _general_linear(x, w, bias):
+    # (upstream's formulation, for whatever the Linear node does not take)
+    if bias is None:
+        return O.matmul(x, O.transpose(w))
+    return O.addmm(bias, x, O.transpose(w))
+
+
+def weight_grad(g, x):
+    """gᵀ x over the rows of g (..., N) and x (..., K): (N, K)."""
+    from ember.core.array import node
+    if g._dtype is x._dtype and g._stream is x._stream and g._shape[:-1] == x._shape[:-1]:
+        return node((g._shape[-1], x._shape[-1]), g._dtype, _WEIGHT_GRAD, (g, x), g._stream)
+    return O.matmul(_mT(O.reshape(g, (-1, g.shape[-1]))), O.reshape(x, (-1, x.shape[-1])))
+
+
 class View(Primitive):
     """The bits of a `src` array read as `dst` (the last axis rescales with the sizes)."""
 

@@ -58,7 +58,8 @@ class Reshape(ShapePrimitive):
         return self.shape
 
     def vjp(self, primals, cotangents, argnums, outputs):
-        return [O.reshape(cotangents[0], primals[0].shape)]
+        S = _S()  # (checked already: no validation)
+        return [S._reshaped(cotangents[0], primals[0].shape, S.resolve(None))]
 
     def jvp(self, primals, tangents, argnums):
         return [O.reshape(tangents[0], self.shape)]
@@ -113,7 +114,8 @@ class Transpose(ShapePrimitive):
         inv = [0] * len(self.axes)
         for i, a in enumerate(self.axes):
             inv[a] = i
-        return [O.transpose(cotangents[0], inv)]
+        S = _S()
+        return [S._transposed(cotangents[0], tuple(inv), S.resolve(None))]
 
     def jvp(self, primals, tangents, argnums):
         return [O.transpose(tangents[0], self.axes)]

@@ -4,6 +4,7 @@ import math
 from typing import Any, Optional
 
 import ember.core as mx
+from ember.core.primitives.linalg import linear as _linear
 from ember.nn.layers.base import Module
 
 __all__ = ["Identity", "Linear", "Bilinear"]
@@ -37,10 +38,9 @@ class Linear(Module):
         return f"input_dims={inp}, output_dims={out}, bias={'bias' in self}"
 
     def __call__(self, x: mx.array) -> mx.array:
-        # item access skips Module.__getattr__; addmm fuses the bias into the matmul
-        if "bias" in self:
-            return mx.addmm(self["bias"], x, self["weight"].T)
-        return x @ self["weight"].T
+        # item access skips Module.__getattr__; one node for upstream's
+        # addmm(bias, x, weight.T), with no transposes of the weight or its gradient
+        return _linear(x, self["weight"], self["bias"] if "bias" in self else None)
 
     def to_quantized(self, group_size: Optional[int] = None, bits: Optional[int] = None,
                      mode: str = "affine", quantize_input: bool = False):
