@@ -62,6 +62,51 @@ def test_mha_matches_upstream(kw, dtype):
     check_pair(e, m, mha_inputs(kw), dtype)
 
 
+def _mha_fns(kw):
+    """(Ember fn, upstream fn) of (queries, keys, values) through one set of weights."""
+    e, m = both(lambda nn: nn.MultiHeadAttention(**kw), s=4)
+    m.update(tree_unflatten_mlx(e))
+    return (lambda q, k, v: e(q, k, v, mask="causal")), (lambda q, k, v: m(q, k, v,
+                                                                           mask="causal"))
+
+
+def tree_unflatten_mlx(e):
+    from mlx.utils import tree_unflatten
+    return tree_unflatten([(k, mlx.array(np.array(v))) for k, v in tree_flatten(e.parameters())])
+
+
+def _close(a, b, rtol=1e-4):
+    for x, y in zip(a, b):
+        np.testing.assert_allclose(np.array(x), np.array(y), rtol=rtol, atol=rtol)
+
+
+@pytest.mark.parametrize("kw", MHA_ARGS[:3])
+def test_mha_input_grads_jvp_vmap(kw):
+    """The heads split and merged as single nodes, under every transform, against
+    upstream's unflatten/transpose."""
+    fe, fm = _mha_fns(kw)
+    ins = mha_inputs(kw, Lk=5)
+    ie, im = [mx.array(x) for x in ins], [mlx.array(x) for x in ins]
+
+    def loss(f, core):
+        return lambda *a: core.sum(f(*a) ** 2)
+    _close(mx.grad(loss(fe, mx), (0, 1, 2))(*ie), mlx.grad(loss(fm, mlx), (0, 1, 2))(*im))
+    ts = [rand(x.shape, 11 + i) for i, x in enumerate(ins)]
+    _close(mx.jvp(fe, ie, [mx.array(t) for t in ts])[1],
+           mlx.jvp(fm, im, [mlx.array(t) for t in ts])[1])
+    # a batch of batches: vmap over a new leading axis of the queries and values
+    big = [rand((3,) + x.shape, 20 + i) for i, x in enumerate(ins)]
+    axes = (0, None, 0)
+    args_e = [mx.array(b) if a == 0 else x for b, a, x in zip(big, axes, ie)]
+    args_m = [mlx.array(b) if a == 0 else x for b, a, x in zip(big, axes, im)]
+    _close([mx.vmap(fe, axes)(*args_e)], [mlx.vmap(fm, axes)(*args_m)])
+    # second order: the gradient's norm differentiated again
+    def gnorm(f, core):
+        return lambda *a: core.sum(core.grad(loss(f, core))(*a) ** 2)
+    _close(mx.grad(gnorm(fe, mx), (0, 2))(*ie), mlx.grad(gnorm(fm, mlx), (0, 2))(*im),
+           rtol=1e-3)
+
+
 MASKS = {
     "none": lambda: None,
     "additive": lambda: np.triu(np.full((5, 7), -1e9, np.float32), 1),

@@ -11,6 +11,8 @@ from ember.core.primitives import shape as S
 KERNELS[S.Reshape] = lambda p, x: x.reshape(p.shape)
 KERNELS[S.Broadcast] = lambda p, x: x.expand(p.shape)
 KERNELS[S.Transpose] = lambda p, x: x.permute(p.axes)
+KERNELS[S.SplitHeads] = lambda p, x: x.unflatten(-1, (p.heads, -1)).transpose(1, 2)
+KERNELS[S.MergeHeads] = lambda p, x: x.transpose(1, 2).flatten(-2)
 KERNELS[S.Concatenate] = lambda p, *xs: torch.cat(xs, p.axis)
 KERNELS[S.Stack] = lambda p, *xs: torch.stack(xs, p.axis)
 KERNELS[S.Unstack] = lambda p, x: torch.unbind(x, p.axis)

@@ -44,6 +44,84 @@ class ShapePrimitive(Primitive):
     multi = False
 
 
+class SplitHeads(ShapePrimitive):
+    """(B, L, h * d) -> (B, h, L, d): attention's `unflatten(x, -1, (h, -1)).transpose(0, 2,
+    1, 3)` as one node (a view in torch); its cotangent is `MergeHeads`."""
+
+    __slots__ = ("heads",)
+    name = "SplitHeads"
+
+    def __init__(self, heads):
+        self.heads = heads
+
+    def params(self):
+        return (self.heads,)
+
+    def out_shape(self, shapes):
+        b, n, f = shapes[0]
+        return (b, self.heads, n, f // self.heads)
+
+    def vjp(self, primals, cotangents, argnums, outputs):
+        return [merge_heads(cotangents[0])]
+
+    def jvp(self, primals, tangents, argnums):
+        return [split_heads(tangents[0], self.heads)]
+
+    def vmap(self, inputs, axes):
+        x = to_front(inputs[0], axes[0])
+        x = O.unflatten(x, -1, (self.heads, -1))
+        return [O.transpose(x, (0, 1, 3, 2, 4))], [0]
+
+
+class MergeHeads(ShapePrimitive):
+    """(B, h, L, d) -> (B, L, h * d), the inverse of `SplitHeads`."""
+
+    __slots__ = ()
+    name = "MergeHeads"
+
+    def out_shape(self, shapes):
+        b, h, n, d = shapes[0]
+        return (b, n, h * d)
+
+    def vjp(self, primals, cotangents, argnums, outputs):
+        return [split_heads(cotangents[0], primals[0].shape[1])]
+
+    def jvp(self, primals, tangents, argnums):
+        return [merge_heads(tangents[0])]
+
+    def vmap(self, inputs, axes):
+        x = O.transpose(to_front(inputs[0], axes[0]), (0, 1, 3, 2, 4))
+        return [O.flatten(x, -2, -1)], [0]
+
+
+_MERGE = MergeHeads()
+
+
+def _on_current(x, ndim):
+    from ember.core.array import array
+    return type(x) is array and len(x._shape) == ndim and x._stream is _S().resolve(None)
+
+
+def split_heads(x, heads):
+    """`unflatten(x, -1, (heads, -1)).transpose(0, 2, 1, 3)`: one SplitHeads node for x
+    (B, L, heads * d) on the current stream, the two ops (and their errors) otherwise."""
+    from ember.core.array import node
+    if _on_current(x, 3) and x._shape[2] % heads == 0:
+        b, n, f = x._shape
+        return node((b, heads, n, f // heads), x._dtype, SplitHeads(heads), (x,), x._stream)
+    return O.transpose(O.unflatten(x, -1, (heads, -1)), (0, 2, 1, 3))
+
+
+def merge_heads(x):
+    """`x.transpose(0, 2, 1, 3).flatten(-2, -1)`: one MergeHeads node for x (B, h, L, d)
+    on the current stream, the two ops otherwise."""
+    from ember.core.array import node
+    if _on_current(x, 4):
+        b, h, n, d = x._shape
+        return node((b, n, h * d), x._dtype, _MERGE, (x,), x._stream)
+    return O.flatten(O.transpose(x, (0, 2, 1, 3)), -2, -1)
+
+
 class Reshape(ShapePrimitive):
     __slots__ = ("shape",)
     name = "Reshape"

@@ -8,6 +8,7 @@ import math
 from typing import Any, Callable, Optional
 
 import ember.core as mx
+from ember.core.primitives.shape import merge_heads, split_heads
 from ember.nn.layers.activations import relu
 from ember.nn.layers.base import Module
 from ember.nn.layers.dropout import Dropout
@@ -59,13 +60,13 @@ class MultiHeadAttention(Module):
 
     def __call__(self, queries, keys, values, mask=None):
         h = self.num_heads
-        # (B, L, h * d) -> (B, h, L, d)
-        q = mx.unflatten(self.query_proj(queries), -1, (h, -1)).transpose(0, 2, 1, 3)
-        k = mx.unflatten(self.key_proj(keys), -1, (h, -1)).transpose(0, 2, 1, 3)
-        v = mx.unflatten(self.value_proj(values), -1, (h, -1)).transpose(0, 2, 1, 3)
+        # (B, L, h * d) -> (B, h, L, d): unflatten and transpose, as one node
+        q = split_heads(self.query_proj(queries), h)
+        k = split_heads(self.key_proj(keys), h)
+        v = split_heads(self.value_proj(values), h)
         out = mx.fast.scaled_dot_product_attention(
             q, k, v, scale=math.sqrt(1 / q.shape[-1]), mask=mask)
-        return self.out_proj(out.transpose(0, 2, 1, 3).flatten(-2, -1))
+        return self.out_proj(merge_heads(out))
 
     @staticmethod
     def create_additive_causal_mask(N: int, dtype: mx.Dtype = mx.float32):
