@@ -532,3 +532,55 @@ def test_loaded_weights_are_used():
     m.load_weights([(k, to_ember(v)) for k, v in tree_flatten(up.parameters())])
     x = np.linspace(-1, 1, 6, dtype=np.float32).reshape(2, 3)
     np.testing.assert_allclose(np_of(m(mx.array(x))), np_of(up(mlx.array(x))), rtol=1e-5)
+
+
+def _shape_of(tree):
+    """The tree's structure with each array leaf replaced by its identity."""
+    if isinstance(tree, dict):
+        return ("d", [(k, _shape_of(v)) for k, v in tree.items()])
+    if isinstance(tree, list):
+        return ("l", [_shape_of(v) for v in tree])
+    return id(tree)
+
+
+def _nested_module(lib, core):
+    class Inner(lib.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = core.ones((2,))
+            self.cfg = {"a": core.zeros((1,)), "n": 3, "_hidden": core.ones((1,)),
+                        "deep": [core.ones((1,)), "text", {"x": core.ones((3,))}]}
+            self._private = core.ones((1,))
+            self.mods = [lib.Linear(2, 2), {"lin": lib.Linear(1, 1, bias=False)}]
+
+    class Outer(lib.Module):
+        def __init__(self):
+            super().__init__()
+            self.inner = Inner()
+            self.blocks = [Inner(), Inner()]
+            self.b = core.zeros((4,))
+            self.scale = 2.0
+    return Outer()
+
+
+@pytest.mark.parametrize("freeze", [None, ["b"], ["cfg.a", "w"], ["cfg.deep"], "inner"])
+def test_parameter_walk_matches_filter_and_map_and_upstream(freeze):
+    """The direct walk behind parameters()/trainable_parameters() gives what the generic
+    filter_and_map gives, and the names upstream gives, including frozen dotted keys
+    inside containers."""
+    from mlx.utils import tree_flatten as mlx_flatten
+    e, m = _nested_module(nn, mx), _nested_module(mnn, mlx)
+    for mod in (e, m):
+        if freeze == "inner":
+            mod.inner.freeze()
+        elif freeze:
+            mod.inner.freeze(keys=freeze, strict=False)
+            mod.blocks[1].freeze(keys=freeze, strict=False)
+    for fast, slow in ((e.parameters(), e.filter_and_map(e.valid_parameter_filter)),
+                       (e.trainable_parameters(),
+                        e.filter_and_map(e.trainable_parameter_filter))):
+        assert _shape_of(fast) == _shape_of(slow)
+    assert [k for k, _ in tree_flatten(e.trainable_parameters())] == \
+        [k for k, _ in mlx_flatten(m.trainable_parameters())]
+    assert [k for k, _ in tree_flatten(e.parameters())] == \
+        [k for k, _ in mlx_flatten(m.parameters())]

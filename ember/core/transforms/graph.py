@@ -62,6 +62,13 @@ def dependent_order(outs, sources, stop=None):
 def flatten_arrays(tree, out):
     """Append the leaves of `tree` (lists, tuples, dicts) to `out`; every leaf must be an
     array."""
+    if type(tree) is dict:  # (a model's parameters: one call per container, not per leaf)
+        for x in tree.values():
+            if type(x) is array:
+                out.append(x)
+            else:
+                flatten_arrays(x, out)
+        return out
     if isinstance(tree, array):
         out.append(tree)
     elif isinstance(tree, (list, tuple)):
@@ -96,6 +103,13 @@ def is_array(x):
 
 def rebuild(tree, it):
     """`tree` with its array leaves replaced, in order, by the items of iterator `it`."""
+    t = type(tree)  # (plain dicts, lists and arrays directly: a model's parameters)
+    if t is array:
+        return next(it)
+    if t is dict:
+        return {k: rebuild(x, it) for k, x in tree.items()}
+    if t is list:
+        return [rebuild(x, it) for x in tree]
     return map_tree(tree, is_array, lambda _: next(it))
 
 

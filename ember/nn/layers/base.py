@@ -126,10 +126,14 @@ class Module(dict):
 
     def parameters(self):
         """All parameters (arrays), as a tree of dicts and lists."""
+        if _default_filters(type(self)):
+            return _parameters(self, False)
         return self.filter_and_map(self.valid_parameter_filter)
 
     def trainable_parameters(self):
         """The parameters that are not frozen."""
+        if _default_filters(type(self)):
+            return _parameters(self, True)
         return self.filter_and_map(self.trainable_parameter_filter)
 
     def children(self):
@@ -313,6 +317,43 @@ def _update(dst, tree, strict, setter):
                 _update(dst[i], new, strict, setter)
     elif strict:
         raise ValueError(f"Received invalid type: {type(tree).__name__}.")
+
+
+def _default_filters(cls):
+    return (cls.valid_parameter_filter is Module.valid_parameter_filter
+            and cls.trainable_parameter_filter is Module.trainable_parameter_filter)
+
+
+def _parameters(module, trainable):
+    """`filter_and_map` with the default (trainable) parameter filter, walked without a
+    call per filter, leaf test and map (a train step asks for the parameters more than
+    once). As there, the top module's filter applies all the way down."""
+    skip = module._no_grad if trainable else ()
+    out = {}
+    for k, v in module.items():
+        if k.startswith("_") or k in skip:
+            continue
+        if isinstance(v, mx.array):
+            out[k] = v
+        elif isinstance(v, (dict, list)):
+            out[k] = _subtree(module, k, v, trainable)
+    return out
+
+
+def _subtree(model, key, value, trainable):
+    # `_unwrap` of a module, dict or list: entries of containers that the filter refuses
+    # stay as empty dicts, keyed by their dotted path in `model`
+    if isinstance(value, Module):
+        return _parameters(value, trainable)
+    skip = model._no_grad if trainable else ()
+
+    def one(k, v):
+        if not isinstance(v, (dict, list, mx.array)) or k.startswith("_") or k in skip:
+            return {}
+        return v if isinstance(v, mx.array) else _subtree(model, k, v, trainable)
+    if isinstance(value, dict):
+        return {k: one(f"{key}.{k}", v) for k, v in value.items()}
+    return [one(f"{key}.{i}", v) for i, v in enumerate(value)]
 
 
 def _unwrap(model, key, value, filter_fn, map_fn, is_leaf_fn):
