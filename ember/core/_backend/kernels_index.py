@@ -41,11 +41,25 @@ def _perm(ndim, axes):
     return list(axes) + [d for d in range(ndim) if d not in axes]
 
 
+_SELECT_MIN = 4096  # output elements from which index_select's bounds check pays
+
+
 @register(P.Gather)
 def _gather(p, x, *idx):
     idx = tuple(_index(i) for i in idx)
     axes, pos = p.axes, p.pos
     a0 = axes[0]
+    if len(idx) == 1 and pos == a0 and x.device.type == "cpu":
+        i = idx[0]
+        n = i.numel()
+        if n and n * (x.numel() // max(x.shape[a0], 1)) >= _SELECT_MIN and x.shape[a0]:
+            # one index along one axis: index_select copies whole rows, where advanced
+            # indexing computes an offset per element; indices out of [0, n) (negative
+            # ones, and the error for bad ones) take the general path
+            lo, hi = torch.aminmax(i)
+            if lo.item() >= 0 and hi.item() < x.shape[a0]:
+                y = torch.index_select(x, a0, i.reshape(-1))
+                return y.reshape(x.shape[:a0] + i.shape + x.shape[a0 + 1:])
     if pos == a0 and axes == tuple(range(a0, a0 + len(axes))):
         # torch keeps adjacent index dims in place, as numpy does
         return x[(slice(None),) * a0 + idx]
@@ -130,8 +144,23 @@ def _wrap_negative(i, n):
 
 @register(P.GatherAxis)
 def _gather_axis(p, x, idx):
-    idx = _wrap_negative(idx.long(), x.shape[p.axis])
-    return torch.take_along_dim(x, idx, dim=p.axis)
+    axis = p.axis
+    if idx.is_cuda:  # (as measured on the GPU: int64 indices, negatives wrapped without
+        # asking whether there are any, which would wait for the device)
+        return torch.take_along_dim(x, _wrap_negative(idx.long(), x.shape[axis]), dim=axis)
+    idx = _index(idx)  # torch.gather takes int32 indices: no int64 copy of a large map
+    if idx.numel() and idx.min() < 0:
+        idx = _wrap_negative(idx, x.shape[axis])
+    if x.shape != idx.shape:  # broadcast every dim but the axis, as take_along_dim does
+        xs, js = list(x.shape), list(idx.shape)
+        for d in range(x.ndim):
+            if d != axis:
+                xs[d] = js[d] = max(xs[d], js[d]) if xs[d] and js[d] else 0
+        x, idx = x.expand(xs), idx.expand(js)
+    if idx.dtype is torch.int32 and not idx.is_contiguous():
+        # ATen's gather misreads int32 indices with zero strides (expanded ones)
+        idx = idx.contiguous()
+    return torch.gather(x, axis, idx)
 
 
 def _axis_target(x, idx, u, axis):

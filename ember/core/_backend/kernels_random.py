@@ -8,6 +8,7 @@ same code runs on CPU and CUDA.
 
 import math
 
+import numpy as np
 import torch
 
 from ember.core._backend.kernels import register
@@ -41,6 +42,8 @@ def threefry2x32(k0, k1, x0, x1):
 
 def random_words(keys, n):
     """(K, n) int64 tensor of 32-bit words: n words for each of the K keys (K, 2)."""
+    if keys.device.type == "cpu":
+        return _cpu_words(keys, n)
     h, odd = divmod(n, 2)
     dev = keys.device
     k0 = keys[:, :1]
@@ -53,6 +56,87 @@ def random_words(keys, n):
         x1[h] = 0
     y0, y1 = threefry2x32(k0, k1, x0.unsqueeze(0), x1.unsqueeze(0))
     return torch.cat((y0, y1[:, :h]), dim=1)
+
+
+# -- the CPU path -------------------------------------------------------------------------
+# numpy's uint32 arithmetic wraps and shifts logically, so a round is 5 in-place ops on
+# 4-byte words (the int64 path above needs 7 on 8-byte ones); counters go in chunks that
+# stay in cache, and a handful of blocks is hashed on Python ints (no per-op dispatch).
+
+_CHUNK = 1 << 16  # blocks per numpy pass
+_FEW = 8  # up to this many blocks: Python ints
+_KS = np.uint32(0x1BD11BDA)
+
+
+def _threefry_py(k0, k1, x0, x1):
+    ks = (k0, k1, k0 ^ k1 ^ 0x1BD11BDA)
+    x0 = (x0 + k0) & _M
+    x1 = (x1 + k1) & _M
+    for i in range(5):
+        for r in _ROT[i % 2]:
+            x0 = (x0 + x1) & _M
+            x1 = (((x1 << r) & _M) | (x1 >> (32 - r))) ^ x0
+        x0 = (x0 + ks[(i + 1) % 3]) & _M
+        x1 = (x1 + ks[(i + 2) % 3] + i + 1) & _M
+    return x0, x1
+
+
+def _threefry_np(k0, k1, x0, x1):
+    """Threefry-2x32 of uint32 arrays x0, x1 (overwritten) under uint32 keys k0, k1 (scalars
+    or arrays broadcasting against them)."""
+    ks = (k0, k1, k0 ^ k1 ^ _KS)
+    x0 += k0
+    x1 += k1
+    t = np.empty_like(x1)
+    for i in range(5):
+        for r in _ROT[i % 2]:
+            x0 += x1
+            np.left_shift(x1, r, out=t)
+            x1 >>= 32 - r
+            x1 |= t
+            x1 ^= x0
+        x0 += ks[(i + 1) % 3]
+        x1 += ks[(i + 2) % 3]
+        x1 += np.uint32(i + 1)
+
+
+def _cpu_words(keys, n):
+    h, odd = divmod(n, 2)
+    half = h + odd
+    nk = keys.shape[0]
+    out = torch.empty((nk, n), dtype=torch.int64)
+    if not n or not nk:
+        return out
+    kv = keys.numpy()
+    ov = out.numpy()
+    if nk * half <= _FEW:
+        for r, (k0, k1) in enumerate(kv.tolist()):
+            for j in range(half):
+                y0, y1 = _threefry_py(k0 & _M, k1 & _M, j, 0 if odd and j == h else half + j)
+                ov[r, j] = y0
+                if j < h:
+                    ov[r, half + j] = y1
+        return out
+    k0 = kv[:, :1].astype(np.uint32)
+    k1 = kv[:, 1:].astype(np.uint32)
+    # rows of keys x columns of counters per pass, about _CHUNK blocks each
+    cols = min(half, _CHUNK)
+    rows = max(1, _CHUNK // cols)
+    for r0 in range(0, nk, rows):
+        r1 = min(nk, r0 + rows)
+        a0, a1 = (k0[0, 0], k1[0, 0]) if nk == 1 else (k0[r0:r1], k1[r0:r1])
+        for j0 in range(0, half, cols):
+            j1 = min(half, j0 + cols)
+            x0 = np.broadcast_to(np.arange(j0, j1, dtype=np.uint32), (r1 - r0, j1 - j0)).copy()
+            x1 = x0 + np.uint32(half)
+            if odd and j1 == half:
+                x1[:, -1] = 0
+            _threefry_np(a0, a1, x0, x1)
+            ov[r0:r1, j0:j1] = x0
+            m = min(j1, h)
+            if m > j0:
+                ov[r0:r1, half + j0:half + m] = x1[:, :m - j0]
+    return out
 
 
 @register(P.RandomBits)

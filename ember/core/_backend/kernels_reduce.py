@@ -245,15 +245,27 @@ def _scan_values(op, x, ax, dt):
     return _cumext(x, ax, op, dt)[0]
 
 
+_MOVE_MIN = 4096  # elements from which an inner-axis scan runs on a transposed copy
+
+
 @register(SC.Scan)
 def _scan(p, x):
-    ax = p.axis
+    ax = p.axis % x.ndim if x.ndim else p.axis
+    moved = ax != x.ndim - 1 and x.device.type == "cpu" and x.numel() >= _MOVE_MIN
+    if moved:
+        # ATen's CPU scans along an outer axis step through memory with a stride per
+        # element; along the last axis they run over contiguous rows (the same sequence of
+        # additions either way), so the copy to that layout and back is cheaper
+        x = x.movedim(ax, -1).contiguous()
+        ax = x.ndim - 1
     if p.reverse:
         x = x.flip(ax)
     y = _scan_values(p.op, x, ax, p.dtype)
     if not p.inclusive:
         y = _shift(y, ax, _identity(p.op, p.dtype))
-    return y.flip(ax) if p.reverse else y
+    if p.reverse:
+        y = y.flip(ax)
+    return y.movedim(-1, p.axis % y.ndim) if moved else y
 
 
 @register(SC.ScanSelect)

@@ -1,0 +1,256 @@
+"""Edge cases of the CPU kernels' fast paths, against upstream MLX (and, where the kernel
+keeps its general path, against that path run on the same input).
+
+Fast paths: Threefry on numpy words (`kernels_random._cpu_words`), one-axis gathers through
+index_select (`kernels_index._gather`), take_along_axis on int32 maps
+(`kernels_index._gather_axis`) and scans along an inner axis on a transposed copy
+(`kernels_reduce._scan`).
+"""
+
+import numpy as np
+import pytest
+
+import ember.core as mx
+from ember.core._backend import kernels_index as KI
+from ember.core._backend import kernels_random as KR
+from ember.core._backend import kernels_reduce as KRed
+
+mlx = pytest.importorskip("mlx.core")
+
+RNG = np.random.default_rng(1234)
+
+
+def _both(fn, *args):
+    """fn run on Ember and on upstream MLX, both as numpy (or the exception type)."""
+    out = []
+    for lib in (mx, mlx):
+        try:
+            r = fn(lib, *[lib.array(a) for a in args])
+            lib.eval(r)
+            out.append(np.array(r))
+        except Exception as e:  # noqa: BLE001 - the type is what is compared
+            out.append(type(e))
+    return out
+
+
+def _same(e, m, exact=True):
+    assert not isinstance(e, type) and not isinstance(m, type), (e, m)
+    assert e.shape == m.shape and e.dtype == m.dtype, (e.shape, m.shape, e.dtype, m.dtype)
+    if exact:
+        np.testing.assert_array_equal(e, m)
+    else:
+        np.testing.assert_allclose(e, m, rtol=2e-5, atol=2e-5)
+
+
+# -- random bits ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("n", [1, 2, 3, 15, 16, 17, 130_000, 131_072, 131_073, 262_147])
+def test_uniform_bits_match_upstream(n):
+    # word counts around the Python-int cutoff and around the chunk size (2 * 65536 words)
+    e = np.array(mx.random.uniform(shape=(n,), key=mx.random.key(7)))
+    m = np.array(mlx.random.uniform(shape=(n,), key=mlx.random.key(7)))
+    _same(e, m)
+
+
+@pytest.mark.parametrize("num", [2, 3, 5, 9, 40_000, 70_001])
+def test_split_many_keys_match_upstream(num):
+    # a (num, 2) block per key: few blocks on Python ints, many in chunks of rows
+    for seed in (0, 2 ** 40 + 5):
+        e = np.array(mx.random.split(mx.random.key(seed), num))
+        m = np.array(mlx.random.split(mlx.random.key(seed), num))
+        _same(e, m)
+
+
+def test_batched_keys_match_upstream():
+    # one independent block per key: keys of shape (K, 2), K rows per pass
+    for k, shape in ((3, (5,)), (300, (7, 3)), (4, (70_000,))):
+        ke = mx.random.split(mx.random.key(11), k)
+        km = mlx.random.split(mlx.random.key(11), k)
+        e = np.array(mx.vmap(lambda kk, s=shape: mx.random.uniform(shape=s, key=kk))(ke))
+        m = np.array(mlx.vmap(lambda kk, s=shape: mlx.random.uniform(shape=s, key=kk))(km))
+        _same(e, m)
+
+
+@pytest.mark.parametrize("shape", [(3,), (257,), (1001, 3)])
+def test_narrow_widths_and_normal_match_upstream(shape):
+    for name, kw in (("randint", {"low": 0, "high": 200, "dtype": "uint8"}),
+                     ("bernoulli", {"p": 0.3}), ("normal", {}),
+                     ("uniform", {"dtype": "float16"})):
+        out = []
+        for lib in (mx, mlx):
+            args = dict(kw)
+            if "dtype" in args:
+                args["dtype"] = getattr(lib, args["dtype"])
+            if name == "randint":
+                out.append(np.array(lib.random.randint(shape=shape, key=lib.random.key(5),
+                                                       **args)))
+            else:
+                out.append(np.array(getattr(lib.random, name)(shape=shape,
+                                                              key=lib.random.key(5), **args)))
+        _same(*out, exact=name != "normal")
+
+
+def test_cpu_words_match_the_vectorised_hash():
+    import torch
+    g = torch.Generator().manual_seed(0)
+    for nk, n in ((1, 9), (2, 4), (3, 1), (5, 0), (0, 4), (2, 131_075), (40_000, 3)):
+        keys = torch.randint(0, 2 ** 32, (nk, 2), dtype=torch.int64, generator=g)
+        h, odd = divmod(n, 2)
+        x0 = torch.arange(h + odd, dtype=torch.int64)
+        x1 = torch.arange(h + odd, 2 * (h + odd), dtype=torch.int64)
+        if odd:
+            x1[h] = 0
+        y0, y1 = KR.threefry2x32(keys[:, :1], keys[:, 1:], x0[None], x1[None])
+        ref = torch.cat((y0, y1[:, :h]), 1)
+        got = KR.random_words(keys, n)
+        assert got.dtype == ref.dtype and got.shape == ref.shape
+        assert torch.equal(got, ref)
+
+
+# -- gathers --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", ["int32", "int64", "uint32", "int16", "uint8"])
+@pytest.mark.parametrize("axis", [0, 1, 2])
+def test_take_one_axis_matches_upstream(dtype, axis):
+    x = RNG.standard_normal((40, 30, 20)).astype(np.float32)
+    n = x.shape[axis]
+    for idx in (RNG.integers(0, n, (300,)), RNG.integers(0, n, (12, 25)),
+                np.array([n - 1] * 200), RNG.integers(-n, n, (300,))):
+        if dtype.startswith("u") and idx.min() < 0:
+            continue
+        idx = idx.astype(dtype)
+        e, m = _both(lambda lib, a, i, ax=axis: lib.take(a, i, axis=ax), x, idx)
+        _same(e, m)
+        e, m = _both(lambda lib, a, i: a[i], x, idx)
+        _same(e, m)
+
+
+@pytest.mark.parametrize("dtype", [np.bool_, np.int8, np.complex64, np.float16])
+def test_take_rows_of_other_dtypes(dtype):
+    x = RNG.standard_normal((64, 128))
+    x = (x > 0) if dtype is np.bool_ else (x * 10).astype(dtype)
+    idx = RNG.integers(0, 64, (100,)).astype(np.int32)
+    _same(*_both(lambda lib, a, i: lib.take(a, i, axis=0), x, idx))
+
+
+def test_take_general_path_for_out_of_range_indices():
+    # negative indices wrap; the general path gives them the same meaning as upstream
+    x = RNG.standard_normal((200, 64)).astype(np.float32)
+    idx = np.array([-1, -200, 0, 199] * 50, dtype=np.int32)
+    _same(*_both(lambda lib, a, i: lib.take(a, i, axis=0), x, idx))
+    # indices past the end raise as before (upstream does not check them)
+    bad = np.array([0, 200] * 50, dtype=np.int32)
+    xe = mx.array(x)
+    with pytest.raises(IndexError):
+        mx.eval(mx.take(xe, mx.array(bad), axis=0))
+
+
+def test_take_fast_path_equals_general_path():
+    x = mx.array(RNG.standard_normal((100, 80)).astype(np.float32))
+    idx = mx.array(RNG.integers(0, 100, (7, 9)).astype(np.int32))
+    fast = np.array(mx.take(x, idx, axis=0))
+    old, KI._SELECT_MIN = KI._SELECT_MIN, 1 << 60
+    try:
+        general = np.array(mx.take(x, idx, axis=0))
+    finally:
+        KI._SELECT_MIN = old
+    np.testing.assert_array_equal(fast, general)
+
+
+@pytest.mark.parametrize("dtype", ["int32", "int64", "uint32", "uint8", "int16"])
+def test_take_along_axis_matches_upstream(dtype):
+    x = RNG.standard_normal((50, 60)).astype(np.float32)
+    for axis in (0, 1, -1):
+        n = x.shape[axis]
+        lo = 0 if dtype.startswith("u") else -n
+        idx = RNG.integers(lo, n, x.shape).astype(dtype)
+        _same(*_both(lambda lib, a, i, ax=axis: lib.take_along_axis(a, i, axis=ax), x, idx))
+
+
+def test_take_along_axis_broadcasts():
+    x = RNG.standard_normal((1, 40, 30)).astype(np.float32)
+    for ishape, axis in (((5, 40, 7), 2), ((5, 1, 7), 2), ((1, 9, 30), 1), ((6, 40, 1), 0)):
+        n = x.shape[axis]
+        idx = RNG.integers(-n, n, ishape).astype(np.int32)
+        _same(*_both(lambda lib, a, i, ax=axis: lib.take_along_axis(a, i, axis=ax), x, idx))
+    idx = RNG.integers(0, 30, (0, 40, 3)).astype(np.int32)
+    _same(*_both(lambda lib, a, i: lib.take_along_axis(a, i, axis=2), x, idx))
+
+
+def test_take_along_axis_out_of_range_raises_as_before():
+    x = mx.array(RNG.standard_normal((8, 8)).astype(np.float32))
+    with pytest.raises(RuntimeError, match="out of bounds"):
+        mx.eval(mx.take_along_axis(x, mx.full((8, 8), 9, mx.int32), axis=1))
+
+
+# -- scans along inner axes -----------------------------------------------------------------
+
+_SCANS = ["cumsum", "cumprod", "cummax", "cummin", "logcumsumexp"]
+
+
+@pytest.mark.parametrize("op", _SCANS)
+@pytest.mark.parametrize("dtype", ["float32", "float16", "int32", "bool_", "uint64"])
+def test_inner_axis_scans_match_upstream(op, dtype):
+    if op == "logcumsumexp" and dtype != "float32":
+        pytest.skip("logcumsumexp takes floats")
+    x = RNG.standard_normal((30, 20, 12))
+    x = x > 0 if dtype == "bool_" else (x * (1.1 if op == "cumprod" else 3)).astype(
+        np.float16 if dtype == "float16" else np.float32 if dtype == "float32" else np.int32
+        if dtype == "int32" else np.uint64)
+    if dtype == "uint64":
+        x = np.abs(x.astype(np.int64) % 7).astype(np.uint64)
+    for axis in (0, 1, -2):
+        for reverse in (False, True):
+            for inclusive in (True, False):
+                e, m = _both(lambda lib, a, ax=axis, r=reverse, i=inclusive:
+                             getattr(lib, op)(a, axis=ax, reverse=r, inclusive=i), x)
+                exact = dtype not in ("float32", "float16") or op in ("cummax", "cummin")
+                if dtype == "float16" and not exact:
+                    # upstream accumulates in float16, ATen in float32: a few half ulps
+                    np.testing.assert_allclose(e.astype(np.float32), m.astype(np.float32),
+                                               rtol=5e-2, atol=0.25)
+                    assert e.dtype == m.dtype and e.shape == m.shape
+                else:
+                    _same(e, m, exact=exact)
+
+
+@pytest.mark.parametrize("op", _SCANS)
+def test_inner_axis_scans_equal_the_strided_scan(op):
+    # the transposed copy runs the same additions: bit-identical to scanning in place
+    x = mx.array(RNG.standard_normal((64, 48, 5)).astype(np.float32))
+    x = mx.where(x > 2.5, mx.array(float("nan")), x)
+    for axis in (0, 1):
+        for reverse in (False, True):
+            for inclusive in (True, False):
+                def f(ax=axis, r=reverse, i=inclusive):
+                    return np.array(getattr(mx, op)(x, axis=ax, reverse=r, inclusive=i))
+                fast = f()
+                old, KRed._MOVE_MIN = KRed._MOVE_MIN, 1 << 60
+                try:
+                    strided = f()
+                finally:
+                    KRed._MOVE_MIN = old
+                assert fast.dtype == strided.dtype
+                np.testing.assert_array_equal(fast, strided)
+
+
+def test_inner_axis_scan_feeds_later_ops():
+    # the result is a transposed view: ops after it must read it in the right order
+    a = RNG.standard_normal((70, 90)).astype(np.float32)
+    e, m = _both(lambda lib, x: lib.reshape(lib.cumsum(x, axis=0), (90, 70)) * 2, a)
+    _same(e, m, exact=False)
+    e, m = _both(lambda lib, x: lib.cumsum(x, axis=0)[3:9:2, ::-1], a)
+    _same(e, m, exact=False)
+
+
+def test_take_along_axis_expanded_int32_indices():
+    # an index map broadcast along a dim (zero stride), by the op or by broadcast_to
+    x = RNG.standard_normal((3, 4)).astype(np.float32)
+    idx = np.array([[0], [1], [2], [-1], [-3]], dtype=np.int32)
+    _same(*_both(lambda lib, a, i: lib.take_along_axis(a, i, axis=0), x, idx))
+    _same(*_both(lambda lib, a, i: lib.take_along_axis(
+        a, lib.broadcast_to(i, (5, 4)), axis=0), x, idx))
+    big = RNG.standard_normal((64, 256)).astype(np.float32)
+    bidx = RNG.integers(0, 64, (70, 1)).astype(np.int32)
+    _same(*_both(lambda lib, a, i: lib.take_along_axis(
+        a, lib.broadcast_to(i, (70, 256)), axis=0), big, bidx))
