@@ -2,6 +2,7 @@
 
 from ember.core import dtypes as D
 from ember.core.array import array, node
+from ember.core.device import _CURRENT
 from ember.core.ops._base import _fmt, as_array, broadcast_pair, resolve
 from ember.core.primitives import fast as P
 
@@ -50,6 +51,10 @@ def _norm_args(x, weight, weight_label, s, op):
 
 def rms_norm(x, weight, eps, *, stream=None):
     """Root Mean Square normalization (RMS norm) over the last axis of ``x``."""
+    if stream is None and type(eps) is float:
+        st = _plain(x, weight, None)
+        if st is not None:
+            return P.rms_node(x, weight, eps, st)
     op = "rms_norm"
     s = resolve(stream)
     x, weight, dt = _norm_args(x, weight, "(*weight)", s, op)
@@ -58,8 +63,29 @@ def rms_norm(x, weight, eps, *, stream=None):
     return P.rms_node(_cast(x, dt), None if weight is None else _cast(weight, dt), float(eps), s)
 
 
+def _plain(x, w, b):
+    """Whether a normalization's operands need no checks, casts or moves: arrays of one
+    floating dtype on the current stream, x at least 1-D, w and b (or None) 1-D of x's
+    last size. Returns that stream or None."""
+    if _CURRENT and type(x) is array:
+        st = _CURRENT[-1]
+        sh = x._shape
+        dt = x._dtype
+        if st is x._stream and sh and dt in _FLOATS:
+            for p in (w, b):
+                if p is not None and (type(p) is not array or p._stream is not st
+                                      or p._dtype is not dt or p._shape != sh[-1:]):
+                    return None
+            return st
+    return None
+
+
 def layer_norm(x, weight, bias, eps, *, stream=None):
     """Layer normalization over the last axis of ``x``."""
+    if stream is None and type(eps) is float:
+        st = _plain(x, weight, bias)
+        if st is not None:
+            return P.ln_node(x, weight, bias, eps, st)
     op = "layer_norm"
     s = resolve(stream)
     x, weight, dt = _norm_args(x, weight, "weight", s, op)

@@ -1,6 +1,8 @@
 """Matrix products (matmul, addmm) and the bit reinterpretation `view`."""
 
 import ember.core.ops as O
+from ember.core.array import array, node
+from ember.core.device import _CURRENT
 from ember.core.primitives.base import Primitive
 from ember.core.primitives.shape import Transpose
 from ember.core.primitives.vmap import to_front
@@ -220,8 +222,6 @@ _WEIGHT_GRAD = WeightGrad()
 def linear(x, w, bias=None):
     """x @ wᵀ (+ bias) as one Linear node when x (at least 2-D), w (2-D) and the bias (1-D)
     are real floating arrays of one dtype on one stream (the general ops otherwise)."""
-    from ember.core.array import array, node
-    from ember.core.device import _CURRENT
     if type(x) is not array or type(w) is not array or not _CURRENT \
             or (bias is not None and type(bias) is not array):
         return _general_linear(x, w, bias)
@@ -248,7 +248,6 @@ def _general_linear(x, w, bias):
 
 def weight_grad(g, x):
     """gᵀ x over the rows of g (..., N) and x (..., K): (N, K)."""
-    from ember.core.array import node
     if g._dtype is x._dtype and g._stream is x._stream and g._shape[:-1] == x._shape[:-1]:
         return node((g._shape[-1], x._shape[-1]), g._dtype, _WEIGHT_GRAD, (g, x), g._stream)
     return O.matmul(_mT(O.reshape(g, (-1, g.shape[-1]))), O.reshape(x, (-1, x.shape[-1])))

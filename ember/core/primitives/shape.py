@@ -6,13 +6,19 @@ can rebuild it through `ember.core.ops.shape.apply`. Multi-output primitives set
 
 import ember.core.ops as O
 from ember.core import dtypes as D
+from ember.core.array import array, node
+from ember.core.device import _CURRENT
 from ember.core.primitives.base import Primitive
 from ember.core.primitives.vmap import to_front
 
+_SHAPE = []
+
 
 def _S():
-    from ember.core.ops import shape
-    return shape
+    if not _SHAPE:  # (ember.core.ops imports this module: bound at first use)
+        from ember.core.ops import shape
+        _SHAPE.append(shape)
+    return _SHAPE[0]
 
 
 def _apply(prim, *xs):
@@ -98,14 +104,13 @@ _MERGE = MergeHeads()
 
 
 def _on_current(x, ndim):
-    from ember.core.array import array
-    return type(x) is array and len(x._shape) == ndim and x._stream is _S().resolve(None)
+    return type(x) is array and len(x._shape) == ndim and _CURRENT \
+        and x._stream is _CURRENT[-1]
 
 
 def split_heads(x, heads):
     """`unflatten(x, -1, (heads, -1)).transpose(0, 2, 1, 3)`: one SplitHeads node for x
     (B, L, heads * d) on the current stream, the two ops (and their errors) otherwise."""
-    from ember.core.array import node
     if _on_current(x, 3) and x._shape[2] % heads == 0:
         b, n, f = x._shape
         return node((b, heads, n, f // heads), x._dtype, SplitHeads(heads), (x,), x._stream)
@@ -115,7 +120,6 @@ def split_heads(x, heads):
 def merge_heads(x):
     """`x.transpose(0, 2, 1, 3).flatten(-2, -1)`: one MergeHeads node for x (B, h, L, d)
     on the current stream, the two ops otherwise."""
-    from ember.core.array import node
     if _on_current(x, 4):
         b, h, n, d = x._shape
         return node((b, n, h * d), x._dtype, _MERGE, (x,), x._stream)
