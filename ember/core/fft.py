@@ -6,7 +6,7 @@ import operator
 import ember.core.ops as O
 from ember.core import dtypes as D
 from ember.core.array import array
-from ember.core.ops._base import resolve
+from ember.core.ops._base import binding_error, resolve
 from ember.core.primitives.fft import FFT, apply_fft
 
 __all__ = ["fft", "ifft", "fft2", "ifft2", "fftn", "ifftn", "rfft", "irfft", "rfft2",
@@ -16,36 +16,63 @@ __all__ = ["fft", "ifft", "fft2", "ifft2", "fftn", "ifftn", "rfft", "irfft", "rf
 _NORMS = ("backward", "ortho", "forward")
 
 
+_STREAM = ("stream: mlx.core.Stream | mlx.core.ThreadLocalStream | mlx.core.Device | "
+           "mlx.core.DeviceType | None = None) -> mlx.core.array")
+_ONE = "(a: mlx.core.array, n: int | None = None, axis: int = -1, norm: str = 'backward', "
+_MULTI = ("(a: mlx.core.array, s: tuple[int, ...] | None = None, axes: "
+          "collections.abc.Sequence[int] | None = {}, norm: str = 'backward', ")
+# upstream's signatures, quoted by its binding when an argument does not convert
+_SIGS = {
+    **{op: op + _ONE + _STREAM for op in ("fft", "ifft", "rfft", "irfft")},
+    **{op: op + _MULTI.format("[-2, -1]") + _STREAM
+       for op in ("fft2", "ifft2", "rfft2", "irfft2")},
+    **{op: op + _MULTI.format("None") + _STREAM for op in ("fftn", "ifftn", "rfftn", "irfftn")},
+    **{op: op + "(a: mlx.core.array, axes: int | collections.abc.Sequence[int] | None = None, "
+       + _STREAM for op in ("fftshift", "ifftshift")},
+    **{op: op + "(n: int, d: float = 1.0, " + _STREAM for op in ("fftfreq", "rfftfreq")},
+    "stft": "stft(x: mlx.core.array, n_fft: int = 2048, hop_length: int | None = None, "
+            "win_length: int | None = None, window: mlx.core.array | None = None, center: "
+            "bool = True, pad_mode: str = 'reflect', norm: str = 'backward', onesided: bool | "
+            "None = None, " + _STREAM,
+    "istft": "istft(stft_matrix: mlx.core.array, n_fft: int | None = None, hop_length: int | "
+             "None = None, win_length: int | None = None, window: mlx.core.array | None = "
+             "None, center: bool = True, norm: str = 'backward', onesided: bool | None = None, "
+             "length: int | None = None, " + _STREAM,
+}
+
+
+def _refuse(op):
+    return binding_error(op, _SIGS[op])
+
+
 def _array(a, op):
     if not isinstance(a, array):
-        raise TypeError(f"{op}(): incompatible function arguments: expected an array, got "
-                        f"{type(a).__name__}.")
+        raise _refuse(op)
     return a
 
 
-def _int(v, op, what):
+def _int(v, op):
     if isinstance(v, bool):
         return int(v)
+    if isinstance(v, float):
+        raise _refuse(op)
     try:
         return operator.index(v)
     except TypeError:
-        raise TypeError(f"{op}(): incompatible function arguments: {what} must be an int, got "
-                        f"{type(v).__name__}.") from None
+        raise _refuse(op) from None
 
 
-def _ints(v, op, what):
+def _ints(v, op):
     if v is None:
         return None
-    if not isinstance(v, (list, tuple)):
-        raise TypeError(f"{op}(): incompatible function arguments: {what} must be a sequence "
-                        f"of ints, got {type(v).__name__}.")
-    return tuple(_int(x, op, what) for x in v)
+    if isinstance(v, (str, bytes)) or not hasattr(v, "__iter__") or isinstance(v, array):
+        raise _refuse(op)
+    return tuple(_int(x, op) for x in v)
 
 
 def _check_norm(norm, op):
     if not isinstance(norm, str):
-        raise TypeError(f"{op}(): incompatible function arguments: norm must be a str, got "
-                        f"{type(norm).__name__}.")
+        raise _refuse(op)
     if norm not in _NORMS:
         raise ValueError(f"[{op}] Invalid norm. Expected one of {{'backward', 'ortho', "
                          "'forward'}.")
@@ -68,7 +95,7 @@ def _resize(x, axis, size, s):
 def _fftn(a, s, axes, norm, stream, op, kind, inverse):
     _array(a, op)
     _check_norm(norm, op)
-    s_ = _ints(s, op, "s")
+    s_ = _ints(s, op)
     if axes is None:
         if s_ is not None:
             raise ValueError(f"[{op}] `axes` should not be `None` if `s` is not `None`.")
@@ -76,13 +103,22 @@ def _fftn(a, s, axes, norm, stream, op, kind, inverse):
             raise ValueError("[fftn] Requires array with at least one dimension.")
         axes = tuple(range(a.ndim))
     else:
-        axes = _ints(axes, op, "axes")
+        axes = _ints(axes, op)
+    nd = a.ndim
+
+    def check_axes():
+        for ax in axes:
+            if not -nd <= ax < nd:
+                raise IndexError(f"[fftn] Invalid axis received for array with {nd} "
+                                 "dimensions.")
+
+    if s_ is None:  # (upstream reads the sizes off the axes before any other check)
+        check_axes()
+    if nd == 0:
+        raise ValueError("[fftn] Requires array with at least one dimension.")
     if s_ is not None and len(s_) != len(axes):
         raise ValueError("[fftn] Shape and axes have different sizes.")
-    nd = a.ndim
-    for ax in axes:
-        if not -nd <= ax < nd:
-            raise IndexError(f"[fftn] Invalid axis received for array with {nd} dimensions.")
+    check_axes()
     real = tuple(ax % nd for ax in axes)
     if len(set(real)) != len(real):
         raise ValueError(f"[fftn] Duplicated axis received ({','.join(map(str, axes))})")
@@ -105,7 +141,7 @@ def _fftn(a, s, axes, norm, stream, op, kind, inverse):
 
 
 def _one(n, axis, op):
-    return (None if n is None else (_int(n, op, "n"),)), (_int(axis, op, "axis"),)
+    return (None if n is None else (_int(n, op),)), (_int(axis, op),)
 
 
 def fft(a, n=None, axis=-1, norm="backward", stream=None):
@@ -168,9 +204,9 @@ def _shift(a, axes, stream, op, inverse):
     if axes is None:
         axes = tuple(range(nd))
     elif isinstance(axes, (list, tuple)):
-        axes = tuple(_int(ax, op, "axes") for ax in axes)
+        axes = tuple(_int(ax, op) for ax in axes)
     else:
-        axes = (_int(axes, op, "axes"),)
+        axes = (_int(axes, op),)
     for ax in axes:
         if not -nd <= ax < nd:
             raise IndexError(f"[{op}] Invalid axis {ax} for array with {nd} dimensions.")
@@ -189,15 +225,19 @@ def ifftshift(a, axes=None, stream=None):
 
 
 def _freq_args(n, d, op):
-    n = _int(n, op, "n")
-    if isinstance(d, bool) or not isinstance(d, (int, float)):
-        raise TypeError(f"{op}(): incompatible function arguments: d must be a float, got "
-                        f"{type(d).__name__}.")
+    n = _int(n, op)
+    # the binding takes anything float() takes but text (a one-element array too)
+    if isinstance(d, (str, bytes, complex)):
+        raise _refuse(op)
+    try:
+        d = float(d)
+    except (TypeError, ValueError):
+        raise _refuse(op) from None
     if n <= 0:
         raise ValueError(f"[{op}] `n` must be greater than 0.")
     if d == 0:
         raise ValueError(f"[{op}] `d` must be non-zero.")
-    return n, float(d)
+    return n, d
 
 
 def fftfreq(n, d=1.0, stream=None):
@@ -224,7 +264,7 @@ def _window(window, win_length, n_fft, dt, s, op):
             raise ValueError(f"[{op}] window must be a one-dimensional array.")
         wl = window.shape[0]
     else:
-        wl = n_fft if win_length is None else _int(win_length, op, "win_length")
+        wl = n_fft if win_length is None else _int(win_length, op)
     if wl > n_fft:
         raise ValueError(f"[{op}] window length must not exceed n_fft.")
     w = O.ones((max(wl, 0),), dt, stream=s) if window is None else O.astype(window, dt, stream=s)
@@ -240,27 +280,28 @@ def _frame_index(n_frames, n_fft, hop, s):
 
 
 def _stft_sizes(n_fft, hop_length, op):
-    n_fft = _int(n_fft, op, "n_fft")
+    n_fft = _int(n_fft, op)
     if n_fft <= 0:
         raise ValueError(f"[{op}] n_fft must be positive.")
-    hop = n_fft // 4 if hop_length is None else _int(hop_length, op, "hop_length")
+    hop = n_fft // 4 if hop_length is None else _int(hop_length, op)
     if hop <= 0:
         raise ValueError(f"[{op}] hop_length must be positive.")
     return n_fft, hop
 
 
-def _bool(v, op, what):
-    if v is not None and not isinstance(v, bool):
-        raise TypeError(f"{op}(): incompatible function arguments: {what} must be a bool, got "
-                        f"{type(v).__name__}.")
+def _bool(v, op, optional=False):
+    if not isinstance(v, bool) and not (optional and v is None):
+        raise _refuse(op)
     return v
 
 
 def stft(x, n_fft=2048, hop_length=None, win_length=None, window=None, center=True,
          pad_mode="reflect", norm="backward", onesided=None, stream=None):
     _array(x, "stft")
-    _bool(center, "stft", "center")
-    _bool(onesided, "stft", "onesided")
+    _bool(center, "stft")
+    _bool(onesided, "stft", True)
+    if not isinstance(pad_mode, str):
+        raise _refuse("stft")
     if x.ndim < 1:
         raise ValueError("[stft] Input must have at least one dimension.")
     n_fft, hop = _stft_sizes(n_fft, hop_length, "stft")
@@ -295,8 +336,8 @@ def _overlap_add(y, hop, length, s):
 def istft(stft_matrix, n_fft=None, hop_length=None, win_length=None, window=None,
           center=True, norm="backward", onesided=None, length=None, stream=None):
     a = _array(stft_matrix, "istft")
-    _bool(center, "istft", "center")
-    _bool(onesided, "istft", "onesided")
+    _bool(center, "istft")
+    _bool(onesided, "istft", True)
     if a.ndim < 2:
         raise ValueError("[istft] Input must have at least two dimensions (freq, frames).")
     onesided = True if onesided is None else onesided
@@ -324,7 +365,7 @@ def istft(stft_matrix, n_fft=None, hop_length=None, win_length=None, window=None
     if length is None:
         stop = total - start
     else:
-        stop = start + max(_int(length, "istft", "length"), 0)
+        stop = start + max(_int(length, "istft"), 0)
     if stop > total:
         widths = [(0, 0)] * (y.ndim - 1) + [(0, stop - total)]
         y = O.pad(y, widths, stream=s)

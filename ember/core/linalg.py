@@ -10,7 +10,7 @@ import operator
 import ember.core.ops as O
 from ember.core import dtypes as D
 from ember.core.array import array
-from ember.core.ops._base import PROMOTE, resolve
+from ember.core.ops._base import PROMOTE, binding_error, resolve
 from ember.core.primitives import factorization as F
 
 __all__ = ["cholesky", "cholesky_inv", "cross", "det", "eig", "eigh", "eigvals", "eigvalsh",
@@ -21,10 +21,42 @@ _REAL = (D.float32, D.float64)
 _REAL_OR_COMPLEX = (D.float32, D.float64, D.complex64)
 
 
+_S = "*, stream: StreamOrDevice = None) -> "
+_MLX_S = ("*, stream: mlx.core.Stream | mlx.core.ThreadLocalStream | mlx.core.Device | "
+          "mlx.core.DeviceType | None = None) -> mlx.core.array")
+# upstream's signatures, quoted by its binding when an argument does not convert
+_SIGS = {
+    "norm": "norm(a: array, /, ord: None | int | float | str = None, axis: None | int | "
+            "list[int] = None, keepdims: bool = False, " + _S + "array",
+    "qr": "qr(a: array, " + _S + "tuple[array, array]",
+    "svd": "svd(a: array, compute_uv: bool = True, " + _S + "tuple[array, array, array]",
+    "inv": "inv(a: array, " + _S + "array",
+    "pinv": "pinv(a: array, " + _S + "array",
+    "cholesky": "cholesky(a: array, upper: bool = False, " + _S + "array",
+    "cholesky_inv": "cholesky_inv(a: array, upper: bool = False, " + _S + "array",
+    "tri_inv": "tri_inv(a: array, upper: bool = False, " + _S + "array",
+    "solve": "solve(a: array, b: array, " + _S + "array",
+    "solve_triangular": "solve_triangular(a: array, b: array, *, upper: bool = False, "
+                        "stream: StreamOrDevice = None) -> array",
+    "eig": "eig(a: array, " + _S + "tuple[array, array]",
+    "eigh": "eigh(a: array, UPLO: str = 'L', " + _S + "tuple[array, array]",
+    "eigvals": "eigvals(a: mlx.core.array, " + _MLX_S,
+    "eigvalsh": "eigvalsh(a: mlx.core.array, UPLO: str = 'L', " + _MLX_S,
+    "lu": "lu(a: array, " + _S + "tuple[array, array, array]",
+    "lu_factor": "lu_factor(a: array, " + _S + "tuple[array, array]",
+    "cross": "cross(a: array, b: array, axis: int = -1, " + _S + "array",
+    "det": "det(a: array, " + _S + "array",
+    "slogdet": "slogdet(a: array, " + _S + "tuple[array, array]",
+}
+
+
+def _refuse(op):
+    return binding_error(op, _SIGS[op])
+
+
 def _array(a, op):
     if not isinstance(a, array):
-        raise TypeError(f"{op}(): incompatible function arguments: expected an array, got "
-                        f"{type(a).__name__}.")
+        raise _refuse(op)
     return a
 
 
@@ -48,10 +80,9 @@ def _matrix(a, stream, op, dtypes, square=None, dims_msg="Arrays must have"):
 _SQUARE = "Only defined for square matrices."
 
 
-def _bool(v, op, what):
+def _bool(v, op):
     if not isinstance(v, bool):
-        raise TypeError(f"{op}(): incompatible function arguments: {what} must be a bool, got "
-                        f"{type(v).__name__}.")
+        raise _refuse(op)
     return v
 
 
@@ -63,20 +94,21 @@ def inv(a, *, stream=None):
 
 
 def tri_inv(a, upper=False, *, stream=None):
-    _bool(upper, "tri_inv", "upper")
+    _bool(upper, "tri_inv")
+    _array(a, "tri_inv")
     a = _matrix(a, stream, "inv", _REAL, "Inverses are only defined for square matrices.")
     return F.Inverse(True, upper)(a)[0]
 
 
 def cholesky(a, upper=False, *, stream=None):
-    _bool(upper, "cholesky", "upper")
+    _bool(upper, "cholesky")
     a = _matrix(a, stream, "cholesky", _REAL,
                 "Cholesky decomposition is only defined for square matrices.")
     return F.Cholesky(upper)(a)[0]
 
 
 def cholesky_inv(a, upper=False, *, stream=None):
-    _bool(upper, "cholesky_inv", "upper")
+    _bool(upper, "cholesky_inv")
     a = _matrix(a, stream, "cholesky_inv", _REAL,
                 "Cholesky inverse is only defined for square matrices.")
     t = F.Inverse(True, upper)(a)[0]
@@ -87,8 +119,7 @@ def cholesky_inv(a, upper=False, *, stream=None):
 
 def _uplo(UPLO, op):  # noqa: N803 - upstream's name
     if not isinstance(UPLO, str):
-        raise TypeError(f"{op}(): incompatible function arguments: UPLO must be a str, got "
-                        f"{type(UPLO).__name__}.")
+        raise _refuse(op)
     # upstream reads the lower triangle only when UPLO starts with "L" (case matters),
     # the upper one for anything else
     return not UPLO.startswith("L")
@@ -117,7 +148,7 @@ def eigvals(a, *, stream=None):
 
 
 def svd(a, compute_uv=True, *, stream=None):
-    _bool(compute_uv, "svd", "compute_uv")
+    _bool(compute_uv, "svd")
     a = _matrix(a, stream, "svd", _REAL_OR_COMPLEX, dims_msg="Input array must have")
     out = F.SVD(compute_uv)(a)
     return tuple(out) if compute_uv else out[0]
@@ -233,7 +264,7 @@ def solve(a, b, *, stream=None):
 
 
 def solve_triangular(a, b, *, upper=False, stream=None):
-    _bool(upper, "solve_triangular", "upper")
+    _bool(upper, "solve_triangular")
     return _solve(a, b, stream, "solve_triangular", F.SolveTriangular(upper), "inv")
 
 
@@ -245,49 +276,50 @@ def cross(a, b, axis=-1, *, stream=None):
     try:
         axis = operator.index(axis)
     except TypeError:
-        raise TypeError(f"cross(): incompatible function arguments: axis must be an int, got "
-                        f"{type(axis).__name__}.") from None
-    for x in (a, b):
+        raise _refuse("cross") from None
+    for x in (a, b):  # (one input's axis, then its size, then the other's)
         if not -x.ndim <= axis < x.ndim:
             raise IndexError(f"[linalg::cross] Axis {axis} is out of bounds for array with "
                              f"{x.ndim} dimensions.")
-    na, nb = a.shape[axis], b.shape[axis]
-    if na not in (2, 3) or nb not in (2, 3):
-        raise ValueError("[linalg::cross] The specified axis must have size 2 or 3.")
-    # upstream pads a 2-vector to 3 before broadcasting the whole shapes (and says so)
-    O.broadcast_shapes(*(x.shape[:axis % x.ndim] + (3,) + x.shape[axis % x.ndim + 1:]
-                         for x in (a, b)))
+        if x.shape[axis] not in (2, 3):
+            raise ValueError("[linalg::cross] The specified axis must have size 2 or 3.")
     s = resolve(stream)
     dt = PROMOTE[a.dtype, b.dtype]
-    a = O.astype(O.as_array(a, s), dt, stream=s)
-    b = O.astype(O.as_array(b, s), dt, stream=s)
-    a = O.moveaxis(a, axis, -1, stream=s)
-    b = O.moveaxis(b, axis, -1, stream=s)
+    # as upstream: the shapes broadcast (right-aligned) as if both had 3 along `axis`, each
+    # input keeps its own size there, and a 2-vector's missing third component counts as
+    # zero (it is left out of the products, not padded with zeros)
+    padded = []
+    for x in (a, b):
+        shape = list(x.shape)
+        shape[axis] = 3
+        padded.append(tuple(shape))
+    out = O.broadcast_shapes(*padded)
+    ax = axis % len(out)
 
     def parts(x):
-        xs = [x[..., i] for i in range(x.shape[-1])]
-        return xs if len(xs) == 3 else xs + [None]
+        x = O.astype(O.as_array(x, s), dt, stream=s)
+        n = x.shape[axis]
+        x = O.broadcast_to(x, out[:ax] + (n,) + out[ax + 1:], stream=s)
+        return [O.take(x, i, axis=ax, stream=s) for i in range(n)] + [None] * (3 - n)
 
     a0, a1, a2 = parts(a)
     b0, b1, b2 = parts(b)
-    mul, sub = O.multiply, O.subtract
+    mul = O.multiply
 
     def term(p, q, r, t):
-        # p * q - r * t with a missing third component counting as zero
+        # p * q - r * t without the products of a missing component
         left = None if p is None or q is None else mul(p, q, stream=s)
         right = None if r is None or t is None else mul(r, t, stream=s)
         if right is None:
             return left
         if left is None:
             return O.negative(right, stream=s)
-        return sub(left, right, stream=s)
+        return O.subtract(left, right, stream=s)
 
-    c0, c1, c2 = term(a1, b2, a2, b1), term(a2, b0, a0, b2), term(a0, b1, a1, b0)
-    shape = O.broadcast_shapes(a.shape[:-1], b.shape[:-1])
-    cs = [O.zeros(shape, dt, stream=s) if c is None else O.broadcast_to(c, shape, stream=s)
-          for c in (c0, c1, c2)]
-    out = O.stack(cs, axis=-1, stream=s)
-    return O.moveaxis(out, -1, axis, stream=s)
+    comp_shape = out[:ax] + out[ax + 1:]
+    cs = [O.zeros(comp_shape, dt, stream=s) if c is None else c
+          for c in (term(a1, b2, a2, b1), term(a2, b0, a0, b2), term(a0, b1, a1, b0))]
+    return O.stack(cs, axis=ax, stream=s)
 
 
 # -- norms -----------------------------------------------------------------------------
@@ -295,11 +327,12 @@ def cross(a, b, axis=-1, *, stream=None):
 def _norm_axes(a, axis):
     if axis is None:
         return None
-    if isinstance(axis, (list, tuple)):
-        axes = tuple(operator.index(ax) for ax in axis)
-    else:
-        axes = (operator.index(axis),)
-    return axes
+    try:
+        if isinstance(axis, (list, tuple)):
+            return tuple(operator.index(ax) for ax in axis)
+        return (operator.index(axis),)
+    except TypeError:
+        raise _refuse("norm") from None
 
 
 def _check_reduce(ndim, axes):
@@ -392,9 +425,9 @@ def norm(a, /, ord=None, axis=None, keepdims=False, *, stream=None):
     s = resolve(stream)
     a = O.as_array(a, s)
     axes = _norm_axes(a, axis)
-    if ord is not None and not isinstance(ord, (str, int, float)):
-        raise TypeError(f"norm(): incompatible function arguments: ord must be a number or a "
-                        f"str, got {type(ord).__name__}.")
+    if ord is not None and not isinstance(ord, (str, int, float)) or \
+            not isinstance(keepdims, bool):
+        raise _refuse("norm")
     if ord is None:
         # the 2-norm of the flattened array, or over up to two given axes (none: |a|)
         if axes is None:

@@ -7,8 +7,11 @@ per-thread global state: (state, subkey) = split(state).
 """
 
 import math
+import operator
 import threading
 import time
+
+import numpy as np
 
 from ember.core import dtypes as D
 from ember.core import ops as O
@@ -59,7 +62,44 @@ _SIGS = {
                    "None, num_samples: int | None = None, " + _KEY_STREAM,
     "multivariate_normal": "multivariate_normal(mean: array, cov: array, shape: Sequence[int] "
                            "= [], " + _DT + _KEY_STREAM,
+    "split": "split(key: array, num: int = 2, stream: StreamOrDevice = None) -> array",
+    "permutation": "permutation(x: int | array, axis: int = 0, " + _KEY_STREAM,
 }
+
+
+def _refuse(fn):
+    return binding_error(fn, _SIGS[fn])
+
+
+def _key_arg(k, fn):
+    if k is not None and not isinstance(k, array):
+        raise _refuse(fn)
+
+
+def _int_arg(v, fn):
+    """An int as upstream's binding takes it (bools and __index__ objects too, no floats)."""
+    if isinstance(v, float) or not hasattr(v, "__index__"):
+        raise _refuse(fn)
+    try:
+        return operator.index(v)
+    except TypeError:
+        raise _refuse(fn) from None
+
+
+def _float_arg(v, fn):
+    """A float as upstream's binding takes it: whatever float() takes but text and complex."""
+    if isinstance(v, (str, bytes, complex)):
+        raise _refuse(fn)
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        raise _refuse(fn) from None
+
+
+def _scalar_or_array(x, fn, optional=False):
+    """A `scalar | array` argument's binding check: only None is refused there."""
+    if x is None and not optional:
+        raise _refuse(fn)
 
 
 def _shape_arg(shape, fn):
@@ -84,26 +124,32 @@ def _shape_arg(shape, fn):
     return tuple(out)
 
 
-def _param(x, dtype, s, fn):
-    """x (Python scalar or array-like) as an array of `dtype` on stream s."""
+def _as_param(x, s):
+    """A `scalar | array` argument as an array: numbers and numeric arrays (numpy's too),
+    not sequences, whose conversion upstream refuses."""
     if isinstance(x, array):
-        if x._stream.device is not s.device:
-            x = to_device(x, s)
-        return x if x._dtype is dtype else O.astype(x, dtype, s)
+        return to_device(x, s) if x._stream.device is not s.device else x
+    if not isinstance(x, (bool, int, float, complex, np.generic, np.ndarray)):
+        raise ValueError(f"Invalid type {type(x).__name__} received in array initialization.")
+    return O.as_array(x, s)
+
+
+def _param(x, dtype, s):
+    """x (Python scalar or array-like) as an array of `dtype` on stream s (a complex
+    scalar keeps its real part, as upstream's cast does)."""
     if isinstance(x, (bool, int, float)):
         return const(x, dtype, s)
-    if isinstance(x, complex):
-        if dtype.kind != "c":
-            raise TypeError(f"[{fn}] Cannot use a complex parameter with dtype {dtype.name}.")
-        return const(x, dtype, s)
-    return O.astype(O.as_array(x, s), dtype, s)
+    if isinstance(x, complex) and dtype.kind != "c":
+        return const(x.real, dtype, s)
+    x = _as_param(x, s)
+    return x if x._dtype is dtype else O.astype(x, dtype, s)
 
 
 def _dtype_arg(dtype, default, fn):
     if dtype is None:
         return default
     if not isinstance(dtype, D.Dtype):
-        raise TypeError(f"[{fn}] Expected a Dtype, got {type(dtype).__name__}.")
+        raise _refuse(fn)
     return dtype
 
 
@@ -196,12 +242,10 @@ def _next_key(s):
     return pair[1]
 
 
-def _key(k, s, fn):
+def _key(k, s):
     """The key to draw with: `k` checked, or the next subkey of the global state."""
     if k is None:
         return _next_key(s)
-    if not isinstance(k, array):
-        raise TypeError(f"[{fn}] Expected key to be an array, got {type(k).__name__}.")
     if k._dtype is not _U32:
         raise ValueError(f"[bits] Expected key type uint32 but received {k._dtype.name}.")
     if k._shape != (2,):
@@ -216,15 +260,17 @@ def _bits_node(keys, shape, width, s):
                 (keys,), s)
 
 
-def _key_for_bits(shape, k, s, fn):
+def _key_for_bits(shape, k, s):
     for d in shape:
         if d < 0:
             raise ValueError("[bits] Negative dimensions not allowed.")
-    return _key(k, s, fn)
+    return _key(k, s)
 
 
-def _bits(shape, width, k, s, fn):
-    return _bits_node(_key_for_bits(shape, k, s, fn), shape, width, s)
+def _bits(shape, width, k, s, fn=None):
+    # (`fn`, the caller's name, is no longer needed: the public functions check the key's
+    # type; tests still pass it)
+    return _bits_node(_key_for_bits(shape, k, s), shape, width, s)
 
 
 def _normal_of_bits(bits, s):
@@ -254,12 +300,10 @@ def split(key, num=2, stream=None):
         array: The array of sub keys with ``num`` as its first dimension.
     """
     if not isinstance(key, array):
-        raise binding_error("split", "split(key: array, num: int = 2, stream: StreamOrDevice = "
-                         "None) -> array")
-    if isinstance(num, float) or not hasattr(num, "__index__"):
-        raise TypeError(f"[split] Expected num to be an int, got {type(num).__name__}.")
+        raise _refuse("split")
+    num = _int_arg(num, "split")
     s = resolve(stream)
-    return _bits((int(num.__index__()), 2), 4, key, s, "split")
+    return _bits((num, 2), 4, key, s)
 
 
 # -- uniform and the distributions built on it ------------------------------------------
@@ -275,7 +319,7 @@ def _unit(k, shape, dtype, s):
     below = _BELOW_ONE.get(dtype)
     if below is None:
         raise RuntimeError("[uniform] Unsupported type.")
-    u = O.astype(_bits(shape, 4, k, s, "uniform"), _F32, s)
+    u = O.astype(_bits(shape, 4, k, s), _F32, s)
     u = O.divide(u, const(_U32_MAX, _F32, s), s)
     u = O.minimum(u, const(below, _F32, s), s)
     return O.astype(u, dtype, s)
@@ -311,10 +355,13 @@ def uniform(low=0, high=1, shape=[], dtype=D.float32, key=None, stream=None):  #
     """
     shape = _shape_arg(shape, "uniform")
     dtype = _dtype_arg(dtype, _F32, "uniform")
+    _scalar_or_array(low, "uniform")
+    _scalar_or_array(high, "uniform")
+    _key_arg(key, "uniform")
     _check_uniform_dtype(dtype)
     s = resolve(stream)
-    lo = _param(low, dtype, s, "uniform")
-    hi = _param(high, dtype, s, "uniform")
+    lo = _param(low, dtype, s)
+    hi = _param(high, dtype, s)
     return _uniform(lo, hi, shape, dtype, key, s)
 
 
@@ -350,6 +397,7 @@ def normal(shape=[], dtype=D.float32, loc=None, scale=None, key=None,  # noqa: B
     """
     shape = _shape_arg(shape, "normal")
     dtype = _dtype_arg(dtype, _F32, "normal")
+    _key_arg(key, "normal")
     if dtype.kind not in "fc":
         raise ValueError("[normal] Only floating point and complex64 types are supported.")
     s = resolve(stream)
@@ -360,17 +408,17 @@ def normal(shape=[], dtype=D.float32, loc=None, scale=None, key=None,  # noqa: B
         x = O.reshape(O.view(x, D.complex64, stream=s), shape, stream=s)
     elif dtype is _F32:
         # one fused primitive: the composite below, with the same numbers
-        x = node(shape, _F32, StandardNormal(shape), (_key_for_bits(shape, key, s, "uniform"),),
+        x = node(shape, _F32, StandardNormal(shape), (_key_for_bits(shape, key, s),),
                  s)
     else:
         x = O.astype(_erfinv_unit(shape, key, s), dtype, s)
         x = O.multiply(const(_SQRT2, dtype, s), x, s)
     if scale is not None:
-        sc = _param(scale, dtype, s, "normal")
+        sc = _param(scale, dtype, s)
         broadcast_pair(sc._shape, x._shape, "broadcast_shapes")
         x = O.multiply(sc, x, s)
     if loc is not None:
-        lc = _param(loc, dtype, s, "normal")
+        lc = _param(loc, dtype, s)
         broadcast_pair(lc._shape, x._shape, "broadcast_shapes")
         x = O.add(lc, x, s)
     return x
@@ -396,11 +444,14 @@ def randint(low, high, shape=[], dtype=D.int32, key=None, stream=None):  # noqa:
     """
     shape = _shape_arg(shape, "randint")
     dtype = _dtype_arg(dtype, D.int32, "randint")
+    _scalar_or_array(low, "randint")
+    _scalar_or_array(high, "randint")
+    _key_arg(key, "randint")
     if dtype.kind not in "uib":
         raise ValueError("[randint] randint only accepts integer dtypes and bool.")
     s = resolve(stream)
-    low = O.as_array(low, s)
-    high = O.as_array(high, s)
+    low = _as_param(low, s)
+    high = _as_param(high, s)
     x = _uniform(O.astype(low, _F32, s), O.astype(high, _F32, s), shape, _F32, key, s)
     x = O.astype(O.floor(x, s), dtype, s)
     # the clamp is in the output dtype, the bounds cast (and wrapped) to it
@@ -425,20 +476,23 @@ def bernoulli(p=0.5, shape=None, key=None, stream=None):
     Returns:
         array: The array of random integers.
     """
+    _scalar_or_array(p, "bernoulli")
+    if shape is not None:
+        shape = _shape_arg(shape, "bernoulli")
+    _key_arg(key, "bernoulli")
     s = resolve(stream)
     if isinstance(p, float):
         p = const(p, _F32, s)
     elif not isinstance(p, (bool, int)):
-        p = O.as_array(p, s)
+        p = _as_param(p, s)
     if not isinstance(p, array) or p._dtype.kind != "f":
         raise ValueError("[bernoulli] bernoulli probability `p` must be a float type.")
     if shape is None:
         shape = p._shape
     else:
-        shape = _shape_arg(shape, "bernoulli")
         if broadcast_pair(shape, p._shape, "broadcast_shapes") != shape:
             raise ValueError("[bernoulli] shape of `p` is incompatible with argument `shape`.")
-    bits = _bits(shape, 4, key, s, "bernoulli")
+    bits = _bits(shape, 4, key, s)
     return O.less(bits, O.multiply(p, const(_BERNOULLI_SCALE, _F32, s), s), s)
 
 
@@ -460,15 +514,18 @@ def truncated_normal(lower, upper, shape=None, dtype=D.float32, key=None, stream
         array: The output array of random values.
     """
     dtype = _dtype_arg(dtype, _F32, "truncated_normal")
+    _scalar_or_array(lower, "truncated_normal")
+    _scalar_or_array(upper, "truncated_normal")
+    _key_arg(key, "truncated_normal")
+    if shape is not None:
+        shape = _shape_arg(shape, "truncated_normal")
     if dtype.kind != "f":
         raise ValueError("[trunc_normal] trunc_normal only accepts floating point dtypes.")
     s = resolve(stream)
-    lo = _param(lower, dtype, s, "truncated_normal")
-    hi = _param(upper, dtype, s, "truncated_normal")
+    lo = _param(lower, dtype, s)
+    hi = _param(upper, dtype, s)
     if shape is None:
         shape = broadcast_pair(lo._shape, hi._shape, "broadcast_shapes")
-    else:
-        shape = _shape_arg(shape, "truncated_normal")
     sqrt2 = const(_SQRT2, dtype, s)
     a = O.erf(O.divide(lo, sqrt2, s), s)
     b = O.erf(O.divide(hi, sqrt2, s), s)
@@ -492,9 +549,10 @@ def gumbel(shape=[], dtype=D.float32, key=None, stream=None):  # noqa: B006
     """
     shape = _shape_arg(shape, "gumbel")
     dtype = _dtype_arg(dtype, _F32, "gumbel")
+    _key_arg(key, "gumbel")
     _check_uniform_dtype(dtype)
     s = resolve(stream)
-    u = _unit(_key(key, s, "gumbel"), shape, dtype, s)
+    u = _unit(_key(key, s), shape, dtype, s)
     return O.negative(O.log(O.negative(O.log(u, s), s), s), s)
 
 
@@ -514,9 +572,10 @@ def laplace(shape=[], dtype=D.float32, loc=0.0, scale=1.0, key=None,  # noqa: B0
     """
     shape = _shape_arg(shape, "laplace")
     dtype = _dtype_arg(dtype, _F32, "laplace")
+    loc, scale = _float_arg(loc, "laplace"), _float_arg(scale, "laplace")
+    _key_arg(key, "laplace")
     if dtype.kind != "f":
         raise ValueError("[laplace] Only real floating point types are supported.")
-    loc, scale = float(loc), float(scale)
     s = resolve(stream)
     u = _open_unit(shape, key, s)
     x = O.multiply(O.sign(u, s), O.log1p(O.negative(O.abs(u, s), s), s), s)
@@ -550,7 +609,15 @@ def categorical(logits, axis=-1, shape=None, num_samples=None, key=None, stream=
         array: The ``shape``-sized output array with type ``uint32``.
     """
     if not isinstance(logits, array):
-        raise binding_error("categorical", _SIGS["categorical"])
+        raise _refuse("categorical")
+    axis = _int_arg(axis, "categorical")
+    if shape is not None:
+        shape = _shape_arg(shape, "categorical")
+    if num_samples is not None:
+        num_samples = _int_arg(num_samples, "categorical")
+    _key_arg(key, "categorical")
+    if shape is not None and num_samples is not None:
+        raise ValueError("[categorical] At most one of shape or num_samples can be specified.")
     s = resolve(stream)
     if logits._stream.device is not s.device:
         logits = to_device(logits, s)
@@ -558,18 +625,12 @@ def categorical(logits, axis=-1, shape=None, num_samples=None, key=None, stream=
     if not -nd <= axis < nd:
         raise IndexError(f"[categorical] Invalid axis {axis} for logits with {nd} dimensions.")
     ax = axis % nd
-    if shape is not None and num_samples is not None:
-        raise ValueError("[categorical] At most one of shape or num_samples can be specified.")
     batch = logits._shape[:ax] + logits._shape[ax + 1:]
     if shape is None and num_samples is None:
         return O.argmax(O.add(logits, gumbel(logits._shape, key=key, stream=s), s), ax, stream=s)
     if num_samples is not None:
-        if isinstance(num_samples, float) or not hasattr(num_samples, "__index__"):
-            raise TypeError("[categorical] num_samples must be an int.")
-        num_samples = int(num_samples.__index__())
         shape = batch + (num_samples,)
     else:
-        shape = _shape_arg(shape, "categorical")
         if broadcast_pair(shape, batch, "broadcast_shapes") != shape:
             raise ValueError(f"[categorical] Requested shape {_fmt(shape)} is not broadcast "
                              f"compatible with reduced logits shape{_fmt(batch)}.")
@@ -595,7 +656,7 @@ def _inverse_cdf(logits, shape, k, s):
                 O.exp(O.subtract(x, m, s), s), s)
     cdf = O.cumsum(w, 0, inclusive=False, stream=s)
     total = O.sum(w, stream=s)
-    u = O.multiply(_unit(_key(k, s, "categorical"), shape, _F32, s), total, s)
+    u = O.multiply(_unit(_key(k, s), shape, _F32, s), total, s)
     idx = O.subtract(_searchsorted(cdf, u, True), const(1, D.int64, s), s)
     return O.astype(idx, _U32, s)
 
@@ -613,18 +674,19 @@ def permutation(x, axis=0, key=None, stream=None):
     Returns:
         array: The generated random permutation or randomly permuted input array.
     """
+    if not isinstance(x, array):
+        x = _int_arg(x, "permutation")
+    axis = _int_arg(axis, "permutation")
+    _key_arg(key, "permutation")
     s = resolve(stream)
     if isinstance(x, array):
         nd = x.ndim
         if not -nd <= axis < nd:
             raise IndexError(f"[permutation] Axis {axis} is out of bounds for array with {nd} "
                              "dimensions.")
-        perm = O.argsort(_bits((x._shape[axis],), 4, key, s, "permutation"), stream=s)
+        perm = O.argsort(_bits((x._shape[axis],), 4, key, s), stream=s)
         return O.take(x, perm, axis, stream=s)
-    if isinstance(x, float) or not hasattr(x, "__index__"):
-        raise binding_error("permutation", "permutation(x: int | array, axis: int = 0, key: array "
-                         "| None = None, stream: StreamOrDevice = None) -> array")
-    return O.argsort(_bits((int(x.__index__()),), 4, key, s, "permutation"), stream=s)
+    return O.argsort(_bits((x,), 4, key, s), stream=s)
 
 
 def multivariate_normal(mean, cov, shape=[], dtype=D.float32, key=None,  # noqa: B006
@@ -649,8 +711,11 @@ def multivariate_normal(mean, cov, shape=[], dtype=D.float32, key=None,  # noqa:
     Returns:
         array: The output array of random values.
     """
+    if not isinstance(mean, array) or not isinstance(cov, array):
+        raise _refuse("multivariate_normal")
     shape = _shape_arg(shape, "multivariate_normal")
     dtype = _dtype_arg(dtype, _F32, "multivariate_normal")
+    _key_arg(key, "multivariate_normal")
     if dtype is not _F32:
         raise ValueError("[multivariate_normal] dtype must be float32.")
     s = resolve(stream)
@@ -668,7 +733,7 @@ def multivariate_normal(mean, cov, shape=[], dtype=D.float32, key=None,  # noqa:
     out = broadcast_pair(mean._shape[:-1], cov._shape[:-2], "broadcast_shapes")
     if shape:
         out = broadcast_pair(out, shape, "broadcast_shapes")
-    mean = O.astype(mean, _F32, s)
+    # (the mean keeps its dtype: a float64 mean gives float64 samples, as upstream)
     std = _cov_sqrt(O.astype(cov, _F32, s))
     x = normal(out + (n,), _F32, key=key, stream=s)
     x = O.squeeze(O.matmul(O.expand_dims(x, -2, stream=s), std, stream=s), -2, stream=s)

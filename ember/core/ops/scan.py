@@ -3,8 +3,8 @@
 from ember.core import dtypes as D
 from ember.core._backend import WRAP
 from ember.core.array import array, node
-from ember.core.ops._base import resolve
-from ember.core.ops.reduce import array_arg, check_bool, int_arg
+from ember.core.ops._base import binding_error, resolve
+from ember.core.ops.reduce import _SIGS, array_arg
 from ember.core.primitives import elementwise as E
 from ember.core.primitives.scan import Scan
 
@@ -14,17 +14,25 @@ _WRAP_PRIM = E.UNARY["wrap"]()
 _FLOAT = frozenset(d for d in D.ALL if d.kind in "fc")
 
 
+def _index(v, op):
+    """An int as upstream's binding takes it (bools and __index__ objects, no floats)."""
+    if isinstance(v, float) or not hasattr(v, "__index__"):
+        raise binding_error(op, _SIGS[op])
+    try:
+        return v.__index__()
+    except TypeError:
+        raise binding_error(op, _SIGS[op]) from None
+
+
 def _scan(op, a, axis, reverse, inclusive, stream, dtype=None):
     s = resolve(stream)
     if type(a) is not array or a._stream.device is not s.device:
         a = array_arg(a, s, op)
-    if reverse is not False and reverse is not True:
-        check_bool(reverse, op, "reverse")
-    if inclusive is not False and inclusive is not True:
-        check_bool(inclusive, op, "inclusive")
+    if reverse is not False and reverse is not True or \
+            inclusive is not False and inclusive is not True or \
+            dtype is not None and not isinstance(dtype, D.Dtype):
+        raise binding_error(op, _SIGS[op])
     if dtype is not None:
-        if not isinstance(dtype, D.Dtype):
-            raise TypeError(f"[{op}] Expected a Dtype, got {type(dtype).__name__}.")
         from ember.core.ops.elementwise import astype
         a = astype(a, dtype, s)
     if axis is None:
@@ -32,7 +40,7 @@ def _scan(op, a, axis, reverse, inclusive, stream, dtype=None):
         a = reshape(a, (-1,), stream=s)
         ax = 0
     else:
-        ax = axis if type(axis) is int else int_arg(axis, op)
+        ax = axis if type(axis) is int else _index(axis, op)
         ndim = len(a._shape)
         if not -ndim <= ax < ndim:
             raise IndexError(f"[{op}] Axis {ax} is out of bounds for array with {ndim} "

@@ -63,6 +63,11 @@ def unique(a, /, size, return_index=False, return_inverse=False, return_counts=F
         raise TypeError(_U_SIG)
     size = operator.index(size)
     want = (_bool(return_index), _bool(return_inverse), _bool(return_counts))
+    if fill_value is not None and not isinstance(fill_value, (array, bool, int, float, complex)) \
+            and not hasattr(fill_value, "__array__"):
+        # (upstream converts the fill value before it checks the size)
+        raise ValueError(f"Invalid type {type(fill_value).__name__} received in array "
+                         "initialization.")
     if size < 0:
         raise ValueError(f"[unique] Received negative size {size}.")
     s = resolve(stream)

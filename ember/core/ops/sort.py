@@ -4,7 +4,7 @@ import operator
 
 from ember.core import dtypes as D
 from ember.core.array import array, node
-from ember.core.ops._base import resolve, to_device
+from ember.core.ops._base import binding_error, resolve, to_device
 from ember.core.ops.shape import reshape
 from ember.core.primitives.sort import ArgSort, ArgTopK, GatherAxis, InvertIndex, Sort, TopK
 
@@ -18,22 +18,37 @@ def _fmt(shape):
     return "(" + ",".join(map(str, shape)) + ")"
 
 
-def _int(v, op, what):
-    if not hasattr(v, "__index__") or isinstance(v, array):
-        raise TypeError(f"[{op}] {what} must be an integer, got {type(v).__name__}.")
-    return operator.index(v)
+_S = "*, stream: StreamOrDevice = None) -> array"
+# upstream's signatures, quoted by its binding when an argument does not convert
+_SIGS = {
+    **{op: f"{op}(a: array, /, axis: None | int = -1, " + _S for op in ("sort", "argsort")},
+    **{op: f"{op}(a: array, /, kth: int, axis: None | int = -1, " + _S
+       for op in ("partition", "argpartition")},
+    "topk": "topk(a: array, /, k: int, axis: None | int = -1, " + _S,
+}
+
+
+def _int(v, op):
+    """An int as upstream's binding takes it (bools and __index__ objects, no floats)."""
+    if isinstance(v, float) or not hasattr(v, "__index__"):
+        raise binding_error(op, _SIGS[op])
+    try:
+        return operator.index(v)
+    except TypeError:
+        raise binding_error(op, _SIGS[op]) from None
 
 
 def _prep(a, axis, op, stream):
     """(stream, array on it, non-negative axis) with axis=None flattening the array."""
     if not isinstance(a, array):
-        raise TypeError(f"[{op}] Expected an array argument but got {type(a).__name__}.")
+        raise binding_error(op, _SIGS[op])
+    if axis is not None:
+        axis = _int(axis, op)
     s = resolve(stream)
     if a._stream.device is not s.device:
         a = to_device(a, s)
     if axis is None:
         return s, reshape(a, (-1,), stream=s), 0
-    axis = _int(axis, op, "axis")
     n = a.ndim
     if not -n <= axis < n:
         raise IndexError(f"[{op}] Axis {axis} is out of bounds for array with {n} dimensions.")
@@ -72,7 +87,6 @@ def argsort(a, /, axis=-1, *, stream=None):
 
 
 def _kth(a, kth, ax, axis, op):
-    kth = _int(kth, op, "kth")
     n = a._shape[ax]
     if not -n <= kth < n:
         # (upstream's words, with no space after kth)
@@ -81,20 +95,22 @@ def _kth(a, kth, ax, axis, op):
 
 
 def partition(a, /, kth, axis=-1, *, stream=None):
+    kth = _int(kth, "partition")
     s, a, ax = _prep(a, axis, "partition", stream)
     _kth(a, kth, ax, axis, "partition")
     return node(a._shape, a._dtype, Sort(ax, a._dtype is D.uint64), (a,), s)
 
 
 def argpartition(a, /, kth, axis=-1, *, stream=None):
+    kth = _int(kth, "argpartition")
     s, a, ax = _prep(a, axis, "argpartition", stream)
     _kth(a, kth, ax, axis, "argpartition")
     return node(a._shape, _U32, ArgSort(ax, a._dtype is D.uint64), (a,), s)
 
 
 def topk(a, /, k, axis=-1, *, stream=None):
+    k = _int(k, "topk")
     s, a, ax = _prep(a, axis, "topk", stream)
-    k = _int(k, "topk", "k")
     if not 0 <= k <= a._shape[ax]:
         raise ValueError(f"[topk] Received invalid k={k} along axis {axis} for array with "
                          f"shape: {_fmt(a._shape)}")

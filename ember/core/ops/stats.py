@@ -6,7 +6,7 @@ import operator
 from ember.core import dtypes as D
 from ember.core.array import array
 from ember.core.ops._base import as_array, binding_error, resolve
-from ember.core.ops.reduce import array_arg, norm_axes
+from ember.core.ops.reduce import _SIGS, array_arg, norm_axes
 from ember.core.ops.scan import cumprod, cumsum
 
 __all__ = ["median", "minmax", "count_nonzero", "diff", "cumulative_sum", "cumulative_prod"]
@@ -20,13 +20,34 @@ def _O():
     return O
 
 
-def _median_axes(axis, ndim):
+_CNZ_SIG = ("count_nonzero(a: array, /, *, axis: None | int | Sequence[int] = None, keepdims: "
+            "bool = False, stream: StreamOrDevice = None) -> array")
+
+
+def _axes_arg(axis, op, sig):
+    """`None | int | Sequence[int]` as upstream's binding takes it: None, or a tuple of
+    ints (bools and __index__ objects too, no floats or text)."""
     if axis is None:
+        return None
+    if isinstance(axis, (str, bytes)) or not hasattr(axis, "__iter__") \
+            or isinstance(axis, array):
+        axis = (axis,)
+    out = []
+    for ax in axis:
+        if isinstance(ax, float) or not hasattr(ax, "__index__"):
+            raise binding_error(op, sig)
+        try:
+            out.append(operator.index(ax))
+        except TypeError:
+            raise binding_error(op, sig) from None
+    return tuple(out)
+
+
+def _median_axes(axes, ndim):
+    if axes is None:
         return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, int) or hasattr(axis, "__index__") else tuple(axis)
     out = []
     for ax in axes:
-        ax = operator.index(ax)
         if not -ndim <= ax < ndim:
             raise IndexError(f"[median] axis {ax} is out of bounds for array with {ndim} "
                              "dimensions.")
@@ -40,6 +61,9 @@ def median(a, /, axis=None, keepdims=False, *, stream=None):
     O = _O()
     s = resolve(stream)
     a = array_arg(a, s, "median")
+    axis = _axes_arg(axis, "median", _SIGS["median"])
+    if not isinstance(keepdims, bool):
+        raise binding_error("median", _SIGS["median"])
     axes = _median_axes(axis, a.ndim)
     if a.dtype.kind not in "fc":
         a = O.astype(a, D.float32, s)
@@ -71,10 +95,9 @@ def minmax(a, /, axis=None, keepdims=False, *, stream=None):
 def count_nonzero(a, /, axis=None, keepdims=False, *, stream=None):
     O = _O()
     s = resolve(stream)
-    if not isinstance(a, array):
-        raise binding_error("count_nonzero", "count_nonzero(a: array, /, *, axis: None | int | "
-                            "Sequence[int] = None, keepdims: bool = False, stream: "
-                            "StreamOrDevice = None) -> array")
+    if not isinstance(a, array) or not isinstance(keepdims, bool):
+        raise binding_error("count_nonzero", _CNZ_SIG)
+    axis = _axes_arg(axis, "count_nonzero", _CNZ_SIG)
     a = as_array(a, s)
     axes = norm_axes(axis, a.ndim, "count_nonzero")
     nz = a if a.dtype is D.bool_ else O.not_equal(a, 0, stream=s)
@@ -83,8 +106,9 @@ def count_nonzero(a, /, axis=None, keepdims=False, *, stream=None):
 
 def diff(a, /, n=1, axis=-1, *, stream=None):
     O = _O()
-    if not isinstance(a, array) or isinstance(n, (bool, float)) or not hasattr(n, "__index__") \
-            or isinstance(axis, (bool, float)) or not hasattr(axis, "__index__"):
+    # (bools pass, as ints do through upstream's binding)
+    if not isinstance(a, array) or isinstance(n, float) or not hasattr(n, "__index__") \
+            or isinstance(axis, float) or not hasattr(axis, "__index__"):
         raise TypeError("diff(): incompatible function arguments. The following argument types "
                         "are supported:\n    1. diff(a: array, /, n: int = 1, axis: int = -1, "
                         "*, stream: StreamOrDevice = None) -> array")
