@@ -433,3 +433,19 @@ def test_non_array_input_refused_like_upstream(op, arg):
         getattr(mx, op)(arg)
     # the binding's message also lists the argument types it was called with
     assert str(got.value) == str(up.value).split("\n\nInvoked with")[0]
+
+
+@pytest.mark.parametrize("call", [
+    "m.argmax(a, axis=1.0)", "m.argmin(a, keepdims=1)", "m.var(a, ddof=1.0)",
+    "m.std(a, axis=(0, 1.0))", "m.sum(a, axis=1.0)", "m.mean(a, keepdims=0)",
+    "m.logsumexp(a, axis=[0.5])",
+])
+def test_refused_arguments_raise_upstreams_binding_error(call):
+    """Arguments of the wrong type: upstream's binding TypeError, with its signature."""
+    msgs = []
+    for m in (mlx, mx):
+        a = m.ones((2, 3))
+        with pytest.raises(TypeError) as err:
+            eval(call, {"m": m, "a": a})  # noqa: S307 - the calls written above
+        msgs.append(str(err.value).split("\n    1. ")[:2])
+    assert msgs[1][0] == msgs[0][0] and msgs[1][1].startswith(msgs[0][1].split("\n")[0])

@@ -53,8 +53,13 @@ def int_arg(v, op, what="axis"):
     if type(v) is int:
         return v
     if isinstance(v, float) or not hasattr(v, "__index__"):
-        raise TypeError(f"[{op}] Expected an integer {what}, got {type(v).__name__}.")
+        raise _refused(op, f"[{op}] Expected an integer {what}, got {type(v).__name__}.")
     return v.__index__()
+
+
+def _refused(op, message):
+    # upstream's binding refuses the argument with the op's signature
+    return binding_error(op, _SIGS[op]) if op in _SIGS else TypeError(message)
 
 
 def _bad_axis(axis, ndim, op):
@@ -90,7 +95,7 @@ def norm_axes(axis, ndim, op):
 
 def check_bool(v, op, what):
     if v is not True and v is not False:
-        raise TypeError(f"[{op}] Expected a bool for {what}, got {type(v).__name__}.")
+        raise _refused(op, f"[{op}] Expected a bool for {what}, got {type(v).__name__}.")
     return v
 
 
