@@ -17,11 +17,12 @@ beside this run's.
 import argparse
 import json
 import os
-import statistics
 import sys
 import time
 
 import numpy as np
+
+from benchmarks._timing import median_time
 
 SIZES = {"tiny": 256, "small": 256 * 256, "medium": 2048 * 2048}
 SIDE = {"tiny": 16, "small": 256, "medium": 2048}  # square 2-d shapes of those sizes
@@ -351,14 +352,7 @@ def _time(call, sync, repeats, budget=0.01):
     sync()
     one = max(time.perf_counter() - t0, 1e-7)
     iters = max(1, min(2000, int(budget / one)))
-    ts = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        for _ in range(iters):
-            call()
-        sync()
-        ts.append((time.perf_counter() - t0) / iters)
-    return statistics.median(ts)
+    return median_time(call, sync, iters, repeats, warmup=0)
 
 
 def _mlx_like(mx, nn, ins):

@@ -1,12 +1,11 @@
 """mx.fft: discrete Fourier transforms, their frequencies and shifts, and the short-time
 transform with its inverse."""
 
-import operator
 
 import ember.core.ops as O
 from ember.core import dtypes as D
 from ember.core.array import array
-from ember.core.ops._base import binding_error, resolve
+from ember.core.ops._base import binding_error, index_arg, resolve
 from ember.core.primitives.fft import FFT, apply_fft
 
 __all__ = ["fft", "ifft", "fft2", "ifft2", "fftn", "ifftn", "rfft", "irfft", "rfft2",
@@ -52,14 +51,7 @@ def _array(a, op):
 
 
 def _int(v, op):
-    if isinstance(v, bool):
-        return int(v)
-    if isinstance(v, float):
-        raise _refuse(op)
-    try:
-        return operator.index(v)
-    except TypeError:
-        raise _refuse(op) from None
+    return index_arg(v, _refuse, op)
 
 
 def _ints(v, op):

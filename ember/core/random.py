@@ -7,7 +7,6 @@ per-thread global state: (state, subkey) = split(state).
 """
 
 import math
-import operator
 import threading
 import time
 
@@ -16,7 +15,7 @@ import numpy as np
 from ember.core import dtypes as D
 from ember.core import ops as O
 from ember.core.array import array, const, node
-from ember.core.ops._base import binding_error, broadcast_pair, resolve, to_device
+from ember.core.ops._base import binding_error, broadcast_pair, index_arg, resolve, to_device
 from ember.core.primitives.random import CovSqrt, RandomBits, SearchSorted, StandardNormal
 
 __all__ = ["seed", "key", "split", "uniform", "normal", "multivariate_normal", "randint",
@@ -78,12 +77,7 @@ def _key_arg(k, fn):
 
 def _int_arg(v, fn):
     """An int as upstream's binding takes it (bools and __index__ objects too, no floats)."""
-    if isinstance(v, float) or not hasattr(v, "__index__"):
-        raise _refuse(fn)
-    try:
-        return operator.index(v)
-    except TypeError:
-        raise _refuse(fn) from None
+    return index_arg(v, _refuse, fn)
 
 
 def _float_arg(v, fn):

@@ -1,6 +1,7 @@
 """Helpers shared by the op families: argument normalisation, axes, broadcasting."""
 
 import functools
+import operator
 
 from ember.core import device as dev
 from ember.core import dtypes as D
@@ -9,6 +10,19 @@ from ember.core.array import array, const, node, scalar_dtype
 resolve = dev.resolve
 PROMOTE = D._PROMOTE
 _SCALAR_TYPES = (bool, int, float, complex)
+
+
+def index_arg(v, refuse, name):
+    """v as an int the way upstream's bindings take one (bools and objects with __index__,
+    not floats); the error `refuse(name)` otherwise."""
+    if type(v) is int:
+        return v
+    if isinstance(v, float) or not hasattr(v, "__index__"):
+        raise refuse(name)
+    try:
+        return operator.index(v)
+    except TypeError:
+        raise refuse(name) from None
 
 
 def binding_error(name, signature):
