@@ -229,6 +229,21 @@ def _convolution(prim, x, w):
     return _forward(p, x, w)
 
 
+@register(C.ConvolutionBias)
+def _convolution_bias(prim, x, w, b):
+    p = _plan(prim._key, x.shape, w.shape)
+    if x.numel() and w.numel() and not x.is_complex():
+        # the bias goes into the backend's call: its kernel adds it
+        if p.pointwise and _gemm(x):
+            return torch.addmm(b, x.reshape(-1, x.shape[-1]),
+                               w.reshape(w.shape[0], -1).t()).reshape(p.out_shape)
+        if p.simple:
+            pm = p.to_t
+            return torch.convolution(x.permute(pm), w.permute(pm), b, p.t_stride, p.t_pad,
+                                     p.t_dil, False, p.t_op, p.groups).permute(p.from_t)
+    return _convolution(prim, x, w) + b
+
+
 def _grad_input(p, g, w):
     wt = _weight_to_t(p, w)
     # only its shape and strides are read (channels-last, as the real input would be)

@@ -96,6 +96,64 @@ class Convolution(Primitive):
         return [_from_channels(y, b)], [0]
 
 
+class ConvolutionBias(Convolution):
+    """B(x, w) + bias: a convolution layer's output as one node, inputs (x, w, bias) with
+    the bias (C_out,) in the output's dtype (the backend adds it in its convolution
+    call). Its rules are the convolution's plus the bias's: summed cotangent, broadcast
+    tangent."""
+
+    __slots__ = ()
+    name = "ConvolutionBias"
+
+    def plain(self):
+        return self.regrouped(self.groups)
+
+    def vjp(self, primals, cotangents, argnums, outputs):
+        import ember.core.ops as O
+        x, w, _ = primals
+        g = cotangents[0]
+        xw = [i for i in argnums if i < 2]
+        res = dict(zip(xw, self.plain().vjp([x, w], cotangents, xw, outputs))) if xw else {}
+        if 2 in argnums:
+            res[2] = O.sum(g, axis=tuple(range(g.ndim - 1)))
+        return [res[i] for i in argnums]
+
+    def jvp(self, primals, tangents, argnums):
+        import ember.core.ops as O
+        x, w, b = primals
+        conv, out = self.plain(), None
+        shape = conv.out_shape(x.shape, w.shape)
+        for i, t in zip(argnums, tangents):
+            term = (conv.apply(t, w) if i == 0 else conv.apply(x, t) if i == 1
+                    else O.broadcast_to(t, shape))
+            out = _add(out, term)
+        return [out]
+
+    def vmap(self, inputs, axes):
+        import ember.core.ops as O
+        from ember.core.primitives.vmap import to_front
+        (y,), (ay,) = self.plain().vmap(inputs[:2], axes[:2])
+        b, ab = inputs[2], axes[2]
+        if ab is not None:  # (V, C) against y (V, N, ..., C)
+            b = to_front(b, ab)
+            b = O.reshape(b, (b.shape[0],) + (1,) * (y.ndim - 2) + b.shape[1:])
+        return [O.add(y, b)], [ay]
+
+
+def with_bias(y, bias):
+    """y + bias for a convolution's output y: one ConvolutionBias node in place of the
+    pending convolution node when the bias is a (C_out,) array of y's dtype on its
+    stream (the add otherwise)."""
+    import ember.core.ops as O
+    from ember.core.array import array
+    if type(y._prim) is Convolution and type(bias) is array and bias._dtype is y._dtype \
+            and bias._shape == y._shape[-1:] and bias._stream is y._stream:
+        x, w = y._inputs
+        prim = ConvolutionBias(*y._prim._key)
+        return node(y._shape, y._dtype, prim, (x, w, bias), y._stream)
+    return O.add(y, bias)
+
+
 class ConvGradInput(Primitive):
     """B(., w)^T g: inputs (g, w); the shape of x is a parameter."""
 
