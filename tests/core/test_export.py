@@ -245,3 +245,26 @@ def test_export_to_dot_argument_errors():
         for v in (1.0, None):  # keyword arguments name arrays: nothing else is taken
             with pytest.raises(ValueError, match="only arrays"):
                 m.export_to_dot(io.StringIO(), y, a=v)
+
+
+def test_attention_and_layers_round_trip(tmp_path):
+    """Attention (whose primitive carries a frozenset) and the layer nodes (Linear, heads,
+    convolution with its bias) export and import to the same values and gradients."""
+    import ember.nn as nn
+    from ember.core.primitives.conv import with_bias
+    mx.random.seed(3)
+    mha, lin = nn.MultiHeadAttention(8, 2, bias=True), nn.Linear(8, 3)
+    w, b = mx.random.normal((3, 3, 3, 8)), mx.random.normal((3,))
+
+    def f(q, k):
+        y = mha(q, k, k, mask="causal")
+        return lin(y), with_bias(mx.conv2d(y[:, None], w, padding=1), b)
+    q, k = mx.random.normal((2, 5, 8)), mx.random.normal((2, 5, 8))
+    path = str(tmp_path / "f.mlxfn")
+    mx.export_function(path, f, q, k)
+    g = mx.import_function(path)
+    for a, e in zip(g(q, k), f(q, k)):
+        np.testing.assert_allclose(np.array(a), np.array(e), rtol=1e-5, atol=1e-6)
+    ga = mx.grad(lambda q: mx.sum(g(q, k)[0]))(q)
+    ge = mx.grad(lambda q: mx.sum(f(q, k)[0]))(q)
+    np.testing.assert_allclose(np.array(ga), np.array(ge), rtol=1e-5, atol=1e-6)

@@ -43,6 +43,8 @@ def encode_value(v):
         return {"l": [encode_value(x) for x in v]}
     if t is dict:
         return {"m": [[encode_value(k), encode_value(x)] for k, x in v.items()]}
+    if t is frozenset:  # (attention's argnums to save for a vjp)
+        return {"fs": [encode_value(x) for x in sorted(v, key=repr)]}
     if t is slice:
         return {"s": [encode_value(v.start), encode_value(v.stop), encode_value(v.step)]}
     if t is complex:
@@ -74,6 +76,8 @@ def decode_value(v, tdevice):
         return [decode_value(i, tdevice) for i in x]
     if tag == "m":
         return {decode_value(k, tdevice): decode_value(i, tdevice) for k, i in x}
+    if tag == "fs":
+        return frozenset(decode_value(i, tdevice) for i in x)
     if tag == "s":
         return slice(*(decode_value(i, tdevice) for i in x))
     if tag == "c":
