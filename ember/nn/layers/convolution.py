@@ -8,6 +8,7 @@ import math
 from typing import Union
 
 import ember.core as mx
+from ember.nn.layers._naming import own_methods
 from ember.nn.layers.base import Module
 
 __all__ = ["Conv1d", "Conv2d", "Conv3d"]
@@ -24,10 +25,12 @@ def _check_groups(in_channels, groups):
                          f"divisible by the number of groups ({groups})")
 
 
-def _init(module, in_channels, out_channels, kernel_size, groups, bias, dilation, **settings):
+def _init(module, in_channels, out_channels, kernel_size, groups, bias, padding, stride,
+          dilation, **more):
     """Weight, bias and settings of a (transposed) convolution of rank `module._ndim`.
-    `settings` (stride, padding...) are repeated over the axes, except in 1-d layers,
-    which keep them as given; `dilation` is always kept as given."""
+    Settings (stride, padding...) are repeated over the axes, except in 1-d layers,
+    which keep them as given; `dilation` is always kept as given. They are set in
+    upstream's order (it shows in the module's items)."""
     n = module._ndim
     kernel_size = (kernel_size,) if n == 1 else _tuple(kernel_size, n)
     # indexing (not len) the kernel sizes: a short tuple raises IndexError as in MLX
@@ -37,9 +40,11 @@ def _init(module, in_channels, out_channels, kernel_size, groups, bias, dilation
         low=-k, high=k, shape=(out_channels, *kernel_size, in_channels // groups))
     if bias:
         module.bias = mx.zeros((out_channels,))
+    settings = ({"padding": padding, "dilation": dilation, "stride": stride} if n == 1 else
+                {"padding": padding, "stride": stride, "dilation": dilation})
+    settings.update(more)
     for name, value in settings.items():
-        setattr(module, name, value if n == 1 else _tuple(value, n))
-    module.dilation = dilation
+        setattr(module, name, value if n == 1 or name == "dilation" else _tuple(value, n))
 
 
 def _repr(module, in_channels, more=""):
@@ -63,8 +68,8 @@ class _Conv(Module):
                  dilation: Union[int, tuple] = 1, groups: int = 1, bias: bool = True):
         super().__init__()
         _check_groups(in_channels, groups)
-        _init(self, in_channels, out_channels, kernel_size, groups, bias, dilation,
-              padding=padding, stride=stride)
+        _init(self, in_channels, out_channels, kernel_size, groups, bias, padding, stride,
+              dilation)
         self.groups = groups
 
     def _extra_repr(self):
@@ -78,6 +83,7 @@ class _Conv(Module):
         return y
 
 
+@own_methods("__init__", "__call__")
 class Conv1d(_Conv):
     """1-d convolution over (N, L, C) inputs."""
 
@@ -85,6 +91,7 @@ class Conv1d(_Conv):
     _op = mx.conv1d
 
 
+@own_methods("__init__", "__call__")
 class Conv2d(_Conv):
     """2-d convolution over (N, H, W, C) inputs."""
 
@@ -101,8 +108,8 @@ class Conv3d(Module):
                  stride: Union[int, tuple] = 1, padding: Union[int, tuple] = 0,
                  dilation: Union[int, tuple] = 1, bias: bool = True):
         super().__init__()
-        _init(self, in_channels, out_channels, kernel_size, 1, bias, dilation,
-              padding=padding, stride=stride)
+        _init(self, in_channels, out_channels, kernel_size, 1, bias, padding, stride,
+              dilation)
 
     def _extra_repr(self):
         return _repr(self, self.weight.shape[-1])

@@ -7,6 +7,7 @@ k = 1 / sqrt(in_channels * prod(kernel_size)); biases start at zero.
 from typing import Union
 
 import ember.core as mx
+from ember.nn.layers._naming import own_methods
 from ember.nn.layers.base import Module
 from ember.nn.layers.convolution import _init, _repr
 
@@ -25,8 +26,8 @@ class _ConvTranspose(Module):
                  dilation: Union[int, tuple] = 1, output_padding: Union[int, tuple] = 0,
                  bias: bool = True):
         super().__init__()
-        _init(self, in_channels, out_channels, kernel_size, 1, bias, dilation,
-              padding=padding, stride=stride, output_padding=output_padding)
+        _init(self, in_channels, out_channels, kernel_size, 1, bias, padding, stride,
+              dilation, output_padding=output_padding)
 
     def _extra_repr(self):
         return _repr(self, self.weight.shape[-1], f"output_padding={self.output_padding}, ")
@@ -39,6 +40,7 @@ class _ConvTranspose(Module):
         return y
 
 
+@own_methods("__init__", "__call__")
 class ConvTranspose1d(_ConvTranspose):
     """1-d transposed convolution over (N, L, C) inputs."""
 
@@ -46,6 +48,7 @@ class ConvTranspose1d(_ConvTranspose):
     _op = mx.conv_transpose1d
 
 
+@own_methods("__init__", "__call__")
 class ConvTranspose2d(_ConvTranspose):
     """2-d transposed convolution over (N, H, W, C) inputs."""
 
@@ -53,6 +56,7 @@ class ConvTranspose2d(_ConvTranspose):
     _op = mx.conv_transpose2d
 
 
+@own_methods("__init__", "__call__")
 class ConvTranspose3d(_ConvTranspose):
     """3-d transposed convolution over (N, D, H, W, C) inputs."""
 

@@ -12,6 +12,7 @@ from functools import lru_cache
 from typing import Callable, Optional, Union
 
 import ember.core as mx
+from ember.nn.layers._naming import own_methods
 from ember.nn.layers.base import Module
 from ember.nn.layers.linear import Linear
 from ember.utils import tree_flatten, tree_map_with_path, tree_unflatten
@@ -191,6 +192,7 @@ class _ShardedLinear(_Sharded):
         return sl
 
 
+@own_methods("__init__")
 class AllToShardedLinear(_ShardedLinear):
     """Linear layer holding rows `output_dims / N` of the weight: full input in, this
     member's slice of the output out. Input gradients are summed over the group.
@@ -210,6 +212,7 @@ class AllToShardedLinear(_ShardedLinear):
         return x @ self["weight"].T
 
 
+@own_methods("__init__")
 class ShardedToAllLinear(_ShardedLinear):
     """Linear layer holding columns `input_dims / N` of the weight: this member's slice of
     the input in, the all-summed full output out.
@@ -277,6 +280,7 @@ class _QuantizedSharded(_Sharded):
         return sl
 
 
+@own_methods("__init__")
 class QuantizedAllToShardedLinear(_QuantizedSharded):
     """The quantized `AllToShardedLinear`, its parameters frozen: the same arguments plus the
     quantization settings `group_size`, `bits`, `mode` (default 64, 4, "affine")."""
@@ -290,6 +294,7 @@ class QuantizedAllToShardedLinear(_QuantizedSharded):
         return x
 
 
+@own_methods("__init__")
 class QuantizedShardedToAllLinear(_QuantizedSharded):
     """The quantized `ShardedToAllLinear`, its parameters frozen: the same arguments plus the
     quantization settings `group_size`, `bits`, `mode` (default 64, 4, "affine")."""

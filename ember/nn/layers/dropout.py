@@ -6,6 +6,7 @@ with the keep probability, so a seeded run draws the same masks as MLX.
 """
 
 import ember.core as mx
+from ember.nn.layers._naming import own_methods
 from ember.nn.layers.base import Module
 
 __all__ = ["Dropout", "Dropout2d", "Dropout3d"]
@@ -41,11 +42,13 @@ class _Dropout(Module):
         return (mask * x) * self._scale
 
 
+@own_methods("__init__", "__call__")
 class Dropout(_Dropout):
     """Zeroes each element with probability `p` in training and scales the others by
     1 / (1 - p)."""
 
 
+@own_methods("__init__", "__call__")
 class Dropout2d(_Dropout):
     """Zeroes whole channels of an NHWC or HWC input with probability `p` in training
     (one draw per sample and channel) and scales the others by 1 / (1 - p)."""
@@ -54,6 +57,7 @@ class Dropout2d(_Dropout):
     _ndims = (3, 4)
 
 
+@own_methods("__init__", "__call__")
 class Dropout3d(_Dropout):
     """Zeroes whole channels of an NDHWC or DHWC input with probability `p` in training
     (one draw per sample and channel) and scales the others by 1 / (1 - p)."""

@@ -9,6 +9,7 @@ the average).
 from typing import Optional, Tuple, Union
 
 import ember.core as mx
+from ember.nn.layers._naming import own_methods
 from ember.nn.layers.base import Module
 
 __all__ = ["MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d"]
@@ -84,6 +85,8 @@ class _Pool(Module):
         self._stride = stride
         self._padding = [(p, p) for p in padding]
         self._pad = any(p > 0 for p in padding)
+        # unused here, but upstream keeps the pooled axes among the module's items
+        self._axes = tuple(range(-n - 1, -1))
 
     def _extra_repr(self):
         return (f"kernel_size={tuple(self._kernel_size)}, stride={tuple(self._stride)}, "
@@ -134,31 +137,37 @@ class _Pool3d(_Pool):
         super().__init__(kernel_size, stride, padding)
 
 
+@own_methods("__init__")
 class MaxPool1d(_Max, _Pool1d):
     """Maximum over windows of an (N, L, C) input; `stride` defaults to `kernel_size`,
     `padding` adds -inf on both ends."""
 
 
+@own_methods("__init__")
 class MaxPool2d(_Max, _Pool2d):
     """Maximum over windows of an (N, H, W, C) input; `stride` defaults to `kernel_size`,
     `padding` adds -inf on both sides of each axis."""
 
 
+@own_methods("__init__")
 class MaxPool3d(_Max, _Pool3d):
     """Maximum over windows of an (N, D, H, W, C) input; `stride` defaults to
     `kernel_size`, `padding` adds -inf on both sides of each axis."""
 
 
+@own_methods("__init__")
 class AvgPool1d(_Avg, _Pool1d):
     """Mean over windows of an (N, L, C) input; `stride` defaults to `kernel_size`,
     `padding` adds zeros on both ends (counted in the mean)."""
 
 
+@own_methods("__init__")
 class AvgPool2d(_Avg, _Pool2d):
     """Mean over windows of an (N, H, W, C) input; `stride` defaults to `kernel_size`,
     `padding` adds zeros on both sides of each axis (counted in the mean)."""
 
 
+@own_methods("__init__")
 class AvgPool3d(_Avg, _Pool3d):
     """Mean over windows of an (N, D, H, W, C) input; `stride` defaults to
     `kernel_size`, `padding` adds zeros on both sides of each axis (counted in the mean)."""

@@ -124,7 +124,7 @@ def _axis_taps(kind, n, scale, align_corners, trailing):
 def _resample(x, scale_factor, kind, align_corners):
     dims = x.ndim - 2
     if dims != len(scale_factor):
-        raise ValueError("[Upsample] A scale needs to be provided for each spatial dimension")
+        raise ValueError("A scale needs to be provided for each spatial dimension")
     out = x
     for i, (n, s) in enumerate(zip(x.shape[1:-1], scale_factor)):
         acc = None
@@ -148,7 +148,7 @@ def upsample_nearest(x: mx.array, scale_factor: Tuple):
     """Nearest-neighbour resampling of x (N, *spatial, C) by one scale per spatial axis."""
     dims = x.ndim - 2
     if dims != len(scale_factor):
-        raise ValueError("[Upsample] A scale needs to be provided for each spatial dimension")
+        raise ValueError("A scale needs to be provided for each spatial dimension")
     if tuple(map(int, scale_factor)) != scale_factor:
         return _resample(x, scale_factor, "nearest", False)
     # integer scales: repeat each pixel by broadcasting a new axis after each spatial one
