@@ -8,6 +8,7 @@ import math
 from typing import Union
 
 import ember.core as mx
+from ember.core.primitives.conv import with_bias
 from ember.nn.layers._naming import own_methods
 from ember.nn.layers.base import Module
 
@@ -79,7 +80,7 @@ class _Conv(Module):
         y = type(self)._op(x, self["weight"], self.stride, self.padding, self.dilation,
                            self.groups)
         if "bias" in self:
-            y = y + self["bias"]
+            y = with_bias(y, self["bias"])  # (added in the convolution's call)
         return y
 
 
@@ -117,5 +118,5 @@ class Conv3d(Module):
     def __call__(self, x):
         y = mx.conv3d(x, self["weight"], self.stride, self.padding, self.dilation)
         if "bias" in self:
-            y = y + self["bias"]
+            y = with_bias(y, self["bias"])  # (added in the convolution's call)
         return y

@@ -7,6 +7,7 @@ k = 1 / sqrt(in_channels * prod(kernel_size)); biases start at zero.
 from typing import Union
 
 import ember.core as mx
+from ember.core.primitives.conv import with_bias
 from ember.nn.layers._naming import own_methods
 from ember.nn.layers.base import Module
 from ember.nn.layers.convolution import _init, _repr
@@ -36,7 +37,7 @@ class _ConvTranspose(Module):
         y = type(self)._op(x, self["weight"], self.stride, self.padding, self.dilation,
                            self.output_padding)
         if "bias" in self:
-            y = y + self["bias"]
+            y = with_bias(y, self["bias"])  # (added in the convolution's call)
         return y
 
 

@@ -9,6 +9,7 @@ from typing import Any, Callable, Optional
 
 import ember.core as mx
 from ember.core.primitives.shape import merge_heads, split_heads
+from ember.nn.layers._naming import own_methods
 from ember.nn.layers.activations import relu
 from ember.nn.layers.base import Module
 from ember.nn.layers.dropout import Dropout
@@ -126,6 +127,7 @@ class _Stack(Module):
         self.checkpoint = checkpoint
 
 
+@own_methods("__init__")
 class TransformerEncoder(_Stack):
     """A stack of `TransformerEncoderLayer`s; see `_Stack`."""
 
@@ -174,6 +176,7 @@ class TransformerDecoderLayer(Module):
         return self.ln3(x + self._mlp(x))
 
 
+@own_methods("__init__")
 class TransformerDecoder(_Stack):
     """A stack of `TransformerDecoderLayer`s; see `_Stack`."""
 
