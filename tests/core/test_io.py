@@ -554,3 +554,17 @@ def test_failed_save_leaves_nothing(tmp_path, monkeypatch):
             e_save(str(tmp_path / "z"))
         assert not os.path.exists(tmp_path / f"z{ext}")
     assert os.listdir(tmp_path) == ["w.safetensors"]
+
+
+@pytest.mark.parametrize("name", ["missing.npz", "missing.npy", "missing.safetensors",
+                                  "missing.gguf", "a_folder.npz"])
+def test_unopenable_paths_raise_like_upstream(tmp_path, name):
+    """A path that does not open: upstream's error type and words, by format."""
+    (tmp_path / "a_folder.npz").mkdir()
+    path = str(tmp_path / name)
+    got = []
+    for m in (mlx, mx):
+        with pytest.raises(Exception) as err:
+            m.load(path)
+        got.append((type(err.value), str(err.value)))
+    assert got[1] == got[0]

@@ -18,18 +18,20 @@ def is_path(file):
     return isinstance(file, (str, os.PathLike))
 
 
-def open_source(file, op):
+def open_source(file, op, missing=None):
     """A Source for a path (opened now, read lazily) or a binary file-like object (read
-    now, from its current position)."""
+    now, from its current position). `missing(name)` is the error for a path that does
+    not open (upstream's words differ by format)."""
     if is_path(file):
         name = os.fsdecode(os.fspath(file))
+        missing = missing or (lambda n: RuntimeError(f"[{op}] Failed to open file {n}"))
         try:
             fd = os.open(name, os.O_RDONLY | getattr(os, "O_BINARY", 0))
         except OSError:
-            raise RuntimeError(f"[{op}] Failed to open file {name}") from None
+            raise missing(name) from None
         if os.path.isdir(name):
             os.close(fd)
-            raise RuntimeError(f"[{op}] Failed to open file {name}")
+            raise missing(name)
         return Source(name, fd=fd)
     read = getattr(file, "read", None)
     # a text-mode file would fail to decode the bytes (or hand back str)

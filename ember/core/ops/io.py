@@ -59,13 +59,22 @@ def load(file, /, format=None, return_metadata=False, *, stream=None):  # noqa: 
     if return_metadata and format in ("npy", "npz"):
         raise ValueError(f"[load] metadata not supported for format {format}")
     s = resolve(stream)
-    src = open_source(file, "load")
+    src = open_source(file, "load", _MISSING.get(format))
     if format == "npy":
         return _npy.read(src, s)
     if format == "npz":
         return _npy.read_npz(src, s)
     arrays, meta = (_st if format == "safetensors" else _gguf).read(src, s)
     return (arrays, meta) if return_metadata else arrays
+
+
+# upstream's error for a path that does not open, by format
+_MISSING = {
+    "npz": lambda n: ValueError("[load_npz] Input must be a zip file or a file-like object "
+                                "that can be opened with zipfile.ZipFile"),
+    "safetensors": lambda n: RuntimeError(f"[load_safetensors] Failed to open file {n}"),
+    "gguf": lambda n: ValueError(f"[load_gguf] Failed to open {n}"),
+}
 
 
 def save(file, arr):
