@@ -3,7 +3,7 @@
 from ember.core import dtypes as D
 from ember.core.array import array, node
 from ember.core.device import _CURRENT
-from ember.core.ops._base import _fmt, as_array, broadcast_pair, resolve
+from ember.core.ops._base import _fmt, as_array, binding_error, broadcast_pair, resolve
 from ember.core.primitives import fast as P
 
 __all__ = ["rms_norm", "layer_norm", "rope", "scaled_dot_product_attention", "cross_entropy",
@@ -101,6 +101,11 @@ def layer_norm(x, weight, bias, eps, *, stream=None):
     return P.ln_node(_cast(x, dt), w, b, float(eps), s)
 
 
+_ROPE_SIG = ("rope(a: array, dims: int, *, traditional: bool, base: float | None, scale: "
+             "float, offset: int | array, freqs: array | None = None, stream: StreamOrDevice "
+             "= None) -> array")
+
+
 def rope(a, dims, *, traditional, base, scale, offset, freqs=None, stream=None):
     """Apply rotary positional encoding to the input ``a`` of shape ``(B, *, T, D)``."""
     op = "rope"
@@ -128,6 +133,8 @@ def rope(a, dims, *, traditional, base, scale, offset, freqs=None, stream=None):
         if freqs.shape != (dims // 2,):
             raise ValueError(f"[{op}] freqs must be one dimensional with size {dims // 2} but "
                              f"got shape {_fmt(freqs.shape)}.")
+    if offset is None:  # (upstream's binding: `offset: int | array`)
+        raise binding_error(op, _ROPE_SIG)
     if not isinstance(offset, (int, float, array)):
         if not hasattr(offset, "__index__"):  # (upstream tries to make an array of it)
             raise ValueError(f"Invalid type {type(offset).__name__} received in array "

@@ -68,7 +68,8 @@ def _rope(m, x, **kw):
 
 
 @pytest.mark.parametrize("kw", [
-    dict(offset=1.5), dict(offset="a"), dict(base=None), dict(freqs=[1.0] * 4),
+    dict(offset=1.5), dict(offset="a"), dict(offset=None), dict(base=None),
+    dict(freqs=[1.0] * 4),
     dict(dims=0), dict(dims=10), dict(dims=5),
 ])
 def test_rope_errors(kw):
