@@ -14,6 +14,7 @@ import ember.core as mx
 from ember.core._backend import kernels_index as KI
 from ember.core._backend import kernels_random as KR
 from ember.core._backend import kernels_reduce as KRed
+from tests.helpers import np_of
 
 mlx = pytest.importorskip("mlx.core")
 
@@ -254,3 +255,25 @@ def test_take_along_axis_expanded_int32_indices():
     bidx = RNG.integers(0, 64, (70, 1)).astype(np.int32)
     _same(*_both(lambda lib, a, i: lib.take_along_axis(
         a, lib.broadcast_to(i, (70, 256)), axis=0), big, bidx))
+
+
+# -- var/std on the CPU: two passes ------------------------------------------------------
+
+@pytest.mark.parametrize("axis", [0, -1, (0, 2), None])
+@pytest.mark.parametrize("ddof", [0, 1, 3])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_var_two_pass_matches_numpy_and_upstream(axis, ddof, dtype):
+    """Against numpy in float64 (accuracy, on data with a large mean) and against
+    upstream (values, dtype, shape) on plain data; inf and nan as upstream."""
+    rng = np.random.default_rng(11)
+    x = (1e4 + rng.standard_normal((6, 5, 4))).astype(dtype)
+    got = mx.var(mx.array(x, dtype=getattr(mx, dtype)), axis=axis, ddof=ddof)
+    want = np.var(x.astype(np.float64), axis=axis, ddof=ddof)
+    np.testing.assert_allclose(np_of(got), want, rtol=2e-4 if dtype == "float32" else 1e-12)
+    y = rng.standard_normal((6, 5, 4)).astype(np.float32)
+    y[1, 2, 3], y[2, 0, 1] = np.inf, np.nan
+    for f in ("var", "std"):
+        e = getattr(mx, f)(mx.array(y), axis=axis, ddof=ddof, keepdims=True)
+        m = getattr(mlx, f)(mlx.array(y), axis=axis, ddof=ddof, keepdims=True)
+        assert e.shape == m.shape and e.dtype == mx.float32
+        np.testing.assert_allclose(np_of(e), np.array(m), rtol=1e-5, atol=1e-6)

@@ -183,6 +183,12 @@ def _var(p, x):
     if n - p.ddof <= 0:  # upstream's divisor 1 / 0: inf, nan without spread
         r = torch.var(x, dim=axes, correction=0, keepdim=p.keepdims) * _INF
         return r.sqrt() if p.sqrt else r
+    if x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64):
+        # two passes (mean, then the squared deviations): as accurate as ATen's Welford
+        # update, which runs one element at a time on the CPU and is 5-10x slower
+        d = x - x.mean(dim=axes, keepdim=True)
+        r = torch.sum(d * d, dim=axes, keepdim=p.keepdims).div_(n - p.ddof)
+        return r.sqrt_() if p.sqrt else r
     f = torch.std if p.sqrt else torch.var
     return f(x, dim=axes, correction=p.ddof, keepdim=p.keepdims)
 
