@@ -18,8 +18,8 @@ _NUMPY = (np.ndarray, np.generic)
 _BUFFERS = (bytes, bytearray, memoryview)
 
 
-def _operand(other, self, what):
-    """`other` as an operand of an operator on array `self`."""
+def _operand(other, self, what, dunder=None):
+    """`other` as an operand of operator `dunder` (`what` in messages) on array `self`."""
     if isinstance(other, _SCALARS) or isinstance(other, array):
         return other
     if isinstance(other, _NUMPY):
@@ -34,31 +34,32 @@ def _operand(other, self, what):
     if isinstance(other, _BUFFERS) or hasattr(other, "__dlpack__"):
         # upstream takes DLPack and buffer-protocol objects too, in the array's dtype
         return _construct(other, self._dtype, self._stream)
-    if other is None:
-        raise TypeError(f"Cannot perform {what} on an mlx.core.array and NoneType")
+    if other is None:  # refused by upstream's binding, as any non-array-like type
+        raise TypeError(f"{dunder or what}(): incompatible function arguments. The operand "
+                        "must be a scalar, an array or an array-like, got NoneType.")
     raise ValueError(f"Cannot perform {what} on an mlx.core.array and {_type_name(other)}")
 
 
-def _binop(fn, what):
+def _binop(fn, what, dunder=None):
     def op(self, other):
         if type(other) is not array:
-            other = _operand(other, self, what)
+            other = _operand(other, self, what, dunder)
         return fn(self, other)
     return op
 
 
-def _rbinop(fn, what):
+def _rbinop(fn, what, dunder=None):
     def op(self, other):
         if type(other) is not array:
-            other = _operand(other, self, what)
+            other = _operand(other, self, what, dunder)
         return fn(other, self)
     return op
 
 
-def _ibinop(fn, what):
+def _ibinop(fn, what, dunder=None):
     def op(self, other):
         if type(other) is not array:
-            other = _operand(other, self, f"inplace {what}")
+            other = _operand(other, self, f"inplace {what}", dunder)
         return overwrite(self, lambda old: fn(old, other))
     return op
 
@@ -71,19 +72,19 @@ def _no_floats(self, other, what):
         raise ValueError(f"Floating point types not allowed with {what}.")
 
 
-def _bitwise(fn, what):
+def _bitwise(fn, what, dunder=None):
     def op(self, other):
         if type(other) is not array:
-            other = _operand(other, self, what)
+            other = _operand(other, self, what, dunder)
         _no_floats(self, other, what)
         return fn(self, other)
     return op
 
 
-def _ibitwise(fn, what):
+def _ibitwise(fn, what, dunder=None):
     def op(self, other):
         if type(other) is not array:
-            other = _operand(other, self, f"inplace {what}")
+            other = _operand(other, self, f"inplace {what}", dunder)
         _no_floats(self, other, what)
         return overwrite(self, lambda old: fn(old, other))
     return op
@@ -103,7 +104,7 @@ def _rmatmul(a, b):
 
 def _itruediv(self, other):
     if type(other) is not array:  # a bad operand is reported first, as upstream does
-        other = _operand(other, self, "inplace division")
+        other = _operand(other, self, "inplace division", "__itruediv__")
     if self._dtype.kind not in "fc":
         raise ValueError("In place division cannot cast to non-floating point type.")
     return overwrite(self, lambda old: E.divide(old, other))
@@ -123,12 +124,12 @@ _NO_REFLECTED = ("and", "or", "xor", "lshift", "rshift")
 
 for _name, (_fn, _what) in _BINARY.items():
     if _name in _NO_REFLECTED:
-        setattr(array, f"__{_name}__", _bitwise(_fn, _what))
-        setattr(array, f"__i{_name}__", _ibitwise(_fn, _what))
+        setattr(array, f"__{_name}__", _bitwise(_fn, _what, f"__{_name}__"))
+        setattr(array, f"__i{_name}__", _ibitwise(_fn, _what, f"__i{_name}__"))
         continue
-    setattr(array, f"__{_name}__", _binop(_fn, _what))
-    setattr(array, f"__r{_name}__", _rbinop(_fn, _what))
-    setattr(array, f"__i{_name}__", _ibinop(_fn, _what))
+    setattr(array, f"__{_name}__", _binop(_fn, _what, f"__{_name}__"))
+    setattr(array, f"__r{_name}__", _rbinop(_fn, _what, f"__r{_name}__"))
+    setattr(array, f"__i{_name}__", _ibinop(_fn, _what, f"__i{_name}__"))
 array.__itruediv__ = _itruediv
 array.__div__ = array.__truediv__
 array.__rdiv__ = array.__rtruediv__
@@ -143,31 +144,31 @@ def __imatmul__(self, other):  # noqa: N807
 array.__imatmul__ = __imatmul__
 
 
-def _compare(fn, what):
+def _compare(fn, what, dunder):
     def op(self, other):
         if type(other) is not array:
-            other = _operand(other, self, what)
+            other = _operand(other, self, what, dunder)
         return fn(self, other)
     return op
 
 
-def _equality(fn, negate):
+def _equality(fn, negate, dunder):
     def op(self, other):
         if type(other) is not array:
             try:
-                other = _operand(other, self, "equality")
+                other = _operand(other, self, "equality", dunder)
             except ValueError:  # not array-like: never equal
                 return negate
         return fn(self, other)
     return op
 
 
-array.__eq__ = _equality(E.equal, False)
-array.__ne__ = _equality(E.not_equal, True)
-array.__lt__ = _compare(E.less, "less than")
-array.__le__ = _compare(E.less_equal, "less than or equal")
-array.__gt__ = _compare(E.greater, "greater than")
-array.__ge__ = _compare(E.greater_equal, "greater than or equal")
+array.__eq__ = _equality(E.equal, False, "__eq__")
+array.__ne__ = _equality(E.not_equal, True, "__ne__")
+array.__lt__ = _compare(E.less, "less than", "__lt__")
+array.__le__ = _compare(E.less_equal, "less than or equal", "__le__")
+array.__gt__ = _compare(E.greater, "greater than", "__gt__")
+array.__ge__ = _compare(E.greater_equal, "greater than or equal", "__ge__")
 array.__hash__ = lambda self: id(self)
 
 
@@ -198,9 +199,14 @@ array.__abs__ = __abs__
 array.__invert__ = __invert__
 
 
-def _method(name):
-    # bound by name at call time, so families loaded later (or replaced) are found
+def _method(name, npos):
+    # bound by name at call time, so families loaded later (or replaced) are found; at most
+    # `npos` positional arguments, as upstream's method takes (the rest are keyword-only)
     def method(self, *args, **kwargs):
+        if len(args) > npos:
+            raise TypeError(f"{name}(): incompatible function arguments. It takes at most "
+                            f"{npos} positional argument{'s' * (npos != 1)} after the array, "
+                            f"got {len(args)}.")
         return getattr(O, name)(self, *args, **kwargs)
     method.__name__ = name
     method.__qualname__ = f"array.{name}"
@@ -209,22 +215,22 @@ def _method(name):
     sig = inspect.signature(getattr(O, name))
     rest = [p for p in list(sig.parameters.values())[1:] if p.name != "dtype" or
             name not in ("cumsum", "cumprod")]  # (the methods take no dtype upstream)
-    if name in ("round", "view"):
-        rest = [p.replace(kind=P.KEYWORD_ONLY) if p.name == "stream" else p for p in rest]
-    elif name == "astype":
-        rest = [p.replace(kind=P.POSITIONAL_OR_KEYWORD) for p in rest]
+    rest = [p.replace(kind=P.POSITIONAL_OR_KEYWORD if i < npos else P.KEYWORD_ONLY)
+            for i, p in enumerate(rest)]
     method.__signature__ = sig.replace(parameters=[P("self", P.POSITIONAL_ONLY)] + rest)
     return method
 
 
-_METHODS = ["abs", "all", "any", "argmax", "argmin", "conj", "cos", "cummax", "cummin",
-            "cumprod", "cumsum", "diag", "diagonal", "exp", "expm1", "flatten", "log",
-            "log10", "log1p", "log2", "logcumsumexp", "logsumexp", "max", "maximum", "mean",
-            "min", "minimum", "moveaxis", "prod", "reciprocal", "round", "rsqrt", "sin",
-            "split", "sqrt", "square", "squeeze", "sum", "swapaxes", "view",
-            "astype", "conjugate"]
-for _name in _METHODS:
-    setattr(array, _name, _method(_name))
+# name: how many arguments upstream's method takes by position
+_METHODS = {"abs": 0, "all": 2, "any": 2, "argmax": 2, "argmin": 2, "conj": 0, "cos": 0,
+            "cummax": 1, "cummin": 1, "cumprod": 1, "cumsum": 1, "diag": 1, "diagonal": 4,
+            "exp": 0, "flatten": 2, "log": 0, "log10": 0, "log1p": 0, "log2": 0,
+            "logcumsumexp": 1, "logsumexp": 2, "max": 2, "mean": 2, "min": 2, "moveaxis": 2,
+            "prod": 2, "reciprocal": 0, "round": 1, "rsqrt": 0, "sin": 0, "split": 2,
+            "sqrt": 0, "square": 0, "squeeze": 1, "sum": 2, "swapaxes": 2, "view": 1,
+            "astype": 2}
+for _name, _npos in _METHODS.items():
+    setattr(array, _name, _method(_name, _npos))
 
 
 def var(self, axis=None, keepdims=False, ddof=0, *, correction=None, stream=None):
@@ -272,6 +278,9 @@ def __getitem__(self, idx):  # noqa: N807
 
 
 def __setitem__(self, idx, value):  # noqa: N807
+    if value is None:  # refused by upstream's binding before the index is looked at
+        raise TypeError("__setitem__(): incompatible function arguments. The value must be "
+                        "a scalar, an array or an array-like, got None.")
     overwrite(self, lambda old: O.setitem(old, idx, value))
 
 

@@ -166,7 +166,7 @@ def _bad_type(v):
     return ValueError("Cannot index mlx array using the given type.")
 
 
-def _index_array(v, s, sole):
+def _index_array(v, s, sole, op="gather"):
     """An index that is an array (or list): checked integral, on stream s."""
     if type(v) is not array:
         if isinstance(v, list):
@@ -179,7 +179,7 @@ def _index_array(v, s, sole):
     if k == "b":
         raise ValueError("boolean indices are not yet supported" if sole
                          else "[Gather] Boolean indices not supported.")
-    if k not in "iu":
+    if k not in "iu" and op == "gather":  # (a scatter checks them later)
         raise ValueError("[gather] Got indices with invalid dtype. Indices must be integral.")
     return v
 
@@ -221,10 +221,10 @@ class _Index:
     upstream's update layout can be rebuilt (`_update_order`)."""
 
     __slots__ = ("key", "flip", "sub", "arrays", "dims", "pos", "oob", "trivial", "rem",
-                 "array_items", "none_only")
+                 "array_items", "none_only", "ints", "zero", "has_none")
 
 
-def _parse(a, idx, s):
+def _parse(a, idx, s, op="gather"):
     items = idx if type(idx) is tuple else (idx,)
     shape = a._shape
     nd = len(shape)
@@ -248,7 +248,7 @@ def _parse(a, idx, s):
             ell = True
             kinds.append(("e", None))
         elif t is array or isinstance(it, (array, list)):
-            kinds.append(("a", _index_array(it, s, sole)))
+            kinds.append(("a", _index_array(it, s, sole, op)))
             used += 1
         else:
             i = _int_like(it)
@@ -271,6 +271,8 @@ def _parse(a, idx, s):
     array_items = []
     first = None
     oob = False
+    ints = []
+    zero = []
     ax = 0
     j = 0
     for kind, v in kinds:
@@ -288,7 +290,9 @@ def _parse(a, idx, s):
                 v += n
             if not 0 <= v < n:
                 oob = True
+                zero.append(ax)
                 v = 0
+            ints.append(ax)
             if first is None:
                 first = len(sub)
             adv.append(j)
@@ -334,6 +338,9 @@ def _parse(a, idx, s):
     p.array_items = array_items
     # a bare None: upstream broadcasts an update to the array's shape as is
     p.none_only = idx is None
+    p.ints = ints
+    p.zero = zero
+    p.has_none = any(kind == "n" for kind, _ in kinds)
     if arrays and adv[-1] - adv[0] + 1 == len(adv):
         p.pos = first
     else:
@@ -462,11 +469,15 @@ def _operand(v, dtype, s, weak=True):
     """An update value as an array on stream s: Python scalars take `dtype` as weakly typed
     scalars do (`weak`) or exactly, ints after upstream's range check."""
     if isinstance(v, (bool, int, float, complex)):
-        if type(v) is int and dtype.kind in "ui":
+        if type(v) is int:
             _check_int(v, dtype)
+            if dtype is D.bool_ and not weak:  # (through int32, as upstream converts it)
+                v = bool(v & 0xFFFFFFFF)
         return const(v, weak_dtype(dtype, v) if weak else dtype, s)
-    if isinstance(v, array) or isinstance(v, (np.ndarray, np.generic)):
+    if isinstance(v, array):
         return as_array(v, s)
+    if isinstance(v, (np.ndarray, np.generic)):  # (converted to the array's dtype)
+        return as_array(v, s, dtype)
     raise ValueError(f"Invalid type {type(v).__name__} received in array initialization.")
 
 
@@ -483,12 +494,14 @@ def _value(v, dtype, s):
 
 
 def _check_int(v, dtype):
-    # upstream converts a Python int through int64, then checks the dtype's range
+    # upstream converts a Python int through int64, then checks an integer dtype's range
     if not -(1 << 63) <= v < (1 << 63):
         raise RuntimeError(f"Cannot convert {v} to an integer of 64 bits.")
+    if dtype.kind not in "ui" or dtype is D.uint64:  # (a negative int wraps into uint64)
+        return
     bits = 8 * dtype.size
     lo, hi = (0, (1 << bits) - 1) if dtype.kind == "u" else (-(1 << bits - 1), (1 << bits - 1) - 1)
-    if dtype.kind == "u" and bits == 64 and v < 0 or not lo <= v <= hi:
+    if not lo <= v <= hi:
         raise ValueError(f"Converting {v} to {dtype.name} would result in overflow.")
 
 
@@ -498,8 +511,10 @@ def _fit(v, shape, msg=None):
     if len(vs) > len(shape):
         extra = len(vs) - len(shape)
         if any(d != 1 for d in vs[:extra]):
-            raise ValueError(msg or f"[broadcast_shapes] Shapes {_fmt(vs)} and {_fmt(shape)} "
-                             "cannot be broadcast.")
+            if msg is None:
+                broadcast_pair(vs, shape, "broadcast_shapes")  # raises when they cannot
+                msg = f"Cannot broadcast array of shape {_fmt(vs)} into shape {_fmt(shape)}."
+            raise ValueError(msg)
         from ember.core.ops.shape import reshape
         v = reshape(v, vs[extra:])
         vs = v._shape
@@ -507,10 +522,12 @@ def _fit(v, shape, msg=None):
         try:
             ok = broadcast_pair(vs, shape, "broadcast_shapes") == shape
         except ValueError:
-            ok = False
+            if msg is not None:
+                raise ValueError(msg) from None
+            raise
         if not ok:
-            raise ValueError(msg or f"[broadcast_shapes] Shapes {_fmt(vs)} and {_fmt(shape)} "
-                             "cannot be broadcast.")
+            raise ValueError(msg or f"Cannot broadcast array of shape {_fmt(vs)} into shape "
+                             f"{_fmt(shape)}.")
     return v
 
 
@@ -519,6 +536,37 @@ def _fit_basic(p, v, shape, msg=None):
         _check_broadcast(v, shape)
         return v
     return _fit(v, p.sub, msg)
+
+
+def _check_int_update(vs, shape, key, lone, zero):
+    """upstream's check of update shape `vs` for an index of ints and slices (no None): the
+    update's leading 1s beyond the array's rank dropped, then (unless the index is a lone
+    int) a 1 inserted at each int axis, counted from the end, that the update reaches; it
+    must then broadcast to the indexed region with the int axes kept (size 0 when out of
+    range)."""
+    nd = len(shape)
+    ints = [ax for ax, k in enumerate(key) if type(k) is int]
+    if not ints:
+        return
+    vs = list(vs)
+    while len(vs) > nd and vs[0] == 1:
+        del vs[0]
+    if not lone:
+        for ax in reversed(ints):
+            back = nd - ax
+            if len(vs) >= back:
+                vs.insert(len(vs) - back + 1, 1)
+    target = []
+    for ax, n in enumerate(shape):
+        k = key[ax] if ax < len(key) else _FULL
+        if type(k) is int:
+            target.append(0 if ax in zero else 1)
+        else:
+            target.append(n if k == _FULL else len(range(*k)))
+    vs, target = tuple(vs), tuple(target)
+    if vs != target and broadcast_pair(vs, target, "broadcast_shapes") != target:
+        raise ValueError(f"Cannot broadcast array of shape {_fmt(vs)} into shape "
+                         f"{_fmt(target)}.")
 
 
 def _check_broadcast(v, shape):
@@ -560,13 +608,35 @@ def _has_mask(idx):
     return type(idx) is tuple and any(_is_mask(i) for i in idx)
 
 
+def _replace(a, idx, value, s):
+    """`a[None] = v` and `a[...] = v`: upstream gives `a` the update broadcast to its shape,
+    in the update's own dtype (a Python scalar weakly typed against a's, numpy converted to
+    a's)."""
+    v = _operand(value, a._dtype, s)
+    if idx is None:
+        _check_broadcast(v, a._shape)
+    else:
+        v = _fit(v, a._shape)
+    if v._shape == a._shape:
+        return fresh(v)
+    from ember.core.ops.shape import broadcast_to
+    return broadcast_to(v, a._shape, stream=s)
+
+
 def setitem(a, idx, value):
     s = resolve(None)
     a = as_array(a, s)
+    if idx is None or idx is Ellipsis:
+        return _replace(a, idx, value, s)
+    if type(idx) is bool or type(idx) is np.bool_:  # a 0-d mask: all or nothing
+        return _masked_setitem(a, array(bool(idx)), value, s)
     basic = _basic_key(a._shape, (idx,) if type(idx) is int else idx)
     if basic is not None:
         key, shape = basic
-        v = _fit(_value(value, a._dtype, s), shape)
+        v = _value(value, a._dtype, s)
+        if v._shape and type(idx) is not _pyslice:
+            _check_int_update(v._shape, a._shape, key, type(idx) is int, ())
+        v = _fit(v, shape)
         return node(a._shape, a._dtype, P.SliceUpdate(key, ()), (a, v), s)
     if _is_index(idx, a, s):
         if not a._shape[0]:
@@ -578,15 +648,20 @@ def setitem(a, idx, value):
     if _is_mask(idx):
         return _masked_setitem(a, idx, value, s)
     if _has_mask(idx):
+        setitem(a, _masks_as_ints(idx), value)  # upstream checks these as integer indices
         raise SystemError("[setitem] Boolean masks can not be combined with other indices.")
+    idx = _lists_as_arrays(idx)  # (a list that is no index is reported before the value)
     v = _value(value, a._dtype, s)
-    p = _parse(a, idx, s)
+    p = _parse(a, idx, s, "scatter")
+    if p.ints and v._shape and not p.arrays and not p.has_none:
+        _check_int_update(v._shape, a._shape, p.key, type(idx) is not tuple, p.zero)
     if p.oob:  # upstream writes an empty slice: nothing changes
         return a
     if not p.arrays:
         v = _fit_basic(p, v, a._shape)
         return node(a._shape, a._dtype, P.SliceUpdate(p.key, p.flip), (a, v), s)
     v = _scatter_update(p, v)
+    _check_index_dtypes(p.arrays)
     return _scatter_into(a, p, v, None, s)
 
 
@@ -636,12 +711,14 @@ def _masked_setitem(a, mask, value, s):
     if not isinstance(mask, array):
         mask = array(mask)
     mask = as_array(mask, s)
+    v = _value(value, a._dtype, s)
     k = mask.ndim
+    if k > a.ndim:
+        raise ValueError("[masked_scatter] The mask cannot have more dimensions than the target.")
     if mask._shape != a._shape[:k]:
         raise ValueError(f"[masked_scatter] The boolean mask should have the same shape as the "
                          f"beginning of the indexed array but the mask has shape "
                          f"{_fmt(mask._shape)} and the array has shape {_fmt(a._shape)}")
-    v = _value(value, a._dtype, s)
     tail = a._shape[k:]
     r = len(tail)
     if v.ndim > r + 1:
@@ -671,7 +748,12 @@ def _at(a, idx, value, op):
     a = as_array(a, s)
     if idx is _NO_INDEX:
         raise ValueError(f"[ArrayAt] Index the array before calling {op}: a.at[idx].{op}(v).")
+    if value is None:  # refused by upstream's binding
+        raise TypeError(f"{op}(): incompatible function arguments. The value must be a scalar, "
+                        "an array or an array-like, got None.")
     if _is_mask(idx) or _has_mask(idx):
+        # upstream checks the update as for integer indices, then fails in the scatter
+        _at(a, _masks_as_ints(idx), value, op)
         raise SystemError("[ArrayAt] Boolean masks are not supported.")
     v = _operand(value, a._dtype, s)
     from ember.core.ops import elementwise as EW
@@ -686,19 +768,22 @@ def _at(a, idx, value, op):
             v = reshape(v, vs)
         _check_broadcast(v, a._shape)
         return getattr(EW, op)(a, v, s)
-    if op in ("subtract", "divide"):
-        v = EW.negative(v, s) if op == "subtract" else EW.reciprocal(v, s)
-    v = _cast(v, a._dtype, s)
     mode = _AT_MODES[op]
     if _is_index(idx, a, s):
         if not a._shape[0]:
             _check_fits(a._shape, idx._shape, (0,))
+        v = _at_value(v, op, a._dtype, s)
         if not idx.size:
             return a
         shape = idx._shape + a._shape[1:]
         v = _fit(v, shape)
         return _scatter(a, v, (idx,), (0,), 0, mode)
-    p = _parse(a, idx, s)
+    p = _parse(a, idx, s, "scatter")
+    if p.arrays:
+        _index_shape(p.arrays)  # (index arrays that do not broadcast are reported first)
+    v = _at_value(v, op, a._dtype, s)
+    if p.ints and v._shape and not p.arrays and not p.has_none:
+        _check_int_update(v._shape, a._shape, p.key, type(idx) is not tuple, p.zero)
     if p.oob:
         return a
     if not p.arrays:
@@ -710,13 +795,48 @@ def _at(a, idx, value, op):
                 raise _at_misfit(v._shape, shape if len(shape) == a.ndim else (1,) + shape)
             if all(type(i) is _pyslice or i is Ellipsis for i in idx):
                 raise _at_misfit(v._shape, shape)
-            raise ValueError(f"Cannot broadcast array of shape {_fmt(v._shape)} into shape "
-                             f"{_fmt(shape)}.") from None
+            raise
         x = fresh(a) if p.trivial else node(shape, a._dtype, P.Slice(p.key, p.flip), (a,), s)
         new = _COMBINE[mode](x, v, s)
         return node(a._shape, a._dtype, P.SliceUpdate(p.key, p.flip), (a, new), s)
     v = _scatter_update(p, v)
+    _check_index_dtypes(p.arrays)
     return _scatter_into(a, p, v, mode, s)
+
+
+def _at_value(v, op, dtype, s):
+    """The update of an at[] op as what the scatter combines: negated for subtract, inverted
+    for divide, in the array's dtype."""
+    from ember.core.ops import elementwise as EW
+    if op in ("subtract", "divide"):
+        v = EW.negative(v, s) if op == "subtract" else EW.reciprocal(v, s)
+    return _cast(v, dtype, s)
+
+
+def _lists_as_arrays(idx):
+    if type(idx) is list:
+        return array(idx)
+    if type(idx) is tuple and list in map(type, idx):
+        return tuple(array(i) if type(i) is list else i for i in idx)
+    return idx
+
+
+def _check_index_dtypes(arrays):
+    # a scatter checks its indices' dtype only once the update fits
+    for i in arrays:
+        if i._dtype.kind not in "iu":
+            raise ValueError("[scatter] Got indices with invalid dtype. Indices must be "
+                             "integral.")
+
+
+def _masks_as_ints(idx):
+    """idx with its boolean arrays (and lists of bools) read as integer indices."""
+    if type(idx) is tuple:
+        return tuple(_masks_as_ints(i) if _is_mask(i) else i for i in idx)
+    if isinstance(idx, np.ndarray):
+        return idx.astype(np.int32)
+    from ember.core.ops.elementwise import astype
+    return astype(idx if isinstance(idx, array) else array(idx), D.int32)
 
 
 def _combine(name):
