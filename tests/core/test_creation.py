@@ -393,3 +393,17 @@ def test_streams_and_devices_accepted():
         assert mx.eye(2, stream=st).tolist() == [[1.0, 0.0], [0.0, 1.0]]
     with pytest.raises(TypeError):
         mx.zeros((2,), stream="cpu")
+
+
+@pytest.mark.parametrize("call", [
+    "m.zeros_like(3)", "m.ones_like([1, 2])", "m.full_like(3, 1)", "m.clip(3, 0, 1)",
+    "m.isclose(3, m.ones(1))", "m.allclose(m.ones(1), 3)", "m.tril(3)", "m.triu(3)",
+])
+def test_non_array_operands_raise_upstreams_binding_error(call):
+    """The signature upstream's binding quotes when it refuses a non-array."""
+    msgs = []
+    for m in (mlx, mx):
+        with pytest.raises(TypeError) as err:
+            eval(call, {"m": m})  # noqa: S307 - the calls written above
+        msgs.append(str(err.value).split("\n")[:2])
+    assert msgs[1] == msgs[0]

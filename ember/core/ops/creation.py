@@ -17,7 +17,7 @@ from ember.core.array import (
     node,
     scalar_dtype,
 )
-from ember.core.ops._base import as_array, resolve, to_device
+from ember.core.ops._base import as_array, binding_error, resolve, to_device
 from ember.core.primitives.creation import Arange, Eye, Full, Linspace, NanToNum, Tri, Window
 
 __all__ = ["full", "zeros", "ones", "empty", "zeros_like", "ones_like", "empty_like",
@@ -98,8 +98,28 @@ def _weak(dt, v):
     return D.complex64
 
 
+_TAIL = "*, stream: StreamOrDevice = None) -> array"
+_LIKE = "dtype: Dtype | None = None, " + _TAIL
+_CLOSE = ("(a: array, b: array, /, rtol: float = 1e-05, atol: float = 1e-08, *, equal_nan: "
+          "bool = False, stream: StreamOrDevice = None) -> array")
+# the signatures upstream's bindings quote when they refuse a non-array
+_SIGS = {
+    "zeros_like": f"zeros_like(a: array, /, {_LIKE}",
+    "ones_like": f"ones_like(a: array, /, {_LIKE}",
+    "full_like": f"full_like(a: array, vals: scalar | array, {_LIKE}",
+    "clip": ("clip(a: array, /, a_min: scalar | array | None, a_max: scalar | array | None, "
+             + _TAIL),
+    "isclose": "isclose" + _CLOSE,
+    "allclose": "allclose" + _CLOSE,
+    "tril": f"tril(x: array, k: int = 0, {_TAIL}",
+    "triu": f"triu(x: array, k: int = 0, {_TAIL}",
+}
+
+
 def _array_arg(a, op, what="a"):
     if not isinstance(a, array):
+        if op in _SIGS:
+            raise binding_error(op, _SIGS[op])
         raise TypeError(f"{op}(): {what} must be an array, got {type(a).__name__}.")
     return a
 
