@@ -820,3 +820,16 @@ def test_gpu_scatter_add_one_index_matches_upstream(dtype):
                                np.array(want.astype(mlx.float32)), rtol=rtol, atol=atol)
     gw = mlx.grad(lambda w: (w[mlx.array(idx)] * mlx.array(u)).sum())(mlx.array(x))
     np.testing.assert_allclose(np_of(g), np.array(gw), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("shape", [(0, 3), (0, 0), (0,)])
+def test_one_array_index_into_an_empty_axis_raises_like_upstream(shape):
+    """One integer array indexes by take upstream: its error for a non-empty index into
+    an empty axis, and an empty result for an empty index."""
+    msgs = []
+    for m in (mlx, mx):
+        with pytest.raises(ValueError) as err:
+            m.eval(m.zeros(shape)[m.array([0])])
+        msgs.append(str(err.value))
+        assert m.zeros(shape)[m.array([], m.int32)].shape == shape
+    assert msgs[1] == msgs[0]

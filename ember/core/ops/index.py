@@ -391,8 +391,8 @@ def getitem(a, idx):
         return node(shape[1:], a._dtype, P.Slice((i,), ()), (a,), s)
     if t is array and a._shape and idx._dtype.kind in "iu" and idx._stream is s:
         shape = a._shape
-        if shape[0] == 0 and idx.size:
-            return _empty_gather(a, _gather_shape(shape, (idx,), (0,), 0))
+        if shape[0] == 0 and idx.size:  # (upstream indexes with one array by take)
+            raise ValueError("[take] Cannot do a non-empty take from an empty axis.")
         return node(idx._shape + shape[1:], a._dtype, P.Gather((0,), 0), (a, idx), s)
     basic = _basic_key(a._shape, idx)
     if basic is not None:
