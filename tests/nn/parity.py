@@ -2,6 +2,7 @@
 build layers from the same seed, check a layer's outputs and gradients, compare errors."""
 
 import math
+import re
 
 import mlx.core as mlx
 import mlx.nn as mnn
@@ -59,6 +60,28 @@ def assert_tree_same(e, m, rtol=None, msg=""):
         assert tuple(a.shape) == tuple(b.shape), f"{msg} {k}: {a.shape} != {b.shape}"
         assert dtype_name(a) == dtype_name(b), f"{msg} {k}: {a.dtype} != {b.dtype}"
         assert_close(np_of(a), np_of(b), dtype_name(b), rtol, f"{msg} {k}")
+
+
+def result_tree(x, as_list=False):
+    """A result in comparable form: arrays as ("array", shape, dtype, values) (values a
+    list with `as_list`, else numpy, bfloat16 as float32), modules by class name, dtypes
+    by name, containers recursively, reprs without object addresses."""
+    if isinstance(x, (mx.array, mlx.array)):
+        v = np_of(x)
+        return ("array", tuple(x.shape), dtype_name(x), v.tolist() if as_list else v)
+    if isinstance(x, (nn.Module, mnn.Module)):
+        return ("module", type(x).__name__)
+    if isinstance(x, dict):
+        return {k: result_tree(v, as_list) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return (type(x).__name__, [result_tree(v, as_list) for v in x])
+    if isinstance(x, set):
+        return ("set", sorted(x))
+    if isinstance(x, (mx.Dtype, mlx.Dtype)):
+        return ("dtype", str(x).split(".")[-1])
+    if isinstance(x, str):
+        return re.sub(r" at 0x[0-9a-f]+", "", x)
+    return x
 
 
 def rand(shape, seed=0, dtype=np.float32):

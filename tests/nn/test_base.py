@@ -14,26 +14,14 @@ import pytest
 import ember.core as mx
 import ember.nn as nn
 from ember.utils import tree_flatten
-from tests.helpers import dtype_name, np_of
-from tests.nn.parity import assert_tree_same, to_ember
+from tests.helpers import np_of
+from tests.nn.parity import assert_tree_same, result_tree, to_ember
 
 FRAMEWORKS = ((mlx, mnn), (mx, nn))
 
 
 def _norm(x):
-    if isinstance(x, (mx.array, mlx.array)):
-        return ("array", tuple(x.shape), dtype_name(x), np_of(x).tolist())
-    if isinstance(x, (nn.Module, mnn.Module)):
-        return ("module", type(x).__name__)
-    if isinstance(x, dict):
-        return {k: _norm(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return (type(x).__name__, [_norm(v) for v in x])
-    if isinstance(x, set):
-        return ("set", sorted(x))
-    if isinstance(x, (mx.Dtype, mlx.Dtype)):
-        return ("dtype", str(x).split(".")[-1])
-    return x
+    return result_tree(x, as_list=True)
 
 
 def _run(fn, core, lib):

@@ -9,7 +9,6 @@ the same exception type with the same message (or, for messages from the argumen
 parsers of the core bindings, the same first words).
 """
 
-import re
 
 import mlx.core as mlx
 import mlx.nn as mnn
@@ -20,27 +19,13 @@ import pytest
 import ember.core as mx
 import ember.nn as nn
 import ember.optimizers as optim
+from tests.nn.parity import result_tree
 
 UPSTREAM, EMBER = (mlx, mnn, mopt), (mx, nn, optim)
 
 
 def _norm(x):
-    if isinstance(x, (mx.array, mlx.array)):
-        dt = str(x.dtype).split(".")[-1]
-        if dt == "bfloat16":
-            x = x.astype(type(x.dtype) is mx.Dtype and mx.float32 or mlx.float32)
-        return ("array", tuple(x.shape), dt, np.array(x))
-    if isinstance(x, (nn.Module, mnn.Module)):
-        return ("module", type(x).__name__)
-    if isinstance(x, dict):
-        return {k: _norm(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return (type(x).__name__, [_norm(v) for v in x])
-    if isinstance(x, (mx.Dtype, mlx.Dtype)):
-        return ("dtype", str(x).split(".")[-1])
-    if isinstance(x, str):  # reprs print function addresses
-        return re.sub(r" at 0x[0-9a-f]+", "", x)
-    return x
+    return result_tree(x)
 
 
 def _run(fn, lib):
