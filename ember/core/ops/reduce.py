@@ -3,7 +3,7 @@ softmax."""
 
 from ember.core import dtypes as D
 from ember.core.array import array, fresh, node
-from ember.core.ops._base import as_array, binding_error, resolve
+from ember.core.ops._base import as_array, binding_error, index_arg, resolve
 from ember.core.primitives.reduce import ArgReduce, LogSumExp, Reduce, Softmax, Var
 
 __all__ = ["sum", "prod", "max", "min", "all", "any", "mean", "var", "std", "argmax",
@@ -52,9 +52,8 @@ def int_arg(v, op, what="axis"):
     """v as an int (anything with __index__ but floats), else a TypeError."""
     if type(v) is int:
         return v
-    if isinstance(v, float) or not hasattr(v, "__index__"):
-        raise _refused(op, f"[{op}] Expected an integer {what}, got {type(v).__name__}.")
-    return v.__index__()
+    return index_arg(v, lambda name: _refused(
+        name, f"[{name}] Expected an integer {what}, got {type(v).__name__}."), op)
 
 
 def _refused(op, message):

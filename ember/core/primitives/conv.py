@@ -109,13 +109,12 @@ class ConvolutionBias(Convolution):
         return self.regrouped(self.groups)
 
     def vjp(self, primals, cotangents, argnums, outputs):
-        import ember.core.ops as O
-        x, w, _ = primals
-        g = cotangents[0]
+        from ember.core.primitives.elementwise import unbroadcast
+        x, w, b = primals
         xw = [i for i in argnums if i < 2]
         res = dict(zip(xw, self.plain().vjp([x, w], cotangents, xw, outputs))) if xw else {}
         if 2 in argnums:
-            res[2] = O.sum(g, axis=tuple(range(g.ndim - 1)))
+            res[2] = unbroadcast(cotangents[0], b.shape)
         return [res[i] for i in argnums]
 
     def jvp(self, primals, tangents, argnums):

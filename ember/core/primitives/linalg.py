@@ -24,7 +24,7 @@ def _rhs_grad(a, g, b):
     (a Linear layer's weight), one product of the rows flattened, not one per batch entry
     and a sum after."""
     if b.ndim == 2 and a.ndim > 2:
-        return O.matmul(_mT(O.reshape(a, (-1, a.shape[-1]))), O.reshape(g, (-1, g.shape[-1])))
+        return weight_grad(a, g)
     from ember.core.primitives.elementwise import unbroadcast
     return unbroadcast(O.matmul(_mT(a), g), b.shape)
 
@@ -247,8 +247,10 @@ def _general_linear(x, w, bias):
 
 
 def weight_grad(g, x):
-    """gᵀ x over the rows of g (..., N) and x (..., K): (N, K)."""
-    if g._dtype is x._dtype and g._stream is x._stream and g._shape[:-1] == x._shape[:-1]:
+    """gᵀ x over the rows of g (..., N) and x (..., K): (N, K); conj(g)ᵀ x for complex
+    operands, as `_mT` (the node takes real floating ones)."""
+    if g._dtype is x._dtype and g._dtype.kind == "f" and g._stream is x._stream \
+            and g._shape[:-1] == x._shape[:-1]:
         return node((g._shape[-1], x._shape[-1]), g._dtype, _WEIGHT_GRAD, (g, x), g._stream)
     return O.matmul(_mT(O.reshape(g, (-1, g.shape[-1]))), O.reshape(x, (-1, x.shape[-1])))
 
