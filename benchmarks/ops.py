@@ -112,6 +112,24 @@ _reduce("softmax ax-1", lambda mx, x: mx.softmax(x, axis=-1), lambda t, x: t.sof
 _reduce("var ax0", lambda mx, x: mx.var(x, axis=0), lambda t, x: t.var(x, 0, correction=0))
 _reduce("cumsum ax-1", lambda mx, x: mx.cumsum(x, axis=-1), lambda t, x: t.cumsum(x, -1))
 _reduce("cumsum ax0", lambda mx, x: mx.cumsum(x, axis=0), lambda t, x: t.cumsum(x, 0))
+_reduce("prod ax-1", lambda mx, x: mx.prod(x, axis=-1), lambda t, x: t.prod(x, -1))
+_reduce("any ax-1", lambda mx, x: mx.any(x > 0, axis=-1), lambda t, x: t.any(x > 0, -1))
+_reduce("all ax0", lambda mx, x: mx.all(x > 0, axis=0), lambda t, x: t.all(x > 0, 0))
+_reduce("isnan any", lambda mx, x: mx.any(mx.isnan(x)), lambda t, x: t.isnan(x).any())
+
+
+def _act(name, tname, **kw):
+    """An nn activation: `mlx.nn.<name>` against `torch.nn.functional.<tname>`."""
+    def make(size):
+        return (_square(size), lambda mx, nn, i: getattr(nn, name)(i["x"], **kw),
+                lambda t, tn, i: getattr(tn.functional, tname)(i["x"], **kw))
+    case(f"nn.{name}")(make)
+
+
+for _n in ("relu", "leaky_relu", "elu", "silu", "gelu", "gelu_approx", "softplus",
+           "mish", "hardswish", "selu", "log_softmax"):
+    _act(_n, {"gelu_approx": "gelu"}.get(_n, _n),
+         **({"approximate": "tanh"} if _n == "gelu_approx" else {}))
 
 
 def _sortcase(name, mfn, tfn):
@@ -270,6 +288,36 @@ def _stack(size):
             lambda t, tn, i: t.stack([i["x"], i["y"]]))
 
 
+@case("tile")
+def _tile(size):
+    return (_square(size), lambda mx, nn, i: mx.tile(i["x"], (2, 1)),
+            lambda t, tn, i: i["x"].repeat(2, 1))
+
+
+@case("repeat")
+def _repeat(size):
+    return (_square(size), lambda mx, nn, i: mx.repeat(i["x"], 2, axis=0),
+            lambda t, tn, i: i["x"].repeat_interleave(2, 0))
+
+
+@case("pad")
+def _pad(size):
+    return (_square(size), lambda mx, nn, i: mx.pad(i["x"], 2),
+            lambda t, tn, i: tn.functional.pad(i["x"], (2, 2, 2, 2)))
+
+
+@case("reverse rows + 1")
+def _flip(size):
+    return (_square(size), lambda mx, nn, i: i["x"][::-1] + 1,
+            lambda t, tn, i: i["x"].flip(0) + 1)
+
+
+@case("broadcast add 3-d")
+def _bcast3(size):
+    return (_square(size), lambda mx, nn, i: mx.broadcast_to(i["x"], (2,) + i["x"].shape) + 1,
+            lambda t, tn, i: i["x"].expand((2,) + i["x"].shape) + 1)
+
+
 @case("split 4 + add")
 def _split(size):
     # a split is views in all three; adding the parts makes each evaluate real work
@@ -315,6 +363,36 @@ def _rfft(size):
 def _fft2(size):
     return ({"x": _f32(256, 256)}, lambda mx, nn, i: mx.fft.fft2(i["x"]),
             lambda t, tn, i: t.fft.fft2(i["x"]))
+
+
+@case("hadamard_transform")
+def _hadamard(size):
+    def tf(t, tn, i):  # butterflies, as upstream computes it
+        x = i["x"]
+        n = x.shape[-1]
+        h = 1
+        while h < n:
+            y = x.view(-1, n // (2 * h), 2, h)
+            x = t.stack((y[:, :, 0] + y[:, :, 1], y[:, :, 0] - y[:, :, 1]), 2).view(-1, n)
+            h *= 2
+        return x * n ** -0.5
+    return _square(size), lambda mx, nn, i: mx.hadamard_transform(i["x"]), tf
+
+
+@case("einsum ij,kj->ik", ("tiny", "small"))
+def _einsum(size):
+    return (_square(size), lambda mx, nn, i: mx.einsum("ij,kj->ik", i["x"], i["y"]),
+            lambda t, tn, i: t.einsum("ij,kj->ik", i["x"], i["y"]))
+
+
+@case("cross_entropy")
+def _xent(size):
+    n = SIDE[size]
+    ins = {"x": _f32(n, n), "y": _rng().integers(0, n, n).astype(np.int32)}
+
+    def tf(t, tn, i):
+        return tn.functional.cross_entropy(i["x"], i["y"].long(), reduction="none")
+    return ins, lambda mx, nn, i: nn.losses.cross_entropy(i["x"], i["y"]), tf
 
 
 # nn layers: the module is built once (its own parameters; same shapes in all three)

@@ -101,6 +101,35 @@ def grad_basic(m):
 
 
 @case
+def grad_sees_the_containers_it_was_given(m):
+    # upstream writes the tracers into the caller's lists and dicts and puts the arrays
+    # back afterwards: the function sees the same objects, the caller its own arrays
+    d, lst = {"a": R(m, 2)}, [R(m, 2, seed=1), (R(m, 2, seed=2),)]
+    a0, b0 = d["a"], lst[0]
+    seen = []
+
+    def f(t, u):
+        seen.append((t is d, u is lst, type(u[1]).__name__))
+        return (t["a"] * u[0] * u[1][0]).sum()
+    g = m.grad(f, argnums=(0, 1))(d, lst)
+    return g, seen, d["a"] is a0, lst[0] is b0
+
+
+@case
+def grad_of_a_module_argument(m):
+    nn = __import__(m.__name__.replace("core", "nn"), fromlist=["Linear"])
+    layer = nn.Linear(3, 2)
+    layer.update({"weight": R(m, 2, 3), "bias": R(m, 2, seed=1)})
+    w = layer.weight
+
+    def loss(mod, x):
+        assert mod is layer  # (a Module, not a copy of its parameters)
+        return mod(x).sum()
+    vg = m.value_and_grad(loss)(layer, R(m, 4, 3, seed=2))
+    return vg, layer.weight is w
+
+
+@case
 def grad_argnums_tuple(m):
     return m.grad(_f2, argnums=(0, 1))(R(m, 2), R(m, 2, seed=1))
 
@@ -1954,3 +1983,12 @@ def test_stop_gradient_takes_its_array_by_position():
         with pytest.raises(TypeError):
             m.stop_gradient(a=m.ones(2))
         assert m.stop_gradient(m.ones(2), stream=m.cpu).tolist() == [1.0, 1.0]
+
+
+def test_grad_restores_the_containers_after_an_error():
+    # (upstream leaves its tracers in the caller's dict when the function raises)
+    d = {"a": R(mx, 2)}
+    a0 = d["a"]
+    with pytest.raises(KeyError):
+        mx.grad(lambda t: t["a"].sum() + t["b"])(d)
+    assert d["a"] is a0 and list(d) == ["a"]

@@ -17,7 +17,9 @@ from ember.core.transforms.graph import (
     flatten_arrays,
     fmt_shape,
     rebuild,
+    restore,
     signature_error,
+    substitute,
 )
 
 
@@ -278,15 +280,19 @@ def _value_and_grad(fun, argnums, argnames, op):
 
         def call(*tracers):
             it = iter(tracers)
-            new = [rebuild(t, it) for t in trees]
-            a = list(args)
-            for n, t in zip(nums, new):
-                a[n] = t
-            if names:
-                kwargs_ = dict(kwargs)
-                kwargs_.update(zip(kw_names, new[n_pos:]))
-                return fun(*a, **kwargs_)
-            return fun(*a, **kwargs)
+            saved = []
+            try:
+                new = [substitute(t, it, saved) for t in trees]
+                a = list(args)
+                for n, t in zip(nums, new):
+                    a[n] = t
+                if names:
+                    kwargs_ = dict(kwargs)
+                    kwargs_.update(zip(kw_names, new[n_pos:]))
+                    return fun(*a, **kwargs_)
+                return fun(*a, **kwargs)
+            finally:
+                restore(saved)
 
         tracers, out = _trace(call, primals)
         loss = out

@@ -113,6 +113,41 @@ def rebuild(tree, it):
     return map_tree(tree, is_array, lambda _: next(it))
 
 
+def substitute(tree, it, saved):
+    """`tree` with its array leaves replaced, in order, by the items of iterator `it`,
+    written into its lists and dicts themselves, as upstream's grad does: the function sees
+    the very containers it was given (a Module stays a Module). `saved` collects
+    (container, key, old leaf) for `restore`; tuples are rebuilt."""
+    if isinstance(tree, array):
+        return next(it)
+    if isinstance(tree, dict):
+        for k, x in tree.items():
+            if isinstance(x, (array, tuple)):
+                saved.append((tree, k, x))
+                dict.__setitem__(tree, k, substitute(x, it, saved))
+            else:
+                substitute(x, it, saved)
+    elif isinstance(tree, list):
+        for k, x in enumerate(tree):
+            if isinstance(x, (array, tuple)):
+                saved.append((tree, k, x))
+                tree[k] = substitute(x, it, saved)
+            else:
+                substitute(x, it, saved)
+    elif isinstance(tree, tuple):
+        items = [substitute(x, it, saved) for x in tree]
+        return type(tree)(*items) if hasattr(tree, "_fields") else type(tree)(items)
+    return tree
+
+
+def restore(saved):
+    for c, k, x in reversed(saved):
+        if isinstance(c, dict):
+            dict.__setitem__(c, k, x)
+        else:
+            c[k] = x
+
+
 def fmt_shape(shape):
     return "(" + ",".join(map(str, shape)) + ")"
 
