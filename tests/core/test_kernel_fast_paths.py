@@ -3,8 +3,9 @@ keeps its general path, against that path run on the same input).
 
 Fast paths: Threefry on numpy words (`kernels_random._cpu_words`), one-axis gathers through
 index_select (`kernels_index._gather`), take_along_axis on int32 maps
-(`kernels_index._gather_axis`) and scans along an inner axis on a transposed copy
-(`kernels_reduce._scan`).
+(`kernels_index._gather_axis`), scans along an inner axis on a transposed copy
+(`kernels_reduce._scan`) and sums and products scanned one step at a time
+(`kernels_reduce._steps`).
 """
 
 import numpy as np
@@ -235,6 +236,48 @@ def test_inner_axis_scans_equal_the_strided_scan(op):
                 np.testing.assert_array_equal(fast, strided)
 
 
+def _special(shape, op, dtype):
+    """Random values with NaN, inf and -0.0 sprinkled in (complex: in the real part)."""
+    x = RNG.standard_normal(shape)
+    x = 1 + 0.05 * x if op == "cumprod" else 3 * x
+    flat = x.reshape(-1)
+    for v in (np.nan, np.inf, -0.0):
+        flat[RNG.integers(0, flat.size, 2)] = v
+    if dtype == "complex64":
+        return (x + 1j * RNG.standard_normal(shape)).astype(np.complex64)
+    return x.astype(np.float32)
+
+
+@pytest.mark.parametrize("op", ["cumsum", "cumprod"])
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16", "complex64"])
+@pytest.mark.parametrize("shape", [(300, 1030), (5, 3000), (3, 700, 4), (2, 300, 70),
+                                   (40, 2, 600)])
+def test_stepwise_scans_match_upstream_bits(op, dtype, shape):
+    """Upstream rounds each step to the dtype; ATen accumulates wider. Along an outer axis
+    with many scans, a step runs over all of them, in the dtype (elsewhere ATen's scan:
+    see test_reduce for its values)."""
+    if dtype == "complex64" and op == "cumprod":
+        pytest.skip("upstream's complex product rounds unlike numpy's and torch's")
+    x = _special(shape, op, dtype)
+    axes = [a for a in range(len(shape) - 1) if x.size >= KRed._STEP_MIN * shape[a]]
+    assert axes
+    for axis in axes:
+        for reverse in (False, True):
+            for inclusive in (True, False):
+                def f(lib, a, ax=axis, r=reverse, i=inclusive):
+                    y = getattr(lib, op)(a.astype(getattr(lib, dtype)), axis=ax, reverse=r,
+                                         inclusive=i)
+                    return y.astype(lib.float32) if dtype == "bfloat16" else y
+                e, m = _both(f, x)
+                assert e.dtype == m.dtype and e.shape == m.shape
+                # NaN payloads aside, every bit (the sign of zero too)
+                if e.dtype.kind == "c":
+                    e, m = np.stack([e.real, e.imag]), np.stack([m.real, m.imag])
+                nan = np.isnan(e) & np.isnan(m)
+                np.testing.assert_array_equal(np.where(nan, 0, e).view(f"u{e.itemsize}"),
+                                              np.where(nan, 0, m).view(f"u{m.itemsize}"))
+
+
 def test_inner_axis_scan_feeds_later_ops():
     # the result is a transposed view: ops after it must read it in the right order
     a = RNG.standard_normal((70, 90)).astype(np.float32)
@@ -277,3 +320,29 @@ def test_var_two_pass_matches_numpy_and_upstream(axis, ddof, dtype):
         m = getattr(mlx, f)(mlx.array(y), axis=axis, ddof=ddof, keepdims=True)
         assert e.shape == m.shape and e.dtype == mx.float32
         np.testing.assert_allclose(np_of(e), np.array(m), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("shape,axis", [((300, 70), 0), ((64, 32, 16), (0, 1)),
+                                        ((5, 4000), 0), ((2, 3, 900), 0), ((3, 0, 4000), 0)])
+@pytest.mark.parametrize("keepdims", [False, True])
+def test_sum_over_leading_axes_matches_upstream_bits(shape, axis, keepdims):
+    # float32 rows added one after another (numpy), as upstream: the same bits
+    x = RNG.standard_normal(shape).astype(np.float32)
+    x.reshape(-1)[:: 97] = np.nan if x.size > 2000 else x.reshape(-1)[:: 97]
+    assert x.size >= KRed._NP_SUM_MIN or 0 in shape
+    e, m = _both(lambda lib, a: lib.sum(a, axis=axis, keepdims=keepdims), x)
+    assert e.dtype == m.dtype and e.shape == m.shape
+    np.testing.assert_array_equal(e, m)
+
+
+@pytest.mark.parametrize("op", ["any", "all", "max", "min"])
+@pytest.mark.parametrize("shape,axis", [((300, 50), 0), ((300, 50), -1), ((6, 7, 8), (0, 2)),
+                                        ((0, 5), 0), ((4, 0), 1)])
+def test_bool_reductions_match_upstream(op, shape, axis):
+    x = RNG.standard_normal(shape) > 0.8
+    e, m = _both(lambda lib, a: getattr(lib, op)(a, axis=axis), x)
+    if isinstance(m, type):  # (max/min over an empty axis raise)
+        assert e is m
+        return
+    assert e.dtype == m.dtype and e.shape == m.shape
+    np.testing.assert_array_equal(e, m)

@@ -42,12 +42,15 @@ def _check_partition(y, x, kth, axis):
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16", "int32", "uint8", "int64",
-                                   "complex64"])
+                                   "int16", "uint32", "bool", "complex64"])
 @pytest.mark.parametrize("shape,kth,axis", [((6, 9), 3, -1), ((6, 9), -1, 1), ((6, 9), 0, 0),
                                             ((4, 3, 5), 2, 1), ((4, 5), 7, None),
-                                            ((11,), -11, 0)])
+                                            ((11,), -11, 0), ((7, 300, 2), 150, 1),
+                                            ((40, 301), -151, -1), ((40, 65), 0, 1),
+                                            ((40, 65), -1, -1), ((70, 40), 68, 0),
+                                            ((50, 60), 1000, None)])
 def test_partition_property(dtype, shape, kth, axis):
-    x = _tied(shape, dtype)
+    x = _tied(shape, dtype) if dtype != "bool" else RNG.random(shape) > 0.5
     e, m = _both(x, dtype)
     xe = np_of(e)
     y = mx.partition(e, kth, axis=axis)
@@ -80,6 +83,24 @@ def test_stable_argsort_with_many_ties(dtype):
         assert_same(mx.sort(e, axis=axis), mlx.sort(m, axis=axis), msg=f"axis {axis}")
 
 
+@pytest.mark.parametrize("kth", [0, 3, 50, -2])
+def test_partition_relies_only_on_topks_contract(monkeypatch, kth):
+    # an unsorted top-k may come back in any order: shuffle it
+    import torch
+    topk = torch.topk
+
+    def shuffled(x, k, dim=-1, largest=True, sorted=True):
+        r = topk(x, k, dim=dim, largest=largest, sorted=sorted)
+        if sorted:
+            return r
+        perm = torch.randperm(k)
+        return type(r)((r.values.index_select(dim, perm), r.indices.index_select(dim, perm)))
+    monkeypatch.setattr(torch, "topk", shuffled)
+    x = _tied((30, 101))
+    y = np_of(mx.partition(mx.array(x), kth))
+    _check_partition(y, x, kth, -1)
+
+
 def test_nan_inf_and_signed_zero_order():
     nan, inf = float("nan"), float("inf")
     x = np.array([0.0, -0.0, nan, -inf, 1.0, -nan, inf, -0.0, 0.0, nan], np.float32)
@@ -98,7 +119,10 @@ def test_uint64_orders_by_value():
     np.testing.assert_array_equal(np.asarray(mx.sort(e)), np.sort(x))
     np.testing.assert_array_equal(np.asarray(mx.argsort(e)), np.argsort(x, kind="stable"))
     np.testing.assert_array_equal(np.asarray(mx.topk(e, 2)), np.sort(x)[-2:])
-    np.testing.assert_array_equal(np.asarray(mx.partition(e, 3))[3], np.sort(x)[3])
+    for kth in (1, 3, -1):
+        np.testing.assert_array_equal(np.asarray(mx.partition(e, kth))[kth], np.sort(x)[kth])
+        np.testing.assert_array_equal(x[np.asarray(mx.argpartition(e, kth))][kth],
+                                      np.sort(x)[kth])
 
 
 @pytest.mark.parametrize("axis", [-1, 0, None])
@@ -149,6 +173,30 @@ def test_first_and_second_order_grads(fn):
     def g2(mod):
         return lambda a: (mod.grad(lambda b: fn(mod, b))(a) ** 2).sum()
     assert_same(mx.grad(g2(mx))(e), mlx.grad(g2(mlx))(m), rtol=1e-4)
+
+
+@pytest.mark.parametrize("kth,axis", [(37, -1), (-2, -1), (30, 0), (500, None)])
+def test_partition_grads_and_vmap_on_long_axes(kth, axis):
+    # long enough for the selection kernel (short axes and small arrays sort in full)
+    x = RNG.permutation(90 * 80).reshape(90, 80).astype(np.float32) / 7200
+    e, m = _both(x)
+
+    n = x.size if axis is None else x.shape[axis]
+    i = np.arange(n)
+    # a weight per side of the partition (the order inside each side is unspecified)
+    w = np.where(i < kth % n, 1.0, np.where(i == kth % n, 5.0, 2.0)).astype(np.float32)
+    w = w.reshape((-1,) if axis is None else (1, -1) if axis == -1 else (-1, 1))
+
+    def f(mod):
+        return lambda a: (mod.partition(a, kth, axis=axis) ** 2 * mod.array(w)).sum()
+    assert_same(mx.grad(f(mx))(e), mlx.grad(f(mlx))(m), rtol=1e-5)
+    tan = RNG.standard_normal(x.shape).astype(np.float32)
+    _, je = mx.jvp(f(mx), [e], [mx.array(tan)])
+    _, jm = mlx.jvp(f(mlx), [m], [mlx.array(tan)])
+    assert_same(je[0], jm[0], rtol=1e-4)  # (a sum of 7200 terms, in another order)
+    got = mx.vmap(lambda a: mx.sort(mx.partition(a, kth % 80)), in_axes=1)(e)
+    want = mlx.vmap(lambda a: mlx.sort(mlx.partition(a, kth % 80)), in_axes=1)(m)
+    assert_same(got, want)
 
 
 def test_topk_grad_through_jvp_and_vjp_agree():

@@ -8,6 +8,7 @@ order lexicographically (real, then imaginary part), as upstream orders them.
 import itertools
 import math
 
+import numpy as np
 import torch
 
 from ember.core import dtypes as D
@@ -53,7 +54,21 @@ def _ordered(x, dt):
 
 # -- Reduce ------------------------------------------------------------------------------
 
+_NP_SUM = (torch.float32, torch.float64)
+_NP_SUM_MIN = 4096  # elements from which a CPU sum over leading axes runs on numpy
+
+
 def _sum(p, x):
+    axes = p.axes
+    if (x.dtype in _NP_SUM and x.device.type == "cpu" and x.numel() >= _NP_SUM_MIN
+            and axes == tuple(range(len(axes))) and len(axes) < x.dim()
+            and x.is_contiguous()):
+        # rows added one after another, as upstream sums over outer axes (the same bits);
+        # ATen's outer reduction is several times slower single-threaded
+        rows = math.prod(x.shape[:len(axes)])
+        r = torch.from_numpy(np.add.reduce(x.numpy().reshape(rows, -1), axis=0))
+        shape = x.shape[len(axes):]
+        return r.reshape((1,) * len(axes) + shape if p.keepdims else shape)
     acc, mask = _ACC.get(p.dtype, (x.dtype, 0))
     r = torch.sum(x, dim=p.axes, keepdim=p.keepdims, dtype=acc)
     return r & mask if mask else r
@@ -79,7 +94,7 @@ def _extreme(p, x):
     big = p.op == "max"
     axes, keep = p.axes, p.keepdims
     if x.dtype is torch.bool:
-        return (torch.any if big else torch.all)(x, dim=axes, keepdim=keep)
+        return _all_any(p, x)
     if x.is_complex():
         return _complex_extreme(x, axes, big, keep)
     if p.dtype is D.uint64:
@@ -115,13 +130,22 @@ def _complex_extreme(x, axes, big, keep):
     return r if keep else r.squeeze(axes)
 
 
+def _all_any(p, x):
+    big = p.op in ("any", "max")
+    if x.dtype is torch.bool and x.device.type == "cpu" and x.numel() and p.axes:
+        # the same values: ATen's CPU amax/amin of bools is several times faster than its
+        # any/all
+        return (torch.amax if big else torch.amin)(x, dim=p.axes, keepdim=p.keepdims)
+    return (torch.any if big else torch.all)(x, dim=p.axes, keepdim=p.keepdims)
+
+
 _REDUCE = {
     "sum": _sum,
     "prod": _prod,
     "max": _extreme,
     "min": _extreme,
-    "all": lambda p, x: torch.all(x, dim=p.axes, keepdim=p.keepdims),
-    "any": lambda p, x: torch.any(x, dim=p.axes, keepdim=p.keepdims),
+    "all": _all_any,
+    "any": _all_any,
     "mean": lambda p, x: torch.mean(x, dim=p.axes, keepdim=p.keepdims),
 }
 
@@ -252,11 +276,46 @@ def _scan_values(op, x, ax, dt):
 
 
 _MOVE_MIN = 4096  # elements from which an inner-axis scan runs on a transposed copy
+# Sums and products one step at a time in the input's dtype, as upstream accumulates: ATen's
+# CPU scans of these dtypes accumulate wider (double, or float for the half types) and round
+# once per output, which differs in the last bits. (Upstream's complex product rounds
+# unlike numpy's and torch's at times: complex cumprod keeps ATen's.)
+_HALF_F32 = {torch.float32, torch.float16, torch.bfloat16}
+_STEPWISE = {"cumsum": _HALF_F32 | {torch.complex64}, "cumprod": _HALF_F32}
+_NP_STEP = {"cumsum": np.add, "cumprod": np.multiply}
+_TORCH_STEP = {"cumsum": torch.add, "cumprod": torch.mul}
+# independent scans from which a step over all of them beats ATen's outer-axis scan (each
+# step costs a Python call of about a microsecond)
+_STEP_MIN = 1024
+
+
+def _steps(p, x, ax):
+    """The scan along outer axis `ax` as a loop along it, each step one vector op over all
+    the scans."""
+    y = x.movedim(ax, 0).contiguous().resolve_conj()
+    out = torch.empty_like(y)
+    if x.dtype in _HALF:  # (torch's half-precision ops are faster than numpy's)
+        op = _TORCH_STEP[p.op]
+        f, src, dst = (lambda a, b, c: op(a, b, out=c)), y.unbind(0), out.unbind(0)
+    else:
+        f, src, dst = _NP_STEP[p.op], list(y.numpy()), list(out.numpy())
+    if p.reverse:
+        src, dst = src[::-1], dst[::-1]
+    dst[0][...] = src[0] if p.inclusive else _identity(p.op, p.dtype)
+    with np.errstate(all="ignore"):
+        for a, b, c in zip(dst, src[1:] if p.inclusive else src, dst[1:]):
+            f(a, b, c)
+    return out.movedim(0, ax)
 
 
 @register(SC.Scan)
 def _scan(p, x):
     ax = p.axis % x.ndim if x.ndim else p.axis
+    # (elsewhere ATen's scan, as accurate but not bit-identical, is faster: along the last
+    # axis the exact sums would need a transposed copy, and few scans pay a call per step)
+    if (x.dtype in _STEPWISE.get(p.op, ()) and x.device.type == "cpu" and x.ndim > 1
+            and ax != x.ndim - 1 and x.numel() >= _STEP_MIN * x.shape[ax] > 0):
+        return _steps(p, x, ax)
     moved = ax != x.ndim - 1 and x.device.type == "cpu" and x.numel() >= _MOVE_MIN
     if moved:
         # ATen's CPU scans along an outer axis step through memory with a stride per

@@ -42,6 +42,57 @@ def _argsort_k(p, x):
     return _argsort(p, x)
 
 
+# short axes and small arrays: the full sort is faster than the selection's extra ops
+_SORT_AXIS, _SORT_SIZE = 64, 2048
+
+
+def _argpartition(p, x):
+    """Partition indices from a selection (a top-k, cheaper than the full sort) of the
+    smaller side around kth, kth included: the selection fills that side with the kth
+    element next to the rest; the rest keep their places where the selection leaves them
+    free and fill the holes it leaves."""
+    axis, kth = p.axis, p.kth
+    n = x.shape[axis]
+    if x.is_complex() or x.is_cuda or n <= _SORT_AXIS or x.numel() <= _SORT_SIZE:
+        return _argsort(p, x)
+    if p.u64:
+        x = torch.bitwise_xor(x, _SIGN)
+    elif x.dtype is torch.bool:
+        x = x.view(torch.uint8)
+    x = x.movedim(axis, -1)
+    low = 2 * kth < n
+    m = kth + 1 if low else n - kth
+    # (topk ranks NaN highest, as the sort does)
+    vals, picked = torch.topk(x, m, dim=-1, largest=not low, sorted=False)
+    top = torch.topk(vals, 1, dim=-1, largest=low, sorted=False).indices.reshape(-1, 1)
+    picked = picked.reshape(-1, m)
+    if not low:  # mirrored, the high side is in front too
+        picked = (n - 1) - picked
+    # the kth element last in front
+    at_top, last = picked.gather(1, top), picked[:, -1:].clone()
+    picked.scatter_(1, top, last)
+    picked[:, -1:] = at_top
+    out = torch.arange(n).expand(picked.shape[0], n).clone()
+    free = torch.ones((picked.shape[0], m + 1), dtype=torch.bool)
+    free.scatter_(1, picked.clamp(max=m), False)
+    away = picked >= m
+    out[away.nonzero()[:, 0], picked[away]] = free[:, :m].nonzero()[:, 1]
+    out[:, :m] = picked
+    if not low:
+        out = ((n - 1) - out).flip(-1)
+    return out.view(x.shape).movedim(-1, axis)
+
+
+@register(P.ArgPartition)
+def _argpartition_k(p, x):
+    return _argpartition(p, x)
+
+
+@register(P.Partition)
+def _partition(p, x):
+    return x.gather(p.axis, _argpartition(p, x))
+
+
 @register(P.TopK)
 def _topk(p, x):
     axis, k = p.axis, p.k

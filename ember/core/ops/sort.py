@@ -6,12 +6,21 @@ from ember.core import dtypes as D
 from ember.core.array import array, node
 from ember.core.ops._base import binding_error, resolve, to_device
 from ember.core.ops.shape import reshape
-from ember.core.primitives.sort import ArgSort, ArgTopK, GatherAxis, InvertIndex, Sort, TopK
+from ember.core.primitives.sort import (
+    ArgPartition,
+    ArgSort,
+    ArgTopK,
+    GatherAxis,
+    InvertIndex,
+    Partition,
+    Sort,
+    TopK,
+)
 
 __all__ = ["sort", "argsort", "topk", "partition", "argpartition"]
 
 _U32 = D.uint32
-_INDEX = {ArgSort: True, ArgTopK: True}
+_INDEX = {ArgSort: True, ArgTopK: True, ArgPartition: True}
 
 
 def _fmt(shape):
@@ -92,20 +101,21 @@ def _kth(a, kth, ax, axis, op):
         # (upstream's words, with no space after kth)
         raise ValueError(f"[{op}] Received invalid kth {kth}along axis {axis} for array "
                          f"with shape: {_fmt(a._shape)}")
+    return kth % n
 
 
 def partition(a, /, kth, axis=-1, *, stream=None):
     kth = _int(kth, "partition")
     s, a, ax = _prep(a, axis, "partition", stream)
-    _kth(a, kth, ax, axis, "partition")
-    return node(a._shape, a._dtype, Sort(ax, a._dtype is D.uint64), (a,), s)
+    k = _kth(a, kth, ax, axis, "partition")
+    return node(a._shape, a._dtype, Partition(k, ax, a._dtype is D.uint64), (a,), s)
 
 
 def argpartition(a, /, kth, axis=-1, *, stream=None):
     kth = _int(kth, "argpartition")
     s, a, ax = _prep(a, axis, "argpartition", stream)
-    _kth(a, kth, ax, axis, "argpartition")
-    return node(a._shape, _U32, ArgSort(ax, a._dtype is D.uint64), (a,), s)
+    k = _kth(a, kth, ax, axis, "argpartition")
+    return node(a._shape, _U32, ArgPartition(k, ax, a._dtype is D.uint64), (a,), s)
 
 
 def topk(a, /, k, axis=-1, *, stream=None):

@@ -1,7 +1,6 @@
-"""Sorting primitives: sort, argsort, topk, and the index plumbing their derivatives use.
+"""Sorting primitives: sort, argsort, partition, argpartition, topk, and the index plumbing
+their derivatives use.
 
-Partition and argpartition are full (stable) sorts, as upstream's Metal backend does: the order
-inside each side of the partition is unspecified, so the sorted order is a valid one.
 Derivatives move cotangents through `GatherAxis`, a gather along one axis by indices that
 hit each input position at most once, so its transpose is again a gather (by the inverse
 indices) and the rules stay closed under repeated differentiation.
@@ -61,6 +60,41 @@ class ArgSort(_AxisOp):
 
     __slots__ = ()
     name = "ArgSort"
+
+    def vjp(self, primals, cotangents, argnums, outputs):
+        return [O.zeros_like(primals[0])]
+
+    def jvp(self, primals, tangents, argnums):
+        return [O.zeros_like(_S().apply(self, primals[0]))]
+
+
+class Partition(Sort):
+    """x reordered along `axis` so that position `kth` (non-negative) holds the element a
+    sort would put there, with nothing larger before it and nothing smaller after it
+    (NaNs rank last). The order inside each side is unspecified, as upstream's."""
+
+    __slots__ = ("kth",)
+    name = "Partition"
+
+    def __init__(self, kth, axis, u64=False):
+        super().__init__(axis, u64)
+        self.kth = kth
+
+    def params(self):
+        return (self.kth, self.axis, self.u64)
+
+    def _shifted(self):
+        return type(self)(self.kth, self.axis + 1, self.u64)
+
+    def _indices(self, x):
+        return _S().apply(ArgPartition(self.kth, self.axis, self.u64), x)
+
+
+class ArgPartition(Partition):
+    """The indices (uint32) that gather x into Partition's output."""
+
+    __slots__ = ()
+    name = "ArgPartition"
 
     def vjp(self, primals, cotangents, argnums, outputs):
         return [O.zeros_like(primals[0])]
