@@ -195,7 +195,7 @@ def _shift(a, axes, stream, op, inverse):
     nd = a.ndim
     if axes is None:
         axes = tuple(range(nd))
-    elif isinstance(axes, (list, tuple)):
+    elif isinstance(axes, (list, tuple)) or getattr(axes, "ndim", 0):
         axes = tuple(_int(ax, op) for ax in axes)
     else:
         axes = (_int(axes, op),)

@@ -420,13 +420,29 @@ def _matrix_norm(a, ord, axes, keepdims, s):
     return _out_cast(_keep_matrix_dims(out, r, c, keepdims, s), a, s)
 
 
+def _number(v, op):
+    """A numpy scalar or 0-d array given for an int or float parameter, as upstream's
+    binding converts it (through __index__, else __float__)."""
+    if getattr(v, "ndim", 0) or isinstance(v, complex):
+        raise _refuse(op)
+    if hasattr(v, "__index__"):
+        try:
+            return operator.index(v)
+        except TypeError:
+            pass
+    if hasattr(v, "__float__"):
+        return float(v)
+    raise _refuse(op)
+
+
 def norm(a, /, ord=None, axis=None, keepdims=False, *, stream=None):
     _array(a, "norm")
     s = resolve(stream)
     a = O.as_array(a, s)
     axes = _norm_axes(a, axis)
-    if ord is not None and not isinstance(ord, (str, int, float)) or \
-            not isinstance(keepdims, bool):
+    if ord is not None and not isinstance(ord, (str, int, float)):
+        ord = _number(ord, "norm")  # noqa: A001
+    if not isinstance(keepdims, bool):
         raise _refuse("norm")
     if ord is None:
         # the 2-norm of the flattened array, or over up to two given axes (none: |a|)

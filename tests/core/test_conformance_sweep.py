@@ -199,3 +199,274 @@ _BOOL_AXES = {
 @pytest.mark.parametrize("case", list(_BOOL_AXES))
 def test_bool_axis(case):
     check_parity(_BOOL_AXES[case])
+
+
+# -- logical_and / logical_or: a numpy operand is only a truth value too -----------------
+
+_NUMPY_TRUTH = [np.float16(0.5), np.array([0.5, 0.0, 2.0]), np.array(0.25), np.complex64(1j),
+                np.int64(256), np.uint8(0), np.array([True, False, True])]
+
+
+@pytest.mark.parametrize("op", ["logical_and", "logical_or"])
+@pytest.mark.parametrize("value", _NUMPY_TRUTH, ids=repr)
+def test_logical_ops_take_numpy_truth(op, value):
+    for dtype in ("uint8", "int32", "bool", "float16"):
+        def call(m, rev):
+            a = m.array([0, 2, 3], getattr(m, dtype))
+            return getattr(m, op)(value, a) if rev else getattr(m, op)(a, value)
+        for rev in (False, True):
+            check_parity(lambda m: call(m, rev))
+
+
+# -- a Python int outside int64 is refused, not wrapped ---------------------------------
+
+_WIDE_INTS = {
+    "add uint64": lambda m: m.add(m.array([1], m.uint64), 2 ** 64),
+    "add int64 reversed": lambda m: m.subtract(2 ** 63, m.array([1], m.int64)),
+    "multiply float32": lambda m: m.multiply(m.array([1.0]), -2 ** 63 - 1),
+    "add bool": lambda m: m.add(m.array([True]), 2 ** 64),
+    "add int8": lambda m: m.add(m.array([1], m.int8), 2 ** 64),
+    "maximum int64 at the edge": lambda m: m.maximum(m.array([1], m.int64), 2 ** 63 - 1),
+    "add uint64 at the edge": lambda m: m.add(m.array([1], m.uint64), -2 ** 63),
+    "abs": lambda m: m.abs(2 ** 64),
+    "exp": lambda m: m.exp(-2 ** 63 - 1),
+    "logical_and": lambda m: m.logical_and(m.array([True]), 2 ** 64),
+    "logical_or reversed": lambda m: m.logical_or(2 ** 63, m.array([True])),
+    "where": lambda m: m.where(m.array([True]), 2 ** 64, m.array([1.0])),
+    "array_equal int8": lambda m: m.array_equal(m.array([1, 2], m.int8), 2 ** 31),
+    "array_equal uint8 reversed": lambda m: m.array_equal(-2, m.array([1, 2], m.uint8)),
+    "array_equal bool wraps": lambda m: m.array_equal(m.array([True]), 2 ** 40),
+}
+
+
+@pytest.mark.parametrize("case", list(_WIDE_INTS))
+def test_wide_python_ints(case):
+    check_parity(_WIDE_INTS[case])
+
+
+# -- softmax of an empty array ----------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", ["float32", "float16", "int8", "uint32", "complex64"])
+@pytest.mark.parametrize("shape,axis", [((0, 3), None), ((0, 3), -1), ((2, 0), 0), ((0,), 0)])
+def test_softmax_of_empty(dtype, shape, axis):
+    check_parity(lambda m: m.softmax(m.zeros(shape, getattr(m, dtype)), axis=axis))
+
+
+# -- reduction axes are all converted before any is checked ------------------------------
+
+@pytest.mark.parametrize("op", ["sum", "max", "mean", "var", "logsumexp", "softmax"])
+@pytest.mark.parametrize("axis", [True, (0, 1.0), "x", [-1], 0], ids=repr)
+def test_reduction_axes_of_a_scalar(op, axis):
+    check_parity(lambda m: getattr(m, op)(m.array(1.0), axis=axis))
+    check_parity(lambda m: getattr(m, op)(m.ones((2, 3)), axis=(0, 3, 1.0)))
+
+
+# -- keywords upstream's bindings take, and those they do not ----------------------------
+
+_KEYWORDS = {
+    "roll shift=": lambda m: m.roll(m.arange(6).reshape(2, 3), shift=1),
+    "roll shift=, axis=": lambda m: m.roll(m.arange(6).reshape(2, 3), shift=(1, 2), axis=(0, 1)),
+    "roll a=": lambda m: m.roll(a=m.arange(3), shift=1),
+    "exp a=": lambda m: m.exp(a=m.ones(2)),
+    "isnan a=": lambda m: m.isnan(a=m.ones(2)),
+    "conj a=": lambda m: m.conj(a=m.ones(2)),
+    "round a=": lambda m: m.round(a=m.ones(2)),
+    "round decimals=": lambda m: m.round(m.array([1.25]), decimals=1),
+    "degrees a=": lambda m: m.degrees(a=m.ones(2)),
+    "positive a=": lambda m: m.positive(a=m.ones(2)),
+}
+
+
+@pytest.mark.parametrize("case", list(_KEYWORDS))
+def test_keywords(case):
+    check_parity(_KEYWORDS[case])
+
+
+# -- divmod refuses complex operands by its own name, before broadcasting ----------------
+
+@pytest.mark.parametrize("b", [lambda m: m.array([1, 2]), lambda m: np.array([1.0, 2.0]),
+                               lambda m: m.array([[1 + 1j]]), lambda m: 2.0])
+def test_divmod_complex(b):
+    check_parity(lambda m: m.divmod(m.array([1 + 1j, 2, 3]), b(m)), same_message=True)
+
+
+# -- shapes given as a bool, or not as a sequence -----------------------------------------
+
+_SHAPES = {
+    "zeros(True)": lambda m: m.zeros(True),
+    "ones(False)": lambda m: m.ones(False, m.int8),
+    "full(True, 2.5)": lambda m: m.full(True, 2.5),
+    "broadcast_shapes(list, int)": lambda m: m.broadcast_shapes([2], 3),
+    "broadcast_shapes(tuple, float)": lambda m: m.broadcast_shapes((2,), 3.0),
+    "broadcast_shapes(tuple, list)": lambda m: m.broadcast_shapes((2, 1), [3]),
+    "unflatten two -1": lambda m: m.unflatten(m.ones(6), 0, (-1, -1)),
+    "unflatten bad size": lambda m: m.unflatten(m.ones((6, 2)), 0, (4, 2)),
+}
+
+
+@pytest.mark.parametrize("case", list(_SHAPES))
+def test_shape_arguments(case):
+    check_parity(_SHAPES[case], same_message=True)
+
+
+# -- non-array operands of functions that take arrays only -------------------------------
+
+_NON_ARRAYS = [3, 2.5, None, [1.0, 2.0], np.ones((2, 3), np.float32)]
+_ARRAYS_ONLY = {
+    "atleast_1d": lambda m, v: m.atleast_1d(v),
+    "atleast_3d second": lambda m, v: m.atleast_3d(m.ones(2), v),
+    "broadcast_arrays": lambda m, v: m.broadcast_arrays(v, m.ones(3)),
+    "einsum": lambda m, v: m.einsum("ij,jk->ik", v, m.ones((3, 4))),
+    "slice": lambda m, v: m.slice(v, m.array([1, 2]), (0, 1), (1, 1)),
+    "slice_update": lambda m, v: m.slice_update(v, m.ones((1, 1)), m.array([1, 2]), (0, 1)),
+    "put_along_axis": lambda m, v: m.put_along_axis(v, m.zeros((1, 1), m.int32),
+                                                    m.ones((1, 1)), axis=0),
+    "quantized_matmul": lambda m, v: m.quantized_matmul(v, *m.quantize(m.ones((4, 64))),
+                                                        group_size=64, bits=4),
+    "depends": lambda m, v: m.depends(v, m.ones(2)),
+}
+
+
+@pytest.mark.parametrize("case", list(_ARRAYS_ONLY))
+@pytest.mark.parametrize("value", _NON_ARRAYS, ids=lambda v: type(v).__name__)
+def test_arrays_only(case, value):
+    check_parity(lambda m: _ARRAYS_ONLY[case](m, value))
+
+
+@pytest.mark.parametrize("value", [[1.0, 2.0], (1, 2), 2.5, np.float32(2), np.ones(2)],
+                         ids=repr)
+def test_broadcast_to_operand(value):
+    check_parity(lambda m: m.broadcast_to(value, (3, 2)), same_message=True)
+
+
+# -- concatenate checks the axis against the first array before the others' ranks ---------
+
+@pytest.mark.parametrize("shapes,axis", [(((), (1,)), 0), (((1,), ()), 0), (((2,), (2, 3)), 1),
+                                         (((2, 3), (2,)), 1), (((2, 3), (2,)), 2),
+                                         (((2, 3), (2,)), -3)])
+def test_concatenate_check_order(shapes, axis):
+    check_parity(lambda m: m.concatenate([m.ones(s) for s in shapes], axis=axis),
+                 same_message=True)
+
+
+@pytest.mark.parametrize("repeats,axis", [(-1, 2), (-1, 0), (-1, None), (2, -3), (0, 1)])
+def test_repeat_check_order(repeats, axis):
+    check_parity(lambda m: m.repeat(m.ones((2, 3)), repeats, axis=axis), same_message=True)
+
+
+# -- numpy values for int, float and sequence-of-int parameters ---------------------------
+
+_NUMPY_PARAMS = {
+    "zeros(1-d int ndarray)": lambda m: m.zeros(np.array([2, 3])),
+    "zeros(uint8 ndarray)": lambda m: m.zeros(np.array([2, 3], np.uint8)),
+    "zeros(empty ndarray)": lambda m: m.zeros(np.array([], np.int64)),
+    "full(ndarray shape)": lambda m: m.full(np.array([2]), 1.5),
+    "zeros(float ndarray)": lambda m: m.zeros(np.array([2.0])),
+    "zeros(0-d ndarray)": lambda m: m.zeros(np.array(3)),
+    "zeros(2-d ndarray)": lambda m: m.zeros(np.array([[2]])),
+    "tile by ndarray": lambda m: m.tile(m.ones((2, 3)), np.array([2, 1])),
+    "roll by ndarray": lambda m: m.roll(m.ones((2, 3)), np.array([1, 2]), axis=(0, 1)),
+    "expand_dims ndarray": lambda m: m.expand_dims(m.ones((2, 3)), np.array([0, 3])),
+    "transpose ndarray": lambda m: m.transpose(m.ones((2, 3)), np.array([1, 0])),
+    "pad pairs ndarray": lambda m: m.pad(m.ones((2, 3)), np.array([[1, 1], [0, 2]])),
+    "pad pair ndarray": lambda m: m.pad(m.ones((2, 3)), np.array([1, 2])),
+    "pad 0-d ndarray": lambda m: m.pad(m.ones((2, 3)), np.array(1)),
+    "pad float ndarray": lambda m: m.pad(m.ones((2, 3)), np.array([1.0, 2.0])),
+    "norm ord np.int32": lambda m: m.linalg.norm(m.ones((2, 3)), ord=np.int32(2)),
+    "norm ord np.int64 vector": lambda m: m.linalg.norm(m.ones(3), ord=np.int64(1)),
+    "norm ord np.float32 inf": lambda m: m.linalg.norm(m.ones((2, 3)), ord=np.float32(np.inf)),
+    "norm ord np.bool_": lambda m: m.linalg.norm(m.ones(3), ord=np.bool_(True)),
+    "norm ord 0-d array": lambda m: m.linalg.norm(m.ones((2, 3)), ord=m.array(2)),
+    "norm ord 1-d ndarray": lambda m: m.linalg.norm(m.ones(3), ord=np.array([2])),
+    "norm ord complex": lambda m: m.linalg.norm(m.ones(3), ord=2 + 0j),
+    "hadamard scale np.float32": lambda m: m.hadamard_transform(m.ones((2, 4)),
+                                                                scale=np.float32(0.5)),
+    "hadamard scale np.int64": lambda m: m.hadamard_transform(m.ones((2, 4)), scale=np.int64(2)),
+    "hadamard scale bool": lambda m: m.hadamard_transform(m.ones((2, 4)), scale=True),
+    "hadamard scale 0-d array": lambda m: m.hadamard_transform(m.ones((2, 4)),
+                                                               scale=m.array(0.5)),
+    "hadamard scale 1-d ndarray": lambda m: m.hadamard_transform(m.ones((2, 4)),
+                                                                 scale=np.array([0.5])),
+    "hadamard scale str": lambda m: m.hadamard_transform(m.ones((2, 4)), scale="0.5"),
+}
+
+
+@pytest.mark.parametrize("case", list(_NUMPY_PARAMS))
+def test_numpy_parameters(case):
+    check_parity(_NUMPY_PARAMS[case])
+
+
+_NUMPY_PARAMS_MORE = {
+    "fftshift axes ndarray": lambda m: m.fft.fftshift(m.ones((2, 3)), axes=np.array([0])),
+    "ifftshift axes 0-d ndarray": lambda m: m.fft.ifftshift(m.ones((2, 3)), axes=np.array(1)),
+    "conv2d padding ndarray": lambda m: m.conv2d(m.ones((1, 8, 8, 2)), m.ones((2, 3, 3, 2)),
+                                                 padding=np.array([1, 1])),
+    "conv_general stride ndarray": lambda m: m.conv_general(
+        m.ones((1, 8, 8, 2)), m.ones((2, 3, 3, 2)), stride=np.array([1, 2])),
+    "tensordot axes np.int64": lambda m: m.tensordot(m.ones((2, 3)), m.ones((3, 2)),
+                                                     axes=np.int64(1)),
+    "tensordot axes bool": lambda m: m.tensordot(m.ones((2, 3)), m.ones((3, 2)), axes=True),
+    "tensordot axes ndarray": lambda m: m.tensordot(m.ones((2, 3)), m.ones((3, 2)),
+                                                    axes=np.array([[1], [0]])),
+}
+
+
+@pytest.mark.parametrize("case", list(_NUMPY_PARAMS_MORE))
+def test_numpy_parameters_more(case):
+    check_parity(_NUMPY_PARAMS_MORE[case])
+
+
+@pytest.mark.parametrize("dc", ["complex64", "float32", "float16"])
+@pytest.mark.parametrize("da,db", [("int8", "int8"), ("uint8", "bool_"), ("int8", "bfloat16"),
+                                   ("float16", "int8")])
+def test_addmm_dtypes(dc, da, db):
+    check_parity(lambda m: m.addmm(m.ones((2, 2), getattr(m, dc)), m.ones((2, 3), getattr(m, da)),
+                                   m.ones((3, 2), getattr(m, db))), same_message=True)
+
+
+# -- gather_mm without indices is a matmul ------------------------------------------------
+
+@pytest.mark.parametrize("da,db", [("int32", "int32"), ("complex64", "float32"),
+                                   ("bool_", "int8"), ("float16", "bfloat16")])
+@pytest.mark.parametrize("indices", [None, "lhs"])
+def test_gather_mm_dtypes(da, db, indices):
+    def call(m):
+        kw = {"lhs_indices": m.array([1, 0], m.uint32)} if indices else {}
+        return m.gather_mm(m.ones((2, 1, 3), getattr(m, da)), m.ones((2, 3, 4), getattr(m, db)),
+                           **kw)
+    check_parity(call, same_message=True)
+
+
+@pytest.mark.parametrize("da,db", [("bool_", "int8"), ("uint8", "int32"), ("int8", "int8")])
+def test_matmul_refusal_names_the_inputs(da, db):
+    check_parity(lambda m: m.matmul(m.ones((2, 3), getattr(m, da)), m.ones((3, 2), getattr(m, db))),
+                 same_message=True)
+
+
+_FLOAT_LIKE = [np.float32(2), np.int64(2), True, np.array(2.0), np.array([2.0]), "2", 2j, None]
+
+
+@pytest.mark.parametrize("value", _FLOAT_LIKE, ids=repr)
+def test_addmm_alpha_beta(value):
+    def call(m, name):
+        return m.addmm(m.ones((2, 2)), m.ones((2, 3)), m.ones((3, 2)), **{name: value})
+    check_parity(lambda m: call(m, "alpha"))
+    check_parity(lambda m: call(m, "beta"))
+
+
+@pytest.mark.parametrize("shape", [np.array([2, 3]), np.array([3], np.uint8), np.array([2.0]),
+                                   np.array(3), np.array([[2]]), np.array([True])], ids=repr)
+def test_broadcast_shapes_of_ndarray(shape):
+    check_parity(lambda m: m.broadcast_shapes(shape, (3,)))
+
+
+@pytest.mark.parametrize("dtype", [None, "float16", 1], ids=repr)
+def test_from_fp8_dtype_argument(dtype):
+    check_parity(lambda m: m.from_fp8(m.ones((2,), m.uint8),
+                                      dtype=getattr(m, dtype) if isinstance(dtype, str) else dtype))
+
+
+@pytest.mark.parametrize("value", [[1.0, 2.0], (1, 2), 2.5, np.float32(2), np.ones(2)],
+                         ids=repr)
+def test_view_operand(value):
+    check_parity(lambda m: m.view(value, m.int32), same_message=True)

@@ -76,6 +76,8 @@ def _sum(p, x):
 
 def _prod(p, x):
     acc, mask = _ACC.get(p.dtype, (x.dtype, 0))
+    if acc in _HALF:  # upstream multiplies half types in float32: no overflow on the way
+        acc = torch.float32
     axes, keep = p.axes, p.keepdims
     if len(axes) == 1:
         r = torch.prod(x, axes[0], keepdim=keep, dtype=acc)
@@ -86,8 +88,10 @@ def _prod(p, x):
     else:
         r = x.to(acc)
         for ax in reversed(axes):
-            r = torch.prod(r, ax, keepdim=keep)
-    return r & mask if mask else r
+            r = torch.prod(r, ax, keepdim=keep, dtype=acc)
+    if mask:
+        r = r & mask
+    return r.to(x.dtype) if x.dtype in _HALF else r
 
 
 def _extreme(p, x):

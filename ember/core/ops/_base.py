@@ -3,6 +3,8 @@
 import functools
 import operator
 
+import numpy as np
+
 from ember.core import device as dev
 from ember.core import dtypes as D
 from ember.core.array import array, const, node, scalar_dtype
@@ -41,11 +43,27 @@ def as_array(x, s=None, dtype=None):
     if s is None:
         s = resolve(None)
     if isinstance(x, _SCALAR_TYPES):
+        if type(x) is int:
+            check_int64(x)
         return const(x, dtype or scalar_dtype(x), s)
     if isinstance(x, array):
         return x
     a = array(x) if dtype is None else array(x, dtype)
     return a if a._stream.device is s.device else to_device(a, s)
+
+
+def as_operand(x, s):
+    """`x` (a scalar or an array, as upstream's `scalar | array` arguments take: not a
+    sequence) as an array on stream s."""
+    if isinstance(x, (list, tuple)):
+        raise ValueError(f"Invalid type {type(x).__name__} received in array initialization.")
+    return as_array(x, s)
+
+
+def check_int64(v):
+    """Upstream's bindings convert a Python int through int64 (a wider one fails there)."""
+    if not -0x8000000000000000 <= v <= 0x7FFFFFFFFFFFFFFF:
+        raise RuntimeError(f"Cannot convert {v} to an integer of 64 bits.")
 
 
 def to_device(x, s):
@@ -100,9 +118,28 @@ def broadcast_pair(a, b, op="broadcast_shapes"):
     return _broadcast2(a, b, op)
 
 
+def _shape_arg(s):
+    if isinstance(s, np.ndarray):  # a sequence of ints to upstream's binding, if it is one
+        if s.ndim != 1 or s.dtype.kind not in "iu":
+            raise RuntimeError("[broadcast_shapes] Expected a shape as a sequence of ints.")
+        return s.tolist()
+    if not isinstance(s, (tuple, list)):
+        raise ValueError("[broadcast_shapes] Expects a sequence of shapes (tuple or list of "
+                         "ints).")
+    return s
+
+
+def float_like(v):
+    """Whether upstream's binding takes `v` for a float: what float() takes, but strings,
+    complex numbers and arrays with dimensions."""
+    return not isinstance(v, (str, bytes, complex)) and not getattr(v, "ndim", 0) and (
+        hasattr(v, "__float__") or hasattr(v, "__index__"))
+
+
 def broadcast_shapes(*shapes):
     if not shapes:
         raise ValueError("[broadcast_shapes] No input shapes provided.")
+    shapes = [_shape_arg(s) for s in shapes]
     out = tuple(shapes[0])
     for s in shapes[1:]:
         out = broadcast_pair(out, tuple(s), "broadcast_shapes")

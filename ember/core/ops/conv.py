@@ -7,6 +7,8 @@ primitives/conv.py), preceded by a slice when the padding is negative.
 
 import operator
 
+import numpy as np
+
 from ember.core.array import array, node
 from ember.core.ops._base import PROMOTE, resolve
 from ember.core.ops.elementwise import astype
@@ -47,6 +49,8 @@ def _int(v, op):
 
 def _ints(v, n, op):
     """An int or a sequence of exactly n ints (n None: of any length), as a list."""
+    if isinstance(v, np.ndarray) and v.ndim:
+        v = v.tolist()  # (a sequence, as upstream's binding reads it)
     if isinstance(v, _SEQ):
         if n is not None and len(v) != n:
             raise _bad_args(op)

@@ -17,7 +17,7 @@ from ember.core.array import (
     node,
     scalar_dtype,
 )
-from ember.core.ops._base import as_array, binding_error, resolve, to_device
+from ember.core.ops._base import as_array, as_operand, binding_error, resolve, to_device
 from ember.core.primitives.creation import Arange, Eye, Full, Linspace, NanToNum, Tri, Window
 
 __all__ = ["full", "zeros", "ones", "empty", "zeros_like", "ones_like", "empty_like",
@@ -39,8 +39,10 @@ def _shape(shape):
                 break
         else:
             return _check_dims(shape)
-    if isinstance(shape, int) and not isinstance(shape, bool):
-        return _check_dims((shape,))
+    if isinstance(shape, int):
+        return _check_dims((int(shape),))
+    if isinstance(shape, np.ndarray) and shape.ndim == 1 and shape.dtype.kind in "biu":
+        shape = shape.tolist()
     if isinstance(shape, (list, tuple)):
         dims = []
         for d in shape:
@@ -51,7 +53,7 @@ def _shape(shape):
             except AttributeError:
                 raise TypeError("[full] Shape must be an int or a sequence of ints.") from None
         return _check_dims(tuple(dims))
-    if isinstance(shape, (float, np.number, array)):
+    if isinstance(shape, (float, np.number, np.ndarray, array)):
         raise RuntimeError("[full] Shape must be an int or a sequence of integers.")
     raise TypeError("[full] Shape must be an int or a sequence of ints.")
 
@@ -482,21 +484,19 @@ def allclose(a, b, /, rtol=1e-05, atol=1e-08, *, equal_nan=False, stream=None):
     return O.all(isclose(a, b, rtol, atol, equal_nan=equal_nan, stream=stream), stream=stream)
 
 
-def _operand(x, s):
-    if isinstance(x, (list, tuple)):
-        raise ValueError(f"Invalid type {type(x).__name__} received in array initialization.")
-    return as_array(x, s)
-
-
 def array_equal(a, b, *, equal_nan=False, stream=None):
     """Whether a and b have the same shape and equal values: a bool scalar array."""
     s = resolve(stream)
+    if type(b) is int and isinstance(a, array):
+        O.elementwise.check_int_scalar(b, a._dtype)
+    if type(a) is int and isinstance(b, array):
+        O.elementwise.check_int_scalar(a, b._dtype)
     if isinstance(a, array) and not isinstance(b, array):
         b = _numpy_as(b, a._dtype, s)
     elif isinstance(b, array) and not isinstance(a, array):
         a = _numpy_as(a, b._dtype, s)
-    a = _operand(a, s)
-    b = _operand(b, s)
+    a = as_operand(a, s)
+    b = as_operand(b, s)
     if a._shape != b._shape:
         return full((), False, stream=s)
     eq = O.equal(a, b, s)
@@ -514,7 +514,7 @@ def nan_to_num(a, nan=0, posinf=None, neginf=None, *, stream=None):
     """a with NaN replaced by `nan` and infinities by `posinf` / `neginf` (default: the
     largest finite values of a's dtype)."""
     s = resolve(stream)
-    a = _operand(a, s)
+    a = as_operand(a, s)
     dt = a._dtype
     if dt.kind not in "fc":
         return fresh(a)

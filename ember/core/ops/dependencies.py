@@ -1,7 +1,7 @@
 """depends: arrays that are computed only after some others."""
 
 from ember.core.array import array, nodes
-from ember.core.ops._base import resolve
+from ember.core.ops._base import binding_error, resolve
 from ember.core.primitives.dependencies import Depends
 
 __all__ = ["depends"]
@@ -12,6 +12,9 @@ def _arrays(v, what):
         return [v], True
     if isinstance(v, (list, tuple)) and all(isinstance(x, array) for x in v):
         return list(v), False
+    if v is None:
+        raise binding_error("depends", "depends(inputs: array | Sequence[array], "
+                            "dependencies: array | Sequence[array])")
     # upstream's bindings fail the same way (a C++ std::bad_cast)
     raise RuntimeError(f"[depends] Expected an array or a sequence of arrays for {what}.")
 

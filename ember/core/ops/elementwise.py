@@ -14,6 +14,7 @@ from ember.core.ops._base import (
     as_array,
     binding_error,
     broadcast_pair,
+    check_int64,
     resolve,
     to_device,
     weak_dtype,
@@ -105,6 +106,7 @@ def _sig(*names):
 
 
 _UNARY_SIG = _sig("a")
+_PLAIN_UNARY_SIG = inspect.signature(lambda a, stream=None: None)
 _BINARY_SIG = _sig("a", "b")
 # ops whose upstream signature is plain (a, b, stream=None): the function's own
 _PLAIN_SIG = {"add", "subtract", "multiply", "divide", "floor_divide", "remainder", "equal",
@@ -120,7 +122,7 @@ def _make_unary(op):
     to_bool = prim.rule == "bool"
     current = _CURRENT
 
-    def f(a, stream=None):
+    def f(a, /, stream=None):
         if stream is None and type(a) is array and current and a._dtype in fast \
                 and a._stream is current[-1]:
             y = _anew(array)
@@ -154,6 +156,8 @@ def _make_unary(op):
         f.__signature__ = inspect.signature(lambda a, *, stream=None: None)
     elif op not in _PLAIN_SIG:
         f.__signature__ = _UNARY_SIG
+    else:  # upstream's documented signature (its binding takes `a` by position only)
+        f.__signature__ = _PLAIN_UNARY_SIG
     return f
 
 
@@ -203,7 +207,7 @@ asin, acos, atan = arcsin, arccos, arctan
 asinh, acosh, atanh = arcsinh, arccosh, arctanh
 
 
-def round(a, decimals=0, stream=None):  # noqa: A001
+def round(a, /, decimals=0, stream=None):  # noqa: A001
     s = resolve(stream)
     a = _operand(a, s)
     if a._dtype.kind in "uib":
@@ -218,7 +222,7 @@ def round(a, decimals=0, stream=None):  # noqa: A001
     return apply_unary(E.Round(int(decimals)), a, s)
 
 
-def positive(a, stream=None):
+def positive(a, /, stream=None):
     return _array_only(a, resolve(stream), "positive")
 
 
@@ -228,14 +232,14 @@ def _array_only(a, s, op):
     return as_array(a, s)
 
 
-def degrees(a, stream=None):
+def degrees(a, /, stream=None):
     a = _operand(a, resolve(stream))
     if a._dtype.kind not in "fc":
         a = astype(a, _F32, stream)
     return multiply(a, 57.29577951308232, stream)
 
 
-def radians(a, stream=None):
+def radians(a, /, stream=None):
     a = _operand(a, resolve(stream))
     if a._dtype.kind not in "fc":
         a = astype(a, _F32, stream)
@@ -252,12 +256,12 @@ def binary_args(a, b, s, op):
         dt = PROMOTE[a._dtype, b._dtype]
     elif ta is array and tb in (int, float, bool, complex):
         dt = weak_dtype(a._dtype, b)
-        if tb is int and dt in _NARROW_INTS:
+        if tb is int and (dt in _NARROW_INTS or not -0x80000000 <= b <= 0x7FFFFFFF):
             _check_fits(b, dt, a._dtype)
         b = const(b, dt, s)
     elif tb is array and ta in (int, float, bool, complex):
         dt = weak_dtype(b._dtype, a)
-        if ta is int and dt in _NARROW_INTS:
+        if ta is int and (dt in _NARROW_INTS or not -0x80000000 <= a <= 0x7FFFFFFF):
             _check_fits(a, dt, b._dtype)
         a = const(a, dt, s)
     else:
@@ -286,10 +290,21 @@ _NARROW_INTS = {d: (-(1 << (8 * d.size - 1)), (1 << (8 * d.size - 1)) - 1) if d.
                 for d in (D.int8, D.int16, D.int32, D.uint8, D.uint16, D.uint32)}
 
 
+def check_int_scalar(v, strong):
+    """Refuse Python int `v` beside an array of dtype `strong` as upstream does: outside
+    int64, or outside the (narrow) integer dtype it takes."""
+    dt = weak_dtype(strong, v)
+    if dt in _NARROW_INTS or not -0x80000000 <= v <= 0x7FFFFFFF:
+        _check_fits(v, dt, strong)
+
+
 def _check_fits(v, dt, strong):
+    check_int64(v)
+    if dt not in _NARROW_INTS:
+        return
     lo, hi = _NARROW_INTS[dt]
     # with a bool array upstream C-casts the int (through int64) to int32: it wraps
-    if not lo <= v <= hi and not (strong is D.bool_ and -(1 << 63) <= v < (1 << 63)):
+    if not lo <= v <= hi and strong is not D.bool_:
         raise ValueError(f"Converting {v} to {dt.name} would result in overflow.")
 
 
@@ -371,6 +386,16 @@ def _fast_dtypes(op, rule):
     return frozenset(ok)
 
 
+def _truth(v):
+    if type(v) is int:
+        check_int64(v)
+        return v != 0
+    if isinstance(v, (np.generic, np.ndarray)) and not isinstance(v, float) \
+            and v.dtype.kind in "biufc":
+        return np.asarray(v) != 0
+    return v
+
+
 def _make_binary(op):
     prim = E.BINARY[op]()
     unsigned = E.UNSIGNED[op]() if op in E.UNSIGNED else None
@@ -399,9 +424,10 @@ def _make_binary(op):
                 return y
         s = resolve(stream)
         if logical:
-            # a Python int is only truth here: it need not fit the other operand's dtype
-            a = a != 0 if type(a) is int else a
-            b = b != 0 if type(b) is int else b
+            # a Python int or a numpy value is only truth here: it need not fit (or keep
+            # its value in) the other operand's dtype
+            a = _truth(a)
+            b = _truth(b)
         x, y, dt = binary_args(a, b, s, op)
         if rule == "int" and dt.kind in "fc":
             raise _not_integer(op, a, b, dt, s)
@@ -461,7 +487,11 @@ def logical_xor(a, b, stream=None):
 
 
 def divmod(a, b, stream=None):  # noqa: A001
-    return [floor_divide(a, b, stream), remainder(a, b, stream)]
+    s = resolve(stream)
+    x, y, dt = binary_args(a, b, s, "divmod")
+    if dt is D.complex64:  # refused before the shapes are broadcast
+        raise ValueError("[divmod] Complex type not supported.")
+    return [floor_divide(x, y, s), remainder(x, y, s)]
 
 
 def where(condition, x, y, stream=None):

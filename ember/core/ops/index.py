@@ -12,7 +12,7 @@ import numpy as np
 from ember.core import _backend as B
 from ember.core import dtypes as D
 from ember.core.array import array, const, fresh, node
-from ember.core.ops._base import as_array, broadcast_pair, resolve, weak_dtype
+from ember.core.ops._base import as_array, binding_error, broadcast_pair, resolve, weak_dtype
 from ember.core.ops.reduce import array_arg
 from ember.core.primitives import elementwise as E
 from ember.core.primitives import index as P
@@ -975,9 +975,17 @@ def take_along_axis(a, /, indices, axis=-1, *, stream=None):
     return node(shape, a._dtype, P.GatherAxis(axis), (a, idx), s)
 
 
+def _array_arg(a, s, op, signature):
+    """`a` as an array on stream s: upstream's binding refuses anything else."""
+    if not isinstance(a, array):
+        raise binding_error(op, signature)
+    return as_array(a, s)
+
+
 def put_along_axis(a, /, indices, values, axis=None, *, stream=None):
     s = resolve(stream)
-    a = as_array(a, s)
+    a = _array_arg(a, s, "put_along_axis", "put_along_axis(a: array, /, indices: array, values: "
+                   "array, axis: int | None = None, *, stream: StreamOrDevice = None) -> array")
     if not isinstance(values, array):
         raise TypeError("put_along_axis(): incompatible function arguments: values must be "
                         "an array.")
@@ -1048,7 +1056,8 @@ def _dynamic_args(a, start, axes, op, s):
 
 def slice(a, start_indices, axes, slice_size, *, stream=None):  # noqa: A001
     s = resolve(stream)
-    a = as_array(a, s)
+    a = _array_arg(a, s, "slice", "slice(a: array, start_indices: array, axes: Sequence[int], "
+                   "slice_size: Sequence[int], *, stream: StreamOrDevice = None) -> array")
     start, axes = _dynamic_args(a, start_indices, axes, "slice", s)
     sizes = tuple(int(d) for d in slice_size)
     if len(sizes) != a.ndim:
@@ -1061,7 +1070,8 @@ def slice(a, start_indices, axes, slice_size, *, stream=None):  # noqa: A001
 
 def slice_update(a, update, start_indices, axes, *, stream=None):
     s = resolve(stream)
-    a = as_array(a, s)
+    a = _array_arg(a, s, "slice_update", "slice_update(a: array, update: array, start_indices: "
+                   "array, axes: Sequence[int], *, stream: StreamOrDevice = None) -> array")
     if not isinstance(update, array):
         raise TypeError("slice_update(): incompatible function arguments: update must be an "
                         "array.")

@@ -3,7 +3,14 @@
 from ember.core import dtypes as D
 from ember.core.array import array, fresh, node
 from ember.core.device import _CURRENT
-from ember.core.ops._base import PROMOTE, as_array, broadcast_pair, resolve
+from ember.core.ops._base import (
+    PROMOTE,
+    as_array,
+    as_operand,
+    broadcast_pair,
+    float_like,
+    resolve,
+)
 from ember.core.ops.elementwise import astype, binary_args, equal, multiply, where
 from ember.core.ops.reduce import sum as _sum
 from ember.core.ops.shape import broadcast_to, reshape, transpose
@@ -66,19 +73,24 @@ def matmul(a, b, /, *, stream=None):
             return node((sa[0], sb[1]), dt, _MATMUL, (a, b), st)
     _arrays("matmul", a, b)
     s = resolve(stream)
+    da, db = a.dtype, b.dtype
     a, b, dt = binary_args(a, b, s, "matmul")
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError("[matmul] Got 0 dimension input. Inputs must have at least one "
                          "dimension.")
     if dt.kind not in "fc":
-        raise ValueError(f"[matmul] Only inexact types are supported but {a.dtype.name} and "
-                         f"{b.dtype.name} were provided which results in {dt.name}, which is "
-                         "not a floating point type.")
+        raise _not_inexact(da, db, dt)
     a, b, batch, va, vb = _matrix_args(a, b, "matmul", s)
     out = node(batch + (a.shape[-2], b.shape[-1]), dt, _MATMUL, (a, b), s)
     if va or vb:
         out = reshape(out, _squeezed(batch, a, b, va, vb), stream=s)
     return out
+
+
+def _not_inexact(da, db, dt):
+    return ValueError(f"[matmul] Only inexact types are supported but {da.name} and "
+                      f"{db.name} were provided which results in {dt.name}, which is not a "
+                      "floating point type.")
 
 
 def addmm(c, a, b, /, alpha=1.0, beta=1.0, *, stream=None):
@@ -96,8 +108,9 @@ def addmm(c, a, b, /, alpha=1.0, beta=1.0, *, stream=None):
                 return node(out, dt, prim, (c, a, b), st)
     _arrays("addmm", c, a, b)
     for v in (alpha, beta):
-        if not isinstance(v, (int, float)):
+        if not float_like(v):
             raise TypeError(f"[addmm] alpha and beta must be floats, got {type(v).__name__}.")
+    alpha, beta = float(alpha), float(beta)
     s = resolve(stream)
     c, a, b = as_array(c, s), as_array(a, s), as_array(b, s)
     dt = PROMOTE[PROMOTE[c.dtype, a.dtype], b.dtype]
@@ -106,6 +119,9 @@ def addmm(c, a, b, /, alpha=1.0, beta=1.0, *, stream=None):
                          f"{c.dtype.name}, {a.dtype.name} and {b.dtype.name} were provided "
                          f"which results in {dt.name}, which is not a real floating point "
                          "type.")
+    if dt is D.complex64 and PROMOTE[a.dtype, b.dtype].kind not in "fc":
+        # upstream takes a complex c apart: a @ b is a matmul of its own, and refused so
+        raise _not_inexact(a.dtype, b.dtype, PROMOTE[a.dtype, b.dtype])
     a, b, batch, va, vb = _matrix_args(a, b, "addmm", s)
     final = _squeezed(batch, a, b, va, vb)
     if broadcast_pair(c.shape, final, "broadcast_shapes") != final:
@@ -143,7 +159,11 @@ def outer(a, b, /, *, stream=None):
 
 def _tensordot_axes(axes, a, b):
     na, nb = a.ndim, b.ndim
-    if isinstance(axes, int) and not isinstance(axes, bool):
+    if not isinstance(axes, int) and hasattr(axes, "__index__") and \
+            not getattr(axes, "ndim", 0):
+        axes = axes.__index__()  # a numpy int
+    if isinstance(axes, int):  # (a bool too)
+        axes = int(axes)
         if axes < 0:
             raise ValueError("[tensordot] axis must be greater or equal to 0.")
         if axes > min(na, nb):
@@ -337,6 +357,9 @@ def einsum(subscripts, *operands, stream=None):
     if not isinstance(subscripts, str):
         raise TypeError("[einsum] The subscripts must be a string.")
     s = resolve(stream)
+    for x in operands:
+        if not isinstance(x, array):  # upstream casts each operand in C++, where this fails
+            raise RuntimeError(f"[einsum] Expected an array operand, got {type(x).__name__}.")
     ops = [as_array(x, s) for x in operands]
     labels, out, sizes = _parse(subscripts, ops)
     terms = []
@@ -380,7 +403,7 @@ def view(a, dtype, stream=None):
     if not isinstance(dtype, D.Dtype):
         raise TypeError(f"[view] Expected a Dtype, got {type(dtype).__name__}.")
     s = resolve(stream)
-    a = as_array(a, s)
+    a = as_operand(a, s)
     src = a.dtype
     if src is dtype:
         return fresh(a)

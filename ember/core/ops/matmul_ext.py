@@ -6,7 +6,14 @@ import operator
 
 from ember.core import dtypes as D
 from ember.core.array import array, fresh, node
-from ember.core.ops._base import PROMOTE, as_array, binding_error, broadcast_pair, resolve
+from ember.core.ops._base import (
+    PROMOTE,
+    as_array,
+    binding_error,
+    broadcast_pair,
+    float_like,
+    resolve,
+)
 from ember.core.primitives.matmul_ext import GatherMM, Hadamard, SegmentedMM
 
 __all__ = ["gather_mm", "segmented_mm", "block_masked_mm", "vecdot", "kron", "einsum_path",
@@ -94,6 +101,8 @@ def gather_mm(a, b, /, lhs_indices=None, rhs_indices=None, *, sorted_indices=Fal
                    "rhs_indices: array | None = None, *, sorted_indices: bool = False, "
                    "stream: StreamOrDevice = None) -> array")
     s = resolve(stream)
+    if lhs_indices is None and rhs_indices is None:
+        return O.matmul(a, b, stream=s)  # as upstream: its checks and dtypes, complex too
     a, b = as_array(a, s), as_array(b, s)
     dt = _real_float("gather_mm", a, b)
     a, b, va, vb = _as_matrices("gather_mm", a, b)
@@ -276,12 +285,12 @@ def _hadamard(x, scale, transpose=False):
 
 def hadamard_transform(a, scale=None, stream=None):
     O = _O()
-    if not isinstance(a, array) or scale is not None and (
-            isinstance(scale, bool) or not isinstance(scale, (int, float))):
+    if not isinstance(a, array) or scale is not None and not float_like(scale):
         raise _sig("hadamard_transform", "a: array, scale: float | None = None, stream: "
                    "StreamOrDevice = None) -> array")
     s = resolve(stream)
     a = as_array(a, s)
+    scale = None if scale is None else float(scale)
     if a.size == 0:
         raise ValueError("[hadamard_transform] Does not support empty arrays.")
     n = a.shape[-1] if a.shape else 1
@@ -292,7 +301,7 @@ def hadamard_transform(a, scale=None, stream=None):
     shape = a.shape
     if not shape:
         a = O.reshape(a, (1,), stream=s)
-    scale = 1.0 / math.sqrt(n) if scale is None else float(scale)
+    scale = 1.0 / math.sqrt(n) if scale is None else scale
     m = _hadamard_m(n)
     out = node(a.shape, a.dtype, Hadamard(m, scale), (a,), s)
     return out if shape else O.reshape(out, (), stream=s)

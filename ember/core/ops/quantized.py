@@ -181,9 +181,16 @@ def _qmm_dtype(op, mode, x, scales, biases):
     return dt
 
 
+_QMM_SIG = ("quantized_matmul(x: array, w: array, /, scales: array, biases: array | None = None, "
+            "transpose: bool = True, group_size: int | None = None, bits: int | None = None, "
+            "mode: str = 'affine', *, stream: StreamOrDevice = None) -> array")
+
+
 def quantized_matmul(x, w, /, scales, biases=None, transpose=True, group_size=None,
                      bits=None, mode="affine", *, stream=None):
     s = resolve(stream)
+    if not isinstance(x, array):
+        raise binding_error("quantized_matmul", _QMM_SIG)
     gs, b = _params("quantized_matmul", mode, group_size, bits)
     x, w, scales = as_array(x, s), as_array(w, s), as_array(scales, s)
     biases = None if biases is None else as_array(biases, s)
@@ -312,7 +319,7 @@ def to_fp8(x, *, stream=None):
 
 def from_fp8(x, dtype=D.bfloat16, *, stream=None):
     s = resolve(stream)
-    if not isinstance(x, array):
+    if not isinstance(x, array) or not isinstance(dtype, D.Dtype):
         raise binding_error("from_fp8", "from_fp8(x: array, dtype: Dtype = bfloat16, *, stream: "
                             "StreamOrDevice = None) -> array")
     x = as_array(x, s)

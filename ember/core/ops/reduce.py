@@ -77,19 +77,27 @@ def norm_axes(axis, ndim, op):
         if -ndim <= axis < ndim:
             return (axis % ndim,)
         raise _bad_axis(axis, ndim, op)
-    if isinstance(axis, (str, bytes)) or not hasattr(axis, "__iter__") \
-            or isinstance(axis, array) and axis.ndim == 0:
-        axis = (axis,)
     out = []
-    for a in axis:
+    bad = None
+    for a in _as_sequence(axis):
         a = int_arg(a, op)
-        if not -ndim <= a < ndim:
-            raise _bad_axis(a, ndim, op)
-        out.append(a % ndim)
+        if -ndim <= a < ndim:
+            out.append(a % ndim)
+        elif bad is None:
+            bad = a  # raised once every axis has converted, as upstream's binding does first
+    if bad is not None:
+        raise _bad_axis(bad, ndim, op)
     if len(set(out)) != len(out):
         raise ValueError("Duplicate axes detected in reduction.")
     out.sort()
     return tuple(out)
+
+
+def _as_sequence(axis):
+    if isinstance(axis, (str, bytes)) or not hasattr(axis, "__iter__") \
+            or isinstance(axis, array) and axis.ndim == 0:
+        return (axis,)
+    return axis
 
 
 def check_bool(v, op, what):
@@ -277,7 +285,8 @@ def argmin(a, /, axis=None, keepdims=False, *, stream=None):
 # -- logsumexp, softmax ------------------------------------------------------------------
 
 def _check_0d_axes(a, axis, op):
-    if not a._shape and axis is not None and (type(axis) is int or len(axis)):
+    # (every axis is converted first: a non-integer one is refused as upstream's binding does)
+    if not a._shape and axis is not None and [int_arg(v, op) for v in _as_sequence(axis)]:
         raise ValueError(f"[{op}] Received non-empty axes for array with 0 dimensions.")
 
 
@@ -306,10 +315,12 @@ def softmax(a, /, axis=None, *, precise=False, stream=None):
     if precise is not False and precise is not True:
         check_bool(precise, "softmax", "precise")
     dt = a._dtype
+    if not a.size:
+        return fresh(a)  # nothing to normalise (the kernels refuse an empty reduction)
     if dt in _FLOAT:
         return node(a._shape, dt, Softmax(axes, precise), (a,), s)
     y = node(a._shape, _F32, Softmax(axes, precise), (_float(a, s),), s)
-    if len(axes) == 1 and axes[0] == len(a._shape) - 1 and a.size:
+    if len(axes) == 1 and axes[0] == len(a._shape) - 1:
         return y
     # but for the last axis, upstream casts the result back to the input's dtype
     from ember.core.ops.elementwise import astype

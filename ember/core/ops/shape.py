@@ -9,6 +9,7 @@ import numpy as np
 from ember.core import dtypes as D
 from ember.core.array import array, fresh, node, nodes
 from ember.core.ops._base import (
+    as_operand,
     binding_error,
     broadcast_pair,
     broadcast_shapes,
@@ -76,6 +77,14 @@ def _arr(a, s, op):
     return a
 
 
+def _listed(a, s, op):
+    """An array of a variadic argument: upstream casts each one in C++, where a non-array
+    fails (a RuntimeError, not its binding's TypeError)."""
+    if not isinstance(a, array):
+        raise RuntimeError(f"[{op}] Expected an array, got {type(a).__name__}.")
+    return _arr(a, s, op)
+
+
 def _int(v, op, what="axis"):
     if type(v) is int:
         return v
@@ -89,7 +98,9 @@ def _int(v, op, what="axis"):
 
 
 def _is_int(v):
-    return type(v) is int or (not isinstance(v, array) and hasattr(v, "__index__"))
+    # (a numpy array has __index__ too, but one with dimensions is a sequence of ints)
+    return type(v) is int or (not isinstance(v, array) and hasattr(v, "__index__")
+                              and not getattr(v, "ndim", 0))
 
 
 def _axis(axis, n, op, msg=_OOB):
@@ -235,13 +246,13 @@ def unflatten(a, /, axis, shape, *, stream=None):
         raise ValueError("[unflatten] Shape to unflatten to cannot be empty.")
     size = a._shape[ax]
     if shape.count(-1) > 1:
-        raise ValueError("[unflatten] Can only infer one dimension.")
+        raise ValueError("[Unflatten] Can only infer one dimension.")
     if -1 in shape:
         known = _prod(d for d in shape if d != -1)
         if known and size % known == 0:
             shape = tuple(size // known if d == -1 else d for d in shape)
     if any(d < 0 for d in shape) or _prod(shape) != size:
-        raise ValueError(f"[unflatten] Cannot unflatten axis {ax} with size {size} into shape "
+        raise ValueError(f"[Unflatten] Cannot unflatten axis {ax} with size {size} into shape "
                          f"{_fmt(shape)}.")
     return _reshaped(a, a._shape[:ax] + shape + a._shape[ax + 1:], s)
 
@@ -299,7 +310,7 @@ def _atleast(arys, k, stream):
     op = f"atleast_{k}d"
     out = []
     for a in arys:
-        a = _arr(a, s, op)
+        a = _listed(a, s, op)
         sh = a._shape
         if len(sh) < k:
             if k == 3 and len(sh) == 2:
@@ -399,8 +410,7 @@ def swapaxes(a, /, axis1, axis2, *, stream=None):
 def broadcast_to(a, /, shape, *, stream=None):
     s = resolve(stream)
     if type(a) is not array:
-        from ember.core.ops._base import as_array
-        a = as_array(a, s)
+        a = as_operand(a, s)
     elif a._stream.device is not s.device:
         a = to_device(a, s)
     if type(shape) is not tuple:
@@ -427,7 +437,7 @@ def broadcast_to(a, /, shape, *, stream=None):
 
 def broadcast_arrays(*arrays, stream=None):
     s = resolve(stream)
-    xs = [_arr(a, s, "broadcast_arrays") for a in arrays]
+    xs = [_listed(a, s, "broadcast_arrays") for a in arrays]
     if not xs:
         return []
     shape = broadcast_shapes(*[x._shape for x in xs])
@@ -452,12 +462,12 @@ def concatenate(arrays, axis=0, *, stream=None):
         xs = [_reshaped(x, (x.size,), s) for x in xs]
         axis = 0
     n = xs[0].ndim
+    ax = _axis(axis, n, "concatenate")  # against the first array, before the others' ranks
     for x in xs[1:]:
         if x.ndim != n:
             raise ValueError("[concatenate] All the input arrays must have the same number of "
                              f"dimensions. However, got arrays with dimensions {n} and "
                              f"{x.ndim}.")
-    ax = _axis(axis, n, "concatenate")
     ref = xs[0]._shape
     for x in xs[1:]:
         sh = x._shape
@@ -556,13 +566,11 @@ def repeat(array, repeats, axis=None, *, stream=None):  # noqa: A002 - upstream'
     s = resolve(stream)
     x = _arr(array, s, "repeat")
     r = _int(repeats, "repeat", "number of repeats")
+    ax = 0 if axis is None else _axis(axis, x.ndim, "repeat")  # checked before the repeats
     if r < 0:
         raise ValueError("[repeat] Number of repeats cannot be negative")
     if axis is None:
         x = _reshaped(x, (x.size,), s)
-        ax = 0
-    else:
-        ax = _axis(axis, x.ndim, "repeat")
     if r == 1:
         return fresh(x)
     sh = x._shape
@@ -606,6 +614,8 @@ _PAD_MODES = ("constant", "edge", "reflect", "symmetric")
 def _pad_widths(pw, n):
     bad = TypeError("[pad] pad_width must be an int, a tuple of one or two ints, or a list "
                     "of (before, after) pairs.")
+    if isinstance(pw, np.ndarray) and pw.ndim and pw.dtype.kind in "biu":
+        pw = pw.tolist()  # (a numpy array of ints is a sequence as upstream reads it)
     if _is_int(pw):
         pairs = [(_int(pw, "pad"),) * 2]
     elif isinstance(pw, (list, tuple)):
@@ -718,7 +728,7 @@ def flip(a, /, axis=None, *, stream=None):
     return node(a._shape, a._dtype, Flip(axes), (a,), s)
 
 
-def roll(a, shift, /, axis=None, *, stream=None):
+def roll(a, /, shift, axis=None, *, stream=None):
     s = resolve(stream)
     a = _arr(a, s, "roll")
     shifts = _ints(shift, "roll", "shift")
