@@ -342,6 +342,25 @@ def test_activation_classes(name, kw):
     same(fn, tol=1e-4)
 
 
+# every activation layer, the parameterless ones included (they share one __call__)
+ACT_LAYERS = ["CELU", "ELU", "GELU", "GLU", "HardShrink", "HardTanh", "Hardswish",
+              "LeakyReLU", "LogSigmoid", "LogSoftmax", "Mish", "PReLU", "ReLU", "ReLU2",
+              "ReLU6", "SELU", "SiLU", "Sigmoid", "Softmax", "Softmin", "Softplus",
+              "Softshrink", "Softsign", "Step", "Tanh"]
+
+
+@pytest.mark.parametrize("how", ["none", "extra", "bogus_kwarg", "x_kwarg"])
+@pytest.mark.parametrize("name", ACT_LAYERS)
+def test_activation_layer_call_arguments(name, how):
+    """Python's own TypeError for a bad call names the same function as upstream's."""
+    def fn(core, lib, _):
+        layer, x = getattr(lib, name)(), _x(core, (4, 6))
+        args, kw = {"none": ((), {}), "extra": ((x, x), {}), "bogus_kwarg": ((x,), {"a": 1}),
+                    "x_kwarg": ((), {"x": x})}[how]
+        return layer(*args, **kw)
+    same(fn, tol=1e-5)
+
+
 # -- losses ----------------------------------------------------------------------------
 
 def _n(shape, s=0):
@@ -640,3 +659,86 @@ def test_load_weights(name):
         m = _model(core, lib)
         return m.load_weights(weights(core, m), strict=strict).parameters()
     same(fn)
+
+
+def _nested(core, lib):
+    """Modules in a Sequential, lists, dicts and a tuple, beside arrays, a private array,
+    empty containers, a plain attribute and a list mixing arrays with other values."""
+    core.random.seed(0)
+
+    class Net(lib.Module):
+        def __init__(self):
+            super().__init__()
+            self.seq = lib.Sequential(lib.Linear(2, 3), lib.ReLU(),
+                                      lib.Sequential(lib.Linear(3, 3), lib.Dropout(0.1)))
+            self.lst = [lib.Linear(3, 2), [lib.GELU(), lib.LayerNorm(2)]]
+            self.dct = {"a": lib.Linear(2, 2), "b": {"c": lib.RMSNorm(2)}, "w": core.ones(2)}
+            self.arr = core.zeros((2, 2))
+            self.tup = (core.ones(1), lib.Identity())
+            self._priv = core.ones(3)
+            self.empty = []
+            self.other = 3
+            self.mixed = [core.ones(2), {"x": core.ones(1)}, 4, "s"]
+
+    return Net()
+
+
+def _loss(m):
+    return lambda x, y=1.0: (m.arr * x * y).sum() + m.dct["a"](x[None]).sum()
+
+
+NESTED = {
+    "tree": lambda c, lib, m: (str(m), list(m.keys()), m.parameters(), m.children(),
+                               m.leaf_modules(), [k for k, _ in m.named_modules()]),
+    "freeze_norec_keys": lambda c, lib, m: m.freeze(keys=["arr", "dct"], recurse=False)
+    .trainable_parameters(),
+    "freeze_norec_strict": lambda c, lib, m: m.freeze(keys=["weight"], strict=True,
+                                                      recurse=False),
+    "unfreeze_norec": lambda c, lib, m: m.freeze().unfreeze(recurse=False)
+    .trainable_parameters(),
+    "freeze_plain_attr": lambda c, lib, m: m.freeze(keys="other", strict=True)
+    .trainable_parameters(),
+    "set_array_over_attr": lambda c, lib, m: (setattr(m, "other", c.ones(1)), list(m.keys()),
+                                              m.parameters()["other"])[1:],
+    "set_none_over_array": lambda c, lib, m: (setattr(m, "arr", None), list(m.keys()),
+                                              m.arr)[1:],
+    "set_module": lambda c, lib, m: (setattr(m, "new", lib.Linear(1, 1)), m.children())[1],
+    "set_over_method": lambda c, lib, m: setattr(m, "parameters", c.ones(1)),
+    "del_array": lambda c, lib, m: (delattr(m, "arr"), list(m.keys()))[1],
+    "del_missing": lambda c, lib, m: delattr(m, "nope"),
+    "update_array_with_list": lambda c, lib, m: m.update({"arr": [c.ones(1)]}),
+    "update_dict_for_array": lambda c, lib, m: m.update({"arr": {"a": c.ones(1)}}),
+    "update_plain_attr": lambda c, lib, m: m.update({"other": c.zeros(1)}),
+    "update_mixed_list": lambda c, lib, m: m.update({"mixed": [{}, {}, c.ones(1)]}),
+    "update_not_a_dict": lambda c, lib, m: m.update([c.ones(1)]),
+    "update_modules_lax": lambda c, lib, m: m.update_modules(
+        {"nope": lib.ReLU(), "lst": [lib.ReLU()]}, strict=False).children(),
+    "update_modules_nested": lambda c, lib, m: m.update_modules(
+        {"seq": {"layers": [lib.Linear(2, 5)]}}).children(),
+    "update_modules_array": lambda c, lib, m: m.update_modules({"arr": lib.ReLU()}),
+    "update_modules_list_oob": lambda c, lib, m: m.update_modules({"lst": [{}, {}, {}]}),
+    "filter_and_map_modules": lambda c, lib, m: m.filter_and_map(
+        lambda mod, k, v: True, lambda x: type(x).__name__,
+        lambda mod, k, v: isinstance(v, lib.Module)),
+    "set_dtype_all": lambda c, lib, m: (m.set_dtype(c.int8, predicate=None),
+                                        m.parameters())[1],
+    "vag_frozen": lambda c, lib, m: lib.value_and_grad(m.freeze(), _loss(m))(c.ones(2)),
+    "vag_kwargs": lambda c, lib, m: lib.value_and_grad(m, _loss(m))(c.ones(2), y=c.array(3.0)),
+    "vag_aux": lambda c, lib, m: lib.value_and_grad(
+        m, lambda x: (_loss(m)(x), {"x": x}))(c.ones(2)),
+    "vag_non_scalar": lambda c, lib, m: lib.value_and_grad(m, lambda x: m.arr * x)(c.ones(2)),
+    "checkpoint_vag": lambda c, lib, m: lib.value_and_grad(
+        m, lambda x: lib.utils.checkpoint(m.dct["a"])(x).sum())(c.ones((1, 2))),
+    "average_gradients": lambda c, lib, m: [lib.average_gradients(m.parameters(), **kw)
+                                            for kw in ({}, {"all_reduce_size": 0})],
+    "clip_grad_norm_sharded": lambda c, lib, m: lib.utils.clip_grad_norm_sharded(
+        m.parameters(), 0.5),
+    "load_some_missing": lambda c, lib, m: m.load_weights(_flat(c, m)[:2]),
+    "load_some_extra": lambda c, lib, m: m.load_weights(
+        _flat(c, m) + [(f"q{i}", c.ones(1)) for i in range(4)]),
+}
+
+
+@pytest.mark.parametrize("name", NESTED)
+def test_nested_module_api(name):
+    same(lambda core, lib, _: NESTED[name](core, lib, _nested(core, lib)))

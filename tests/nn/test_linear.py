@@ -112,6 +112,7 @@ BILINEAR_CASES = [
     ((3, 4, 5), {"bias": False}, [(6, 3), (6, 4)]),
     ((2, 2, 1), {}, [(2, 3, 2), (2, 3, 2)]),
     ((5, 3, 2), {}, [(5,), (3,)]),
+    ((3, 4, 5), {}, [(6, 3), (4,)]),  # x2 broadcast over x1's batch
 ]
 
 
@@ -135,9 +136,12 @@ def test_bilinear_init_statistics():
         assert_uniform(layer.bias, 1 / 8)
 
 
-def test_bilinear_mismatched_inputs():
+@pytest.mark.parametrize("shapes", [((2, 3), (2, 5)), ((2, 3), (3, 4)), ((2, 2), (2, 4)),
+                                    ((2, 3), (4, 4))])
+def test_bilinear_mismatched_inputs(shapes):
     e, m = build("Bilinear", 3, 4, 5)
-    call_raises_like(e, m, (2, 3), (2, 5))
+    raises_like(lambda: mx.eval(e(*[mx.zeros(s) for s in shapes])),
+                lambda: mlx.eval(m(*[mlx.zeros(s) for s in shapes])), same_message=True)
 
 
 # -- the Linear node under the transforms ---------------------------------------------

@@ -169,14 +169,13 @@ def tanh(x):
 # ---------------------------------------------------------------- layers
 # Attribute names follow upstream (e.g. `_alpha`, `lambd`), so code reading them works.
 
-def _applies(fn):
-    """Class decorator for the parameterless layers: calling the layer applies `fn`."""
-    def decorate(cls):
-        def __call__(self, x):
-            return fn(x)
-        cls.__call__ = __call__
+def _make_activation_module(fn):
+    """Class decorator for the parameterless layers: calling the layer applies `fn`.
+    Named as upstream's, so that a bad call's TypeError reads the same."""
+    def decorator(cls):
+        cls.__call__ = lambda _, x: fn(x)
         return cls
-    return decorate
+    return decorator
 
 
 class GLU(Module):
@@ -190,27 +189,27 @@ class GLU(Module):
         return glu(x, self.axis)
 
 
-@_applies(mx.sigmoid)
+@_make_activation_module(mx.sigmoid)
 class Sigmoid(Module):
     """See `sigmoid`."""
 
 
-@_applies(mish)
+@_make_activation_module(mish)
 class Mish(Module):
     """See `mish`."""
 
 
-@_applies(relu)
+@_make_activation_module(relu)
 class ReLU(Module):
     """See `relu`."""
 
 
-@_applies(relu2)
+@_make_activation_module(relu2)
 class ReLU2(Module):
     """See `relu2`."""
 
 
-@_applies(relu6)
+@_make_activation_module(relu6)
 class ReLU6(Module):
     """See `relu6`."""
 
@@ -237,17 +236,17 @@ class ELU(Module):
         return elu(x, self._alpha)
 
 
-@_applies(softmax)
+@_make_activation_module(softmax)
 class Softmax(Module):
     """Softmax over the last axis; see `softmax`."""
 
 
-@_applies(softplus)
+@_make_activation_module(softplus)
 class Softplus(Module):
     """See `softplus`."""
 
 
-@_applies(softsign)
+@_make_activation_module(softsign)
 class Softsign(Module):
     """See `softsign`."""
 
@@ -274,17 +273,17 @@ class CELU(Module):
         return celu(x, self._alpha)
 
 
-@_applies(silu)
+@_make_activation_module(silu)
 class SiLU(Module):
     """See `silu`."""
 
 
-@_applies(log_softmax)
+@_make_activation_module(log_softmax)
 class LogSoftmax(Module):
     """Log-softmax over the last axis; see `log_softmax`."""
 
 
-@_applies(log_sigmoid)
+@_make_activation_module(log_sigmoid)
 class LogSigmoid(Module):
     """See `log_sigmoid`."""
 
@@ -320,12 +319,12 @@ class GELU(Module):
         return self._fn(x)
 
 
-@_applies(mx.tanh)
+@_make_activation_module(mx.tanh)
 class Tanh(Module):
     """See `tanh`."""
 
 
-@_applies(hardswish)
+@_make_activation_module(hardswish)
 class Hardswish(Module):
     """See `hardswish`."""
 
@@ -341,12 +340,12 @@ class Step(Module):
         return step(x, self.threshold)
 
 
-@_applies(selu)
+@_make_activation_module(selu)
 class SELU(Module):
     """See `selu`."""
 
 
-@_applies(hard_tanh)
+@_make_activation_module(hard_tanh)
 class HardTanh(Module):
     """Clip to [-1, 1]; see `hard_tanh`."""
 
@@ -362,6 +361,6 @@ class HardShrink(Module):
         return hard_shrink(x, self.lambd)
 
 
-@_applies(softmin)
+@_make_activation_module(softmin)
 class Softmin(Module):
     """Softmin over the last axis; see `softmin`."""

@@ -84,8 +84,14 @@ class Bilinear(Module):
         out, in2, in1 = w.shape
         lead = x1.shape[:-1]
         # two matmuls: contract x1 against every (i, j) row of the weight, then x2
-        t = x1.reshape(-1, in1) @ w.reshape(out * in2, in1).T
-        y = t.reshape(-1, out, in2) @ x2.reshape(-1, in2, 1)
+        # (reshaped as upstream's, so that bad shapes raise the same message)
+        x1 = x1.reshape(-1, in1)
+        x2 = x2.reshape(-1, 1, in2)
+        t = (x1 @ w.reshape(out * in2, in1).T).reshape(-1, out, in2)
+        if x1.shape[0] == x2.shape[0]:
+            y = t @ x2.reshape(-1, in2, 1)  # untransposed: a faster backward
+        else:  # one side broadcast, or a mismatch
+            y = x2 @ t.swapaxes(-2, -1)
         y = y.reshape(*lead, out)
         if "bias" in self:
             y = y + self["bias"]
