@@ -2,8 +2,11 @@
 
 Every sampler is a composition of ordinary ops over one primitive, `RandomBits`, so the
 same key gives upstream's bits, and derivatives with respect to the distribution parameters
-(loc, scale, low, high) come from those ops. Calls without `key=` take the next subkey of a
-per-thread global state: (state, subkey) = split(state).
+(loc, scale, low, high) come from those ops. On the host the first ops over the bits (and
+bounds given as Python numbers) run in one node (`Uniform` and its kin): the same numbers,
+fewer nodes at small sizes. Calls without `key=` take the next subkey of a per-thread
+global state: (state, subkey) = split(state), split on Python ints while the state is
+known there.
 """
 
 import math
@@ -11,12 +14,23 @@ import threading
 import time
 
 import numpy as np
+import torch
 
 from ember.core import dtypes as D
 from ember.core import ops as O
-from ember.core.array import array, const, node
+from ember.core._backend.kernels_random import split_words
+from ember.core.array import array, const, leaf, node
 from ember.core.ops._base import binding_error, broadcast_pair, index_arg, resolve, to_device
-from ember.core.primitives.random import CovSqrt, RandomBits, SearchSorted, StandardNormal
+from ember.core.primitives.random import (
+    Bernoulli,
+    CovSqrt,
+    Gumbel,
+    Laplace,
+    RandomBits,
+    SearchSorted,
+    StandardNormal,
+    Uniform,
+)
 
 __all__ = ["seed", "key", "split", "uniform", "normal", "multivariate_normal", "randint",
            "bernoulli", "truncated_normal", "gumbel", "categorical", "laplace", "permutation"]
@@ -161,6 +175,10 @@ def _seed_int(v, fn):
     raise binding_error(fn, f"{fn}(seed: int) -> {ret}")
 
 
+def _key_words(v):
+    return (v >> 32, v & 0xFFFFFFFF)
+
+
 def key(seed):
     """Get a PRNG key from a seed.
 
@@ -170,12 +188,20 @@ def key(seed):
     Returns:
         array: The PRNG key array.
     """
-    v = _seed_int(seed, "key")
-    return array([v >> 32, v & 0xFFFFFFFF], _U32)
+    return _key_array(_key_words(_seed_int(seed, "key")), resolve(None))
+
+
+def _key_array(words, s):
+    t = torch.from_numpy(np.array(words, np.int64))
+    return leaf(t.to(s.tdevice) if s.is_gpu else t, _U32, s)
 
 
 class _Local(threading.local):
+    # The global key, as an array or, while it is known on the host, as two Python ints
+    # (`words`): splitting those costs no node and no kernel. The array is then made on
+    # demand (`state[0]`, compile's state inputs).
     key = None
+    words = None
 
 
 _local = _Local()
@@ -183,14 +209,28 @@ _local = _Local()
 
 def _state_key():
     k = _local.key
-    if k is None:  # each thread starts from the clock (milliseconds), as upstream
-        k = _local.key = key(time.time_ns() // 1_000_000)
+    if k is None:
+        k = _local.key = _key_array(_state_words(), resolve(None))
     return k
+
+
+def _state_words():
+    """The global key as two ints, or None while it is a lazy array (a compiled function's
+    output, or its placeholder while tracing)."""
+    w = _local.words
+    if w is None:
+        k = _local.key
+        if k is None:  # each thread starts from the clock (milliseconds), as upstream
+            w = _local.words = _key_words(time.time_ns() // 1_000_000)
+        elif k._data is not None and not k._stream.is_gpu and k._shape == (2,):
+            w = _local.words = tuple(k._data.tolist())
+    return w
 
 
 def _set_state(k):
     """Replace this thread's global key (for transforms that carry the state, e.g. compile)."""
     _local.key = k
+    _local.words = None
 
 
 def seed(seed):
@@ -199,7 +239,8 @@ def seed(seed):
     Args:
         seed (int): Seed for the global PRNG.
     """
-    _local.key = key(_seed_int(seed, "seed"))
+    _local.words = _key_words(_seed_int(seed, "seed"))
+    _local.key = None
 
 
 class _RandomState:
@@ -228,12 +269,17 @@ state = _RandomState()
 
 
 def _next_key(s):
-    st = _state_key()
-    if st._stream.device is not s.device:
-        st = to_device(st, s)
-    pair = _bits_node(st, (2, 2), 4, s)
-    _local.key = pair[0]
-    return pair[1]
+    w = _state_words()
+    if w is None:
+        st = _local.key
+        if st._stream.device is not s.device:
+            st = to_device(st, s)
+        pair = _bits_node(st, (2, 2), 4, s)
+        _local.key = pair[0]
+        return pair[1]
+    _local.words, sub = split_words(*w)
+    _local.key = None
+    return _key_array(sub, s)
 
 
 def _key(k, s):
@@ -275,6 +321,14 @@ def _normal_of_bits(bits, s):
     return O.multiply(const(_SQRT2, _F32, s), O.erfinv(u, s), s)
 
 
+def _unit_node(keys, prim, s):
+    return node(keys._shape[:-1] + prim.shape, prim.dtype, prim, (keys,), s)
+
+
+def _bernoulli_node(keys, prim, s):
+    return node(keys._shape[:-1] + prim.shape, D.bool_, prim, (keys,), s)
+
+
 def _searchsorted(seq, values, right):
     return node(values._shape, D.int64, SearchSorted(right), (seq, values), values._stream)
 
@@ -313,10 +367,31 @@ def _unit(k, shape, dtype, s):
     below = _BELOW_ONE.get(dtype)
     if below is None:
         raise RuntimeError("[uniform] Unsupported type.")
+    if not s.is_gpu:
+        return _unit_node(_key_for_bits(shape, k, s), Uniform(shape, dtype), s)
     u = O.astype(_bits(shape, 4, k, s), _F32, s)
     u = O.divide(u, const(_U32_MAX, _F32, s), s)
     u = O.minimum(u, const(below, _F32, s), s)
     return O.astype(u, dtype, s)
+
+
+def _host_range(lo, hi, s):
+    """(float32 lo, float32 hi - lo) of bounds given as Python numbers, for samples made
+    on the host; None otherwise (or for bounds so large that lo + (hi - lo) · u could
+    overflow: those take the ops)."""
+    if s.is_gpu:
+        return None
+    for v in (lo, hi):
+        t = type(v)
+        if not (t is int and -_I32 <= v < _I32 or t is float and abs(v) < 2.0 ** 100):
+            return None
+    lo32 = np.float32(lo)
+    return float(lo32), float(np.float32(hi) - lo32)
+
+
+def _scaled_unit(k, shape, lo, span, s):
+    """float32 lo + span · u, u uniform in [0, 1), on the host in one node."""
+    return _unit_node(_key_for_bits(shape, k, s), Uniform(shape, _F32, lo, span), s)
 
 
 def _uniform(lo, hi, shape, dtype, k, s, rng=None):
@@ -354,6 +429,11 @@ def uniform(low=0, high=1, shape=[], dtype=D.float32, key=None, stream=None):  #
     _key_arg(key, "uniform")
     _check_uniform_dtype(dtype)
     s = resolve(stream)
+    if type(low) in (int, float) and type(high) in (int, float) and low == 0 and high == 1:
+        return _unit(key, shape, dtype, s)  # (0 + 1 · u is u, bit for bit)
+    r = _host_range(low, high, s) if dtype is _F32 else None
+    if r is not None:
+        return _scaled_unit(key, shape, *r, s)
     lo = _param(low, dtype, s)
     hi = _param(high, dtype, s)
     return _uniform(lo, hi, shape, dtype, key, s)
@@ -361,6 +441,8 @@ def uniform(low=0, high=1, shape=[], dtype=D.float32, key=None, stream=None):  #
 
 def _open_unit(shape, k, s):
     """Uniform float32 samples in (-1, 1)."""
+    if not s.is_gpu:
+        return _scaled_unit(k, shape, _NEG_ONE_UP, _OPEN_RANGE, s)
     return _uniform(const(_NEG_ONE_UP, _F32, s), None, shape, _F32, k, s,
                     const(_OPEN_RANGE, _F32, s))
 
@@ -444,6 +526,11 @@ def randint(low, high, shape=[], dtype=D.int32, key=None, stream=None):  # noqa:
     if dtype.kind not in "uib":
         raise ValueError("[randint] randint only accepts integer dtypes and bool.")
     s = resolve(stream)
+    r = _host_range(low, high, s) if type(low) is int and type(high) is int else None
+    if r is not None:  # the float32 bounds, high - 1 (wrapped as in int32) and low as consts
+        x = O.astype(O.floor(_scaled_unit(key, shape, *r, s), s), dtype, s)
+        hi = const((high - 1 + _I32) % (2 * _I32) - _I32, dtype, s)
+        return O.maximum(O.minimum(x, hi, s), const(low, dtype, s), s)
     low = _as_param(low, s)
     high = _as_param(high, s)
     x = _uniform(O.astype(low, _F32, s), O.astype(high, _F32, s), shape, _F32, key, s)
@@ -475,7 +562,8 @@ def bernoulli(p=0.5, shape=None, key=None, stream=None):
         shape = _shape_arg(shape, "bernoulli")
     _key_arg(key, "bernoulli")
     s = resolve(stream)
-    if isinstance(p, float):
+    pf = p if isinstance(p, float) else None
+    if pf is not None:
         p = const(p, _F32, s)
     elif not isinstance(p, (bool, int)):
         p = _as_param(p, s)
@@ -486,6 +574,9 @@ def bernoulli(p=0.5, shape=None, key=None, stream=None):
     else:
         if broadcast_pair(shape, p._shape, "broadcast_shapes") != shape:
             raise ValueError("[bernoulli] shape of `p` is incompatible with argument `shape`.")
+    if pf is not None and abs(pf) < 2.0 ** 64 and not s.is_gpu:
+        threshold = float(np.float32(pf) * np.float32(_BERNOULLI_SCALE))
+        return _bernoulli_node(_key_for_bits(shape, key, s), Bernoulli(shape, threshold), s)
     bits = _bits(shape, 4, key, s)
     return O.less(bits, O.multiply(p, const(_BERNOULLI_SCALE, _F32, s), s), s)
 
@@ -521,10 +612,30 @@ def truncated_normal(lower, upper, shape=None, dtype=D.float32, key=None, stream
     if shape is None:
         shape = broadcast_pair(lo._shape, hi._shape, "broadcast_shapes")
     sqrt2 = const(_SQRT2, dtype, s)
-    a = O.erf(O.divide(lo, sqrt2, s), s)
-    b = O.erf(O.divide(hi, sqrt2, s), s)
-    x = O.multiply(sqrt2, O.erfinv(_uniform(a, b, shape, dtype, key, s), s), s)
+    if dtype is _F32 and _host_range(lower, upper, s) is not None:
+        u = _scaled_unit(key, shape, *_erf_range(lower, upper, lo, hi, sqrt2, s), s)
+    else:
+        a = O.erf(O.divide(lo, sqrt2, s), s)
+        u = _uniform(a, O.erf(O.divide(hi, sqrt2, s), s), shape, dtype, key, s)
+    x = O.multiply(sqrt2, O.erfinv(u, s), s)
     return O.maximum(O.minimum(x, hi, s), lo, s)
+
+
+_ERF_RANGES = {}
+
+
+def _erf_range(lower, upper, lo, hi, sqrt2, s):
+    """a = erf(lo / √2) and erf(hi / √2) - a in float32, as Python floats, for bounds given
+    as Python numbers (computed once by the ops `truncated_normal` would run)."""
+    k = (repr(lower), repr(upper))
+    r = _ERF_RANGES.get(k)
+    if r is None:
+        a = O.erf(O.divide(lo, sqrt2, s), s)
+        span = O.subtract(O.erf(O.divide(hi, sqrt2, s), s), a, s)
+        if len(_ERF_RANGES) > 256:
+            _ERF_RANGES.clear()
+        r = _ERF_RANGES[k] = (a.item(), span.item())
+    return r
 
 
 def gumbel(shape=[], dtype=D.float32, key=None, stream=None):  # noqa: B006
@@ -546,7 +657,10 @@ def gumbel(shape=[], dtype=D.float32, key=None, stream=None):  # noqa: B006
     _key_arg(key, "gumbel")
     _check_uniform_dtype(dtype)
     s = resolve(stream)
-    u = _unit(_key(key, s), shape, dtype, s)
+    k = _key(key, s)
+    if not s.is_gpu and dtype in _BELOW_ONE:
+        return _unit_node(_key_for_bits(shape, k, s), Gumbel(shape, dtype), s)
+    u = _unit(k, shape, dtype, s)
     return O.negative(O.log(O.negative(O.log(u, s), s), s), s)
 
 
@@ -571,8 +685,12 @@ def laplace(shape=[], dtype=D.float32, loc=0.0, scale=1.0, key=None,  # noqa: B0
     if dtype.kind != "f":
         raise ValueError("[laplace] Only real floating point types are supported.")
     s = resolve(stream)
-    u = _open_unit(shape, key, s)
-    x = O.multiply(O.sign(u, s), O.log1p(O.negative(O.abs(u, s), s), s), s)
+    if s.is_gpu:
+        u = _open_unit(shape, key, s)
+        x = O.multiply(O.sign(u, s), O.log1p(O.negative(O.abs(u, s), s), s), s)
+    else:
+        x = _unit_node(_key_for_bits(shape, key, s),
+                       Laplace(shape, _F32, _NEG_ONE_UP, _OPEN_RANGE), s)
     x = O.astype(x, dtype, s)
     x = O.multiply(x, const(scale, dtype, s), s)
     return O.add(const(loc, dtype, s), x, s)

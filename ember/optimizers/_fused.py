@@ -49,6 +49,12 @@ def apply(opt, rule, grads, params, state):
         results[i] = opt.apply_single(g, p, st)
     for dt, group in groups.items():
         sc, flags = scalars(dt)
+        if any(x._shape or x._dtype is not dt for x in sc):
+            # a learning rate of shape (1,) or more broadcasts into the parameters, one
+            # of another dtype (an array weight decay, say) promotes them
+            for i, g, p, st, _ in group:
+                results[i] = opt.apply_single(g, p, st)
+            continue
         sc = [x if x._stream.device is d else to_device(x, s) for x in sc]
         n = len(group)
         ins = sc + [e[1] for e in group] + [e[2] for e in group]

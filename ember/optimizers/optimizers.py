@@ -16,12 +16,17 @@ that need promotion or broadcasting, go parameter by parameter.
 from typing import Callable, List, Optional, Tuple, Union
 
 import ember.core as mx
-from ember.core.array import TRANSFORMING
+from ember.core.array import TRANSFORMING as _TRANSFORMING
+from ember.nn import Module
 from ember.optimizers import _fused
 from ember.utils import tree_flatten, tree_map, tree_merge, tree_reduce, tree_unflatten
 
+# upstream's module has no __all__: `import *` also brings its imports (mx, Module, the
+# tree utilities, the typing names), which `ember.optimizers` re-exports in turn
 __all__ = ["Optimizer", "MultiOptimizer", "SGD", "RMSprop", "Adagrad", "AdaDelta", "Adam",
-           "AdamW", "Adamax", "Lion", "Adafactor", "Muon", "clip_grad_norm"]
+           "AdamW", "Adamax", "Lion", "Adafactor", "Muon", "clip_grad_norm", "Callable",
+           "List", "Optional", "Tuple", "Union", "Module", "mx", "tree_flatten", "tree_map",
+           "tree_merge", "tree_reduce", "tree_unflatten"]
 
 _array = mx.array
 
@@ -40,7 +45,7 @@ class Optimizer:
         self._schedulers = dict(schedulers or {})
         self._scalar_cache = None
 
-    def update(self, model, gradients: dict):
+    def update(self, model: Module, gradients: dict):
         """Apply `gradients` to `model`'s parameters and load the results into `model`."""
         model.update(self.apply_gradients(gradients, model))
 
@@ -81,7 +86,7 @@ class Optimizer:
         state["step"] = state["step"] + 1
         self._scalar_cache = [None, None, {}]
         try:
-            rule = self._fused_rule() if FUSED and not TRANSFORMING[0] \
+            rule = self._fused_rule() if FUSED and not _TRANSFORMING[0] \
                 and _fusable(type(self)) else None
             if rule is None or "apply_single" in self.__dict__:
                 return self._walk(gradients, parameters, state)

@@ -6,8 +6,9 @@ from typing import Callable, List
 
 import ember.core as mx
 
+# as upstream's (which has no __all__), `import *` brings math, mx and the typing names too
 __all__ = ["exponential_decay", "step_decay", "cosine_decay", "join_schedules",
-           "linear_schedule"]
+           "linear_schedule", "Callable", "List", "math", "mx"]
 
 
 def exponential_decay(init: float, decay_rate: float) -> Callable:

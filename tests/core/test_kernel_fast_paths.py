@@ -1,7 +1,7 @@
 """Edge cases of the CPU kernels' fast paths, against upstream MLX (and, where the kernel
 keeps its general path, against that path run on the same input).
 
-Fast paths: Threefry on numpy words (`kernels_random._cpu_words`), one-axis gathers through
+Fast paths: Threefry on numpy words (`kernels_random.host_words`), one-axis gathers through
 index_select (`kernels_index._gather`), take_along_axis on int32 maps
 (`kernels_index._gather_axis`), scans along an inner axis on a transposed copy
 (`kernels_reduce._scan`) and sums and products scanned one step at a time
@@ -140,11 +140,10 @@ def test_take_general_path_for_out_of_range_indices():
     x = RNG.standard_normal((200, 64)).astype(np.float32)
     idx = np.array([-1, -200, 0, 199] * 50, dtype=np.int32)
     _same(*_both(lambda lib, a, i: lib.take(a, i, axis=0), x, idx))
-    # indices past the end raise as before (upstream does not check them)
+    # indices past the end are taken modulo the axis (upstream does not check them)
     bad = np.array([0, 200] * 50, dtype=np.int32)
-    xe = mx.array(x)
-    with pytest.raises(IndexError):
-        mx.eval(mx.take(xe, mx.array(bad), axis=0))
+    got = np.array(mx.take(mx.array(x), mx.array(bad), axis=0))
+    np.testing.assert_array_equal(got, x[bad % 200])
 
 
 def test_take_fast_path_equals_general_path():
@@ -179,10 +178,20 @@ def test_take_along_axis_broadcasts():
     _same(*_both(lambda lib, a, i: lib.take_along_axis(a, i, axis=2), x, idx))
 
 
-def test_take_along_axis_out_of_range_raises_as_before():
-    x = mx.array(RNG.standard_normal((8, 8)).astype(np.float32))
-    with pytest.raises(RuntimeError, match="out of bounds"):
-        mx.eval(mx.take_along_axis(x, mx.full((8, 8), 9, mx.int32), axis=1))
+@pytest.mark.parametrize("gather", [
+    lambda x, i: mx.take_along_axis(x, mx.broadcast_to(i, (8, 3)), axis=1),
+    lambda x, i: mx.take(x, i, axis=1),
+    lambda x, i: x[:, i],
+    lambda x, i: x[i, i],
+])
+def test_out_of_range_indices_read_inside_the_array(gather):
+    # upstream reads whatever lies there without raising; Ember takes the index modulo the
+    # axis: no error at eval, in-range indices as upstream
+    x = RNG.standard_normal((8, 8)).astype(np.float32)
+    i = np.array([9, -100, 2], dtype=np.int32)
+    got = np.array(gather(mx.array(x), mx.array(i)))
+    want = np.array(gather(mx.array(x), mx.array(i % 8)))
+    np.testing.assert_array_equal(got, want)
 
 
 # -- scans along inner axes -----------------------------------------------------------------

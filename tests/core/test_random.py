@@ -91,6 +91,33 @@ def test_randint(dt, bounds):
     both(lambda m, k: m.random.randint(lo, hi, (40,), dtype=getattr(m, dt), key=k))
 
 
+@pytest.mark.parametrize("dt", ["int32", "uint8", "int8", "uint32", "int64", "uint64",
+                                "bool_"])
+def test_randint_int_bounds_at_the_int32_edges(dt):
+    # Python int bounds (one node on the host): the float32 range, high - 1 wrapped as in
+    # int32, both bounds wrapped to the dtype for the clamp
+    for lo, hi in ((-2**31, 2**31 - 1), (-2**31, -2**31), (2**31 - 1, -2**31), (-7, 2**31 - 5),
+                   (255, 258), (-129, -120), (2**24 + 1, 2**24 + 9)):
+        both(lambda m, k: m.random.randint(lo, hi, (33,), dtype=getattr(m, dt), key=k))
+
+
+def test_uniform_python_bounds():
+    for lo, hi in ((0, 1), (0.0, 1.0), (1, 0), (-3, 7.25), (1.5, 1.5), (0, 1e-30),
+                   (True, 2), (-0.0, 1)):
+        for dt in ("float32", "float16", "bfloat16"):
+            both(lambda m, k: m.random.uniform(lo, hi, (5, 3), getattr(m, dt), key=k))
+    for lo, hi in ((2**31 - 1, 2**31), (1e29, 1e30), (-1e38, 1e38), (-3e38, 3e38)):
+        both(lambda m, k: m.random.uniform(lo, hi, (5, 3), key=k))
+
+
+@pytest.mark.parametrize("words", [511, 512, 513, 514, 515, 1025])
+def test_lane_hash_cutoff_matches_upstream(words):
+    # about 256 blocks of one key, or of batched keys, is where Python ints hand over to numpy
+    both(lambda m, k: m.random.uniform(shape=(words,), key=k))
+    both(lambda m, k: m.vmap(lambda kk: m.random.bernoulli(0.4, (words // 8,), key=kk))(
+        m.random.split(k, 16)))
+
+
 def test_randint_arrays():
     both(lambda m, k: m.random.randint(m.array([0, 100]), 200, (3, 2), key=k))
     both(lambda m, k: m.random.randint(m.array([0.5, 2.5], m.float16), m.array([3.7, 9.1]),
@@ -193,6 +220,9 @@ def test_truncated_normal(dt):
     both(lambda m, k: m.random.truncated_normal(m.zeros((3,)), 1, (2, 3), key=k), exact=False)
     both(lambda m, k: m.random.truncated_normal(1, -1, (3,), key=k), exact=False)
     both(lambda m, k: m.random.truncated_normal(-1, 1, key=k), exact=False)
+    for lo, hi in ((-0.0, 0.5), (0.5, 3), (-5.5, -4.0), (-1e30, 1e30), (True, 2.5)):
+        both(lambda m, k: m.random.truncated_normal(lo, hi, (7,), getattr(m, dt), key=k),
+             exact=False)
 
 
 @pytest.mark.parametrize("dt", ["float32", "float16", "bfloat16"])
@@ -316,6 +346,22 @@ def test_seeded_sequence_matches_upstream():
     mlx.random.seed(5)
     for e, m in zip(_draws(mx), _draws(mlx)):
         assert_same(e, m, rtol=1e-5)
+
+
+def test_seeded_sequence_through_compile_matches_upstream():
+    # the state as compile's input and output, then drawn from again outside it
+    out = []
+    for m in (mx, mlx):
+        m.random.seed(13)
+        f = m.compile(lambda x, m=m: x + m.random.uniform(shape=(3,)), inputs=m.random.state,
+                      outputs=m.random.state)
+        x = m.zeros((3,))
+        a = [f(x), m.random.randint(0, 9, (4,)), f(x), f(x)]
+        a += [m.random.bernoulli(0.5, (6,)), m.random.uniform(shape=(2,)), m.random.state[0]]
+        out.append(a)
+    for e, m in zip(*out):
+        assert_same(e, m)
+        assert np.array_equal(np_of(e), np_of(m))
 
 
 def test_seed_resets():

@@ -621,3 +621,62 @@ def test_public_names():
         assert pe == pm, n
     assert issubclass(eopt.AdamW, eopt.Adam) and issubclass(eopt.Adamax, eopt.Adam)
 
+
+
+def _public(module):
+    return {n for n in dir(module) if not n.startswith("_")}
+
+
+@pytest.mark.parametrize("sub", ["", ".optimizers", ".schedulers"])
+def test_module_namespace(sub):
+    """What upstream's modules expose (their imports included: mx, math, Module, the tree
+    utilities, typing names) is reachable from Ember's, as the Ember counterpart."""
+    import importlib
+    import types
+    em = importlib.import_module("ember.optimizers" + sub)
+    mm = importlib.import_module("mlx.optimizers" + sub)
+    assert _public(mm) <= _public(em), sorted(_public(mm) - _public(em))
+    for n in sorted(_public(mm)):
+        e, m = getattr(em, n), getattr(mm, n)
+        if isinstance(m, types.ModuleType):
+            assert e.__name__ == m.__name__.replace("mlx.", "ember.", 1), n
+        elif getattr(m, "__module__", "").startswith("mlx"):
+            assert e.__name__ == m.__name__ and e.__module__.startswith("ember."), n
+        else:
+            assert e is m, n
+
+
+@pytest.mark.parametrize("name", ["sgd_wd", "sgd_nesterov", "rmsprop", "adagrad", "adadelta",
+                                  "adam_bias_correction", "adamw_args", "adamax", "lion_args",
+                                  "adafactor_lr", "muon", "multi_path"])
+def test_learning_rate_with_a_dimension(name):
+    """A learning rate of shape (1,) broadcasts into the parameters (0-d ones become 1-d),
+    as upstream."""
+    eo, mo = CASES[name](eopt), CASES[name](mopt)
+    ep, mp = trees(0, "float32")
+    eo.learning_rate = mx.array([0.05])
+    mo.learning_rate = mlx.array([0.05])
+    for i in range(3):
+        eg, mg = trees(i + 1, "float32")
+        ep, mp = eo.apply_gradients(eg, ep), mo.apply_gradients(mg, mp)
+        assert_same_unordered(ep, mp, tol(name, "float32"), f"{name} {i}")
+        assert_same_unordered(eo.state, mo.state, tol(name, "float32"), f"{name} {i}")
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32"])
+@pytest.mark.parametrize("make", [
+    lambda o, m: o.AdamW(1e-2, weight_decay=m.array(0.1, m.bfloat16)),
+    lambda o, m: o.AdamW(1e-2, weight_decay=m.array(0.1, m.float16), bias_correction=True),
+    lambda o, m: o.Lion(1e-2, weight_decay=m.array(0.1, m.float32)),
+    lambda o, m: o.SGD(m.array(0.1, m.float32), momentum=0.9),
+], ids=["adamw_bf16_decay", "adamw_f16_decay", "lion_f32_decay", "sgd"])
+def test_array_hyperparameters_promote(make, dtype):
+    """Array hyperparameters of another dtype promote the parameters as upstream (to
+    float32 where bfloat16 meets float16)."""
+    eo, mo = make(eopt, mx), make(mopt, mlx)
+    ep, mp = trees(0, dtype)
+    for i in range(3):
+        eg, mg = trees(i + 1, dtype)
+        ep, mp = eo.apply_gradients(eg, ep), mo.apply_gradients(mg, mp)
+        assert_same_unordered(ep, mp, msg=f"step {i}")
+        assert_same_unordered(eo.state, mo.state, msg=f"state {i}")

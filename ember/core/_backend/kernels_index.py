@@ -44,8 +44,28 @@ def _perm(ndim, axes):
 _SELECT_MIN = 4096  # output elements from which index_select's bounds check pays
 
 
+def _out_of_bounds(err):
+    return "out of bounds" in str(err)
+
+
+def _wrapped(idx, x, axes):
+    """Indices taken modulo their axes' sizes (upstream reads whatever lies out of bounds,
+    without raising: here every index lands somewhere in the array)."""
+    return tuple(torch.remainder(i, x.shape[a]) if x.shape[a] else i
+                 for i, a in zip(idx, axes))
+
+
 @register(P.Gather)
 def _gather(p, x, *idx):
+    try:
+        return _gather_in(p, x, idx)
+    except (IndexError, RuntimeError) as err:  # (on the CPU; a GPU gather asserts)
+        if not _out_of_bounds(err):
+            raise
+        return _gather_in(p, x, _wrapped([_index(i) for i in idx], x, p.axes))
+
+
+def _gather_in(p, x, idx):
     idx = tuple(_index(i) for i in idx)
     axes, pos = p.axes, p.pos
     a0 = axes[0]
@@ -160,7 +180,12 @@ def _gather_axis(p, x, idx):
     if idx.dtype is torch.int32 and not idx.is_contiguous():
         # ATen's gather misreads int32 indices with zero strides (expanded ones)
         idx = idx.contiguous()
-    return torch.gather(x, axis, idx)
+    try:
+        return torch.gather(x, axis, idx)
+    except RuntimeError as err:
+        if not _out_of_bounds(err):
+            raise
+        return torch.gather(x, axis, _wrapped([idx], x, [axis])[0])
 
 
 def _axis_target(x, idx, u, axis):

@@ -1,16 +1,20 @@
-"""Kernels of the random primitives: Threefry-2x32 bits (upstream's counter layout), and the
-inverse-CDF and covariance helpers of `mx.random`.
+"""Kernels of the random primitives: Threefry-2x32 bits (upstream's counter layout), the
+samplers fused over them, and the inverse-CDF and covariance helpers of `mx.random`.
 
-Threefry runs on int64 tensors holding 32-bit words (torch has no uint32 arithmetic), masked
-after each addition and rotation; every step is one vectorised op over all counters, so the
-same code runs on CPU and CUDA.
+On CUDA, Threefry runs on int64 tensors holding 32-bit words (torch has no uint32
+arithmetic), masked after each addition and rotation, every step one vectorised op over all
+counters (and `normal` in one Triton kernel). The host has its own paths (below).
 """
 
+import functools
 import math
+import sys
 
 import numpy as np
 import torch
 
+from ember.core import dtypes as D
+from ember.core._backend import TORCH
 from ember.core._backend.kernels import register
 from ember.core.primitives import random as P
 
@@ -43,7 +47,7 @@ def threefry2x32(k0, k1, x0, x1):
 def random_words(keys, n):
     """(K, n) int64 tensor of 32-bit words: n words for each of the K keys (K, 2)."""
     if keys.device.type == "cpu":
-        return _cpu_words(keys, n)
+        return torch.from_numpy(host_words(keys, n))
     h, odd = divmod(n, 2)
     dev = keys.device
     k0 = keys[:, :1]
@@ -59,26 +63,81 @@ def random_words(keys, n):
 
 
 # -- the CPU path -------------------------------------------------------------------------
-# numpy's uint32 arithmetic wraps and shifts logically, so a round is 5 in-place ops on
-# 4-byte words (the int64 path above needs 7 on 8-byte ones); counters go in chunks that
-# stay in cache, and a handful of blocks is hashed on Python ints (no per-op dispatch).
+# Up to _LANES blocks are hashed all at once on Python ints, block i in bits 64i..64i+31 of
+# two big ints (a round is 6 big-int ops, each a fraction of numpy's per-call overhead);
+# beyond, numpy's uint32 arithmetic (it wraps and shifts logically, so a round is 5 in-place
+# ops on 4-byte words, the int64 path above needs 7 on 8-byte ones), counters in chunks that
+# stay in cache.
 
+_LANES = 256
 _CHUNK = 1 << 16  # blocks per numpy pass
-_FEW = 8  # up to this many blocks: Python ints
 _KS = np.uint32(0x1BD11BDA)
 
 
-def _threefry_py(k0, k1, x0, x1):
-    ks = (k0, k1, k0 ^ k1 ^ 0x1BD11BDA)
-    x0 = (x0 + k0) & _M
-    x1 = (x1 + k1) & _M
+def _threefry_lanes(k0, k1, x0, x1, ones, mask):
+    """Threefry-2x32 of the 64-bit lanes of Python ints x0, x1 under lane keys k0, k1 (k·ones
+    for one key); `ones` has 1 in each lane, `mask` 2^32 - 1. Additions carry into a lane's
+    high half, never out of it: x1 is masked every round (a rotation must not see carries),
+    x0 only at the end (its 25 additions stay below 2^38)."""
+    ks = (k0, k1, k0 ^ k1 ^ (0x1BD11BDA * ones))
+    x0 = x0 + k0
+    x1 = (x1 + k1) & mask
     for i in range(5):
         for r in _ROT[i % 2]:
-            x0 = (x0 + x1) & _M
-            x1 = (((x1 << r) & _M) | (x1 >> (32 - r))) ^ x0
-        x0 = (x0 + ks[(i + 1) % 3]) & _M
-        x1 = (x1 + ks[(i + 2) % 3] + i + 1) & _M
-    return x0, x1
+            x0 += x1
+            x1 = (((x1 << r) | (x1 >> (32 - r))) ^ x0) & mask
+        x0 += ks[(i + 1) % 3]
+        x1 = (x1 + ks[(i + 2) % 3] + (i + 1) * ones) & mask
+    return x0 & mask, x1
+
+
+def _lanes(a):
+    """A Python int holding the values of numpy array `a` (< 2^32) in 64-bit lanes."""
+    return int.from_bytes(a.astype(np.uint64).tobytes(), "little")
+
+
+def _unlanes(v, count):
+    return np.frombuffer(v.to_bytes(8 * count, "little"), np.int64)
+
+
+@functools.lru_cache(maxsize=64)
+def _lane_counters(nk, n):
+    """(ones, mask, first counters, second counters) of n words for each of nk keys."""
+    h, odd = divmod(n, 2)
+    half = h + odd
+    j = np.arange(half, dtype=np.int64)
+    c1 = j + half
+    if odd:
+        c1[h] = 0
+    ones = _lanes(np.ones(nk * half, np.int64))
+    return ones, ones * _M, _lanes(np.tile(j, nk)), _lanes(np.tile(c1, nk))
+
+
+def split_words(k0, k1):
+    """The two keys of `split(key)` for key (k0, k1), as pairs of Python ints."""
+    ones, mask, c0, c1 = _lane_counters(1, 4)
+    y0, y1 = _threefry_lanes(k0 * ones, k1 * ones, c0, c1, ones, mask)
+    return (y0 & _M, y0 >> 64), (y1 & _M, y1 >> 64)
+
+
+def _lane_words(keys, n):
+    nk = keys.numel() >> 1
+    h, odd = divmod(n, 2)
+    half = h + odd
+    ones, mask, c0, c1 = _lane_counters(nk, n)
+    if nk == 1:
+        k0, k1 = (keys if keys.dim() == 1 else keys.reshape(2)).tolist()
+        k0, k1 = (k0 & _M) * ones, (k1 & _M) * ones
+    else:
+        kv = keys.reshape(nk, 2).numpy() & _M
+        k0, k1 = _lanes(np.repeat(kv[:, 0], half)), _lanes(np.repeat(kv[:, 1], half))
+    y0, y1 = _threefry_lanes(k0, k1, c0, c1, ones, mask)
+    if nk == 1:
+        b = bytearray(y0.to_bytes(8 * half, "little") + y1.to_bytes(8 * half, "little")[:8 * h])
+        return np.frombuffer(b, np.int64).reshape(1, n)
+    w0 = _unlanes(y0, nk * half).reshape(nk, half)
+    w1 = _unlanes(y1, nk * half).reshape(nk, half)
+    return np.concatenate((w0, w1[:, :h]), 1)
 
 
 def _threefry_np(k0, k1, x0, x1):
@@ -100,23 +159,18 @@ def _threefry_np(k0, k1, x0, x1):
         x1 += np.uint32(i + 1)
 
 
-def _cpu_words(keys, n):
+def host_words(keys, n):
+    """(K, n) int64 numpy array of 32-bit words: n words for each of the K keys of the host
+    tensor `keys` (..., 2)."""
+    nk = keys.numel() >> 1
     h, odd = divmod(n, 2)
     half = h + odd
-    nk = keys.shape[0]
-    out = torch.empty((nk, n), dtype=torch.int64)
     if not n or not nk:
-        return out
-    kv = keys.numpy()
-    ov = out.numpy()
-    if nk * half <= _FEW:
-        for r, (k0, k1) in enumerate(kv.tolist()):
-            for j in range(half):
-                y0, y1 = _threefry_py(k0 & _M, k1 & _M, j, 0 if odd and j == h else half + j)
-                ov[r, j] = y0
-                if j < h:
-                    ov[r, half + j] = y1
-        return out
+        return np.empty((nk, n), np.int64)
+    if nk * half <= _LANES:
+        return _lane_words(keys, n)
+    kv = keys.reshape(nk, 2).numpy()
+    ov = np.empty((nk, n), np.int64)
     k0 = kv[:, :1].astype(np.uint32)
     k1 = kv[:, 1:].astype(np.uint32)
     # rows of keys x columns of counters per pass, about _CHUNK blocks each
@@ -136,7 +190,7 @@ def _cpu_words(keys, n):
             m = min(j1, h)
             if m > j0:
                 ov[r0:r1, half + j0:half + m] = x1[:, :m - j0]
-    return out
+    return ov
 
 
 @register(P.RandomBits)
@@ -164,21 +218,67 @@ def _bits(p, keys):
     return parts.to(torch.int32 if width == 2 else torch.uint8).reshape(out_shape)
 
 
+_TWO32 = np.float32(4294967296.0)  # float32(2^32 - 1): upstream's divisor rounds to 2^32
+_SQRT2 = torch.tensor(math.sqrt(2.0), dtype=torch.float32)
+
+
+def _unit_words(words, below, lo=None, span=None):
+    """Uniform [0, 1) float32 samples of numpy 32-bit words, or with `span`, lo + span · u."""
+    u = words.astype(np.float32)
+    u /= _TWO32
+    np.minimum(u, np.float32(below), out=u)
+    if span is not None:
+        u *= np.float32(span)
+        u += np.float32(lo)
+    return u
+
+
+def _R():
+    # (the distributions' constants live with them; that module imports this one)
+    return sys.modules["ember.core.random"]
+
+
+@register(P.Uniform)
+def _uniform(p, keys):
+    u = _unit_words(host_words(keys, math.prod(p.shape)), _R()._BELOW_ONE[p.dtype], p.lo, p.span)
+    u = torch.from_numpy(u.reshape(tuple(keys.shape[:-1]) + p.shape))
+    return u if p.dtype is D.float32 else u.to(TORCH[p.dtype])
+
+
+@register(P.Gumbel)
+def _gumbel(p, keys):
+    return _uniform(p, keys).log_().neg_().log_().neg_()
+
+
+@register(P.Laplace)
+def _laplace(p, keys):
+    u = _uniform(p, keys)
+    return torch.mul(torch.sign(u), torch.log1p(torch.neg(torch.abs(u))))
+
+
+@register(P.Bernoulli)
+def _bernoulli(p, keys):
+    words = host_words(keys, math.prod(p.shape))
+    out = words.astype(np.float32) < np.float32(p.threshold)
+    return torch.from_numpy(out.reshape(tuple(keys.shape[:-1]) + p.shape))
+
+
 @register(P.StandardNormal)
 def _standard_normal(p, key):
-    from ember.core.random import _BELOW_ONE, _NEG_ONE_UP, _OPEN_RANGE, D
-    count = 1
-    for d in p.shape:
-        count *= d
-    args = (_NEG_ONE_UP, _OPEN_RANGE, _BELOW_ONE[D.float32])
+    R = _R()
+    args = (R._NEG_ONE_UP, R._OPEN_RANGE, R._BELOW_ONE[D.float32])
+    count = math.prod(p.shape)
     if key.is_cuda and count < 2 ** 31:
         from ember.core._backend.triton_random import standard_normal
         return standard_normal(key, count, *args).reshape(p.shape)
-    lo, span, below, sqrt2 = (torch.tensor(v, dtype=torch.float32, device=key.device)
-                              for v in args + (math.sqrt(2.0),))
-    u = random_words(key.reshape(1, 2), count).reshape(p.shape).to(torch.float32)
-    u = torch.minimum(u / 4294967296.0, below)
-    return sqrt2 * torch.erfinv(lo + span * u)
+    if key.is_cuda:
+        lo, span, below, sqrt2 = (torch.tensor(v, dtype=torch.float32, device=key.device)
+                                  for v in args + (math.sqrt(2.0),))
+        u = random_words(key.reshape(1, 2), count).reshape(p.shape).to(torch.float32)
+        u = torch.minimum(u / 4294967296.0, below)
+        return sqrt2 * torch.erfinv(lo + span * u)
+    u = _unit_words(host_words(key, count), args[2], args[0], args[1])
+    return torch.from_numpy(u.reshape(p.shape)).erfinv_().mul_(_SQRT2)
 
 
 @register(P.SearchSorted)

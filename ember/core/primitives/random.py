@@ -1,8 +1,10 @@
-"""Random primitives: `RandomBits` (Threefry-keyed bits, the root of all of `mx.random`) and
-the two helpers the distributions need that have no public op: a right/left searchsorted
-(inverse-CDF sampling) and the covariance square root U·sqrt(S)·Vᵀ (multivariate normal).
+"""Random primitives: `RandomBits` (Threefry-keyed bits, the root of all of `mx.random`),
+samplers that fuse the first ops over the bits into one node on the host (`Uniform`,
+`Gumbel`, `Laplace`, `Bernoulli`; `StandardNormal` on both devices), and the two helpers
+the distributions need that have no public op: a right/left searchsorted (inverse-CDF
+sampling) and the covariance square root U·sqrt(S)·Vᵀ (multivariate normal).
 
-Distributions are compositions of ordinary ops over `RandomBits`, so their derivatives with
+Distributions are compositions of ordinary ops over these, so their derivatives with
 respect to the distribution parameters come from those ops; the bits themselves have no
 derivative (as upstream, asking for one raises).
 """
@@ -34,6 +36,58 @@ class RandomBits(Primitive):
         # batched keys give one independent block per key, the batch first
         keys = to_front(inputs[0], axes[0])
         return [_R()._bits_node(keys, self.shape, self.width, keys._stream)], [0]
+
+
+class Uniform(Primitive):
+    """Uniform samples of `dtype` from keys (..., 2) -> (...,) + shape, in one node as
+    `uniform` composes them from ops: each bits word over 2^32, below 1 in `dtype`, then
+    (`span` not None) lo + span · u in float32 (host only: on CUDA the composite runs)."""
+
+    __slots__ = ("shape", "dtype", "lo", "span")
+    name = "Uniform"
+
+    def __init__(self, shape, dtype, lo=None, span=None):
+        self.shape, self.dtype, self.lo, self.span = shape, dtype, lo, span
+
+    def params(self):
+        return (self.shape, self.dtype, self.lo, self.span)
+
+    def vmap(self, inputs, axes):
+        keys = to_front(inputs[0], axes[0])
+        return [_R()._unit_node(keys, self, keys._stream)], [0]
+
+
+class Gumbel(Uniform):
+    """-log(-log(u)) of `Uniform`'s samples, as `gumbel` composes it (host only)."""
+
+    __slots__ = ()
+    name = "Gumbel"
+
+
+class Laplace(Uniform):
+    """sign(u) · log1p(-|u|) of `Uniform`'s samples in (-1, 1), as `laplace` composes it
+    (host only)."""
+
+    __slots__ = ()
+    name = "Laplace"
+
+
+class Bernoulli(Primitive):
+    """bool samples from keys (..., 2) -> (...,) + shape: each bits word, in float32 as
+    `bernoulli` compares it, below `threshold` (a float32 value), in one node (host only)."""
+
+    __slots__ = ("shape", "threshold")
+    name = "Bernoulli"
+
+    def __init__(self, shape, threshold):
+        self.shape, self.threshold = shape, threshold
+
+    def params(self):
+        return (self.shape, self.threshold)
+
+    def vmap(self, inputs, axes):
+        keys = to_front(inputs[0], axes[0])
+        return [_R()._bernoulli_node(keys, self, keys._stream)], [0]
 
 
 class StandardNormal(Primitive):
