@@ -1,6 +1,10 @@
+import os
+import pathlib
 import subprocess
 import sys
 import textwrap
+
+import ember
 
 
 def test_mlx_program_runs_unchanged(tmp_path):
@@ -51,6 +55,10 @@ def test_script_imports_its_siblings(tmp_path):
     (tmp_path / "sibling_mod.py").write_text("VALUE = 42\n")
     script = tmp_path / "prog.py"
     script.write_text("import sibling_mod\nprint(sibling_mod.VALUE)\n")
-    out = subprocess.run([sys.executable, "-m", "ember.compat", str(script)],
+    # (ember found from any directory, however this run found it)
+    root = str(pathlib.Path(ember.__file__).resolve().parent.parent)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [root] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
+    out = subprocess.run([sys.executable, "-m", "ember.compat", str(script)], env=env,
                          capture_output=True, text=True, check=True, cwd="/").stdout
     assert out.split() == ["42"]

@@ -2,15 +2,19 @@
 
 Operators take what upstream's take: arrays, Python scalars (weakly typed), numpy arrays
 and scalars (converted to the array's dtype, as upstream converts them) and objects with
-`__mlx_array__`. In-place operators give the same Python object the new value.
+`__mlx_array__`. In-place operators give the same Python object the new value. The buffer
+protocol (memoryview, numpy) is bound here too.
 """
 
+import ctypes
 import inspect
+import sys
 
 import numpy as np
 
 import ember.core.ops as O
-from ember.core.array import _construct, _type_name, array, overwrite
+from ember.core import dtypes as D
+from ember.core.array import _construct, _host_numpy, _type_name, array, fresh, overwrite
 from ember.core.ops import elementwise as E
 
 _SCALARS = (bool, int, float, complex)
@@ -69,36 +73,34 @@ def _no_floats(self, other, what):
     # included) before the op, with a message of their own
     if self._dtype.kind in "fc" or isinstance(other, (float, complex)) or \
             isinstance(other, array) and other._dtype.kind in "fc":
-        raise ValueError(f"Floating point types not allowed with {what}.")
+        raise ValueError(f"Floating point types not allowed {what}.")
 
 
 def _bitwise(fn, what, dunder=None):
     def op(self, other):
         if type(other) is not array:
             other = _operand(other, self, what, dunder)
-        _no_floats(self, other, what)
+        _no_floats(self, other, f"with {what}")
         return fn(self, other)
     return op
 
 
 def _ibitwise(fn, what, dunder=None):
+    # (upstream's in-place xor says "not allowed bitwise xor", without "with")
+    said = what if dunder == "__ixor__" else f"with {what}"
+
     def op(self, other):
         if type(other) is not array:
             other = _operand(other, self, f"inplace {what}", dunder)
-        _no_floats(self, other, what)
+        _no_floats(self, other, said)
         return overwrite(self, lambda old: fn(old, other))
     return op
 
 
-def _matmul(a, b):
+def _matmul(a, b, dunder="__matmul__"):
     if not isinstance(b, array):
-        raise TypeError(f"__matmul__(): expected an mlx.core.array, got {type(b).__name__}")
-    return O.matmul(a, b)
-
-
-def _rmatmul(a, b):
-    if not isinstance(a, array):
-        raise TypeError(f"__rmatmul__(): expected an mlx.core.array, got {type(a).__name__}")
+        raise TypeError(f"{dunder}(): incompatible function arguments. The operand must be "
+                        f"an mlx.core.array, got {type(b).__name__}.")
     return O.matmul(a, b)
 
 
@@ -131,14 +133,26 @@ for _name, (_fn, _what) in _BINARY.items():
     setattr(array, f"__r{_name}__", _rbinop(_fn, _what, f"__r{_name}__"))
     setattr(array, f"__i{_name}__", _ibinop(_fn, _what, f"__i{_name}__"))
 array.__itruediv__ = _itruediv
+
+
+def __pow__(self, other, mod=None):  # noqa: N807 - pow(a, b, mod) reaches it with a modulus
+    if mod is not None:
+        raise TypeError("__pow__(): incompatible function arguments. A modulus is not "
+                        "supported.")
+    if type(other) is not array:
+        other = _operand(other, self, "power", "__pow__")
+    return E.power(self, other)
+
+
+array.__pow__ = __pow__
 array.__div__ = array.__truediv__
 array.__rdiv__ = array.__rtruediv__
 array.__matmul__ = lambda self, other: _matmul(self, other)
-array.__rmatmul__ = lambda self, other: _rmatmul(other, self)
+# (no __rmatmul__ upstream: `2 @ a` is Python's own TypeError)
 
 
 def __imatmul__(self, other):  # noqa: N807
-    return overwrite(self, lambda old: _matmul(old, other))
+    return overwrite(self, lambda old: _matmul(old, other, "__imatmul__"))
 
 
 array.__imatmul__ = __imatmul__
@@ -169,7 +183,7 @@ array.__lt__ = _compare(E.less, "less than", "__lt__")
 array.__le__ = _compare(E.less_equal, "less than or equal", "__le__")
 array.__gt__ = _compare(E.greater, "greater than", "__gt__")
 array.__ge__ = _compare(E.greater_equal, "greater than or equal", "__ge__")
-array.__hash__ = lambda self: id(self)
+array.__hash__ = object.__hash__  # by identity, as upstream's (which is not id(a))
 
 
 def __neg__(self):  # noqa: N807
@@ -177,7 +191,7 @@ def __neg__(self):  # noqa: N807
 
 
 def __pos__(self):  # noqa: N807
-    return self
+    return fresh(self)  # a new object, as upstream's: `b = +a; a += 1` leaves b alone
 
 
 def __abs__(self):  # noqa: N807
@@ -288,3 +302,110 @@ array.__getitem__ = __getitem__
 array.__setitem__ = __setitem__
 array.at = property(lambda self: O.ArrayAt(self), doc="Used to apply updates at the given "
                     "indices.")
+
+
+# -- the buffer protocol ---------------------------------------------------------------
+# Upstream's array exports its memory (memoryview, bytearray; numpy tries the buffer before
+# `__array__`). A Python class gets a C buffer slot from `__buffer__` only on Python 3.12+,
+# so on CPython the slot is filled through ctypes. A ctypes callback cannot leave a Python
+# exception set: when evaluating the array fails, the consumer sees a SystemError (numpy
+# then falls back to `__array__`, which raises the error itself). Nor can one run while the
+# consumer has an exception set, as numpy does when it releases a buffer it refused: so
+# there is no release callback, and the buffer's owner (`obj`) is a new array object with
+# `a`'s value that holds the exported memory until the consumer lets it go.
+
+_FORMATS = {D.bool_: b"?", D.uint8: b"B", D.uint16: b"H", D.uint32: b"I", D.uint64: b"Q",
+            D.int8: b"b", D.int16: b"h", D.int32: b"i", D.int64: b"q", D.float16: b"e",
+            D.float32: b"f", D.float64: b"d", D.bfloat16: b"bfloat16", D.complex64: b"Zf"}
+_FORMATS = {d: ctypes.c_char_p(f) for d, f in _FORMATS.items()}  # alive as long as the class
+# PyBUF_* request flags
+_FORMAT, _ND, _STRIDES, _C_ONLY, _F_ONLY, _ANY_ORDER = 0x4, 0x8, 0x18, 0x20, 0x40, 0x80
+_incref = ctypes.pythonapi.Py_IncRef
+_incref.argtypes = [ctypes.py_object]
+
+
+class _PyBuffer(ctypes.Structure):
+    _fields_ = [("buf", ctypes.c_void_p), ("obj", ctypes.c_void_p),
+                ("len", ctypes.c_ssize_t), ("itemsize", ctypes.c_ssize_t),
+                ("readonly", ctypes.c_int), ("ndim", ctypes.c_int),
+                ("format", ctypes.c_void_p), ("shape", ctypes.c_void_p),
+                ("strides", ctypes.c_void_p), ("suboffsets", ctypes.c_void_p),
+                ("internal", ctypes.c_void_p)]
+
+
+def _host_memory(a, flags):
+    """`_host_numpy(a)`, copied where the consumer needs a contiguity it lacks."""
+    h = _host_numpy(a)
+    if flags & _F_ONLY:
+        ok, order = h.flags.f_contiguous, "F"
+    elif flags & _ANY_ORDER:
+        ok, order = h.flags.c_contiguous or h.flags.f_contiguous, "C"
+    else:  # without strides, the consumer reads the memory as row-major
+        ok = h.flags.c_contiguous or (flags & _STRIDES) == _STRIDES and not flags & _C_ONLY
+        order = "C"
+    if not ok:
+        h = h.copy(order)
+    return h
+
+
+def _c_strides(h):
+    """Row-major strides of `h` (numpy gives an empty array strides of its own)."""
+    out, n = [], h.itemsize
+    for d in reversed(h.shape):
+        out.append(n)
+        n *= d
+    return out[::-1]
+
+
+def _get_buffer(a, view_ptr, flags):
+    try:
+        h = _host_memory(a, flags)
+        v = _PyBuffer.from_address(view_ptr)
+        shape = (ctypes.c_ssize_t * h.ndim)(*h.shape)
+        strides = (ctypes.c_ssize_t * h.ndim)(*_c_strides(h) if h.flags.c_contiguous
+                                              else h.strides)
+        v.buf = h.ctypes.data
+        v.len = h.nbytes
+        v.itemsize = h.itemsize
+        v.readonly = 0
+        v.ndim = h.ndim
+        v.format = ctypes.cast(_FORMATS[a._dtype], ctypes.c_void_p).value if flags & _FORMAT \
+            else None
+        nd = h.ndim and (flags & _ND) == _ND
+        v.shape = ctypes.addressof(shape) if nd else None
+        v.strides = ctypes.addressof(strides) if nd and (flags & _STRIDES) == _STRIDES else None
+        v.suboffsets = v.internal = None
+        owner = fresh(a)
+        owner._exported = (h, shape, strides)
+        _incref(owner)
+        v.obj = id(owner)
+        return 0
+    except BaseException:  # noqa: BLE001 - see above: it cannot be raised from here
+        return -1
+
+
+_GET_BUFFER = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.py_object, ctypes.c_void_p,
+                               ctypes.c_int)(_get_buffer)
+
+
+def _install_buffer_slots(cls):
+    """Point the type's getbuffer slot at the callback above, once its layout is checked to
+    be CPython's PyTypeObject (tp_name, tp_basicsize, then tp_as_buffer at word 20)."""
+    if sys.implementation.name != "cpython":
+        return
+    words = (ctypes.c_ssize_t * 21).from_address(id(cls))
+    if words[4] != cls.__basicsize__ or not words[20] or \
+            ctypes.string_at(words[3]) != cls.__name__.encode():
+        return
+    procs = (ctypes.c_void_p * 2).from_address(words[20])
+    if (procs[0] is None and procs[1] is None) or hasattr(cls, "__release_buffer__"):
+        procs[0] = ctypes.cast(_GET_BUFFER, ctypes.c_void_p).value
+        procs[1] = None
+
+
+if sys.version_info >= (3, 12):
+    # upstream's type lists the methods there: they go through the slot set below (which
+    # replaces the one these assignments make)
+    array.__buffer__ = lambda self, flags, /: memoryview(self)
+    array.__release_buffer__ = lambda self, view, /: None
+_install_buffer_slots(array)

@@ -23,11 +23,12 @@ class array:
     """An N-dimensional array object."""
 
     __slots__ = ("_shape", "_dtype", "_data", "_prim", "_inputs", "_siblings", "_stream",
-                 "_copies", "__weakref__")
+                 "_copies", "_exported", "__weakref__")
 
     def __init__(self, val, dtype=None):
         if dtype is not None and not isinstance(dtype, D.Dtype):
-            raise TypeError(f"array(): dtype must be a Dtype, got {type(dtype).__name__}.")
+            raise TypeError("__init__(): incompatible function arguments. The dtype must be "
+                            f"a Dtype, got {type(dtype).__name__}.")
         src = _construct(val, dtype, dev.resolve(None))
         if src is val and src._data is None:  # a lazy array: share its node, do not clone it
             from ember.core.ops import _identity
@@ -73,9 +74,6 @@ class array:
             raise TypeError("len() 0-dimensional array.")
         return self._shape[0]
 
-    def __hash__(self):
-        return id(self)
-
     # -- evaluation and conversion ----------------------------------------------------
     def _tensor(self):
         """The evaluated tensor (evaluating this array if needed)."""
@@ -96,18 +94,11 @@ class array:
             return self.item()
         return B.to_numpy(self._tensor(), self._dtype).tolist()
 
-    def __buffer__(self, flags):
-        """The buffer protocol (Python 3.12+): the array's data, as numpy sees it."""
-        return memoryview(self.__array__())
-
-    def __release_buffer__(self, view):
-        view.release()
-
     def __array__(self, dtype=None, copy=None):
-        a = B.to_numpy(self._tensor(), self._dtype)
-        if dtype is not None and a.dtype != np.dtype(dtype):
-            return a.astype(dtype)
-        return a.copy() if copy else a
+        # (upstream ignores dtype and copy; numpy casts and copies the result itself)
+        if self._dtype is D.bfloat16:
+            raise TypeError("bfloat16 arrays cannot be converted to NumPy.")
+        return B.to_numpy(self._tensor(), self._dtype)
 
     def __dlpack__(self, *, stream=None, max_version=None, dl_device=None, copy=None):
         t = _exact_tensor(self)
@@ -127,10 +118,7 @@ class array:
         return (int(kind), int(index))
 
     def __bytes__(self):
-        a = B.to_numpy(self._tensor(), self._dtype)
-        if self._dtype is D.bfloat16:  # the upper half of each float32 is the bfloat16
-            a = (np.ascontiguousarray(a, np.float32).view(np.uint32) >> 16).astype(np.uint16)
-        return np.ascontiguousarray(a).tobytes()
+        return _host_numpy(self).tobytes()  # (in C order)
 
     def __bool__(self):
         if self.size != 1:
@@ -183,10 +171,7 @@ class array:
 
     # -- pickling and copies --------------------------------------------------------------
     def __getstate__(self):
-        a = B.to_numpy(self._tensor(), self._dtype)
-        if self._dtype is D.bfloat16:
-            a = (np.ascontiguousarray(a, np.float32).view(np.uint32) >> 16).astype(np.uint16)
-        return (a, self._dtype._rank)
+        return (_host_numpy(self), self._dtype._rank)
 
     def __setstate__(self, state):
         data, rank = state
@@ -463,7 +448,8 @@ def _scalar_tensor(v, dt, tdev):
         if isinstance(v, complex):
             v = v.real
         if isinstance(v, float):  # as C casts it on the host: out of range -> INT_MIN
-            return B.to_storage(torch.tensor(v, dtype=torch.float64), dt).to(tdev)
+            t = torch.tensor(v, dtype=torch.float64)  # (uint64 as an array of it is cast)
+            return (_cast(t, dt) if dt is D.uint64 else B.to_storage(t, dt)).to(tdev)
         v = int(v)
         if k == "u":
             v &= (1 << (8 * dt.size)) - 1
@@ -532,7 +518,11 @@ def _cast(t, dt):
     """Storage tensor t (any dtype) as dtype `dt`, with C casting semantics."""
     if t.is_complex() and dt.kind != "c":
         t = t.real
-    return B.to_storage(t, dt)
+    from ember.core._backend import kernels as K
+    if dt.kind == "u" and dt.size >= 4 and t.is_floating_point() and not t.is_cuda:
+        return K.float_to_unsigned(t, dt.size)
+    out = B.to_storage(t, dt)
+    return K.half_nans(t, out) if dt.kind == "f" and dt.size == 2 else out
 
 
 def from_dlpack_value(x, dtype, s, copy=None):
@@ -733,3 +723,15 @@ def _array_item(x):
     if isinstance(x, array):
         return x
     return x.__mlx_array__() if hasattr(x, "__mlx_array__") else None
+
+
+def _host_numpy(a):
+    """A numpy array over `a`'s memory, or a copy where Ember stores the dtype widened
+    (bfloat16 as its bits, in uint16)."""
+    t = a._tensor()
+    if a._dtype is D.bfloat16:
+        return t.detach().cpu().view(B.TORCH[D.int16]).numpy().view(np.uint16)
+    if a._dtype in (D.uint16, D.uint32) or t.is_conj() or t.is_neg():
+        return B.to_numpy(t, a._dtype)
+    h = t.detach().cpu().numpy()
+    return h.view(np.uint64) if a._dtype is D.uint64 else h

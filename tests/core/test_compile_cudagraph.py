@@ -23,6 +23,7 @@ from ember.core.array import node
 from ember.core.primitives.base import Primitive
 from ember.core.transforms import compile as C
 from tests.core.compile_runs import gpt_train, train
+from tests.helpers import np_of
 
 HAS_CUDA = torch.cuda.is_available()
 
@@ -133,7 +134,7 @@ def _graph(cf):
 
 
 def _np(a):
-    return np.array(a)
+    return np_of(a)
 
 
 def R(*shape, seed=0, dtype=np.float32):

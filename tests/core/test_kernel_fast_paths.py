@@ -22,6 +22,15 @@ mlx = pytest.importorskip("mlx.core")
 RNG = np.random.default_rng(1234)
 
 
+@pytest.fixture(autouse=True)
+def _on_the_cpu():
+    # these are the CPU kernels' paths, whatever the default device of the run
+    before = mx.default_device()
+    mx.set_default_device(mx.cpu)
+    yield
+    mx.set_default_device(before)
+
+
 def _both(fn, *args):
     """fn run on Ember and on upstream MLX, both as numpy (or the exception type)."""
     out = []

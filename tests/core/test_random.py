@@ -221,8 +221,10 @@ def test_truncated_normal(dt):
     both(lambda m, k: m.random.truncated_normal(1, -1, (3,), key=k), exact=False)
     both(lambda m, k: m.random.truncated_normal(-1, 1, key=k), exact=False)
     for lo, hi in ((-0.0, 0.5), (0.5, 3), (-5.5, -4.0), (-1e30, 1e30), (True, 2.5)):
+        # (far in the tail erfinv magnifies the last bit of erf, which CUDA's rounds
+        # otherwise than the CPU's)
         both(lambda m, k: m.random.truncated_normal(lo, hi, (7,), getattr(m, dt), key=k),
-             exact=False)
+             exact=False, rtol=2e-3 if hi < -3 else None)
 
 
 @pytest.mark.parametrize("dt", ["float32", "float16", "bfloat16"])

@@ -255,10 +255,47 @@ def _astype(p, x):
     if x.is_complex() and not td.is_complex:
         # to bool a complex number is true when either part is nonzero, as upstream
         x = x != 0 if td is torch.bool else x.real
+    if p.dtype.kind == "u" and p.dtype.size >= 4 and x.is_floating_point() and not x.is_cuda \
+            and (p.dtype.size == 8 or x.dtype is not torch.float16):
+        return float_to_unsigned(x, p.dtype.size)
     y = x.to(td)
     if td is torch.int32 and p.dtype.kind == "u" or td is torch.int64 and p.dtype.size == 4:
         y = y & (0xFFFF if p.dtype.size == 2 else 0xFFFFFFFF)
+    elif td in _HALF_NAN:
+        y = half_nans(x, y)
     return y
+
+
+# upstream's CPU casts give every NaN one bit pattern: 0x7FC0 as bfloat16, 0x7D00 (with the
+# sign kept) as float16; ATen's give 0xFFFF and 0x7E00 from its vectorized float32 casts
+_HALF_NAN = {torch.bfloat16: (0x7FC0, 0x7FC0), torch.float16: (0x7D00, 0xFD00 - 0x10000)}
+
+
+def half_nans(x, y):
+    """`y`, the float16 or bfloat16 cast of `x`, with upstream's NaNs."""
+    if x.is_cuda or not x.is_floating_point() or x.dtype is y.dtype:
+        return y
+    if not torch.isnan(x.sum()):  # (a fast pass: a sum is NaN when an item is, or inf - inf)
+        return y
+    pos, neg = _HALF_NAN[y.dtype]
+    bits = torch.where(torch.signbit(x), neg, pos).to(torch.int16).view(y.dtype)
+    return torch.where(torch.isnan(x), bits, y)
+
+
+def float_to_unsigned(x, size):
+    """Float tensor `x` as storage for a uint32 (size 4) or uint64, cast as upstream's CPU
+    casts: from 2**(n-1) up through x - 2**(n-1) with the top bit put back, below it as a signed
+    cast; out of range (NaN too), each gives x86's "integer indefinite" 0x80..0. (float16
+    goes to uint32 through int64, as the other integer casts do.)"""
+    if x.dtype in (torch.float16, torch.bfloat16):
+        x = x.float()
+    it = torch.int32 if size == 4 else torch.int64
+    half = 2.0 ** (8 * size - 1)
+    r = x.to(it)
+    top = x.max() if x.numel() else None
+    if top is not None and not top < half:  # (the max is NaN when an item is)
+        r = torch.where(x >= half, (x - half).to(it) ^ torch.iinfo(it).min, r)
+    return r.to(torch.int64) & 0xFFFFFFFF if size == 4 else r
 
 
 @register(M.Copy)

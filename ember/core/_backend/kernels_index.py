@@ -165,9 +165,12 @@ def _wrap_negative(i, n):
 @register(P.GatherAxis)
 def _gather_axis(p, x, idx):
     axis = p.axis
-    if idx.is_cuda:  # (as measured on the GPU: int64 indices, negatives wrapped without
-        # asking whether there are any, which would wait for the device)
-        return torch.take_along_dim(x, _wrap_negative(idx.long(), x.shape[axis]), dim=axis)
+    if idx.is_cuda:  # (as measured on the GPU: int64 indices, wrapped without asking
+        # whether any need it, which would wait for the device; out-of-range ones too, as
+        # a device-side assert would end the process's use of the GPU)
+        n = x.shape[axis]
+        return torch.take_along_dim(x, torch.remainder(idx.long(), n) if n else idx.long(),
+                                    dim=axis)
     idx = _index(idx)  # torch.gather takes int32 indices: no int64 copy of a large map
     if idx.numel() and idx.min() < 0:
         idx = _wrap_negative(idx, x.shape[axis])

@@ -14,6 +14,7 @@ import struct
 
 import numpy as np
 
+from ember.core import _backend as B
 from ember.core import dtypes as D
 from ember.core._backend import export as BX
 from ember.core._backend.kernels import KERNELS
@@ -170,7 +171,7 @@ def read(path):
 
 def constant_record(a, offset):
     """(header entry, bytes) for evaluated array `a` (bfloat16 is kept as float32, exactly)."""
-    arr = np.asarray(a)
+    arr = B.to_numpy(a._tensor(), a._dtype)
     b = arr.tobytes()  # (C order; np.ascontiguousarray would make 0-d arrays 1-d)
     return {"dtype": a.dtype.name, "np": arr.dtype.str, "shape": list(a.shape),
             "offset": offset, "nbytes": len(b)}, b

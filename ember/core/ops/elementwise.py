@@ -33,7 +33,8 @@ def astype(a, dtype, stream=None):
     s = resolve(stream)
     a = as_array(a, s)
     if not isinstance(dtype, D.Dtype):
-        raise TypeError(f"[astype] Expected a Dtype, got {type(dtype).__name__}.")
+        raise TypeError("astype(): incompatible function arguments. The dtype must be a "
+                        f"Dtype, got {type(dtype).__name__}.")
     if a._dtype is dtype:
         return fresh(a)
     return _cast(a, dtype, s)
