@@ -118,11 +118,11 @@ _reduce("all ax0", lambda mx, x: mx.all(x > 0, axis=0), lambda t, x: t.all(x > 0
 _reduce("isnan any", lambda mx, x: mx.any(mx.isnan(x)), lambda t, x: t.isnan(x).any())
 
 
-def _act(name, tname, **kw):
-    """An nn activation: `mlx.nn.<name>` against `torch.nn.functional.<tname>`."""
+def _act(name, tname, **tkw):
+    """An nn activation: `mlx.nn.<name>` against `torch.nn.functional.<tname>(**tkw)`."""
     def make(size):
-        return (_square(size), lambda mx, nn, i: getattr(nn, name)(i["x"], **kw),
-                lambda t, tn, i: getattr(tn.functional, tname)(i["x"], **kw))
+        return (_square(size), lambda mx, nn, i: getattr(nn, name)(i["x"]),
+                lambda t, tn, i: getattr(tn.functional, tname)(i["x"], **tkw))
     case(f"nn.{name}")(make)
 
 

@@ -449,3 +449,17 @@ def test_refused_arguments_raise_upstreams_binding_error(call):
             eval(call, {"m": m, "a": a})  # noqa: S307 - the calls written above
         msgs.append(str(err.value).split("\n    1. ")[:2])
     assert msgs[1][0] == msgs[0][0] and msgs[1][1].startswith(msgs[0][1].split("\n")[0])
+
+
+@pytest.mark.parametrize("dt", ["float16", "bfloat16"])
+@pytest.mark.parametrize("op,kw", [("mean", {"axis": -1}), ("mean", {"axis": (0, 2)}),
+                                   ("mean", {}), ("mean", {"axis": 0, "keepdims": True}),
+                                   ("logsumexp", {"axis": -1})])
+def test_half_mean_and_logsumexp_round_as_upstream(dt, op, kw):
+    # mean: the sum rounded to the type, times 1/n in the type; logsumexp over the last
+    # axis: in float32, rounded once (the same bits as upstream's)
+    x = np.random.default_rng(5).standard_normal((60, 7, 9)).astype(np.float32) * 3
+    e = getattr(mx, op)(mx.array(x).astype(getattr(mx, dt)), **kw)
+    m = getattr(mlx, op)(mlx.array(x).astype(getattr(mlx, dt)), **kw)
+    assert e.dtype == getattr(mx, dt) and e.shape == m.shape
+    np.testing.assert_array_equal(np_of(e), np_of(m))

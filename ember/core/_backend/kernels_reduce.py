@@ -143,6 +143,18 @@ def _all_any(p, x):
     return (torch.any if big else torch.all)(x, dim=p.axes, keepdim=p.keepdims)
 
 
+def _mean(p, x):
+    n = math.prod(x.shape[a] for a in p.axes)
+    if x.dtype in _HALF and n:
+        # as upstream: the sum rounded to the half type, then times 1/n in that type
+        # (1/n rounded to the type on the host, as a Python number: the product of two half
+        # values is exact in float32, so torch's one rounding gives the half product)
+        inv = float(torch.tensor(1.0 / n, dtype=x.dtype))
+        r = torch.sum(x, dim=p.axes, keepdim=p.keepdims, dtype=torch.float32).to(x.dtype)
+        return r * inv
+    return torch.mean(x, dim=p.axes, keepdim=p.keepdims)
+
+
 _REDUCE = {
     "sum": _sum,
     "prod": _prod,
@@ -150,7 +162,7 @@ _REDUCE = {
     "min": _extreme,
     "all": _all_any,
     "any": _all_any,
-    "mean": lambda p, x: torch.mean(x, dim=p.axes, keepdim=p.keepdims),
+    "mean": _mean,
 }
 
 
@@ -172,6 +184,8 @@ def _logsumexp(p, x):
         m = _complex_extreme(x, p.axes, True, True)
         r = torch.log(torch.sum(torch.exp(x - m), dim=p.axes, keepdim=True)) + m
         return r if p.keepdims else r.squeeze(p.axes)
+    if x.dtype in _HALF:  # accumulated in float32 and rounded once, as upstream
+        return torch.logsumexp(x.float(), dim=p.axes, keepdim=p.keepdims).to(x.dtype)
     return torch.logsumexp(x, dim=p.axes, keepdim=p.keepdims)
 
 
