@@ -307,9 +307,7 @@ def _key_for_bits(shape, k, s):
     return _key(k, s)
 
 
-def _bits(shape, width, k, s, fn=None):
-    # (`fn`, the caller's name, is no longer needed: the public functions check the key's
-    # type; tests still pass it)
+def _bits(shape, width, k, s):
     return _bits_node(_key_for_bits(shape, k, s), shape, width, s)
 
 

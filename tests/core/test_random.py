@@ -483,8 +483,8 @@ def test_narrow_bits_are_the_words_bytes(count):
     k = mx.random.key(9)
     for width, npd in ((2, np.uint16), (1, np.uint8)):
         words = -(-count * width // 4)
-        w = np.array(_bits((words,), 4, k, s, "t")).astype(np.uint32)
-        got = np.array(_bits((count,), width, k, s, "t"))
+        w = np.array(_bits((words,), 4, k, s)).astype(np.uint32)
+        got = np.array(_bits((count,), width, k, s))
         assert got.dtype == npd
         assert np.array_equal(got, w.view(npd)[:count])
 
