@@ -15,7 +15,8 @@ and biases; `frac` is GBps over the H100's ~3350 GB/s. For 2-8 rows of x,
 
     python -m benchmarks.quantized_matmul [--shapes 1x4096x4096] [--bits 4 8]
         [--dtypes bfloat16 float16 float32] [--old MODULE]
-    python -m benchmarks.quantized_matmul --sweep [--then-bench]   # tune the decode kernel
+    python -m benchmarks.quantized_matmul --sweep [--then-bench]   # tune the Triton GEMV
+    python -m benchmarks.quantized_matmul --sweep-decode ...   # tune the CUDA C decode kernel
 
 `--old` names a copy of an earlier `triton_quantized` module to time beside the current
 one (e.g. saved as benchmarks/_qmm_old.py).
@@ -122,8 +123,8 @@ def bench(m, n, k, bits, gs, dtype, repeats, old=None):
         T.quantized_matmul(tx, tw, tsc, tb, True, gs, bits)
 
     row["graph_us"] = _graph_time(torch, [kernel], repeats)
-    if m >= 2:  # the Triton kernels alone, where the tensor-core rows kernel takes over
-        from ember.core._backend import cuda_qmv
+    from ember.core._backend import cuda_qmv
+    if bits == 4 and dtype != "float32":  # the Triton kernels alone, where CUDA C takes over
         cuda_qmv.ENABLED = False
         row["triton_graph_us"] = _graph_time(torch, [kernel], repeats)
         cuda_qmv.ENABLED = True
@@ -216,6 +217,32 @@ def _configs(bits, k, n=4096):
     return out
 
 
+def sweep_decode(n, k, gs, dtype, repeats):
+    """Configurations of the CUDA C decode kernel (cuda_qmv.gemv_config: rows per warp,
+    warps per program, words per float16 sum) -> graph-replay µs, GB/s of packed
+    weights, error."""
+    import torch
+
+    from ember.core._backend import cuda_qmv
+    from ember.core._backend import triton_quantized as T
+    _, _, tx, ts, wd = _setup(1, n, k, 4, gs, dtype)
+    tw, tsc, tb = ts[0]
+    w32 = T.words32(tw)
+    ref = tx.double() @ wd.double().T
+    rows = []
+    for cfg in [(r, w, pw) for r in (2, 4, 8) for w in (4, 8, 16) for pw in (1, 2)
+                if r * -(-k // 1024) <= 32]:  # (a lane's codes in registers)
+        out = cuda_qmv.gemv(tx, w32, tsc, tb, gs, cfg)
+        err = ((out.double() - ref).abs().max() / ref.abs().max()).item()
+        us = _graph_time(torch, [lambda c=cfg: cuda_qmv.gemv(tx, w32, tsc, tb, gs, c)], repeats)
+        rows.append((us, cfg, n * k / 2 / us / 1e3, err))
+    rows.sort(key=lambda r: r[0])
+    for us, cfg, gbps, err in rows:
+        print(f"  decode {dtype} {k}x{n} {cfg}: {us:6.2f} us {gbps:7.0f} GB/s "
+              f"({gbps / PEAK_GBPS:.0%}) err={err:.1e}", flush=True)
+    return rows
+
+
 def _fmt(r):
     return "  ".join(f"{key}={v:.3g}" if isinstance(v, float) else f"{key}={v}"
                      for key, v in r.items())
@@ -232,7 +259,15 @@ def main(argv=None):
     p.add_argument("--then-bench", action="store_true",
                    help="after --sweep, benchmark with the best configurations")
     p.add_argument("--old", help="module path of a previous triton_quantized, compared")
+    p.add_argument("--sweep-decode", action="store_true",
+                   help="tune the CUDA C decode kernel (4 bits, one row of x) first")
     a = p.parse_args(argv)
+    if a.sweep_decode:
+        for sh in a.shapes.split(","):
+            m, k, n = (int(v) for v in sh.split("x"))
+            for dtype in a.dtypes:
+                if dtype != "float32" and m == 1:
+                    sweep_decode(n, k, a.group_size, dtype, a.repeats)
     old = None
     if a.old:
         import importlib

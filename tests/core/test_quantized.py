@@ -367,7 +367,7 @@ def test_gpu_fused_matches_cpu(bits, gs, dt, m, n, k, transpose):
                                    (8, 48, 1024)])
 def test_gpu_tensor_core_rows(gs, dt, m, n, k):
     """2-8 rows of half-type x at 4 bits run on the tensor-core kernel (rows of w past a
-    multiple of 16 included); one row stays on the Triton GEMV."""
+    multiple of 16 included); one row takes the decode kernel."""
     from ember.core._backend import cuda_qmv
     calls = []
     orig = cuda_qmv.quantized_matmul
@@ -379,10 +379,48 @@ def test_gpu_tensor_core_rows(gs, dt, m, n, k):
     cuda_qmv.quantized_matmul = spy
     try:
         _gpu_vs_cpu(m, n, k, 4, gs, True, dt)
-        _gpu_vs_cpu(1, n, k, 4, gs, True, dt)
     finally:
         cuda_qmv.quantized_matmul = orig
     assert calls == [m]
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("gs", [32, 64, 128])
+@pytest.mark.parametrize("dt", ["float16", "bfloat16"])
+@pytest.mark.parametrize("n,k,amp", [(4096, 4096, 1.0), (1001, 1152, 1.0), (37, 14336, 1.0),
+                                     (300, 2048, 300.0), (64, 512, 1e-6)])
+def test_gpu_decode_kernel(gs, dt, n, k, amp):
+    """One row of half-type x at 4 bits runs on the decode kernel: K past a multiple of
+    1024, rows past a program's, and x far from 1 (float16 sums scaled, not overflowed)."""
+    from ember.core._backend import cuda_qmv
+    calls = []
+    orig = cuda_qmv.gemv
+
+    def spy(*a, **kw):
+        calls.append(a[0].shape)
+        return orig(*a, **kw)
+
+    cuda_qmv.gemv = spy
+    try:
+        w = _w((n, k), scale_rows=False)
+        x = (RNG.standard_normal((1, k)) * amp).astype(np.float32)
+        with mx.stream(mx.cpu):
+            xh = mx.array(x).astype(getattr(mx, dt))
+            wq, sc, bi = mx.quantize(mx.array(w).astype(getattr(mx, dt)), gs, 4)
+            ref = mx.quantized_matmul(xh.astype(mx.float32), wq, sc.astype(mx.float32),
+                                      bi.astype(mx.float32), group_size=gs, bits=4)
+            mx.eval(ref)
+        with mx.stream(mx.gpu):
+            out = mx.quantized_matmul(xh, wq, sc, bi, group_size=gs, bits=4)
+            mx.eval(out)
+    finally:
+        cuda_qmv.gemv = orig
+    assert calls == [(1, k)] and out.dtype == getattr(mx, dt)
+    # float32 reference on the same half inputs: off by the output's rounding
+    ref = np.array(ref)
+    got = np_of(out).astype(np.float64)
+    assert np.isfinite(got).all()
+    np.testing.assert_allclose(got, ref, rtol=1e-2, atol=2e-3 * np.abs(ref).max())
 
 
 @pytest.mark.gpu

@@ -457,6 +457,10 @@ def quantized_matmul(x, w, scales, biases, transpose, group_size, bits, cfg=None
     if cfg is None and cuda_qmv.usable(x2, scales, biases, m, bits, group_size, transpose):
         out = cuda_qmv.quantized_matmul(x2, w32, scales, biases, group_size)
         return out if x.dim() == 2 else out.reshape(x.shape[:-1] + (n,))
+    if cfg is None and cuda_qmv.gemv_usable(x2, w32, scales, biases, m, bits, group_size,
+                                            transpose):
+        out = cuda_qmv.gemv(x2, w32, scales, biases, group_size)
+        return out if x.dim() == 2 else out.reshape(x.shape[:-1] + (n,))
     dev = x.device.index
     out = torch.empty((m, n), dtype=x.dtype, device=x.device)
     sxm = x2.stride(0)
