@@ -127,3 +127,40 @@ def test_round_of_integers_scales_as_upstream(dtype, values, decimals):
     got = mx.round(mx.array(values, getattr(mx, dtype)), decimals)
     want = mlx.round(mlx.array(values, getattr(mlx, dtype)), decimals)
     assert_same(got, want)
+
+
+@pytest.mark.parametrize("op", ["maximum", "minimum"])
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16", "float64"])
+def test_min_max_ties_and_nans_as_upstream(op, dtype):
+    """A tie (0.0 against -0.0) gives the second argument, and its gradient goes there;
+    a nan gets no gradient on either side."""
+    nan = float("nan")
+    a = [1.0, 2.0, 1.0, nan, 1.0, nan, 0.0, -0.0, -0.0]
+    b = [2.0, 1.0, 1.0, 1.0, nan, nan, -0.0, 0.0, -0.0]
+    res = []
+    for m in (mx, mlx):
+        x, y = m.array(a).astype(getattr(m, dtype)), m.array(b).astype(getattr(m, dtype))
+        f = getattr(m, op)
+        out = f(x, y).astype(m.float32)
+        grads = m.grad(lambda x, y: f(x, y).sum(), argnums=(0, 1))(x, y)
+        res.append((np.array(out), [np.array(g.astype(m.float32)) for g in grads]))
+    (out, grads), (want, wgrads) = res
+    np.testing.assert_array_equal(out, want)
+    np.testing.assert_array_equal(np.signbit(out), np.signbit(want))
+    for g, w in zip(grads, wgrads):
+        np.testing.assert_array_equal(g, w)
+
+
+def test_activations_of_signed_zero_and_nan_as_upstream():
+    import mlx.nn as mlx_nn
+
+    import ember.nn as nn
+    vals = [-1.0, 0.0, -0.0, 1.0, float("nan")]
+    for name in ("relu", "relu6", "leaky_relu", "hard_tanh", "hardswish"):
+        got_f, want_f = getattr(nn, name), getattr(mlx_nn, name)
+        x, xm = mx.array(vals), mlx.array(vals)
+        np.testing.assert_array_equal(np.signbit(np.array(got_f(x))),
+                                      np.signbit(np.array(want_f(xm))), err_msg=name)
+        np.testing.assert_array_equal(np.array(mx.grad(lambda v: got_f(v).sum())(x)),
+                                      np.array(mlx.grad(lambda v: want_f(v).sum())(xm)),
+                                      err_msg=name)

@@ -107,6 +107,11 @@ def _complex_pick(cmp):
     # maximum/minimum of complex numbers: the lexicographically larger/smaller one
     def k(x, y):
         if not x.dtype.is_complex:
+            if x.numel() < 64 and y.numel() < 64:
+                # upstream: x when it is nan or wins, else y; torch's vector loop gives
+                # y on a tie (0.0 against -0.0) too, but its scalar loop (short arrays,
+                # the tail of long ones) gives x
+                return torch.where(cmp(x, y) | torch.isnan(x), x, y)
             return (torch.maximum if cmp is torch.gt else torch.minimum)(x, y)
         # as upstream: x when it is nan or wins, else y (so y when the two are unordered)
         return torch.where(torch.isnan(x) | _lexicographic(cmp, cmp)(x, y), x, y)

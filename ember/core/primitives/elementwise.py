@@ -185,10 +185,10 @@ def _pow_partials(x, y, out):
     return dx, dy
 
 
-def _minmax_partials(pick_x):
+def _minmax_partials(pick_x, pick_y):
+    # as upstream: a tie goes to y, a nan to neither
     def partials(x, y, out):
-        mask = pick_x(x, y)
-        return O.astype(mask, out.dtype), O.astype(O.logical_not(mask), out.dtype)
+        return O.astype(pick_x(x, y), out.dtype), O.astype(pick_y(x, y), out.dtype)
     return partials
 
 
@@ -223,8 +223,10 @@ BINARY_SPEC = [
     ("Remainder", "remainder", "arith",
      lambda x, y, o: (_const(o, 1.0), O.negative(O.floor_divide(x, y)))),
     ("Power", "power", "arith", _pow_partials),
-    ("Maximum", "maximum", "arith", _minmax_partials(lambda x, y: O.greater(x, y))),
-    ("Minimum", "minimum", "arith", _minmax_partials(lambda x, y: O.less(x, y))),
+    ("Maximum", "maximum", "arith",
+     _minmax_partials(lambda x, y: O.greater(x, y), lambda x, y: O.less_equal(x, y))),
+    ("Minimum", "minimum", "arith",
+     _minmax_partials(lambda x, y: O.less(x, y), lambda x, y: O.greater_equal(x, y))),
     ("ArcTan2", "arctan2", "float", _atan2_partials),
     ("LogAddExp", "logaddexp", "float", _logaddexp_partials),
     ("Equal", "equal", "bool", None),
