@@ -1,20 +1,59 @@
 """Kernels of the shape family: views where torch has them, single ATen calls otherwise."""
 
 import functools
+import math
 
 import torch
 import torch.nn.functional as F
 
 from ember.core._backend.kernels import KERNELS, register
+from ember.core._backend.memory import CACHE_MIN, cpu_empty
 from ember.core.primitives import shape as S
 
-KERNELS[S.Reshape] = lambda p, x: x.reshape(p.shape)
 KERNELS[S.Broadcast] = lambda p, x: x.expand(p.shape)
 KERNELS[S.Transpose] = lambda p, x: x.permute(p.axes)
 KERNELS[S.SplitHeads] = lambda p, x: x.unflatten(-1, (p.heads, -1)).transpose(1, 2)
 KERNELS[S.MergeHeads] = lambda p, x: x.transpose(1, 2).flatten(-2)
-KERNELS[S.Concatenate] = lambda p, *xs: torch.cat(xs, p.axis)
-KERNELS[S.Stack] = lambda p, *xs: torch.stack(xs, p.axis)
+
+
+def _cached(shape, dtype, device):
+    """A large CPU output buffer from the cache (see memory.cpu_empty), else None."""
+    if device.type == "cpu" and math.prod(shape) * dtype.itemsize >= CACHE_MIN:
+        return cpu_empty(shape, dtype)
+    return None
+
+
+def _copy_of(x):
+    """x made contiguous, into a cached buffer when it is large."""
+    out = _cached(x.shape, x.dtype, x.device)
+    return x.contiguous() if out is None else out.copy_(x)
+
+
+@register(S.Reshape)
+def _reshape(p, x):
+    if x.device.type == "cpu" and x.numel() * x.dtype.itemsize >= CACHE_MIN:
+        try:
+            return x.view(p.shape)
+        except RuntimeError:  # (not a view: the copy goes to a cached buffer)
+            return _copy_of(x).view(p.shape)
+    return x.reshape(p.shape)
+
+
+def _joined(fn, stacked):
+    def k(p, *xs):
+        shape = list(xs[0].shape)
+        if stacked:
+            shape.insert(p.axis % (len(shape) + 1), len(xs))
+        else:
+            shape[p.axis] = sum(x.shape[p.axis] for x in xs)
+        out = _cached(shape, functools.reduce(torch.promote_types, [x.dtype for x in xs]),
+                      xs[0].device)
+        return fn(xs, p.axis) if out is None else fn(xs, p.axis, out=out)
+    return k
+
+
+KERNELS[S.Concatenate] = _joined(torch.cat, False)
+KERNELS[S.Stack] = _joined(torch.stack, True)
 KERNELS[S.Unstack] = lambda p, x: torch.unbind(x, p.axis)
 KERNELS[S.Flip] = lambda p, x: torch.flip(x, p.axes)
 KERNELS[S.Diagonal] = lambda p, x: torch.diagonal(x, p.offset, p.axis1, p.axis2)
@@ -68,17 +107,26 @@ def _pad(p, x, c=None):
         v = c if c is not None else p.value
         if type(v) is complex and not v.imag:
             v = v.real
-        if type(v) is not complex and c is None:
-            return F.pad(x, _f_pad(p.widths), value=v)
-        # a tensor or complex fill, which F.pad does not take
-        shape = [d + lo + hi for d, (lo, hi) in zip(x.shape, p.widths)]
-        out = torch.empty(shape, dtype=x.dtype, device=x.device).fill_(v)
-        out[tuple(slice(lo, lo + d) for d, (lo, _) in zip(x.shape, p.widths))] = x
-        return out
+        return _filled_pad(p, x, v)
     for ax, (lo, hi) in enumerate(p.widths):
         if lo or hi:
             x = x.index_select(ax, _pad_index(x.shape[ax], lo, hi, p.mode, x.device))
     return x
+
+
+def _filled_pad(p, x, v):
+    """x inside a buffer filled with v: F.pad's for a real value and a small or GPU
+    output, else a (cached, when large) buffer filled first (F.pad takes no tensor or
+    complex fill)."""
+    shape = [d + lo + hi for d, (lo, hi) in zip(x.shape, p.widths)]
+    out = _cached(shape, x.dtype, x.device)
+    if out is None:
+        if type(v) is not complex and not torch.is_tensor(v):
+            return F.pad(x, _f_pad(p.widths), value=v)
+        out = torch.empty(shape, dtype=x.dtype, device=x.device)
+    out.fill_(v)
+    out[tuple(slice(lo, lo + d) for d, (lo, _) in zip(x.shape, p.widths))] = x
+    return out
 
 
 @register(S.PadAdjoint)
@@ -105,4 +153,4 @@ def _contiguous(p, x):
     if p.allow_col_major and x.dim() > 1 and x.permute(*range(x.dim() - 1, -1, -1)) \
             .is_contiguous():
         return x
-    return x.contiguous()
+    return _copy_of(x)

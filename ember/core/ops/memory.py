@@ -1,8 +1,8 @@
 """Memory statistics and limits (mx.get_active_memory and friends).
 
 When the default device is the GPU they are torch's caching allocator's figures; on the
-CPU, where torch keeps none, Ember tallies the buffers behind arrays itself (see
-`_backend/memory.py`). The CPU allocator caches nothing, so its cache is always empty.
+CPU, where torch keeps none, Ember tallies the buffers behind arrays itself and caches
+large buffers for reuse (see `_backend/memory.py`).
 """
 
 import operator
@@ -53,12 +53,13 @@ def reset_peak_memory():
 def get_cache_memory():
     if _on_gpu():
         return M.gpu_cache()
-    return 0
+    return M.cpu_cache()
 
 
 def clear_cache():
     if _on_gpu():
         M.gpu_clear_cache()
+    M.cpu_clear_cache()
 
 
 def _default_limit():
@@ -97,7 +98,9 @@ def set_memory_limit(limit):
 
 
 def set_cache_limit(limit):
-    return _set("set_cache_limit", "cache", limit)
+    prev = _set("set_cache_limit", "cache", limit)
+    M.cpu_set_cache_limit(_limits["cache"])
+    return prev
 
 
 def set_wired_limit(limit):
