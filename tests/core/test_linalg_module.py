@@ -279,3 +279,56 @@ def test_cross_and_uplo_errors(call):
         assert str(got.value) == str(info.value)
     else:  # (argument errors name the function as upstream's bindings do)
         assert str(got.value).startswith(str(info.value).split("(")[0] + "()")
+
+
+@pytest.mark.parametrize("a", [np.zeros((3, 3)), -np.eye(3), np.diag([1.0, 2, 1]),
+                               np.zeros((2, 4, 4))])
+def test_eig_of_repeated_eigenvalues_keeps_distinct_vectors(a):
+    a = a.astype(np.float32)
+    assert_same(mx.linalg.eig(mx.array(a), stream=mx.cpu),
+                mlx.linalg.eig(mlx.array(a), stream=mlx.cpu), rtol=1e-5)
+
+
+def test_eig_of_non_finite_input_raises():
+    # (upstream's LAPACK rejects it as an illegal argument and ends the process)
+    for f in (mx.linalg.eig, mx.linalg.eigvals):
+        with pytest.raises(RuntimeError, match=r"^\[Eig::eval_cpu\]"):
+            mx.eval(f(mx.array([[np.nan, 1.0], [1.0, 1.0]]), stream=mx.cpu))
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (3, 3), (2, 4, 4), (2, 5), (3, 3, 6)])
+@pytest.mark.parametrize("dtype", ["float32", "float64", "complex64"])
+def test_svd_vectors_have_upstream_signs(shape, dtype):
+    # square and wide matrices: the LAPACK call sees the same (transposed) matrix
+    x = RNG.standard_normal(shape)
+    if dtype == "complex64":
+        x = x + 1j * RNG.standard_normal(shape)
+    got = mx.linalg.svd(mx.array(x, getattr(mx, dtype)), stream=mx.cpu)
+    want = mlx.linalg.svd(mlx.array(x, getattr(mlx, dtype)), stream=mlx.cpu)
+    assert_same(got, want, rtol=1e-4 if dtype != "float64" else 1e-8)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "complex64"])
+def test_eigh_vectors_have_upstream_signs(dtype):
+    x = RNG.standard_normal((3, 2, 2))
+    if dtype == "complex64":
+        x = x + 1j * RNG.standard_normal((3, 2, 2))
+    a = x @ np.conj(np.swapaxes(x, -1, -2)) + 2 * np.eye(2)
+    for uplo in ("L", "U"):
+        assert_same(mx.linalg.eigh(mx.array(a, getattr(mx, dtype)), UPLO=uplo, stream=mx.cpu),
+                    mlx.linalg.eigh(mlx.array(a, getattr(mlx, dtype)), UPLO=uplo,
+                                    stream=mlx.cpu), rtol=1e-4)
+
+
+def test_svd_vectors_are_not_differentiated_like_upstream():
+    _raises_same(lambda m: m.grad(lambda x: m.linalg.svd(x, stream=m.cpu)[0].sum())(
+        m.eye(3) + 1))
+    _raises_same(lambda m: m.jvp(lambda x: m.linalg.svd(x, stream=m.cpu)[2], [m.eye(3) + 1],
+                                 [m.eye(3)])[1][0])
+
+
+def test_tri_inv_keeps_the_other_triangle_zero():
+    a = np.array([[np.nan, 1.0], [1.0, 1.0]], np.float32)
+    assert_same(mx.linalg.tri_inv(mx.array(a), upper=True, stream=mx.cpu),
+                mlx.linalg.tri_inv(mlx.array(a), upper=True, stream=mlx.cpu))
+    assert np.array(mx.linalg.tri_inv(mx.array(a), stream=mx.cpu))[0, 1] == 0

@@ -46,6 +46,9 @@ def _inverse(p, x):
     if p.tri:
         _check_triangular(y)
         out = torch.linalg.solve_triangular(y, _eye_like(y), upper=p.upper)
+        # the other triangle is zero, as LAPACK's triangular inverse leaves it, also where
+        # a non-finite diagonal entry would spread into it
+        out = out.triu() if p.upper else out.tril()
     else:
         # upstream's LAPACK call factorizes the transposed (row-major) matrix: its failure
         # code is the transpose's first zero pivot
@@ -63,10 +66,16 @@ def _cholesky(p, x):
 
 @register(F.Eigh)
 def _eigh(p, x):
-    uplo = "U" if p.upper else "L"
+    # upstream's CPU LAPACK call sees the row-major matrix as its transpose, the other
+    # triangle named: solving that one (the conjugate matrix) gives upstream's signs
+    flip = x.device.type == "cpu"
+    upper = p.upper != flip
+    uplo = "U" if upper else "L"
+    y = x.mT if flip else x
     if not p.vectors:
-        return torch.linalg.eigvalsh(x, UPLO=uplo)
-    return tuple(torch.linalg.eigh(x, UPLO=uplo))
+        return torch.linalg.eigvalsh(y, UPLO=uplo)
+    w, v = torch.linalg.eigh(y, UPLO=uplo)
+    return w, v.conj_physical() if flip and v.is_complex() else v
 
 
 def _complex(x):
@@ -80,13 +89,25 @@ def _eig(p, x):
     # anyway; running it there always keeps that order on every device.
     dev = x.device
     x = x.cpu()
+    if not torch.isfinite(x).all():
+        # (LAPACK's balancing rejects them as an illegal argument; upstream's process exits)
+        raise RuntimeError("[Eig::eval_cpu] Eigenvalue decomposition failed with error code -3")
     wt = torch.linalg.eigvals(x.mT)
     if not p.vectors:
         return _complex(wt).to(dev)
     w, v = torch.linalg.eig(x)
-    if x.shape[-1] == 0:  # (nothing to match: argmin refuses empty rows)
+    n = x.shape[-1]
+    if n == 0:  # (nothing to match: argmin refuses empty rows)
         return _complex(wt).to(dev), _complex(v).to(dev)
-    order = (wt.unsqueeze(-1) - w.unsqueeze(-2)).abs().argmin(-1)
+    dist = (wt.unsqueeze(-1) - w.unsqueeze(-2)).abs()
+    order = dist.argmin(-1)
+    if not torch.equal(order.sort(-1)[0], torch.arange(n).expand(order.shape)):
+        # a repeated eigenvalue: each of upstream's takes the nearest one not taken yet,
+        # so that it keeps its distinct vectors
+        for i in range(n):
+            j = dist[..., i, :].argmin(-1, keepdim=True)
+            order[..., i:i + 1] = j
+            dist.scatter_(-1, j.unsqueeze(-2).expand(dist.shape[:-1] + (1,)), float("inf"))
     v = torch.gather(v, -1, order.unsqueeze(-2).expand(v.shape))
     return _complex(wt).to(dev), _complex(v).to(dev)
 
@@ -96,7 +117,12 @@ def _svd(p, x):
     try:
         if not p.uv:
             return torch.linalg.svdvals(x)
-        return tuple(torch.linalg.svd(x, full_matrices=True))
+        if x.device.type != "cpu":
+            return tuple(torch.linalg.svd(x, full_matrices=True))
+        # the SVD of the transpose, as upstream's CPU LAPACK call sees the row-major
+        # matrix: its singular vectors come with upstream's signs
+        ut, sv, vht = torch.linalg.svd(x.mT, full_matrices=True)
+        return vht.mT, sv, ut.mT
     except torch.linalg.LinAlgError as e:
         # upstream's error; its LAPACK call rejects non-finite input as argument 4
         m = re.search(r"error code: (-?\d+)", str(e))

@@ -220,21 +220,20 @@ class SVD(_Unary):
 
     def vjp(self, primals, cotangents, argnums, outputs):
         if self.uv:
-            raise ValueError("[SVD] The vjp is implemented for the singular values only "
-                             "(compute_uv=False).")
+            # (upstream differentiates no SVD: its message, for the vectors here)
+            raise ValueError("[Primitive::vjp] Not implemented for SVD.")
         u, vt = self._reduced_uv(primals[0])
         return [O.matmul(O.multiply(u, O.expand_dims(cotangents[0], -2)), vt)]
 
     def jvp(self, primals, tangents, argnums):
         if self.uv:
-            raise ValueError("[SVD] The jvp is implemented for the singular values only "
-                             "(compute_uv=False).")
+            raise ValueError("[Primitive::jvp] Not implemented for SVD.")
         u, vt = self._reduced_uv(primals[0])
         return [_diag(O.matmul(O.matmul(_mT(u), tangents[0]), _mT(vt)))]
 
 
 class QR(_Unary):
-    name = "QR"
+    name = "QRF"  # (upstream's name for it)
 
     def out_specs(self, x):
         m, n = x.shape[-2:]
