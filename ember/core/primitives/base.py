@@ -19,16 +19,16 @@ class Primitive:
 
     def vjp(self, primals, cotangents, argnums, outputs):
         """Cotangents of the inputs named by `argnums`, given cotangents of every output."""
-        raise ValueError(f"[{self.name}] The vjp is not implemented.")
+        raise ValueError(f"[Primitive::vjp] Not implemented for {self.name}.")
 
     def jvp(self, primals, tangents, argnums):
         """Tangents of every output, given tangents of the inputs named by `argnums`."""
-        raise ValueError(f"[{self.name}] The jvp is not implemented.")
+        raise ValueError(f"[Primitive::jvp] Not implemented for {self.name}.")
 
     def vmap(self, inputs, axes):
         """Outputs over batched inputs (`axes[i]` is None when input i is unbatched) and
         the batch axis of each output."""
-        raise ValueError(f"[{self.name}] vmap is not implemented.")
+        raise ValueError(f"[Primitive::vmap] Not implemented for {self.name}.")
 
     def __repr__(self):
         p = self.params()

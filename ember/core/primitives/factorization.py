@@ -220,14 +220,13 @@ class SVD(_Unary):
 
     def vjp(self, primals, cotangents, argnums, outputs):
         if self.uv:
-            # (upstream differentiates no SVD: its message, for the vectors here)
-            raise ValueError("[Primitive::vjp] Not implemented for SVD.")
+            return super().vjp(primals, cotangents, argnums, outputs)  # (as upstream)
         u, vt = self._reduced_uv(primals[0])
         return [O.matmul(O.multiply(u, O.expand_dims(cotangents[0], -2)), vt)]
 
     def jvp(self, primals, tangents, argnums):
         if self.uv:
-            raise ValueError("[Primitive::jvp] Not implemented for SVD.")
+            return super().jvp(primals, tangents, argnums)
         u, vt = self._reduced_uv(primals[0])
         return [_diag(O.matmul(O.matmul(_mT(u), tangents[0]), _mT(vt)))]
 
