@@ -177,3 +177,25 @@ def test_einsum_path_cases(spec, shapes):
 def test_einsum_path_errors():
     _raises_like(lambda m: m.einsum_path("ij,jk", m.ones((2, 3))))
     _raises_like(lambda m: m.einsum_path("ij,jk", m.ones((2, 3)), m.ones((4, 4))))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
+@pytest.mark.parametrize("shape", [(8, 16), (3, 2048), (2, 3, 768), (5, 640), (4, 448),
+                                   (7, 1), (5, 2), (1000, 4), (24,), (300, 1024),
+                                   (2, 14336)])
+def test_hadamard_matches_upstream_bits(dtype, shape):
+    """On the CPU, the butterfly adds and the rounding of upstream's kernel: in the input's
+    dtype for the 2^k factor, then the m = 12/20/28 factor (in float32 for the half types),
+    over blocks of rows where the input is big (300 x 1024)."""
+    x = RNG.standard_normal(shape).astype(np.float32)
+    x.reshape(-1)[::37] = 0.0
+    # big values: float16 sums overflow to inf on the way, as upstream's
+    for scale, x in (({}, x), ({"scale": 1.0}, x), ({"scale": 0.37}, x), ({}, 3000 * x)):
+        got, want = (np.array(lib.hadamard_transform(
+            lib.array(x).astype(getattr(lib, dtype)), **scale).astype(lib.float32))
+            for lib in (mx, mlx))
+        np.testing.assert_array_equal(got, want)
+    xt = RNG.standard_normal(shape[::-1]).astype(dtype if dtype != "bfloat16" else np.float32)
+    got, want = (np.array(lib.hadamard_transform(lib.array(xt).T).astype(lib.float32))
+                 for lib in (mx, mlx))
+    np.testing.assert_array_equal(got, want)

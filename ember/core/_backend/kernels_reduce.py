@@ -5,6 +5,7 @@ uint64 go through a sign-bit flip (an order-preserving map onto int64); complex 
 order lexicographically (real, then imaginary part), as upstream orders them.
 """
 
+import collections
 import itertools
 import math
 
@@ -207,6 +208,23 @@ def _softmax(p, x):
     return r.to(x.dtype) if up else r
 
 
+_BLOCK = 1 << 19  # bytes of a block of rows that stays in the L2 cache
+
+
+def _leading_sq_dev(x, m):
+    """sum((x - m)^2) over the rows of (n, k) `x`, a block of rows at a time: the
+    deviations never take a full-size buffer, and the per-block sums add as ATen's would."""
+    n, k = x.shape
+    step = max(1, _BLOCK // (k * x.element_size()))
+    buf = torch.empty((min(step, n), k), dtype=x.dtype)
+    parts = torch.empty((-(-n // step), k), dtype=x.dtype)
+    for j, i in enumerate(range(0, n, step)):
+        b = buf[:min(step, n - i)]
+        torch.sub(x[i:i + step], m, out=b)
+        torch.sum(b.square_(), 0, out=parts[j])
+    return parts.sum(0)
+
+
 @register(R.Var)
 def _var(p, x):
     axes = p.axes
@@ -228,8 +246,15 @@ def _var(p, x):
     if x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64):
         # two passes (mean, then the squared deviations): as accurate as ATen's Welford
         # update, which runs one element at a time on the CPU and is 5-10x slower
-        d = x - x.mean(dim=axes, keepdim=True)
-        r = torch.sum(d * d, dim=axes, keepdim=p.keepdims).div_(n - p.ddof)
+        m = x.mean(dim=axes, keepdim=True)
+        if sorted(axes) == list(range(len(axes))) and x.numel() * x.element_size() > _BLOCK:
+            r = _leading_sq_dev(x.reshape(n, -1), m.reshape(-1)).view(m.shape)
+            if not p.keepdims:
+                r = r.view(x.shape[len(axes):])
+        else:
+            d = x - m
+            r = torch.sum(d * d, dim=axes, keepdim=p.keepdims)
+        r = r.div_(n - p.ddof)
         return r.sqrt_() if p.sqrt else r
     f = torch.std if p.sqrt else torch.var
     return f(x, dim=axes, correction=p.ddof, keepdim=p.keepdims)
@@ -302,9 +327,10 @@ _HALF_F32 = {torch.float32, torch.float16, torch.bfloat16}
 _STEPWISE = {"cumsum": _HALF_F32 | {torch.complex64}, "cumprod": _HALF_F32}
 _NP_STEP = {"cumsum": np.add, "cumprod": np.multiply}
 _TORCH_STEP = {"cumsum": torch.add, "cumprod": torch.mul}
-# independent scans from which a step over all of them beats ATen's outer-axis scan (each
-# step costs a Python call of about a microsecond)
-_STEP_MIN = 1024
+# independent scans from which a step over all of them beats ATen's scan on a transposed
+# copy (each step costs a call: a few tenths of a microsecond in numpy, over one in torch)
+_STEP_MIN = 256
+_STEP_MIN_HALF = 1024
 
 
 def _steps(p, x, ax):
@@ -321,8 +347,8 @@ def _steps(p, x, ax):
         src, dst = src[::-1], dst[::-1]
     dst[0][...] = src[0] if p.inclusive else _identity(p.op, p.dtype)
     with np.errstate(all="ignore"):
-        for a, b, c in zip(dst, src[1:] if p.inclusive else src, dst[1:]):
-            f(a, b, c)
+        # map (drained by deque) runs the steps in order, each reading the one before
+        collections.deque(map(f, dst[:-1], src[1:] if p.inclusive else src, dst[1:]), 0)
     return out.movedim(0, ax)
 
 
@@ -332,7 +358,8 @@ def _scan(p, x):
     # (elsewhere ATen's scan, as accurate but not bit-identical, is faster: along the last
     # axis the exact sums would need a transposed copy, and few scans pay a call per step)
     if (x.dtype in _STEPWISE.get(p.op, ()) and x.device.type == "cpu" and x.ndim > 1
-            and ax != x.ndim - 1 and x.numel() >= _STEP_MIN * x.shape[ax] > 0):
+            and ax != x.ndim - 1
+            and x.numel() >= (_STEP_MIN_HALF if x.dtype in _HALF else _STEP_MIN) * x.shape[ax] > 0):
         return _steps(p, x, ax)
     moved = ax != x.ndim - 1 and x.device.type == "cpu" and x.numel() >= _MOVE_MIN
     if moved:
