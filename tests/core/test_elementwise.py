@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import ember.core as mx
-from tests.helpers import assert_same
+from tests.helpers import assert_same, np_of
 
 
 @pytest.mark.parametrize("dtype,value", [("uint8", -1), ("uint8", 300), ("int8", 200),
@@ -164,3 +164,186 @@ def test_activations_of_signed_zero_and_nan_as_upstream():
         np.testing.assert_array_equal(np.array(mx.grad(lambda v: got_f(v).sum())(x)),
                                       np.array(mlx.grad(lambda v: want_f(v).sum())(xm)),
                                       err_msg=name)
+
+
+# -- special values: signed zeros, infinities, nans, subnormals, overflow ----------------
+
+_INF, _NAN = float("inf"), float("nan")
+
+
+def _same_special(got, want):
+    """Equal values with the signs of zeros, any nan against any nan (parts apart)."""
+    assert str(got.dtype) == str(want.dtype) and got.shape == want.shape
+    g, w = _parts(np_of(got)), _parts(np_of(want))
+    np.testing.assert_array_equal(g, w)
+    np.testing.assert_array_equal(np.signbit(g) | np.isnan(g), np.signbit(w) | np.isnan(w))
+
+
+def _close_special(got, want, tol_dtype=None):
+    """Close values (the same nans, infinities and zeros), the signs of zeros as upstream's."""
+    assert_same(got, want, tol_dtype)
+    g, w = _parts(np_of(got)), _parts(np_of(want))
+    np.testing.assert_array_equal(np.isinf(g), np.isinf(w))
+    np.testing.assert_array_equal(g == 0, w == 0)  # (a tolerance would pass 0 for 1e-8)
+    np.testing.assert_array_equal(np.signbit(g[w == 0]), np.signbit(w[w == 0]))
+
+
+def _lengths(values):
+    # torch's vectorized loop and its scalar one (short arrays, tails) can differ
+    return [values, values * (100 // len(values) + 1)]
+
+
+def _arrays(m, values, dtype):
+    return m.array(np.array(values, np.float32 if dtype != "float64" else np.float64)) \
+        .astype(getattr(m, dtype))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16", "float64"])
+def test_sin_of_negative_zero_and_sinh_cosh_near_overflow_as_upstream(dtype):
+    big = {"float32": 89.0, "bfloat16": 89.0, "float16": 11.0, "float64": 710.0}[dtype]
+    for v in _lengths([-0.0, 0.0, big, -big, 1.0, _INF, _NAN]):
+        for op in ("sin", "sinh", "cosh"):
+            got = getattr(mx, op)(_arrays(mx, v, dtype))
+            want = getattr(mlx, op)(_arrays(mlx, v, dtype))
+            # (upstream's float64 sin has float32's precision)
+            _close_special(got, want, "float32" if dtype == "float64" else None)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16", "float64", "complex64"])
+@pytest.mark.parametrize("decimals", [1, 2, -1])
+def test_round_with_decimals_scales_in_the_dtype_as_upstream(dtype, decimals):
+    # upstream multiplies by 10^d in the array's dtype, rounds, and multiplies by 10^-d:
+    # round(88.7, 1) is 88.70000458 in float32, and float16 overflows near 65504
+    v = [88.7, -88.7, 11.1, 65504.0, -745.0, 2.5, 0.125, 1.0, -0.0, _INF, _NAN, 3.3e38]
+    if dtype == "complex64":
+        c = np.zeros(len(v), np.complex64)
+        c.real, c.imag = v, v[::-1]
+
+        def arr(m):
+            return m.array(c)
+    else:
+        def arr(m):
+            return _arrays(m, v, dtype)
+    _same_special(mx.round(arr(mx), decimals), mlx.round(arr(mlx), decimals))
+
+
+@pytest.mark.parametrize("dtype", ["int8", "int16", "int32", "int64", "uint8", "uint16",
+                                   "uint32", "uint64"])
+@pytest.mark.parametrize("op", ["left_shift", "right_shift"])
+def test_shift_counts_of_the_width_or_more_and_negative_as_upstream(dtype, op):
+    # upstream shifts by the count modulo 32 (64 for 64-bit types), as x86 does; (its
+    # array-by-scalar loop differs in its vectorized part, so both operands are arrays)
+    info = np.iinfo(dtype)
+    counts = [c for c in (0, 1, 7, 8, 15, 16, 31, 32, 33, 63, 64, 65, 100, -1, -7, -32, -128)
+              if info.min <= c <= info.max]
+    base = [1, 3, info.max, info.min, info.min + 1]
+    pairs = [(b, c) for b in base for c in counts]
+    for p in _lengths(pairs):
+        def args(m):
+            return (m.array(np.array([a for a, _ in p], dtype)),
+                    m.array(np.array([c for _, c in p], dtype)))
+        _same(getattr(mx, op)(*args(mx)), getattr(mlx, op)(*args(mlx)))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16", "float64"])
+def test_remainder_by_a_subnormal_or_of_a_huge_value_as_upstream(dtype):
+    # ATen's vectorized remainder gives nan where x / y overflows
+    tiny = 1e-310 if dtype == "float64" else 1e-40
+    big = 1.7e308 if dtype == "float64" else 3.3e38
+    xs = [1.0, -1.0, 0.5, -2.5, 3.0, big, -big, 0.0, -0.0, _INF]
+    ys = [tiny, -tiny, 0.5, -0.5, 3.0, _NAN]
+    pairs = [(a, b) for a in xs for b in ys]
+    for p in _lengths(pairs):
+        got = mx.remainder(_arrays(mx, [a for a, _ in p], dtype),
+                           _arrays(mx, [b for _, b in p], dtype))
+        want = mlx.remainder(_arrays(mlx, [a for a, _ in p], dtype),
+                             _arrays(mlx, [b for _, b in p], dtype))
+        np.testing.assert_array_equal(np_of(got), np_of(want))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
+def test_logaddexp_of_infinities_values_and_gradients_as_upstream(dtype):
+    xs = [-0.0, 0.0, -_INF, _INF, 1.0, -_INF, _INF, _NAN]
+    ys = [-_INF, -_INF, -0.0, -_INF, 2.0, -_INF, _INF, 1.0]
+    for x, y in zip(_lengths(xs), _lengths(ys)):
+        res = []
+        for m in (mx, mlx):
+            a, b = _arrays(m, x, dtype), _arrays(m, y, dtype)
+            out = m.logaddexp(a, b)
+            grads = m.grad(lambda a, b: m.logaddexp(a, b).sum(), argnums=(0, 1))(a, b)
+            res.append([out, *grads])
+        _same_special(res[0][0], res[1][0])
+        for got, want in zip(res[0][1:], res[1][1:]):
+            _close_special(got, want)
+
+
+def test_float16_abs_and_negative_keep_upstreams_nan_bits():
+    # NaNs made by casts (upstream's 0x7D00, sign kept) pass through abs and negative
+    v = [_NAN, -_NAN, 1.0, -0.0] * 30
+    for n in (4, len(v)):
+        for op in ("abs", "negative"):
+            got = getattr(mx, op)(mx.array(v[:n]).astype(mx.float16)).view(mx.uint16)
+            want = getattr(mlx, op)(mlx.array(v[:n]).astype(mlx.float16)).view(mlx.uint16)
+            _same(got, want)
+
+
+_CSPECIAL = [complex(a, b) for a in (0.0, -0.0, _INF, -_INF, _NAN, 1.0, -2.0, 1e30, 1e-40)
+             for b in (0.0, -0.0, _INF, _NAN, 1.0, -1e30)]
+
+
+@pytest.mark.parametrize("op", ["multiply", "divide", "logaddexp"])
+def test_complex_binary_ops_with_infinities_and_zeros_as_upstream(op):
+    # upstream follows C99's recovery of infinities (and divides in double precision)
+    pairs = [(a, b) for a in _CSPECIAL for b in _CSPECIAL]
+    for p in (pairs[:5], pairs):
+        def args(m):
+            return (m.array(np.array([a for a, _ in p], np.complex64)),
+                    m.array(np.array([b for _, b in p], np.complex64)))
+        got, want = getattr(mx, op)(*args(mx)), getattr(mlx, op)(*args(mlx))
+        if op == "logaddexp":  # (its complex exp and log1p round apart)
+            _close_special(got, want)
+        else:
+            _same_special(got, want)
+
+
+@pytest.mark.parametrize("op", ["square", "reciprocal", "rsqrt", "sign", "negative",
+                                "degrees"])
+def test_complex_unary_ops_with_infinities_and_zeros_as_upstream(op):
+    for v in (_CSPECIAL[:5], _CSPECIAL * 2):
+        got = getattr(mx, op)(mx.array(np.array(v, np.complex64)))
+        want = getattr(mlx, op)(mlx.array(np.array(v, np.complex64)))
+        _same_special(got, want)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16", "float64"])
+def test_gradients_at_special_points_as_upstream(dtype):
+    """divide's by y as -(g * x) / y^2 (a nan for inf / huge), power's by the exponent 0
+    where the power is 0, tan / tanh through 1 / cos^2 and 1 / cosh^2 (not 0 for a large
+    tanh argument), log10's as g / x / log(10) (x * log(10) overflows float16)."""
+    big = {"float32": 3.3e38, "float16": 65504.0, "float64": 1.7e308}[dtype]
+    xs = [_INF, -_INF, big, 0.0, 0.0, -0.0, 0.5, 2.0, 10.0, -20.0]
+    ys = [big, big, big, 0.5, 2.0, 3.0, 200.0, 0.0, 1.0, -1.0]
+    res = []
+    for m in (mx, mlx):
+        a, b = _arrays(m, xs, dtype), _arrays(m, ys, dtype)
+        out = []
+        for op in ("divide", "power"):
+            f = getattr(m, op)
+            out += m.grad(lambda a, b: f(a, b).sum(), argnums=(0, 1))(a, b)
+            out += m.jvp(f, [a, b], [m.ones_like(a), m.ones_like(b)])[1]
+        for op in ("tanh", "tan", "log2", "log10", "log1p"):
+            f = getattr(m, op)
+            out.append(m.grad(lambda a: f(a).sum())(a))
+        res.append(out)
+    for got, want in zip(*res):
+        # (upstream's float64 cos and cosh have float32's precision)
+        _close_special(got, want, "float32" if dtype == "float64" else None)
+
+
+def test_float16_sigmoid_is_zero_where_exp_overflows_as_upstream():
+    v = np.arange(0xC880, 0xCC80, dtype=np.uint16).view(np.float16)  # -9.0 .. -18.0
+    for n in (5, len(v)):
+        got = mx.sigmoid(mx.array(v[-n:]))
+        want = mlx.sigmoid(mlx.array(v[-n:]))
+        np.testing.assert_array_equal(np.array(got) == 0, np.array(want) == 0)
+        assert_same(got, want)

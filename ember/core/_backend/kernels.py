@@ -4,6 +4,9 @@ Kernels get tensors already in the output's storage dtype (ops insert casts), so
 are direct ATen calls.
 """
 
+import math
+
+import numpy as np
 import torch
 
 from ember.core._backend import TORCH
@@ -26,6 +29,15 @@ def _any(mask):
     """Whether a fix-up for `mask` is needed: on CUDA always (asking would wait for the GPU
     and keep the kernel out of CUDA graphs), on the CPU only when some element needs it."""
     return mask.is_cuda or bool(mask.any())
+
+
+def _finite(r):
+    """Whether every element of float tensor r is finite, cheaper than isfinite().all() (a
+    slow bool reduction on the CPU): a sum is not finite when an element is not; a
+    half-type sum may overflow, so those take the min and max."""
+    if r.itemsize >= 4:
+        return math.isfinite(r.sum())
+    return not r.numel() or all(math.isfinite(v) for v in torch.aminmax(r))
 
 
 def _floor_divide(x, y):
@@ -51,7 +63,89 @@ def _remainder(x, y):
         if _any(zero):
             y = torch.where(zero, torch.ones_like(y), y)
             return torch.where(zero, x, torch.remainder(x, y))
-    return torch.remainder(x, y)
+        return torch.remainder(x, y)
+    r = torch.remainder(x, y)
+    # ATen's vectorized loop computes x - y * floor(x / y), which has no finite quotient
+    # for a subnormal divisor or a huge x: those elements as upstream's fmod-based remainder
+    if r.is_cuda or _finite(r):
+        return r
+    x, y = torch.broadcast_tensors(x, y)
+    bad = ~torch.isfinite(r) & torch.isfinite(x) & torch.isfinite(y) & (y != 0)
+    if bool(bad.any()):
+        xs, ys = (t[bad].double().numpy() for t in (x, y))
+        f = np.fmod(xs, ys)
+        f = np.where((f != 0) & ((f < 0) != (ys < 0)), f + ys, f)
+        r = r.clone()
+        r[bad] = torch.from_numpy(f).to(r.dtype)
+    return r
+
+
+def _box(p, q):
+    """Whether (p, q) has an infinite part, and the pair with each part as its direction
+    where it does: +-1 for an infinity, +-0 for the rest."""
+    inf = torch.isinf(p) | torch.isinf(q)
+    return (inf, torch.where(inf, torch.copysign(torch.isinf(p).to(p.dtype), p), p),
+            torch.where(inf, torch.copysign(torch.isinf(q).to(q.dtype), q), q))
+
+
+def _zero_nan(p):
+    return torch.where(torch.isnan(p), torch.copysign(torch.zeros_like(p), p), p)
+
+
+def _multiply(x, y):
+    r = torch.mul(x, y)
+    if not r.is_complex() or r.is_cuda:
+        return r
+    # C99 Annex G's recovery, as upstream's complex product: one that comes out nan in
+    # both parts but has an infinite factor (or overflowed) is an infinity
+    both = torch.isnan(r.real) & torch.isnan(r.imag)
+    if not bool(both.any()):
+        return r
+    x, y = torch.broadcast_tensors(x, y)
+    a, b, c, d = x.real, x.imag, y.real, y.imag
+    inf_x, a2, b2 = _box(a, b)
+    inf_y, c2, d2 = _box(c, d)
+    a2 = torch.where(inf_y & ~inf_x, _zero_nan(a), a2)
+    b2 = torch.where(inf_y & ~inf_x, _zero_nan(b), b2)
+    c2 = torch.where(inf_x & ~inf_y, _zero_nan(c), c2)
+    d2 = torch.where(inf_x & ~inf_y, _zero_nan(d), d2)
+    over = ~inf_x & ~inf_y & (torch.isinf(a * c) | torch.isinf(b * d) | torch.isinf(a * d)
+                              | torch.isinf(b * c))
+    a2, b2, c2, d2 = (torch.where(over, _zero_nan(p), q)
+                      for p, q in ((a, a2), (b, b2), (c, c2), (d, d2)))
+    fix = both & (inf_x | inf_y | over)
+    re = math.inf * (a2 * c2 - b2 * d2)
+    im = math.inf * (a2 * d2 + b2 * c2)
+    return torch.where(fix, torch.complex(re, im), r)
+
+
+def _complex_divide(x, y):
+    # upstream divides complex64 numbers in double precision (the plain formula), with
+    # C99 Annex G's recovery of infinities and zeros from a nan quotient
+    x, y = torch.broadcast_tensors(x.to(torch.complex128), y.to(torch.complex128))
+    a, b, c, d = x.real, x.imag, y.real, y.imag
+    den = c * c + d * d
+    re = (a * c + b * d) / den
+    im = (b * c - a * d) / den
+    both = torch.isnan(re) & torch.isnan(im)
+    if bool(both.any()):
+        inf_x = torch.isinf(a) | torch.isinf(b)
+        inf_y = torch.isinf(c) | torch.isinf(d)
+        fin_x = torch.isfinite(a) & torch.isfinite(b)
+        fin_y = torch.isfinite(c) & torch.isfinite(d)
+        by_zero = both & (den == 0) & ~(torch.isnan(a) & torch.isnan(b))
+        big = both & ~by_zero & inf_x & fin_y
+        small = both & ~by_zero & ~big & inf_y & fin_x
+        s = torch.copysign(torch.full_like(c, math.inf), c)
+        ua, ub = _box(a, b)[1:]
+        uc, ud = _box(c, d)[1:]
+        re = torch.where(by_zero, s * a, re)
+        im = torch.where(by_zero, s * b, im)
+        re = torch.where(big, math.inf * (ua * c + ub * d), re)
+        im = torch.where(big, math.inf * (ub * c - ua * d), im)
+        re = torch.where(small, 0.0 * (a * uc + b * ud), re)
+        im = torch.where(small, 0.0 * (b * uc - a * ud), im)
+    return torch.complex(re.float(), im.float())
 
 
 _DEVICE_SCALARS = {}  # (value, dtype, device) -> that scalar as a 0-d tensor there
@@ -72,6 +166,8 @@ def _divide(x, y):
                 _DEVICE_SCALARS.clear()
             d = _DEVICE_SCALARS[key] = y.to(x.device)
         y = d
+    if x.is_complex() and not x.is_cuda:
+        return _complex_divide(x, y)
     return torch.div(x, y)
 
 
@@ -88,9 +184,24 @@ def _power(x, y):
 
 def _logaddexp(x, y):
     if x.dtype.is_complex:
-        m = torch.maximum(x.real, y.real).to(x.dtype)
-        return m + torch.log(torch.exp(x - m) + torch.exp(y - m))
-    return torch.logaddexp(x, y)
+        # as upstream: hi itself when hi is inf or lo is -inf (hi, lo in the lexicographic
+        # order), else hi + log1p(exp(lo - hi)) where exp of a -inf real part is a (signed)
+        # 0 whatever the imaginary part (torch's gives a nan)
+        hi = BINARY_TORCH["maximum"](x, y)
+        lo = BINARY_TORCH["minimum"](x, y)
+        d = BINARY_TORCH["subtract"](lo, hi)
+        r = BINARY_TORCH["add"](hi, torch.log1p(torch.exp(d)))
+        t = torch.where(torch.isfinite(d.imag), d.imag, 0.0)
+        tiny = torch.complex(torch.cos(t) * 0.0, torch.sin(t) * 0.0)  # exp(-inf + ti)
+        r = torch.where(d.real == -math.inf, BINARY_TORCH["add"](hi, tiny), r)
+        return torch.where((hi == math.inf) | (lo == -math.inf), hi, r)
+    r = torch.logaddexp(x, y)
+    # upstream gives the larger one when the other is -inf (so -0.0 stays); min-reductions
+    # are cheap where a bool any() is not (a nan min takes this path too)
+    if not r.is_cuda and r.numel() and not torch.minimum(x.min(), y.min()) > -math.inf:
+        at_inf = torch.minimum(x, y) == -math.inf
+        r = torch.where(at_inf & (r == 0), torch.maximum(x, y), r)
+    return r
 
 
 def _lexicographic(strict, cmp):
@@ -128,6 +239,16 @@ def _complex_parts(fn):
     return k
 
 
+def shift_count(x, y):
+    """Upstream shifts as x86 does: by the count modulo 32 (64 for 64-bit types; narrower
+    types are shifted as int32), never to 0 for a count of the width or more."""
+    return y & (63 if x.dtype.itemsize == 8 else 31)
+
+
+def _shift(fn):
+    return lambda x, y: fn(x, shift_count(x, y))
+
+
 def _bool_arith(fn, bool_fn):
     def k(x, y):
         if x.dtype is torch.bool:
@@ -139,7 +260,7 @@ def _bool_arith(fn, bool_fn):
 BINARY_TORCH = {
     "add": _complex_parts(torch.add),
     "subtract": _bool_arith(_complex_parts(torch.sub), torch.logical_xor),
-    "multiply": torch.mul,
+    "multiply": _multiply,
     "divide": _divide,
     "floor_divide": _floor_divide,
     "remainder": _remainder,
@@ -159,15 +280,18 @@ BINARY_TORCH = {
     "bitwise_and": torch.bitwise_and,
     "bitwise_or": torch.bitwise_or,
     "bitwise_xor": torch.bitwise_xor,
-    "left_shift": torch.bitwise_left_shift,
-    "right_shift": torch.bitwise_right_shift,
+    "left_shift": _shift(torch.bitwise_left_shift),
+    "right_shift": _shift(torch.bitwise_right_shift),
 }
 
 
 def _sign(x):
     if x.dtype.is_complex:
         a = x.abs()
-        return torch.where(a == 0, torch.zeros_like(x), x / a)
+        if x.is_cuda:
+            return torch.where(a == 0, torch.zeros_like(x), x / a)
+        # a zero stays itself (its signs kept) as upstream
+        return torch.where(a == 0, x, _complex_divide(x, a.to(x.dtype)))
     if x.dtype is torch.bool:
         return x.clone()
     return torch.sign(x)
@@ -192,25 +316,85 @@ def _complex_only(fn):
 def _square(x):
     if x.dtype is torch.bool:
         return x.clone()
+    if x.is_complex():
+        return _multiply(x, x)
     return torch.square(x)
+
+
+def _complex_reciprocal(fn):
+    # 1 / x as upstream's complex division gives it (the signs of zero parts, infinities)
+    def k(x):
+        if not x.is_complex() or x.is_cuda:
+            return fn(x)
+        d = torch.sqrt(x) if fn is torch.rsqrt else x
+        return _complex_divide(torch.ones((), dtype=x.dtype), d)
+    return k
 
 
 def _abs(x):
     if x.dtype is torch.bool:
         return x.clone()
+    if x.dtype is torch.float16 and not x.is_cuda:
+        # ATen goes through float32, which quiets a signaling NaN; upstream keeps the bits
+        return (x.view(torch.int16) & 0x7FFF).view(torch.float16)
     return torch.abs(x)
 
 
+def _negative(x):
+    if x.dtype is torch.float16 and not x.is_cuda:
+        return (x.view(torch.int16) ^ -0x8000).view(torch.float16)
+    if x.dtype.is_complex and not x.is_cuda:
+        # torch's vectorized loop negates as 0 - x, which loses the sign of a zero part
+        return torch.view_as_complex(torch.neg(torch.view_as_real(x)))
+    return torch.neg(x)
+
+
+def _sigmoid(x):
+    r = torch.sigmoid(x)
+    if x.dtype is torch.float16 and not x.is_cuda and x.numel() and not x.min() > -11.09:
+        # upstream's float16 sigmoid is 1 / (1 + exp(-x)) with exp(-x) overflowing to inf
+        # (0 from x = -11.09 down), not a subnormal
+        r.masked_fill_(x <= -11.09, 0.0)
+    return r
+
+
+def _sin(x):
+    r = torch.sin(x)
+    if not x.is_cuda and x.is_floating_point():
+        r.add_(0.0)  # upstream's sin(-0.0) is 0.0
+    return r
+
+
+_WIDE_EXPONENT = (torch.float32, torch.bfloat16, torch.float64)
+
+
+def _hyperbolic(fn):
+    # ATen's vectorized sinh and cosh overflow through exp(|x|) a little before the result
+    # does (|x| > 88.72 for float32, bfloat16 too); upstream's do not
+    def k(x):
+        r = fn(x)
+        if x.is_cuda or x.dtype not in _WIDE_EXPONENT or _finite(r):
+            return r
+        xf = x.float() if x.dtype is torch.bfloat16 else x  # (rounded once)
+        h = torch.exp(xf.abs() * 0.5)
+        big = h * (h * 0.5)
+        if fn is torch.sinh:
+            big = torch.copysign(big, xf)
+        return torch.where(torch.isinf(r) & torch.isfinite(x), big.to(x.dtype), r)
+    return k
+
+
 UNARY_TORCH = {
-    "abs": _abs, "negative": torch.neg, "sign": _sign, "square": _square,
+    "abs": _abs, "negative": _negative, "sign": _sign, "square": _square,
     "floor": _same_if_int(torch.floor), "ceil": _same_if_int(torch.ceil),
     "trunc": _same_if_int(torch.trunc), "exp": torch.exp, "expm1": torch.expm1,
     "log": torch.log, "log2": torch.log2, "log10": torch.log10, "log1p": torch.log1p,
-    "sqrt": torch.sqrt, "rsqrt": torch.rsqrt, "reciprocal": torch.reciprocal,
-    "sin": torch.sin, "cos": torch.cos, "tan": torch.tan, "arcsin": torch.asin,
-    "arccos": torch.acos, "arctan": torch.atan, "sinh": torch.sinh, "cosh": torch.cosh,
-    "tanh": torch.tanh, "arcsinh": torch.asinh, "arccosh": torch.acosh,
-    "arctanh": torch.atanh, "sigmoid": torch.sigmoid, "erf": torch.erf,
+    "sqrt": torch.sqrt, "rsqrt": _complex_reciprocal(torch.rsqrt),
+    "reciprocal": _complex_reciprocal(torch.reciprocal),
+    "sin": _sin, "cos": torch.cos, "tan": torch.tan, "arcsin": torch.asin,
+    "arccos": torch.acos, "arctan": torch.atan, "sinh": _hyperbolic(torch.sinh),
+    "cosh": _hyperbolic(torch.cosh), "tanh": torch.tanh, "arcsinh": torch.asinh,
+    "arccosh": torch.acosh, "arctanh": torch.atanh, "sigmoid": _sigmoid, "erf": torch.erf,
     "erfinv": torch.erfinv, "conjugate": _complex_only(torch.conj_physical),
     "real": _complex_only(torch.real), "imag": _complex_only(torch.imag),
     "logical_not": torch.logical_not, "bitwise_invert": torch.bitwise_not,

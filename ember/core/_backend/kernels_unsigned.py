@@ -6,7 +6,7 @@ from int64 ones on values with the top bit cleared.
 
 import torch
 
-from ember.core._backend.kernels import _any, _astype, register
+from ember.core._backend.kernels import _any, _astype, register, shift_count
 from ember.core.primitives import elementwise as E
 from ember.core.primitives import misc as M
 
@@ -60,9 +60,9 @@ register(E.UNSIGNED["remainder"])(lambda p, x, y: _divmod(x, y)[1])
 
 @register(E.UNSIGNED["right_shift"])
 def _right_shift(p, x, y):
-    x, y = torch.broadcast_tensors(x, y)
+    x, y = torch.broadcast_tensors(x, shift_count(x, y))
     logical = ((x >> 1) & _LOW) >> (y - 1).clamp(0, 63)
-    return torch.where(y <= 0, x, logical)
+    return torch.where(y == 0, x, logical)
 
 
 @register(E.UNSIGNED["power"])

@@ -220,7 +220,14 @@ def round(a, /, decimals=0, stream=None):  # noqa: A001
         scale = np.float32(10.0 ** d)
         r = apply_unary(E.Round(0), multiply(astype(a, _F32, s), float(scale), s), s)
         return astype(multiply(r, float(np.float32(1) / scale), s), a._dtype, s)
-    return apply_unary(E.Round(int(decimals)), a, s)
+    d = int(decimals)
+    if d == 0:
+        return apply_unary(E.Round(0), a, s)
+    # as upstream: scaled in the array's own dtype, rounded, and scaled back by the
+    # reciprocal (so float16 overflows as it does, and round(88.7, 1) is 88.70000458)
+    scale = np.float32(10.0 ** d)
+    r = apply_unary(E.Round(0), multiply(a, float(scale), s), s)
+    return multiply(r, float(np.float32(1) / scale), s)
 
 
 def positive(a, /, stream=None):
@@ -437,6 +444,9 @@ def _make_binary(op):
         if op in ("left_shift", "right_shift") and dt is D.bool_:
             x = astype(x, D.uint8, s)
             y = astype(y, D.uint8, s)
+        elif op in ("left_shift", "right_shift") and dt is D.uint32:
+            # held in int64, whose kernels take the count modulo 64: upstream's is modulo 32
+            y = bitwise_and(y, 31, s)
         if rule != "float":
             shape = x._shape if x._shape == y._shape else broadcast_pair(x._shape, y._shape)
             out = D.bool_ if rule == "bool" else x._dtype

@@ -23,6 +23,12 @@ class Unary(Primitive):
     def _chain(self, x, y, g, adjoint):
         if self.deriv is None:
             return O.zeros_like(x)
+        if type(self.deriv) is _Quotient:
+            # g / den(x) (times 1 / c), rounded as upstream's
+            den = self.deriv.den(x)
+            r = O.divide(g, _conj(den) if adjoint else den)
+            c = self.deriv.c
+            return r if c is None else O.multiply(r, O.reciprocal(_const(x, c)))
         if y is None:
             y = O.apply_unary(self, x)
         d = self.deriv(x, y)
@@ -92,6 +98,15 @@ def _const(x, v):
     return O.full((), v, x.dtype)
 
 
+class _Quotient:
+    """A derivative 1 / den(x) (times 1 / c), applied as g / den(x) * (1 / c)."""
+
+    __slots__ = ("den", "c")
+
+    def __init__(self, den, c=None):
+        self.den, self.c = den, c
+
+
 # -- unary spec: class name, op name, output dtype rule, derivative d(x, y) ------------
 # dtype rules: "float" (integers become float32), "same", "bool", "real" (complex->float32)
 _half = 0.5
@@ -105,19 +120,19 @@ UNARY_SPEC = [
     ("Trunc", "trunc", "same", None),
     ("Exp", "exp", "float", lambda x, y: y),
     ("Expm1", "expm1", "float", lambda x, y: O.add(y, _const(y, 1.0))),
-    ("Log", "log", "float", lambda x, y: O.reciprocal(x)),
-    ("Log2", "log2", "float",
-     lambda x, y: O.reciprocal(O.multiply(x, _const(x, 0.6931471805599453)))),
-    ("Log10", "log10", "float",
-     lambda x, y: O.reciprocal(O.multiply(x, _const(x, 2.302585092994046)))),
-    ("Log1p", "log1p", "float", lambda x, y: O.reciprocal(O.add(x, _const(x, 1.0)))),
+    ("Log", "log", "float", _Quotient(lambda x: x)),
+    # (not g / (x * log(b)): that overflows float16 near 65504)
+    ("Log2", "log2", "float", _Quotient(lambda x: x, 0.6931471805599453)),
+    ("Log10", "log10", "float", _Quotient(lambda x: x, 2.302585092994046)),
+    ("Log1p", "log1p", "float", _Quotient(lambda x: O.add(x, _const(x, 1.0)))),
     ("Sqrt", "sqrt", "float", lambda x, y: O.divide(_const(y, _half), y)),
     ("Rsqrt", "rsqrt", "float",
      lambda x, y: O.multiply(_const(y, -_half), O.divide(y, x))),
     ("Reciprocal", "reciprocal", "float", lambda x, y: O.negative(O.square(y))),
     ("Sin", "sin", "float", lambda x, y: O.cos(x)),
     ("Cos", "cos", "float", lambda x, y: O.negative(O.sin(x))),
-    ("Tan", "tan", "float", lambda x, y: O.add(_const(y, 1.0), O.square(y))),
+    # (1 / cos^2 and 1 / cosh^2, as upstream: 1 + tan^2 and 1 - tanh^2 lose the digits)
+    ("Tan", "tan", "float", lambda x, y: O.reciprocal(O.square(O.cos(x)))),
     ("ArcSin", "arcsin", "float",
      lambda x, y: O.rsqrt(O.subtract(_const(x, 1.0), O.square(x)))),
     ("ArcCos", "arccos", "float",
@@ -126,7 +141,7 @@ UNARY_SPEC = [
      lambda x, y: O.reciprocal(O.add(_const(x, 1.0), O.square(x)))),
     ("Sinh", "sinh", "float", lambda x, y: O.cosh(x)),
     ("Cosh", "cosh", "float", lambda x, y: O.sinh(x)),
-    ("Tanh", "tanh", "float", lambda x, y: O.subtract(_const(y, 1.0), O.square(y))),
+    ("Tanh", "tanh", "float", lambda x, y: O.reciprocal(O.square(O.cosh(x)))),
     ("ArcSinh", "arcsinh", "float",
      lambda x, y: O.rsqrt(O.add(O.square(x), _const(x, 1.0)))),
     ("ArcCosh", "arccosh", "float",
@@ -181,7 +196,8 @@ def _p(fn):
 
 def _pow_partials(x, y, out):
     dx = O.multiply(y, O.power(x, O.subtract(y, O.full((), 1, y.dtype))))
-    dy = O.multiply(out, O.log(x))
+    # as upstream: 0 where the power is 0 (not 0 * log(0), a nan)
+    dy = O.where(O.equal(out, _const(out, 0)), _const(out, 0), O.multiply(out, O.log(x)))
     return dx, dy
 
 
@@ -193,17 +209,15 @@ def _minmax_partials(pick_x, pick_y):
 
 
 def _logaddexp_partials(x, y, out):
-    return O.exp(O.subtract(x, out)), O.exp(O.subtract(y, out))
+    # softmax weights, as upstream: 1 and 0 (not exp(inf - inf)) against an infinity, the
+    # second one less the first
+    px = O.sigmoid(O.subtract(x, y))
+    return px, O.subtract(_const(px, 1.0), px)
 
 
 def _atan2_partials(x, y, out):
     den = O.add(O.square(x), O.square(y))
     return O.divide(y, den), O.divide(O.negative(x), den)
-
-
-def _div_partials(x, y, out):
-    r = O.reciprocal(y)
-    return r, O.negative(O.multiply(out, r))
 
 
 def _zero_partials(x, y, out):
@@ -218,7 +232,7 @@ BINARY_SPEC = [
     ("Add", "add", "arith", lambda x, y, o: (_const(o, 1.0), _const(o, 1.0))),
     ("Subtract", "subtract", "arith", lambda x, y, o: (_const(o, 1.0), _const(o, -1.0))),
     ("Multiply", "multiply", "arith", lambda x, y, o: (y, x)),
-    ("Divide", "divide", "float", _div_partials),
+    ("Divide", "divide", "float", None),
     ("FloorDivide", "floor_divide", "arith", _zero_partials),
     ("Remainder", "remainder", "arith",
      lambda x, y, o: (_const(o, 1.0), O.negative(O.floor_divide(x, y)))),
@@ -265,6 +279,27 @@ def _mul_grads(self, x, y, out, g):
     return O.multiply(g, _conj(y)), O.multiply(g, _conj(x))
 
 
+# divide as upstream rounds it: g / y and -(g * x) / y^2 (so inf / huge gives a nan)
+def _div_terms(g, x, y, i):
+    if i == 0:
+        return O.divide(g, y)
+    return O.negative(O.divide(O.multiply(g, x), O.square(y)))
+
+
+def _div_grads(self, x, y, out, g):
+    x, y = _conj(x), _conj(y)
+    return _div_terms(g, x, y, 0), _div_terms(g, x, y, 1)
+
+
+def _div_jvp(self, primals, tangents, argnums):
+    x, y = primals
+    t = None
+    for i, tan in zip(argnums, tangents):
+        term = _div_terms(tan, x, y, i)
+        t = term if t is None else O.add(t, term)
+    return [O.broadcast_to(t, O.broadcast_shapes(x.shape, y.shape))]
+
+
 # uint64 is stored as int64, so ops that read the top bit as a value bit have unsigned
 # variants: the same rules, their own kernels
 UNSIGNED = {op: type(BINARY[op].__name__, (BINARY[op],), {"__slots__": ()})
@@ -274,6 +309,8 @@ UNSIGNED = {op: type(BINARY[op].__name__, (BINARY[op],), {"__slots__": ()})
 BINARY["add"].grads = _add_grads
 BINARY["subtract"].grads = _sub_grads
 BINARY["multiply"].grads = _mul_grads
+BINARY["divide"].grads = _div_grads
+BINARY["divide"].jvp = _div_jvp
 
 
 # -- the complex-aware unary rules (upstream's convention: the gradient of a real loss
