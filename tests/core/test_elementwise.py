@@ -347,3 +347,44 @@ def test_float16_sigmoid_is_zero_where_exp_overflows_as_upstream():
         want = mlx.sigmoid(mlx.array(v[-n:]))
         np.testing.assert_array_equal(np.array(got) == 0, np.array(want) == 0)
         assert_same(got, want)
+
+
+def test_nan_to_num_of_complex_and_float64_as_upstream():
+    inf, nan = float("inf"), float("nan")
+    vals = [complex(inf, 0), complex(-inf, 0), complex(inf, 1), complex(0, inf),
+            complex(nan, 0), complex(0, nan), complex(inf, nan), 1 + 2j]
+    got = mx.nan_to_num(mx.array(vals), nan=2.0, posinf=3.0, neginf=-3.0)
+    want = mlx.nan_to_num(mlx.array(vals), nan=2.0, posinf=3.0, neginf=-3.0)
+    np.testing.assert_array_equal(np.array(got), np.array(want))
+    for dt in ("float64", "complex64"):
+        for kw in ({}, {"posinf": 1.0}, {"neginf": -1.0}):
+            msgs = []
+            for m in (mx, mlx):
+                with pytest.raises(ValueError) as e:
+                    m.nan_to_num(m.array([1.0]).astype(getattr(m, dt)), **kw)
+                msgs.append(str(e.value))
+            assert msgs[0] == msgs[1]
+        a = mx.nan_to_num(mx.array([nan, inf]).astype(getattr(mx, dt)), posinf=1.0, neginf=2.0)
+        b = mlx.nan_to_num(mlx.array([nan, inf]).astype(getattr(mlx, dt)), posinf=1.0,
+                           neginf=2.0)
+        np.testing.assert_array_equal(np.array(a), np.array(b))
+
+
+def test_large_outputs_through_the_buffer_cache_match_upstream():
+    """Elementwise outputs of 16 MB and more are written into reused buffers on the CPU;
+    twice in a row (the second reuses the first's buffer) they equal upstream's."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((2048, 1024)).astype(np.float32)
+    b = rng.integers(-3, 3, (4096, 4096)).astype(np.int8)
+    cases = [lambda m: m.broadcast_to(m.array(a), (2, 2048, 1024)) + 1.5,
+             lambda m: m.exp(m.concatenate([m.array(a), m.array(a)])),
+             lambda m: m.greater(m.array(b), m.array(b[:1])),
+             lambda m: m.maximum(m.array(b).astype(m.int16), m.array(b).T.astype(m.int16))]
+    for f in cases:
+        want = np.array(f(mlx))
+        with mx.stream(mx.cpu):
+            for _ in range(2):
+                got = np.array(f(mx))
+                assert got.dtype == want.dtype
+                # (exp: upstream's approximation is off by an ulp here and there)
+                np.testing.assert_allclose(got, want, rtol=1e-6, atol=0)

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from ember.core._backend import TORCH
+from ember.core._backend.memory import CACHE_MIN, cpu_empty
 from ember.core.primitives import elementwise as E
 from ember.core.primitives import misc as M
 
@@ -403,6 +404,19 @@ UNARY_TORCH = {
 }
 
 
+# Large CPU outputs go to the buffer cache (memory.cpu_empty: no page faults on reuse),
+# through the plain torch function where the op's kernel is that function for real
+# inputs: these, with whether the result is bool
+_OUT_BINARY = {
+    "add": (torch.add, False), "subtract": (torch.sub, False), "multiply": (torch.mul, False),
+    "maximum": (torch.maximum, False), "minimum": (torch.minimum, False),
+    "arctan2": (torch.atan2, False), "equal": (torch.eq, True), "not_equal": (torch.ne, True),
+    "less": (torch.lt, True), "less_equal": (torch.le, True), "greater": (torch.gt, True),
+    "greater_equal": (torch.ge, True),
+}
+_LARGE = CACHE_MIN // 16  # elements of an input from which the output's size is checked
+
+
 def _unary_kernel(fn):
     return lambda p, x: fn(x)
 
@@ -411,11 +425,41 @@ def _binary_kernel(fn):
     return lambda p, x, y: fn(x, y)
 
 
+def _cached_unary(fn):
+    if fn not in (torch.exp, torch.expm1, torch.log, torch.log2, torch.log10, torch.log1p,
+                  torch.sqrt, torch.cos, torch.tan, torch.tanh, torch.erf):
+        return fn
+
+    def k(x):
+        if (x.numel() >= _LARGE and x.is_floating_point() and x.device.type == "cpu"
+                and x.numel() * x.dtype.itemsize >= CACHE_MIN):
+            return fn(x, out=cpu_empty(x.shape, x.dtype))
+        return fn(x)
+    return k
+
+
+def _cached_binary(op, fn):
+    plain = _OUT_BINARY.get(op)
+    if plain is None:
+        return fn
+    fn_out, cmp = plain
+
+    def k(x, y):
+        if ((x.numel() >= _LARGE or y.numel() >= _LARGE) and x.device.type == "cpu"
+                and not (x.is_complex() or y.is_complex() or x.dtype is torch.bool)):
+            shape = torch.broadcast_shapes(x.shape, y.shape)
+            dt = torch.bool if cmp else torch.result_type(x, y)
+            if math.prod(shape) * dt.itemsize >= CACHE_MIN:
+                return fn_out(x, y, out=cpu_empty(shape, dt))
+        return fn(x, y)
+    return k
+
+
 for _op, _cls in E.UNARY.items():
     if _op in UNARY_TORCH:
-        KERNELS[_cls] = _unary_kernel(UNARY_TORCH[_op])
+        KERNELS[_cls] = _unary_kernel(_cached_unary(UNARY_TORCH[_op]))
 for _op, _cls in E.BINARY.items():
-    KERNELS[_cls] = _binary_kernel(BINARY_TORCH[_op])
+    KERNELS[_cls] = _binary_kernel(_cached_binary(_op, BINARY_TORCH[_op]))
 
 
 @register(E.Round)

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from ember.core._backend import TORCH, WRAP, to_storage
-from ember.core._backend.kernels import KERNELS, register
+from ember.core._backend.kernels import register
 from ember.core.primitives import creation as C
 
 
@@ -132,4 +132,14 @@ def _tri(p, x):
     return torch.triu(x, p.k) if p.upper else torch.tril(x, p.k)
 
 
-KERNELS[C.NanToNum] = lambda p, x: torch.nan_to_num(x, p.nan, p.posinf, p.neginf)
+@register(C.NanToNum)
+def _nan_to_num(p, x):
+    if not x.is_complex():
+        return torch.nan_to_num(x, p.nan, p.posinf, p.neginf)
+    # as upstream: a whole element is replaced, a nan one (either part) and one equal to
+    # +-inf (a zero imaginary part); an infinite part otherwise stays
+    re, im = x.real, x.imag
+    flat = im == 0
+    out = torch.where(flat & (re == float("inf")), complex(p.posinf), x)
+    out = torch.where(flat & (re == -float("inf")), complex(p.neginf), out)
+    return torch.where(torch.isnan(re) | torch.isnan(im), complex(p.nan), out)

@@ -518,6 +518,9 @@ def nan_to_num(a, nan=0, posinf=None, neginf=None, *, stream=None):
     dt = a._dtype
     if dt.kind not in "fc":
         return fresh(a)
+    if dt in (D.float64, D.complex64) and (posinf is None or neginf is None):
+        # (upstream has no largest value of these types to put in)
+        raise ValueError(f"[nan_to_num] Does not yet support given type: {dt.name}.")
     fdt = _F32 if dt is D.complex64 else dt
     nan = _rounded(_scalar_value(nan, "nan_to_num", "nan"), fdt)
     info = D.finfo(fdt)
