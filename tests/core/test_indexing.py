@@ -128,6 +128,14 @@ SET_CASES = [
     "f[m.array([True, False])] = m.ones((1, 1, 3))",
     "f[mask, 0] = 5", "f[0, m.array([True, False, True])] = 5", "z[None] = m.ones((1, 1))",
     "f[None] = m.ones((1, 1, 2, 3))",
+    # a 0-d array takes a tuple of None and ... as ...: the update replaces it, in its dtype
+    "z[()] = m.array(7, m.int64)", "z[(None, ...)] = m.array([[5]])", "z[(None,)] = 2",
+    # an empty index array still checks its update
+    "b[m.array([], m.int32)] = m.array([1, 2])", "b[m.array([], m.int32)] = 2**40",
+    "b[m.zeros((0, 2), m.int32)] = [1]",
+    # these slices leave an empty axis alone
+    "e[m.array([], m.int32), 1:] = 1", "m.zeros((2, 0, 3))[m.array([], m.int32), :, 0] = 1",
+    "m.zeros((3, 0))[m.array([0, 2]), :] = 1",
 ]
 
 
@@ -176,6 +184,9 @@ AT_CASES = [
     "a.at[0:1].add(m.ones((5, 3, 4)))", "a.at[0].add(m.ones((2, 3, 4)))",
     "a.at[m.array([0, 0])].add(m.array([[1], [2]]))", "a.at[0].add([1])", "a.at[0].add('x')",
     "a.at[np.array([0, 0])].add(1)", "a.at[m.array([True, False])].add(1)",
+    "z.at[()].add(m.array(1, m.int64))", "z.astype(m.int32).at[(..., None)].maximum(2.5)",
+    "b.at[m.array([], m.int32)].add(m.array([1, 2]))",
+    "f.at[m.zeros((0, 2), m.int32)].divide(m.ones((2,)))",
     "f.at[None].maximum(m.ones((1, 2, 3)))", "a.at[m.array([0.0])].add(1)",
 ]
 
@@ -748,6 +759,18 @@ def _scatter_rows(m, shape, cols):
     lambda m: (lambda x: (x.__setitem__(m.array([], dtype=m.int32), 1), x)[1])(m.zeros((0,))),
     lambda m: m.zeros((0, 4)).at[m.zeros((0, 2), m.int32), m.zeros((0, 2), m.int32)].add(1),
     lambda m: m.zeros((0, 4)).at[m.zeros((2,), dtype=m.int32)].add(1),
+    # ints, index arrays and the slices before them all take a slice of 1 of their axis
+    lambda m: m.zeros((0, 3)).at[m.array([], m.int32), 0].add(1),
+    lambda m: m.zeros((0, 3)).at[0, m.array([], m.int32)].add(1),
+    lambda m: m.zeros((0, 3)).at[None, :, m.array([], m.int32)].add(1),
+    lambda m: m.zeros((2, 0, 3)).at[:, :, m.array([], m.int32)].add(1),
+    lambda m: m.zeros((2, 0, 3)).at[m.array([], m.int32), ..., m.array([], m.int32)].add(1),
+    lambda m: m.zeros((0, 2, 3)).at[:, None, m.array([], m.int32), ::2].add(1),
+    lambda m: m.zeros((0, 2, 3)).at[::-1, m.array([[0], [1]]), 1:].add(1),
+    # (an update that does not fit is reported first)
+    lambda m: m.zeros((0, 3)).at[m.array([], m.int32)].add(m.array([1, 2])),
+    lambda m: m.zeros((0, 3)).at[:, m.array([], m.int32)].add(m.ones((0,))),
+    lambda m: m.zeros((0, 3)).at[m.array([], m.float32)].add(1),
 ])
 def test_scatter_into_empty_axis_raises_like_upstream(f):
     with pytest.raises(ValueError) as up:
@@ -833,3 +856,69 @@ def test_one_array_index_into_an_empty_axis_raises_like_upstream(shape):
         msgs.append(str(err.value))
         assert m.zeros(shape)[m.array([], m.int32)].shape == shape
     assert msgs[1] == msgs[0]
+
+
+MESSAGE_CASES = [
+    # a lone index on a 0-d array and a tuple index with too many items word it differently,
+    # whatever the items' types
+    "z[0]", "z[:]", "z[m.array(True)]", "z[m.array(0.0)]", "z[[True]]", "z[[]]",
+    "z[(m.array(True),)]", "z[None, 0]", "z[(slice(None),)]",
+    "a[m.array([True]), 0, 0, 0]", "a[m.array([0.0]), 0, 0, 0]",
+    # a lone int takes along an empty axis
+    "e[0]", "e[-1]", "e[np.int32(0)]",
+    # an empty index array still checks its update
+    "(lambda x: x.__setitem__(m.array([], m.int32), m.array([1, 2])))(b)",
+    "(lambda x: x.__setitem__(m.array([], m.int32), m.ones((2, 1))))(b)",
+    "(lambda x: x.__setitem__(m.array([], m.int32), 2**40))(b)",
+    "(lambda x: x.__setitem__(m.array([], m.int32), [1]))(b)",
+    "f.at[m.array([], m.int32)].add(m.array([1, 2]))", "b.at[m.array([], m.int32)].maximum(2**40)",
+]
+
+
+@pytest.mark.parametrize("expr", MESSAGE_CASES)
+def test_errors_and_messages_match_upstream(expr):
+    with pytest.raises(ValueError) as up:
+        mlx.eval(_run(mlx, expr))
+    with pytest.raises(ValueError) as got:
+        mx.eval(_run(mx, expr))
+    assert str(got.value) == str(up.value)
+
+
+OUT_OF_RANGE_UPDATES = [
+    # (Ember statement, the same with the out-of-range entries left out, which is all that
+    # upstream's CPU scatter writes inside the array)
+    ("b[m.array([7, 1])] = m.array([9, 8])", "b[m.array([1])] = m.array([8])"),
+    ("b[(m.array([7, -7, 2]),)] = 6", "b[(m.array([2]),)] = 6"),
+    ("f[m.array([0, 5]), m.array([1, 2])] = 1.5", "f[m.array([0]), m.array([1])] = 1.5"),
+    ("r = b.at[m.array([7, 1, 1])].add(9)", "r = b.at[m.array([1, 1])].add(9)"),
+    ("r = b.at[m.array([7, 1, -1])].maximum(9)", "r = b.at[m.array([1, -1])].maximum(9)"),
+    ("r = b.at[m.array([-6, 2])].multiply(m.array([3, 4]))", "r = b.at[m.array([2])].multiply(4)"),
+    ("r = m.put_along_axis(b, m.array([7, 2]), m.array([9, 8]), 0)",
+     "r = m.put_along_axis(b, m.array([2]), m.array([8]), 0)"),
+    ("r = m.put_along_axis(f, m.array([[3, 2, -4]]), m.array(1.0), 1)",
+     "r = m.put_along_axis(f, m.array([[2]]), m.array(1.0), 1)"),
+]
+
+
+@pytest.mark.parametrize("stmt,kept", OUT_OF_RANGE_UPDATES)
+def test_out_of_range_updates_are_dropped(stmt, kept):
+    with mx.stream(mx.cpu), mlx.stream(mlx.cpu):
+        assert_same(_exec(mx, stmt), _exec(mlx, kept), msg=stmt)
+
+
+@pytest.mark.parametrize("shape,n", [((50,), 200_000), ((300, 64), 2000), ((6, 7, 100), 600)])
+def test_many_repeated_writes_keep_the_last_like_upstream(shape, n):
+    """Enough updates for ATen to write them from several threads: the last write to each
+    position still wins, as in upstream's CPU scatter."""
+    rng = np.random.default_rng(5)
+    idx = rng.integers(-shape[0], shape[0], n).astype(np.int32)
+    cols = rng.integers(0, shape[1], n).astype(np.int32) if len(shape) == 3 else None
+    got = []
+    for m in (mx, mlx):
+        with m.stream(m.cpu):
+            x = m.zeros(shape)
+            key = m.array(idx) if cols is None else (m.array(idx), m.array(cols))
+            rest = shape[1:] if cols is None else shape[2:]
+            x[key] = m.arange(n * int(np.prod(rest)), dtype=m.float32).reshape((n,) + rest)
+            got.append(np_of(x))
+    np.testing.assert_array_equal(got[0], got[1])

@@ -4,6 +4,8 @@ Kernels never write into their inputs: updates go into a clone. Static slices ar
 views.
 """
 
+import math
+
 import torch
 
 from ember.core._backend.kernels import register
@@ -99,6 +101,40 @@ def _front_update(u, pos, nb, ndim):
     return u
 
 
+def _in_range(idx, x, axes):
+    """Where every index lies in [-n, n) of its axis: the updates that upstream's CPU
+    scatter writes inside the array (the others land outside it)."""
+    ok = None
+    for i, a in zip(idx, axes):
+        n = x.shape[a]
+        o = (i >= -n) & (i < n)
+        ok = o if ok is None else ok & o
+    return ok
+
+
+_PARALLEL_MIN = 32768  # updated elements from which ATen's CPU index_put_ uses threads
+
+
+def _last_writes(idx, u, x, axes, rest):
+    """The indices and updates of the last write to each position (and none out of
+    range): upstream's CPU scatter writes in order, so the last repeated index wins, where
+    threads would make any of them win."""
+    ok = _in_range(idx, x, axes)
+    lin = None
+    for i, a in zip(idx, axes):
+        n = x.shape[a]
+        i = torch.where(i < 0, i + n, i).long()
+        lin = i if lin is None else lin * n + i
+    size = math.prod(x.shape[a] for a in axes)
+    lin = torch.where(ok, lin, size).reshape(-1)
+    last = torch.full((size + 1,), -1, dtype=torch.long)
+    last.scatter_reduce_(0, lin, torch.arange(lin.numel()), "amax")
+    last = last[:size]
+    last = last[last >= 0]  # the position of the last write to each position written
+    u = u.expand(tuple(ok.shape) + rest)
+    return tuple(i.reshape(-1)[last] for i in idx), u.flatten(0, ok.ndim - 1)[last]
+
+
 @register(P.Scatter)
 def _scatter(p, x, u, *idx):
     idx = torch.broadcast_tensors(*[_index(i) for i in idx])
@@ -110,7 +146,18 @@ def _scatter(p, x, u, *idx):
     if p.mode is None or p.mode == "add":
         out = x.clone()
         view = out.permute(perm)
-        view.index_put_(idx, u, accumulate=p.mode == "add")
+        n = idx[0].numel()
+        if p.mode is None and x.device.type == "cpu" and n > 1 and \
+                n * math.prod(view.shape[len(axes):]) >= _PARALLEL_MIN:
+            idx, u = _last_writes(idx, u, x, axes, tuple(view.shape[len(axes):]))
+        try:
+            view.index_put_(idx, u, accumulate=p.mode == "add")
+        except (IndexError, RuntimeError) as err:  # (on the CPU; a GPU scatter asserts)
+            if not _out_of_bounds(err):
+                raise
+            ok = _in_range(idx, x, axes)
+            u = u.expand(tuple(ok.shape) + tuple(view.shape[len(axes):]))
+            view.index_put_(tuple(i[ok] for i in idx), u[ok], accumulate=p.mode == "add")
         return out
     # prod, max, min: reduce into the indexed dims flattened to one
     dims = [x.shape[a] for a in axes]
@@ -127,6 +174,10 @@ def _scatter(p, x, u, *idx):
     bshape = list(idx[0].shape)
     src = u.expand(bshape + rshape).reshape([idx[0].numel()] + rshape)
     lin = lin.reshape(-1).long()
+    if x.device.type == "cpu":
+        ok = _in_range(idx, x, axes).reshape(-1)
+        if not ok.all():
+            lin, src = lin[ok], src[ok]
     if x.dtype.is_complex:
         _complex_reduce(flat, lin, src, p.mode)
     elif x.dtype is torch.bool:
@@ -211,9 +262,17 @@ def _scatter_axis(p, x, idx, u):
         x = x.expand(xs)
     idx = _wrap_negative(idx.long(), x.shape[axis]).expand(shape)
     u = u.expand(shape)
-    if p.mode == "add":
-        return torch.scatter_add(x, axis, idx, u)
-    return torch.scatter(x, axis, idx, u)
+    fn = torch.scatter_add if p.mode == "add" else torch.scatter
+    try:
+        return fn(x, axis, idx, u)
+    except RuntimeError as err:  # (on the CPU; a GPU scatter asserts)
+        if not _out_of_bounds(err):
+            raise
+    # out-of-range updates go to one extra slot past the end, dropped afterwards
+    n = x.shape[axis]
+    pad = torch.cat([x, x.narrow(axis, 0, 1)], axis) if n else x
+    idx = torch.where((idx >= 0) & (idx < n), idx, n)
+    return fn(pad, axis, idx, u).narrow(axis, 0, n)
 
 
 def _dynamic_index(x, start, j, ax, size):
@@ -276,7 +335,8 @@ def _masked_scatter(p, x, mask, src):
     if not p.batched and x.device.type == "cpu":
         # upstream checks the count; on the GPU that would cost a sync
         if x.numel() and int(mask.sum()) > src.shape[0]:
-            raise RuntimeError("[MaskedScatter] Source does not have enough elements for mask.")
+            raise RuntimeError("[MaskedScatter::eval_cpu] Source does not have enough elements for "
+                               "mask.")
         return x.masked_scatter(_mask_like(mask, x), src.contiguous())
     if not p.batched:
         return _masked_scatter_rows(x[None], mask[None], src[None])[0]

@@ -248,7 +248,7 @@ def _parse(a, idx, s, op="gather"):
             ell = True
             kinds.append(("e", None))
         elif t is array or isinstance(it, (array, list)):
-            kinds.append(("a", _index_array(it, s, sole, op)))
+            kinds.append(("a", it))
             used += 1
         else:
             i = _int_like(it)
@@ -256,10 +256,11 @@ def _parse(a, idx, s, op="gather"):
                 raise _bad_type(it)
             kinds.append(("i", i))
             used += 1
-    if used > nd:
-        if nd == 0:
+    if used > nd:  # (checked before the index arrays' dtypes, as upstream does)
+        if sole:
             raise ValueError("too many indices for array: array is 0-dimensional")
         raise ValueError(f"Too many indices for array with {nd} dimensions.")
+    kinds = [(k, _index_array(v, s, sole, op)) if k == "a" else (k, v) for k, v in kinds]
     p = _Index()
     key = []
     flips = []
@@ -348,6 +349,14 @@ def _parse(a, idx, s, op="gather"):
     return p
 
 
+def _post(p):
+    """The rem dims that upstream's scatter keeps as dims of its update slices: unit-step
+    slices after the last array and the last strided slice (it indexes the others)."""
+    last_a = p.array_items[-1]
+    last_k = max((j for j, k in p.rem if k == "k"), default=-1)
+    return [i for i, (j, k) in enumerate(p.rem) if k == "s" and j > last_a and j > last_k]
+
+
 def _update_order(p, nb):
     """Upstream's layout of a scatter update, as a permutation of the gather layout
     (rem[:pos] + B + rem[pos:]): ints do not count as array indices; the dims of unit-step
@@ -355,8 +364,7 @@ def _update_order(p, nb):
     slice or None put their dims first, else they go where the first array is."""
     rem = p.rem
     first_a, last_a = p.array_items[0], p.array_items[-1]
-    last_k = max((j for j, k in rem if k == "k"), default=-1)
-    post = [i for i, (j, k) in enumerate(rem) if k == "s" and j > last_a and j > last_k]
+    post = _post(p)
     postset = set(post)
     lead = [i for i in range(len(rem)) if i not in postset]
     split = any(first_a < j < last_a for j, k in rem)
@@ -369,6 +377,8 @@ def _update_order(p, nb):
 
 
 def _oob_error(a, idx):
+    if type(idx) is not tuple and not a._shape[0]:  # (upstream takes along axis 0)
+        return ValueError("[take] Cannot do a non-empty take from an empty axis.")
     return ValueError(f"[getitem] Index {idx!r} is out of bounds for array with shape "
                       f"{_fmt(a._shape)}.")
 
@@ -623,9 +633,17 @@ def _replace(a, idx, value, s):
     return broadcast_to(v, a._shape, stream=s)
 
 
+def _whole(a, idx):
+    """idx written as upstream reads it: on a 0-d array a tuple of None and ... means `...`"""
+    if type(idx) is tuple and not a._shape and all(i is None or i is Ellipsis for i in idx):
+        return Ellipsis
+    return idx
+
+
 def setitem(a, idx, value):
     s = resolve(None)
     a = as_array(a, s)
+    idx = _whole(a, idx)
     if idx is None or idx is Ellipsis:
         return _replace(a, idx, value, s)
     if type(idx) is bool or type(idx) is np.bool_:  # a 0-d mask: all or nothing
@@ -639,11 +657,11 @@ def setitem(a, idx, value):
         v = _fit(v, shape)
         return node(a._shape, a._dtype, P.SliceUpdate(key, ()), (a, v), s)
     if _is_index(idx, a, s):
+        v = _fit(_value(value, a._dtype, s), idx._shape + a._shape[1:])
         if not a._shape[0]:
             _check_fits(a._shape, idx._shape, (0,))
         if not idx.size:
             return a
-        v = _fit(_value(value, a._dtype, s), idx._shape + a._shape[1:])
         return _scatter(a, v, (idx,), (0,), 0, None)
     if _is_mask(idx):
         return _masked_setitem(a, idx, value, s)
@@ -655,13 +673,14 @@ def setitem(a, idx, value):
     p = _parse(a, idx, s, "scatter")
     if p.ints and v._shape and not p.arrays and not p.has_none:
         _check_int_update(v._shape, a._shape, p.key, type(idx) is not tuple, p.zero)
-    if p.oob:  # upstream writes an empty slice: nothing changes
+    if p.oob and not p.arrays and not p.has_none:  # upstream writes an empty slice
         return a
     if not p.arrays:
         v = _fit_basic(p, v, a._shape)
+        if p.oob:
+            return a
         return node(a._shape, a._dtype, P.SliceUpdate(p.key, p.flip), (a, v), s)
     v = _scatter_update(p, v)
-    _check_index_dtypes(p.arrays)
     return _scatter_into(a, p, v, None, s)
 
 
@@ -694,11 +713,38 @@ def _check_fits(shape, ishape, dims):
                          f"array with shape {_fmt(shape)}.")
 
 
+def _check_room(shape, p):
+    """upstream's scatter takes a slice of 1 along each axis that it indexes (ints, arrays
+    and the slices it does not keep, see `_post`): an axis of size 0 has no room for it."""
+    axes = []  # the axis of `shape` under each dim of p.sub (None for a new one)
+    ax = 0
+    for k in p.key:
+        if type(k) is not int:
+            axes.append(None if k is None else ax)
+        ax += k is not None
+    axes.extend(range(ax, ax + len(p.sub) - len(axes)))
+    rem_dims = [d for d in range(len(p.sub)) if d not in p.dims]
+    post = _post(p)
+    kept = {rem_dims[i] for i in post}
+    indexed = set(p.ints)
+    indexed.update(axes[d] for d in range(len(p.sub)) if d not in kept and axes[d] is not None)
+    if all(shape[ax] for ax in indexed):
+        return
+    gshape = _gather_shape(p.sub, p.arrays, p.dims, p.pos)
+    nb = len(gshape) - len(rem_dims)
+    lead = [gshape[i] for i in _update_order(p, nb)][:len(gshape) - len(post)]
+    sizes = {axes[d]: p.sub[d] for d in kept}
+    tail = [1 if ax in indexed else sizes.get(ax, n) for ax, n in enumerate(shape)]
+    raise ValueError(f"[scatter] Updates with shape {_fmt(lead + tail)} are too large for "
+                     f"array with shape {_fmt(shape)}.")
+
+
 def _scatter_into(a, p, v, mode, s):
     ishape = _index_shape(p.arrays)
-    if p.trivial and 0 in a._shape:
-        _check_fits(a._shape, ishape, p.dims)
-    if _prod(ishape) == 0:
+    if 0 in a._shape:
+        _check_room(a._shape, p)
+    _check_index_dtypes(p.arrays)
+    if p.oob or _prod(ishape) == 0:  # (upstream writes outside the array)
         return a
     if p.trivial:
         return _scatter(a, v, p.arrays, p.dims, p.pos, mode)
@@ -757,6 +803,7 @@ def _at(a, idx, value, op):
         raise SystemError("[ArrayAt] Boolean masks are not supported.")
     v = _operand(value, a._dtype, s)
     from ember.core.ops import elementwise as EW
+    idx = _whole(a, idx)
     if idx is None or idx is Ellipsis:
         # upstream applies the plain op to the whole array, which promotes: an int array
         # divided by 2 gives float32
@@ -770,13 +817,11 @@ def _at(a, idx, value, op):
         return getattr(EW, op)(a, v, s)
     mode = _AT_MODES[op]
     if _is_index(idx, a, s):
+        v = _fit(_at_value(v, op, a._dtype, s), idx._shape + a._shape[1:])
         if not a._shape[0]:
             _check_fits(a._shape, idx._shape, (0,))
-        v = _at_value(v, op, a._dtype, s)
         if not idx.size:
             return a
-        shape = idx._shape + a._shape[1:]
-        v = _fit(v, shape)
         return _scatter(a, v, (idx,), (0,), 0, mode)
     p = _parse(a, idx, s, "scatter")
     if p.arrays:
@@ -784,7 +829,7 @@ def _at(a, idx, value, op):
     v = _at_value(v, op, a._dtype, s)
     if p.ints and v._shape and not p.arrays and not p.has_none:
         _check_int_update(v._shape, a._shape, p.key, type(idx) is not tuple, p.zero)
-    if p.oob:
+    if p.oob and not p.arrays and not p.has_none:
         return a
     if not p.arrays:
         shape = p.sub
@@ -796,11 +841,12 @@ def _at(a, idx, value, op):
             if all(type(i) is _pyslice or i is Ellipsis for i in idx):
                 raise _at_misfit(v._shape, shape)
             raise
+        if p.oob:
+            return a
         x = fresh(a) if p.trivial else node(shape, a._dtype, P.Slice(p.key, p.flip), (a,), s)
         new = _COMBINE[mode](x, v, s)
         return node(a._shape, a._dtype, P.SliceUpdate(p.key, p.flip), (a, new), s)
     v = _scatter_update(p, v)
-    _check_index_dtypes(p.arrays)
     return _scatter_into(a, p, v, mode, s)
 
 
