@@ -82,3 +82,24 @@ def test_gpu_memory_returns_to_baseline_after_long_chain():
         assert torch.cuda.memory_allocated() <= base
     # intermediates are freed while the chain runs, not all held to the end
     assert peak_buffers <= 4 * (1 << 16) * 4
+
+
+@pytest.mark.parametrize("vocab,shape,dim", [(97, (2, 32), 64), (5, (3, 40), 7), (300, (1, 2), 16)])
+def test_embedding_gradient_on_gpu_is_deterministic_and_matches_cpu(vocab, shape, dim):
+    """The gradient of a row gather (an embedding) sums its rows deterministically on the
+    GPU (a one-hot product there): two runs give the same bits, and the CPU's sums."""
+    rng = np.random.default_rng(0)
+    table = rng.standard_normal((vocab, dim)).astype(np.float32)
+    idx = rng.integers(0, vocab, shape).astype(np.int32)  # (with repeats)
+    g = rng.standard_normal(shape + (dim,)).astype(np.float32)
+
+    def grad(device):
+        with mx.stream(device):
+            w, i, c = mx.array(table), mx.array(idx), mx.array(g)
+            out = mx.grad(lambda w: (w[i] * c).sum())(w)
+            mx.eval(out)
+            return np.array(out.astype(mx.float32))
+
+    a, b, ref = grad(mx.gpu), grad(mx.gpu), grad(mx.cpu)
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(a, ref, rtol=1e-5, atol=1e-5)
