@@ -9,6 +9,7 @@ import math
 import torch
 
 from ember.core._backend.kernels import register
+from ember.core._backend.memory import CACHE_MIN, cpu_empty
 from ember.core.primitives import index as P
 
 _INDEX_DTYPES = (torch.int64, torch.int32)
@@ -80,7 +81,10 @@ def _gather_in(p, x, idx):
             # ones, and the error for bad ones) take the general path
             lo, hi = torch.aminmax(i)
             if lo.item() >= 0 and hi.item() < x.shape[a0]:
-                y = torch.index_select(x, a0, i.reshape(-1))
+                rows = x.shape[:a0] + (n,) + x.shape[a0 + 1:]
+                out = {} if math.prod(rows) * x.dtype.itemsize < CACHE_MIN else {
+                    "out": cpu_empty(rows, x.dtype)}
+                y = torch.index_select(x, a0, i.reshape(-1), **out)
                 return y.reshape(x.shape[:a0] + i.shape + x.shape[a0 + 1:])
     if pos == a0 and axes == tuple(range(a0, a0 + len(axes))):
         # torch keeps adjacent index dims in place, as numpy does
@@ -269,12 +273,15 @@ def _gather_axis(p, x, idx):
     if idx.dtype is torch.int32 and not idx.is_contiguous():
         # ATen's gather misreads int32 indices with zero strides (expanded ones)
         idx = idx.contiguous()
+    # (a large result into a cached buffer: no page faults)
+    out = {} if idx.numel() * x.dtype.itemsize < CACHE_MIN else {
+        "out": cpu_empty(idx.shape, x.dtype)}
     try:
-        return torch.gather(x, axis, idx)
+        return torch.gather(x, axis, idx, **out)
     except RuntimeError as err:
         if not _out_of_bounds(err):
             raise
-        return torch.gather(x, axis, _wrapped([idx], x, [axis])[0])
+        return torch.gather(x, axis, _wrapped([idx], x, [axis])[0], **out)
 
 
 def _axis_target(x, idx, u, axis):
