@@ -90,8 +90,12 @@ def _key_arg(k, fn):
 
 
 def _int_arg(v, fn):
-    """An int as upstream's binding takes it (bools and __index__ objects too, no floats)."""
-    return index_arg(v, _refuse, fn)
+    """An int as upstream's binding takes it (bools and __index__ objects too, no floats,
+    nothing outside int32)."""
+    v = index_arg(v, _refuse, fn)
+    if not -_I32 <= v < _I32:
+        raise _refuse(fn)
+    return v
 
 
 def _float_arg(v, fn):
@@ -282,6 +286,12 @@ def _next_key(s):
     return _key_array(sub, s)
 
 
+def _taken(k, s):
+    """`k`, or the next global key: upstream takes that before checking the arguments, so
+    a refused call still advances the state."""
+    return _next_key(s) if k is None else k
+
+
 def _key(k, s):
     """The key to draw with: `k` checked, or the next subkey of the global state."""
     if k is None:
@@ -425,8 +435,9 @@ def uniform(low=0, high=1, shape=[], dtype=D.float32, key=None, stream=None):  #
     _scalar_or_array(low, "uniform")
     _scalar_or_array(high, "uniform")
     _key_arg(key, "uniform")
-    _check_uniform_dtype(dtype)
     s = resolve(stream)
+    key = _taken(key, s)
+    _check_uniform_dtype(dtype)
     if type(low) in (int, float) and type(high) in (int, float) and low == 0 and high == 1:
         return _unit(key, shape, dtype, s)  # (0 + 1 · u is u, bit for bit)
     r = _host_range(low, high, s) if dtype is _F32 else None
@@ -472,9 +483,10 @@ def normal(shape=[], dtype=D.float32, loc=None, scale=None, key=None,  # noqa: B
     shape = _shape_arg(shape, "normal")
     dtype = _dtype_arg(dtype, _F32, "normal")
     _key_arg(key, "normal")
+    s = resolve(stream)
+    key = _taken(key, s)
     if dtype.kind not in "fc":
         raise ValueError("[normal] Only floating point and complex64 types are supported.")
-    s = resolve(stream)
     if dtype.kind == "c":
         # real and imaginary parts are consecutive draws, each N(0, 1/2): sqrt(2) cancels
         draw = shape[:-1] + (2 * shape[-1],) if shape else (2,)
@@ -521,9 +533,10 @@ def randint(low, high, shape=[], dtype=D.int32, key=None, stream=None):  # noqa:
     _scalar_or_array(low, "randint")
     _scalar_or_array(high, "randint")
     _key_arg(key, "randint")
+    s = resolve(stream)
+    key = _taken(key, s)
     if dtype.kind not in "uib":
         raise ValueError("[randint] randint only accepts integer dtypes and bool.")
-    s = resolve(stream)
     r = _host_range(low, high, s) if type(low) is int and type(high) is int else None
     if r is not None:  # the float32 bounds, high - 1 (wrapped as in int32) and low as consts
         x = O.astype(O.floor(_scaled_unit(key, shape, *r, s), s), dtype, s)
@@ -560,6 +573,7 @@ def bernoulli(p=0.5, shape=None, key=None, stream=None):
         shape = _shape_arg(shape, "bernoulli")
     _key_arg(key, "bernoulli")
     s = resolve(stream)
+    key = _taken(key, s)
     pf = p if isinstance(p, float) else None
     if pf is not None:
         p = const(p, _F32, s)
@@ -602,9 +616,10 @@ def truncated_normal(lower, upper, shape=None, dtype=D.float32, key=None, stream
     _key_arg(key, "truncated_normal")
     if shape is not None:
         shape = _shape_arg(shape, "truncated_normal")
+    s = resolve(stream)
+    key = _taken(key, s)
     if dtype.kind != "f":
         raise ValueError("[trunc_normal] trunc_normal only accepts floating point dtypes.")
-    s = resolve(stream)
     lo = _param(lower, dtype, s)
     hi = _param(upper, dtype, s)
     if shape is None:
@@ -653,9 +668,9 @@ def gumbel(shape=[], dtype=D.float32, key=None, stream=None):  # noqa: B006
     shape = _shape_arg(shape, "gumbel")
     dtype = _dtype_arg(dtype, _F32, "gumbel")
     _key_arg(key, "gumbel")
-    _check_uniform_dtype(dtype)
     s = resolve(stream)
-    k = _key(key, s)
+    k = _taken(key, s)
+    _check_uniform_dtype(dtype)
     if not s.is_gpu and dtype in _BELOW_ONE:
         return _unit_node(_key_for_bits(shape, k, s), Gumbel(shape, dtype), s)
     u = _unit(k, shape, dtype, s)
@@ -678,13 +693,19 @@ def laplace(shape=[], dtype=D.float32, loc=0.0, scale=1.0, key=None,  # noqa: B0
     """
     shape = _shape_arg(shape, "laplace")
     dtype = _dtype_arg(dtype, _F32, "laplace")
-    loc, scale = _float_arg(loc, "laplace"), _float_arg(scale, "laplace")
+    # (upstream's binding takes loc and scale as C floats: float32)
+    with np.errstate(over="ignore"):
+        loc, scale = (float(np.float32(_float_arg(v, "laplace"))) for v in (loc, scale))
     _key_arg(key, "laplace")
+    s = resolve(stream)
+    key = _taken(key, s)
     if dtype.kind != "f":
         raise ValueError("[laplace] Only real floating point types are supported.")
-    s = resolve(stream)
-    if s.is_gpu:
+    if s.is_gpu or dtype is D.float64:
+        # (upstream takes the logarithm in the output dtype when that is wider)
         u = _open_unit(shape, key, s)
+        if dtype is D.float64:
+            u = O.astype(u, dtype, s)
         x = O.multiply(O.sign(u, s), O.log1p(O.negative(O.abs(u, s), s), s), s)
     else:
         x = _unit_node(_key_for_bits(shape, key, s),
@@ -726,9 +747,10 @@ def categorical(logits, axis=-1, shape=None, num_samples=None, key=None, stream=
     if num_samples is not None:
         num_samples = _int_arg(num_samples, "categorical")
     _key_arg(key, "categorical")
+    s = resolve(stream)
+    key = _taken(key, s)
     if shape is not None and num_samples is not None:
         raise ValueError("[categorical] At most one of shape or num_samples can be specified.")
-    s = resolve(stream)
     if logits._stream.device is not s.device:
         logits = to_device(logits, s)
     nd = logits.ndim
@@ -785,10 +807,15 @@ def permutation(x, axis=0, key=None, stream=None):
         array: The generated random permutation or randomly permuted input array.
     """
     if not isinstance(x, array):
-        x = _int_arg(x, "permutation")
+        if not isinstance(x, int):  # (an `int | array` union takes no __index__ objects)
+            raise _refuse("permutation")
+        x = int(x)
     axis = _int_arg(axis, "permutation")
     _key_arg(key, "permutation")
     s = resolve(stream)
+    key = _taken(key, s)
+    if not isinstance(x, array) and not -_I32 <= x < _I32:
+        raise RuntimeError(f"[permutation] {x} does not fit in an int32.")
     if isinstance(x, array):
         nd = x.ndim
         if not -nd <= axis < nd:
@@ -826,9 +853,10 @@ def multivariate_normal(mean, cov, shape=[], dtype=D.float32, key=None,  # noqa:
     shape = _shape_arg(shape, "multivariate_normal")
     dtype = _dtype_arg(dtype, _F32, "multivariate_normal")
     _key_arg(key, "multivariate_normal")
+    s = resolve(stream)
+    key = _taken(key, s)
     if dtype is not _F32:
         raise ValueError("[multivariate_normal] dtype must be float32.")
-    s = resolve(stream)
     mean = O.as_array(mean, s)
     cov = O.as_array(cov, s)
     if mean.ndim < 1:

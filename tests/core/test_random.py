@@ -236,10 +236,12 @@ def test_gumbel_laplace(dt):
     both(lambda m, k: m.random.gumbel(key=k), exact=False)
 
 
-def test_laplace_float64():
-    e = mx.random.laplace((30,), mx.float64, key=mx.random.key(2))
-    m = mlx.random.laplace((30,), mlx.float64, key=mlx.random.key(2))
-    assert_same(e, m, rtol=1e-6)
+@pytest.mark.parametrize("kw", [{}, {"loc": 0.1, "scale": 0.3}])
+def test_laplace_float64(kw):
+    # the logarithm in float64, loc and scale rounded to float32 as upstream's binding does
+    e = mx.random.laplace((300,), mx.float64, key=mx.random.key(2), **kw)
+    m = mlx.random.laplace((300,), mlx.float64, key=mlx.random.key(2), **kw)
+    assert_same(e, m, rtol=1e-12)
 
 
 COV3 = np.array([[2.0, 1, 0], [1, 2, 0.5], [0, 0.5, 1]], np.float32)
@@ -318,6 +320,11 @@ ERRORS = [
     lambda m, k: m.random.multivariate_normal(m.zeros(()), m.eye(2), key=k),
     lambda m, k: m.random.multivariate_normal(m.zeros((2,)), m.ones((2,)), key=k),
     lambda m, k: m.random.multivariate_normal(m.zeros((2,)), m.eye(2), dtype=m.float16, key=k),
+    lambda m, k: m.random.split(k, 2**31),
+    lambda m, k: m.random.categorical(m.zeros((3,)), axis=2**31, key=k),
+    lambda m, k: m.random.permutation(m.zeros((3,)), -2**31 - 1, key=k),
+    lambda m, k: m.random.permutation(np.int64(3), key=k),
+    lambda m, k: m.random.permutation(2**31, key=k),
 ]
 
 
@@ -364,6 +371,46 @@ def test_seeded_sequence_through_compile_matches_upstream():
     for e, m in zip(*out):
         assert_same(e, m)
         assert np.array_equal(np_of(e), np_of(m))
+
+
+REFUSED = [
+    lambda m: m.random.uniform(shape=(3,), dtype=m.int32),
+    lambda m: m.random.uniform(m.zeros((3,)), 1.0, (2,)),
+    lambda m: m.random.uniform(shape=(-1,)),
+    lambda m: m.random.uniform([0.0, 1.0], 2.0, (2,)),
+    lambda m: m.random.normal((3,), m.int32),
+    lambda m: m.random.normal((2,), loc=m.zeros((3,))),
+    lambda m: m.random.randint(0, 3, (3,), m.float32),
+    lambda m: m.random.randint(m.zeros((3,)), 5, (2,)),
+    lambda m: m.random.bernoulli(1, (2,)),
+    lambda m: m.random.bernoulli(m.zeros((3,)), (2,)),
+    lambda m: m.random.truncated_normal(0, 1, (2,), m.int32),
+    lambda m: m.random.gumbel((2,), m.int32),
+    lambda m: m.random.laplace((2,), m.int32),
+    lambda m: m.random.categorical(m.zeros((3,)), shape=(2,), num_samples=2),
+    lambda m: m.random.categorical(m.zeros((2, 3)), axis=5),
+    lambda m: m.random.permutation(-1),
+    lambda m: m.random.permutation(m.zeros((3,)), 2),
+    lambda m: m.random.multivariate_normal(m.zeros((2,)), m.eye(2), dtype=m.float16),
+    lambda m: m.random.permutation(2**31),
+    # refused by the binding itself: the state stays
+    lambda m: m.random.permutation(np.int64(3)),
+    lambda m: m.random.categorical(m.zeros((3,)), num_samples=2**31),
+    lambda m: m.random.uniform(0, 1, "ab"),
+    lambda m: m.random.laplace(loc="a"),
+    lambda m: m.random.uniform(key=m.array([1, 2, 3], m.uint32)),
+]
+
+
+@pytest.mark.parametrize("case", range(len(REFUSED)))
+def test_refused_call_advances_state_as_upstream(case):
+    draws = []
+    for m in (mx, mlx):
+        m.random.seed(5)
+        with pytest.raises(Exception):
+            m.eval(REFUSED[case](m))
+        draws.append(m.random.randint(0, 1000, (3,)))
+    assert np.array_equal(np_of(draws[0]), np_of(draws[1]))
 
 
 def test_seed_resets():

@@ -1,5 +1,7 @@
 """Matrix products: matmul, addmm, inner, outer, tensordot, einsum; and `view`."""
 
+import numpy as np
+
 from ember.core import dtypes as D
 from ember.core.array import array, fresh, node
 from ember.core.device import _CURRENT
@@ -7,6 +9,7 @@ from ember.core.ops._base import (
     PROMOTE,
     as_array,
     as_operand,
+    binding_error,
     broadcast_pair,
     float_like,
     resolve,
@@ -21,6 +24,8 @@ __all__ = ["matmul", "addmm", "inner", "outer", "tensordot", "einsum", "view"]
 _MATMUL = Matmul()
 _ADDMM = AddMM(1.0, 1.0)
 _INEXACT = frozenset(d for d in D.ALL if d.kind in "fc")
+_F64 = D.float64
+_I32 = 1 << 31
 _LETTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
 
@@ -35,10 +40,34 @@ def _prod(xs):
     return n
 
 
+_AB = "a: array, b: array, /, "
+_TAIL = "*, stream: StreamOrDevice = None) -> array"
+# upstream's signatures, quoted by its binding when an argument does not convert
+_SIGS = {
+    "matmul": _AB + _TAIL,
+    "addmm": "c: array, " + _AB + "alpha: float = 1.0, beta: float = 1.0,  " + _TAIL,
+    "inner": _AB + _TAIL,
+    "outer": _AB + _TAIL,
+    "tensordot": _AB + "axes: int | list[Sequence[int]] = 2, " + _TAIL,
+    "einsum": "subscripts: str, *operands, stream: StreamOrDevice = None) -> array",
+}
+
+
+def _refuse(op):
+    return binding_error(op, f"{op}({_SIGS[op]}")
+
+
 def _arrays(op, *xs):
     for x in xs:
         if not isinstance(x, array):
-            raise TypeError(f"[{op}] Expected an array argument but got {type(x).__name__}.")
+            raise _refuse(op)
+
+
+def _c_float(v):
+    """v as upstream's binding passes a `float`: a C float (which only float64 products can
+    tell from the Python number)."""
+    with np.errstate(over="ignore"):
+        return float(np.float32(v))
 
 
 def _matrix_args(a, b, op, s):
@@ -104,13 +133,15 @@ def addmm(c, a, b, /, alpha=1.0, beta=1.0, *, stream=None):
                 and sa[-1] == sb[0]:
             out = sa[:-1] + sb[1:]
             if sc == sb[1:] or sc == out:
+                if dt is _F64:
+                    alpha, beta = _c_float(alpha), _c_float(beta)
                 prim = _ADDMM if alpha == 1.0 and beta == 1.0 else AddMM(alpha, beta)
                 return node(out, dt, prim, (c, a, b), st)
     _arrays("addmm", c, a, b)
     for v in (alpha, beta):
         if not float_like(v):
-            raise TypeError(f"[addmm] alpha and beta must be floats, got {type(v).__name__}.")
-    alpha, beta = float(alpha), float(beta)
+            raise _refuse("addmm")
+    alpha, beta = _c_float(alpha), _c_float(beta)
     s = resolve(stream)
     c, a, b = as_array(c, s), as_array(a, s), as_array(b, s)
     dt = PROMOTE[PROMOTE[c.dtype, a.dtype], b.dtype]
@@ -138,7 +169,7 @@ def addmm(c, a, b, /, alpha=1.0, beta=1.0, *, stream=None):
         else:
             cs = cs + (1,)
         c = reshape(c, cs, stream=s)
-    out = node(full, dt, AddMM(float(alpha), float(beta)), (c, a, b), s)
+    out = node(full, dt, AddMM(alpha, beta), (c, a, b), s)
     return reshape(out, final, stream=s) if va or vb else out
 
 
@@ -164,6 +195,8 @@ def _tensordot_axes(axes, a, b):
         axes = axes.__index__()  # a numpy int
     if isinstance(axes, int):  # (a bool too)
         axes = int(axes)
+        if not -_I32 <= axes < _I32:
+            raise _refuse("tensordot")
         if axes < 0:
             raise ValueError("[tensordot] axis must be greater or equal to 0.")
         if axes > min(na, nb):
@@ -174,8 +207,9 @@ def _tensordot_axes(axes, a, b):
         try:
             pair = [[int(i.__index__()) for i in ax] for ax in axes]
         except (TypeError, AttributeError):
-            raise TypeError("[tensordot] axes must be an int or a list of two lists of "
-                            "ints.") from None
+            raise _refuse("tensordot") from None
+        if any(not -_I32 <= i < _I32 for ax in pair for i in ax):
+            raise _refuse("tensordot")
         if len(pair) != 2:
             raise ValueError("[tensordot] axes must be a list of two lists.")
         if len(pair[0]) != len(pair[1]):
@@ -231,8 +265,10 @@ def _split_subscript(sub):
     return head, tail, bool(n)
 
 
-def _parse(subscripts, operands):
-    """Labels of each operand (ellipsis dims expanded), the output labels, label sizes."""
+def _parse(subscripts, operands, strict=True):
+    """Labels of each operand (ellipsis dims expanded), the output labels, label sizes.
+    Output labels no input has are refused, or dropped when not `strict` (upstream's
+    einsum_path plans without them)."""
     spec = subscripts.replace(" ", "")
     lhs, arrow, rhs = spec.partition("->")
     subs = lhs.split(",")
@@ -243,7 +279,11 @@ def _parse(subscripts, operands):
     n_ell = 0
     for i, ((head, tail, ell), x) in enumerate(zip(parsed, operands)):
         n = len(head) + len(tail)
-        if n > x.ndim or (not ell and n != x.ndim):
+        if ell and n > x.ndim:
+            raise ValueError(f"[einsum] Operand {i} with shape {_fmt(x.shape)} has insufficient "
+                             f"dimensions for subscript '{subs[i]}'. The ellipsis requires at "
+                             f"least {n} dimensions but the operand has {x.ndim} dimensions.")
+        if n != x.ndim and not ell:
             raise ValueError(f"[einsum] Invalid number of subscripts {n} for input {i} with "
                              f"{x.ndim} dimensions.")
         if ell:
@@ -261,9 +301,10 @@ def _parse(subscripts, operands):
             raise ValueError("[einsum] Repeat indices not allowed in output.")
         seen = {c for ls in labels for c in ls}
         for c in out:
-            if c not in seen:
+            if c not in seen and strict:
                 raise ValueError(f"[einsum] Output subscript '{c}' does not appear in the "
                                  "inputs.")
+        out = [c for c in out if c in seen]
     else:
         counts = {}
         for ls in labels:
@@ -355,7 +396,9 @@ def _contract(x, lx, y, ly, needed, sizes, s):
 
 def einsum(subscripts, *operands, stream=None):
     if not isinstance(subscripts, str):
-        raise TypeError("[einsum] The subscripts must be a string.")
+        raise _refuse("einsum")
+    if not operands:
+        raise ValueError("[einsum] At least one operand is required.")
     s = resolve(stream)
     for x in operands:
         if not isinstance(x, array):  # upstream casts each operand in C++, where this fails

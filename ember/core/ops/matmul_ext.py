@@ -19,6 +19,7 @@ from ember.core.primitives.matmul_ext import GatherMM, Hadamard, SegmentedMM
 __all__ = ["gather_mm", "segmented_mm", "block_masked_mm", "vecdot", "kron", "einsum_path",
            "hadamard_transform"]
 
+_I32 = 1 << 31
 _GATHER = {False: GatherMM(False), True: GatherMM(True)}
 _SEGMENTED = SegmentedMM()
 
@@ -152,18 +153,20 @@ def _blocks(n, bs):
     return -(-n // bs)
 
 
-def _expand_mask(mask, bs, rows, cols, batch, dt, s):
+def _expand_mask(mask, bs, rows, cols, batch, dt, s, axes=()):
     """A block mask (..., ceil(rows/bs), ceil(cols/bs)) as an elementwise (..., rows, cols)
-    mask: bool stays bool (a select), any other dtype scales in `dt`."""
+    mask: bool stays bool (a select), any other dtype scales in `dt`. `axes` are inserted
+    first, where a vector operand lacks its matrix dimension (as upstream, which so
+    refuses masks shaped for the product of the matrices)."""
     O = _O()
     rb, cb = _blocks(rows, bs), _blocks(cols, bs)
-    if mask.ndim == 1:
-        mask = O.reshape(mask, (1,) + mask.shape, stream=s)
-    broadcast_pair(mask.shape[-2:], (rb, cb), "broadcast_shapes")
+    for ax in axes:
+        mask = O.expand_dims(mask, ax, stream=s)
+    full = batch + (rb, cb)
     mb = mask.shape[:-2]
-    if len(mb) > len(batch) or broadcast_pair(mb, batch, "broadcast_shapes") != batch:
+    if broadcast_pair(mask.shape, full, "broadcast_shapes") != full:
         raise ValueError(f"Cannot broadcast array of shape {_fmt(mask.shape)} into shape "
-                         f"{_fmt(batch + (rb, cb))}.")
+                         f"{_fmt(full)}.")
     mask = O.broadcast_to(mask, mb + (rb, cb), stream=s)
     if mask.dtype is not D.bool_:
         mask = O.astype(mask, dt, s)
@@ -187,8 +190,9 @@ def block_masked_mm(a, b, /, block_size=64, mask_out=None, mask_lhs=None, mask_r
     O = _O()
     masks = (mask_out, mask_lhs, mask_rhs)
     if not isinstance(a, array) or not isinstance(b, array) \
-            or isinstance(block_size, (bool, float)) or not hasattr(block_size, "__index__") \
-            or any(m is not None and not isinstance(m, array) for m in masks):
+            or isinstance(block_size, float) or not hasattr(block_size, "__index__") \
+            or any(m is not None and not isinstance(m, array) for m in masks) \
+            or not -_I32 <= operator.index(block_size) < _I32:
         raise _sig("block_masked_mm", "a: array, b: array, /, block_size: int = 64, mask_out: "
                    "array | None = None, mask_lhs: array | None = None, mask_rhs: array | "
                    "None = None, *, stream: StreamOrDevice = None) -> array")
@@ -201,21 +205,25 @@ def block_masked_mm(a, b, /, block_size=64, mask_out=None, mask_lhs=None, mask_r
         raise ValueError(f"[block_masked_mm] Only block_sizes 32, 64 are supported.Got block "
                          f"size {bs}.")
     dt = PROMOTE[a.dtype, b.dtype]
-    if dt.kind not in "fc":
-        raise ValueError(f"[matmul] Only inexact types are supported but {a.dtype.name} and "
-                         f"{b.dtype.name} were provided which results in {dt.name}, which is "
-                         "not a floating point type.")
-    a, b, va, vb = _as_matrices("matmul", a, b)
+    if dt.kind != "f":
+        raise ValueError(f"[block_masked_mm] Only real floating point types are supported but "
+                         f"{a.dtype.name} and {b.dtype.name} were provided which results in "
+                         f"{dt.name}, which is not a real floating point type.")
+    a, b, va, vb = _as_matrices("block_masked_mm", a, b)
     a, b = O.astype(a, dt, s), O.astype(b, dt, s)
     m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
     batch = broadcast_pair(a.shape[:-2], b.shape[:-2], "broadcast_shapes")
+    row, col = (-2,) if va else (), (-1,) if vb else ()
     if mask_lhs is not None:
-        a = _apply_mask(a, _expand_mask(as_array(mask_lhs, s), bs, m, k, batch, dt, s), s)
+        mask = _expand_mask(as_array(mask_lhs, s), bs, m, k, batch, dt, s, row)
+        a = _apply_mask(a, mask, s)
     if mask_rhs is not None:
-        b = _apply_mask(b, _expand_mask(as_array(mask_rhs, s), bs, k, n, batch, dt, s), s)
+        mask = _expand_mask(as_array(mask_rhs, s), bs, k, n, batch, dt, s, col)
+        b = _apply_mask(b, mask, s)
     out = O.matmul(a, b, stream=s)
     if mask_out is not None:
-        out = _apply_mask(out, _expand_mask(as_array(mask_out, s), bs, m, n, batch, dt, s), s)
+        mask = _expand_mask(as_array(mask_out, s), bs, m, n, batch, dt, s, col + row)
+        out = _apply_mask(out, mask, s)
     return _squeeze(out, va, vb, s)
 
 
@@ -224,7 +232,8 @@ def block_masked_mm(a, b, /, block_size=64, mask_out=None, mask_lhs=None, mask_r
 def vecdot(a, b, /, *, axis=-1, stream=None):
     O = _O()
     if not isinstance(a, array) or not isinstance(b, array) \
-            or isinstance(axis, (bool, float)) or not hasattr(axis, "__index__"):
+            or isinstance(axis, float) or not hasattr(axis, "__index__") \
+            or not -_I32 <= operator.index(axis) < _I32:
         raise _sig("vecdot", "a: array, b: array, /, *, axis: int = -1, stream: "
                    "StreamOrDevice = None) -> array")
     axis = operator.index(axis)
@@ -391,10 +400,12 @@ def einsum_path(subscripts, *operands):
     from ember.core.ops.linalg import _parse
     if not isinstance(subscripts, str):
         raise binding_error("einsum_path", "einsum_path(subscripts: str, *operands)")
+    if not operands:
+        raise ValueError("[einsum_path] At least one operand is required.")
     if not all(isinstance(x, array) for x in operands):
         raise RuntimeError("[einsum_path] Expected a string and arrays.")
     try:
-        labels, out, sizes = _parse(subscripts, list(operands))
+        labels, out, sizes = _parse(subscripts, list(operands), strict=False)
     except ValueError as e:
         raise ValueError(str(e).replace("[einsum]", "[einsum_path]", 1)) from None
     out = list(out)
