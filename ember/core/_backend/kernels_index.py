@@ -252,6 +252,9 @@ def _wrap_negative(i, n):
     return torch.where(i < 0, i + n, i)
 
 
+_WIDEN_MIN = 1 << 14
+
+
 @register(P.GatherAxis)
 def _gather_axis(p, x, idx):
     axis = p.axis
@@ -270,7 +273,11 @@ def _gather_axis(p, x, idx):
             if d != axis:
                 xs[d] = js[d] = max(xs[d], js[d]) if xs[d] and js[d] else 0
         x, idx = x.expand(xs), idx.expand(js)
-    if idx.dtype is torch.int32 and not idx.is_contiguous():
+    if idx.dtype is torch.int32 and idx.numel() >= _WIDEN_MIN:
+        # ATen's gather runs 4x slower on int32 indices than on int64 (2048 x 2048: 20
+        # against 4.8 ms); the widened copy costs less than that
+        idx = cpu_empty(tuple(idx.shape), torch.int64).copy_(idx)
+    elif idx.dtype is torch.int32 and not idx.is_contiguous():
         # ATen's gather misreads int32 indices with zero strides (expanded ones)
         idx = idx.contiguous()
     # (a large result into a cached buffer: no page faults)
