@@ -1,5 +1,7 @@
 """ember.nn activations against upstream mlx.nn: forward, gradients, classes, repr."""
 
+import functools
+
 import mlx.core as mlx
 import mlx.nn as mnn
 import mlx.nn.layers.activations as mact
@@ -231,3 +233,25 @@ def test_layer_attributes_like_upstream():
             assert hasattr(em, attr) == hasattr(mm, attr), (name, attr)
             if hasattr(mm, attr):
                 assert getattr(em, attr) == getattr(mm, attr), (name, attr)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
+@pytest.mark.parametrize("name,kw", [("leaky_relu", {}), ("leaky_relu", {"negative_slope": 0.2}),
+                                     ("leaky_relu", {"negative_slope": 1.5}),
+                                     ("leaky_relu", {"negative_slope": -0.3}),
+                                     ("hardswish", {})])
+def test_one_pass_activations_have_upstream_bits(name, kw, dtype):
+    """leaky_relu and hardswish of float32 run as one fused op; values and vjps keep
+    upstream's bits there and in the composite kept for other dtypes and slopes."""
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.standard_normal(4099) * 4,
+                        [0.0, -0.0, np.nan, np.inf, -np.inf, -3.0, 3.0, 1.0]]).astype(np.float32)
+    g = rng.standard_normal(x.shape).astype(np.float32)
+    out = []
+    for m, mod in ((mx, nn), (mlx, mnn)):
+        f = functools.partial(getattr(mod, name), **kw)
+        a, c = m.array(x).astype(getattr(m, dtype)), m.array(g).astype(getattr(m, dtype))
+        y, (vj,) = m.vjp(f, [a], [c])
+        out.append([np.array(t.astype(m.float32)) for t in (y[0], vj)])
+    for got, want in zip(*out):
+        np.testing.assert_array_equal(got, want)

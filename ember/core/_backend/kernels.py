@@ -475,9 +475,37 @@ def _wrap(p, x):
     return x & (0xFFFF if x.dtype is torch.int32 else 0xFFFFFFFF)
 
 
+KERNELS[E.LeakyRelu] = lambda p, x: torch.nn.functional.leaky_relu(x, p.slope)
+KERNELS[E.HardSwish] = lambda p, x: torch.nn.functional.hardswish(x)
+
+
+_INT_OF_SIZE = {1: torch.int8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
+_SELECT_MIN = 1 << 14
+
+
 @register(E.Select)
 def _select(p, c, x, y):
+    if (c.device.type == "cpu" and c.numel() >= _SELECT_MIN and x.dtype == y.dtype
+            and c.dtype is torch.bool and x.dtype.itemsize in _INT_OF_SIZE):
+        return _bit_select(c, x, y)
     return torch.where(c, x, y)
+
+
+def _bit_select(c, x, y):
+    """where(c, x, y) on the bits: y ^ ((x ^ y) & -c). ATen's CPU where branches on each
+    element, which a random condition makes 3-4x slower (16 ms at 4M floats, where
+    upstream's select takes under 1); the bits are the same (nan payloads, zero signs)."""
+    it = _INT_OF_SIZE[x.dtype.itemsize]
+    shape = torch.broadcast_shapes(c.shape, x.shape, y.shape)
+    m = cpu_empty(shape, it)
+    m.copy_(c)
+    m.neg_()
+    xi, yi = x.view(it), y.view(it)
+    if y.dim() == 0 and not yi.item():  # (where(c, x, 0): x's bits under the mask)
+        return m.bitwise_and_(xi).view(x.dtype)
+    d = cpu_empty(shape, it)
+    torch.bitwise_xor(xi, yi, out=d)
+    return d.bitwise_and_(m).bitwise_xor_(yi).view(x.dtype)
 
 
 # -- misc ---------------------------------------------------------------------------

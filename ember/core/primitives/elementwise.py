@@ -190,6 +190,55 @@ class Round(UNARY["round"]):
 UNARY["round"] = Round
 
 
+# -- activations in one pass (float32: torch's fused kernels give upstream's bits) -------
+
+class LeakyRelu(Unary):
+    """max(slope * x, x) for slope <= 1 (nn.leaky_relu); the derivative as upstream's
+    maximum gives it: slope where slope * x > x, else 1, and 0 at a nan."""
+
+    __slots__ = ("slope",)
+    name, op, rule = "LeakyRelu", "leaky_relu", "same"
+
+    def __init__(self, slope):
+        self.slope = slope
+
+    def params(self):
+        return (self.slope,)
+
+    def deriv(self, x, y):
+        sx = O.multiply(_const(x, self.slope), x)
+        low = O.astype(O.greater(sx, x), x.dtype)
+        return O.add(O.multiply(low, _const(x, self.slope)),
+                     O.astype(O.less_equal(sx, x), x.dtype))
+
+
+class HardSwish(Unary):
+    """x * min(max(x + 3, 0), 6) / 6 (nn.hardswish); the derivative as upstream's
+    maximum and minimum give it (a tie goes to the constant)."""
+
+    __slots__ = ()
+    name, op, rule = "HardSwish", "hardswish", "same"
+
+    @staticmethod
+    def _parts(x):
+        """min(max(x + 3, 0), 6), and where its derivative is 1."""
+        x3 = O.add(x, _const(x, 3.0))
+        inner = O.maximum(x3, _const(x, 0.0))
+        inside = O.logical_and(O.greater(x3, _const(x, 0.0)), O.less(inner, _const(x, 6.0)))
+        return O.minimum(inner, _const(x, 6.0)), O.astype(inside, x.dtype)
+
+    def deriv(self, x, y):
+        m, inside = self._parts(x)
+        return O.divide(O.add(m, O.multiply(x, inside)), _const(x, 6.0))
+
+    def vjp(self, primals, cotangents, argnums, outputs):
+        # in upstream's order (g / 6 times each factor), for its bits
+        x = primals[0]
+        m, inside = self._parts(x)
+        g6 = O.divide(cotangents[0], _const(x, 6.0))
+        return [O.add(O.multiply(g6, m), O.multiply(O.multiply(g6, x), inside))]
+
+
 def _p(fn):
     return staticmethod(fn)
 

@@ -8,6 +8,8 @@ and gradients at the kinks come out the same.
 import math
 
 import ember.core as mx
+from ember.core.ops.elementwise import apply_unary
+from ember.core.primitives.elementwise import HardSwish, LeakyRelu
 from ember.nn.layers.base import Module
 
 __all__ = [
@@ -47,8 +49,16 @@ def relu6(x):
     return mx.minimum(mx.maximum(x, 0), 6.0)
 
 
+def _one_pass(x):
+    # float32 arrays take the fused primitives (torch's kernels: upstream's bits); other
+    # dtypes round each step as upstream's composite does
+    return isinstance(x, mx.array) and x.dtype == mx.float32
+
+
 def leaky_relu(x, negative_slope=0.01):
     """max(negative_slope * x, x), element-wise."""
+    if _one_pass(x) and isinstance(negative_slope, (int, float)) and negative_slope <= 1:
+        return apply_unary(LeakyRelu(float(negative_slope)), x)
     return mx.maximum(negative_slope * x, x)
 
 
@@ -143,6 +153,8 @@ def mish(x):
 
 def hardswish(x):
     """x * min(max(x + 3, 0), 6) / 6, element-wise."""
+    if _one_pass(x):
+        return apply_unary(HardSwish(), x)
     return x * mx.minimum(mx.maximum(x + 3, 0), 6) / 6
 
 
