@@ -497,6 +497,8 @@ def _bit_select(c, x, y):
     upstream's select takes under 1); the bits are the same (nan payloads, zero signs)."""
     it = _INT_OF_SIZE[x.dtype.itemsize]
     shape = torch.broadcast_shapes(c.shape, x.shape, y.shape)
+    if x.dim() == 0 and y.dim() == 0 and x.item() == 1 and y.item() == 0:
+        return cpu_empty(shape, x.dtype).copy_(c)  # (where(c, 1, 0): c cast)
     m = cpu_empty(shape, it)
     m.copy_(c)
     m.neg_()

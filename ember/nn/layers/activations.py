@@ -9,7 +9,7 @@ import math
 
 import ember.core as mx
 from ember.core.ops.elementwise import apply_unary
-from ember.core.primitives.elementwise import HardSwish, LeakyRelu
+from ember.core.primitives import elementwise as _E
 from ember.nn.layers.base import Module
 
 __all__ = [
@@ -58,7 +58,7 @@ def _one_pass(x):
 def leaky_relu(x, negative_slope=0.01):
     """max(negative_slope * x, x), element-wise."""
     if _one_pass(x) and isinstance(negative_slope, (int, float)) and negative_slope <= 1:
-        return apply_unary(LeakyRelu(float(negative_slope)), x)
+        return apply_unary(_E.LeakyRelu(float(negative_slope)), x)
     return mx.maximum(negative_slope * x, x)
 
 
@@ -154,7 +154,7 @@ def mish(x):
 def hardswish(x):
     """x * min(max(x + 3, 0), 6) / 6, element-wise."""
     if _one_pass(x):
-        return apply_unary(HardSwish(), x)
+        return apply_unary(_E.HardSwish(), x)
     return x * mx.minimum(mx.maximum(x + 3, 0), 6) / 6
 
 
