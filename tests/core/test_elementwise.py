@@ -388,3 +388,30 @@ def test_large_outputs_through_the_buffer_cache_match_upstream():
                 assert got.dtype == want.dtype
                 # (exp: upstream's approximation is off by an ulp here and there)
                 np.testing.assert_allclose(got, want, rtol=1e-6, atol=0)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16", "int8", "int64", "uint16",
+                                   "bool_", "complex64"])
+def test_large_where_selects_bits_as_upstream(dtype):
+    """where over 16K elements and more takes the bits of its branches on the CPU (zero
+    signs, nan payloads), with broadcast and scalar branches."""
+    rng = np.random.default_rng(1)
+    n = 1 << 15
+    c = rng.random((4, n // 4)) > 0.5
+    x = rng.standard_normal((4, n // 4)) * 5
+    x[0, :8] = [0.0, -0.0, np.nan, np.inf, -np.inf, 1.0, -1.0, 0.0]
+    y = rng.standard_normal((1, n // 4)) * 5
+    cases = [lambda m, a, b: m.where(m.array(c), a, b),
+             lambda m, a, b: m.where(m.array(c), a, 0),
+             lambda m, a, b: m.where(m.array(c), 1, 0),
+             lambda m, a, b: m.where(m.array(c), 0, b)]
+    for f in cases:
+        res = []
+        for m in (mx, mlx):
+            a, b = (m.array(v).astype(getattr(m, dtype)) for v in (x, y))
+            r = f(m, a, b)
+            res.append(r.view(m.uint16) if r.dtype == m.bfloat16 else r)  # (for numpy)
+        got, want = res
+        assert str(got.dtype) == str(want.dtype)
+        g, w = np.array(got), np.array(want)
+        np.testing.assert_array_equal(g.view(np.uint8), w.view(np.uint8))

@@ -506,7 +506,7 @@ def _bit_select(c, x, y):
     if y.dim() == 0 and not yi.item():  # (where(c, x, 0): x's bits under the mask)
         return m.bitwise_and_(xi).view(x.dtype)
     d = cpu_empty(shape, it)
-    torch.bitwise_xor(xi, yi, out=d)
+    torch.bitwise_xor(xi.expand(shape), yi, out=d)  # (c may be what is widest)
     return d.bitwise_and_(m).bitwise_xor_(yi).view(x.dtype)
 
 
