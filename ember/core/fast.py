@@ -3,7 +3,7 @@
 from ember.core import dtypes as D
 from ember.core.array import array, node
 from ember.core.device import _CURRENT
-from ember.core.ops._base import _fmt, as_array, binding_error, broadcast_pair, resolve
+from ember.core.ops._base import _fmt, as_array, binding_error, broadcast_pair, index_arg, resolve
 from ember.core.primitives import fast as P
 
 __all__ = ["rms_norm", "layer_norm", "rope", "scaled_dot_product_attention", "cross_entropy",
@@ -12,12 +12,49 @@ __all__ = ["rms_norm", "layer_norm", "rope", "scaled_dot_product_attention", "cr
 _FLOATS = (D.float16, D.bfloat16, D.float32, D.float64)
 
 
+_SIGS = {
+    "rms_norm": "rms_norm(x: array, weight: array | None, eps: float, *, stream: "
+                "StreamOrDevice = None) -> array",
+    "layer_norm": "layer_norm(x: array, weight: array | None, bias: array | None, eps: float, "
+                  "*, stream: StreamOrDevice = None) -> array",
+    "rope": "rope(a: array, dims: int, *, traditional: bool, base: float | None, scale: float, "
+            "offset: int | array, freqs: array | None = None, stream: StreamOrDevice = None) "
+            "-> array",
+    "scaled_dot_product_attention": "scaled_dot_product_attention(q: array, k: array, v: "
+                                    "array, *, scale: float,  mask: None | str | array = None, "
+                                    "sinks: array | None = None, force_fused: bool = False, "
+                                    "stream: StreamOrDevice = None) -> array",
+}
+
+
+def _refuse(op):
+    return binding_error(op, _SIGS[op])
+
+
 def _arr(x, s, op, what="x"):
     if type(x) is array and x._stream.device is s.device:
         return x
     if isinstance(x, array) or hasattr(x, "__mlx_array__"):
         return as_array(x, s)
+    if op in _SIGS:
+        raise _refuse(op)
     raise TypeError(f"[{op}] Expected {what} to be an array, got {type(x).__name__}.")
+
+
+def _float(v, op):
+    """v as a float the way upstream's bindings take one (numbers and objects with
+    __float__, not strings or None)."""
+    if type(v) is float:
+        return v
+    if isinstance(v, (str, bytes)) or not hasattr(v, "__float__"):
+        raise _refuse(op)
+    return float(v)
+
+
+def _bool(v, op):
+    if type(v) is not bool:  # (upstream's binding takes only Python's True and False)
+        raise _refuse(op)
+    return v
 
 
 def _cast(x, dt):
@@ -43,7 +80,7 @@ def _norm_args(x, weight, weight_label, s, op):
                          "dimensions.")
     dt = x.dtype
     if weight is not None:
-        weight = _arr(weight, s, op, "weight")
+        weight = _arr(weight, s, op)
         _check_param(weight, weight_label, x.shape[-1], op)
         dt = D.result_type(dt, weight.dtype)
     return x, weight, dt
@@ -57,10 +94,11 @@ def rms_norm(x, weight, eps, *, stream=None):
             return P.rms_node(x, weight, eps, st)
     op = "rms_norm"
     s = resolve(stream)
+    eps = _float(eps, op)
     x, weight, dt = _norm_args(x, weight, "(*weight)", s, op)
     if dt not in _FLOATS:
         raise ValueError(f"[{op}] Received unsupported type {dt.name}.")
-    return P.rms_node(_cast(x, dt), None if weight is None else _cast(weight, dt), float(eps), s)
+    return P.rms_node(_cast(x, dt), None if weight is None else _cast(weight, dt), eps, s)
 
 
 def _plain(x, w, b):
@@ -88,9 +126,10 @@ def layer_norm(x, weight, bias, eps, *, stream=None):
             return P.ln_node(x, weight, bias, eps, st)
     op = "layer_norm"
     s = resolve(stream)
+    eps = _float(eps, op)
     x, weight, dt = _norm_args(x, weight, "weight", s, op)
     if bias is not None:
-        bias = _arr(bias, s, op, "bias")
+        bias = _arr(bias, s, op)
         _check_param(bias, "bias", x.shape[-1], op)
         if weight is not None:  # (upstream promotes with the bias only alongside a weight)
             dt = D.result_type(dt, bias.dtype)
@@ -98,25 +137,27 @@ def layer_norm(x, weight, bias, eps, *, stream=None):
         raise ValueError(f"[{op}] Received unsupported type {dt.name}.")
     w = None if weight is None else _cast(weight, dt)
     b = None if bias is None else _cast(bias, dt)
-    return P.ln_node(_cast(x, dt), w, b, float(eps), s)
-
-
-_ROPE_SIG = ("rope(a: array, dims: int, *, traditional: bool, base: float | None, scale: "
-             "float, offset: int | array, freqs: array | None = None, stream: StreamOrDevice "
-             "= None) -> array")
+    return P.ln_node(_cast(x, dt), w, b, eps, s)
 
 
 def rope(a, dims, *, traditional, base, scale, offset, freqs=None, stream=None):
     """Apply rotary positional encoding to the input ``a`` of shape ``(B, *, T, D)``."""
     op = "rope"
     s = resolve(stream)
-    a = _arr(a, s, op, "a")
+    a = _arr(a, s, op)
+    dims = index_arg(dims, _refuse, op)
+    traditional = _bool(traditional, op)
+    base = None if base is None else _float(base, op)
+    scale = _float(scale, op)
+    if freqs is not None:
+        freqs = _arr(freqs, s, op)
+    if offset is None:
+        raise _refuse(op)
     if a.ndim < 3:
         raise ValueError(f"[{op}] Input must have at least 3 dimensions but got input with "
                          f"{a.ndim} dimensions.")
     if a.dtype not in _FLOATS:
         raise ValueError(f"[{op}] Input must be a floating type but got {a.dtype.name}.")
-    dims = int(dims)
     if dims <= 0:
         raise ValueError(f"[{op}] dims must be positive but got {dims}.")
     if dims % 2:
@@ -128,18 +169,15 @@ def rope(a, dims, *, traditional, base, scale, offset, freqs=None, stream=None):
         raise ValueError(f"[{op}] Neither base nor freqs has a value.")
     if base is not None and freqs is not None:
         raise ValueError(f"[{op}] Only one of base or freqs can have a value.")
-    if freqs is not None:
-        freqs = _arr(freqs, s, op, "freqs")
-        if freqs.shape != (dims // 2,):
-            raise ValueError(f"[{op}] freqs must be one dimensional with size {dims // 2} but "
-                             f"got shape {_fmt(freqs.shape)}.")
-    if offset is None:  # (upstream's binding: `offset: int | array`)
-        raise binding_error(op, _ROPE_SIG)
-    if not isinstance(offset, (int, float, array)):
-        if not hasattr(offset, "__index__"):  # (upstream tries to make an array of it)
-            raise ValueError(f"Invalid type {type(offset).__name__} received in array "
-                             "initialization.")
-        offset = int(offset.__index__())
+    if freqs is not None and freqs.shape != (dims // 2,):
+        raise ValueError(f"[{op}] freqs must be one dimensional with size {dims // 2} but "
+                         f"got shape {_fmt(freqs.shape)}.")
+    # (upstream makes an array of anything that is not an int)
+    if isinstance(offset, (list, tuple, str)) or not (
+            isinstance(offset, (int, float, array)) or hasattr(offset, "__array__")
+            or hasattr(offset, "__index__")):
+        raise ValueError(f"Invalid type {type(offset).__name__} received in array "
+                         "initialization.")
     offset = as_array(offset, s)
     if offset.dtype.kind not in "iu":
         raise ValueError(f"[{op}] offset must be an integer but got type {offset.dtype.name}.")
@@ -149,7 +187,7 @@ def rope(a, dims, *, traditional, base, scale, offset, freqs=None, stream=None):
     if offset.ndim == 1 and offset.shape[0] not in (1, a.shape[0]):
         raise ValueError(f"[{op}] offset must be a scalar or vector with {a.shape[0]} elements "
                          f"but has shape {_fmt(offset.shape)}.")
-    prim = P.RoPE(dims, bool(traditional), None if base is None else float(base), float(scale))
+    prim = P.RoPE(dims, traditional, base, scale)
     return P.rope_node(a, offset, freqs, prim, s)
 
 
@@ -162,7 +200,13 @@ def scaled_dot_product_attention(q, k, v, *, scale, mask=None, sinks=None, force
     ``k`` and ``v`` have fewer heads than ``q``)."""
     op = _SDPA
     s = resolve(stream)
-    q, k, v = _arr(q, s, op, "q"), _arr(k, s, op, "k"), _arr(v, s, op, "v")
+    q, k, v = _arr(q, s, op), _arr(k, s, op), _arr(v, s, op)
+    scale = _float(scale, op)
+    force_fused = _bool(force_fused, op)
+    if mask is not None and not isinstance(mask, str):
+        mask = _arr(mask, s, op)
+    if sinks is not None:
+        sinks = _arr(sinks, s, op)
     for x in (q, k, v):
         if len(x._shape) != 4:
             raise ValueError(f"[{op}] input with shape {_fmt(x.shape)} expected to be rank 4")
@@ -186,9 +230,6 @@ def scaled_dot_product_attention(q, k, v, *, scale, mask=None, sinks=None, force
     if k._shape[3] != d:
         raise ValueError(f"[{op}] query, keys expected to have matching last dimension; found "
                          f"query shape {_fmt(q.shape)} for keys shape {_fmt(k.shape)}.")
-    if v._shape[2] != tk:
-        raise ValueError(f"[{op}] keys, values expected to have matching sequence length; "
-                         f"found keys shape {_fmt(k.shape)} for values shape {_fmt(v.shape)}.")
     causal, kind = False, None
     if isinstance(mask, str):
         if mask != "causal":
@@ -196,7 +237,6 @@ def scaled_dot_product_attention(q, k, v, *, scale, mask=None, sinks=None, force
                              "array.")
         causal, mask = True, None
     elif mask is not None:
-        mask = _arr(mask, s, op, "mask")
         if len(mask._shape) > 4:
             raise ValueError(f"[{op}] the mask with shape {_fmt(mask.shape)} expected to have "
                              "at most rank 4.")
@@ -211,7 +251,6 @@ def scaled_dot_product_attention(q, k, v, *, scale, mask=None, sinks=None, force
                 raise ValueError(f"[{op}] Mask type must promote to output type {dt.name}.")
             kind, mask = "add", _cast(mask, dt)
     if sinks is not None:
-        sinks = _arr(sinks, s, op, "sinks")
         if sinks.shape != (hq,):
             raise ValueError(f"[{op}] Received invalid shape for sinks {_fmt(sinks.shape)}.")
         if D.result_type(sinks.dtype, dt) is not dt:
@@ -220,12 +259,20 @@ def scaled_dot_product_attention(q, k, v, *, scale, mask=None, sinks=None, force
     if force_fused and not s.is_gpu:
         raise ValueError(f"[{op}] force_fused=True but no fused kernel is available in CPU "
                          "backend.")
+    if v._shape[2] != tk:  # (upstream's check is that of its scores @ v)
+        g = hq // hk
+        sc, vs = (b, hq, tq, tk), v.shape
+        if g > 1:
+            sc, vs = (b, hk, g, tq, tk), vs[:2] + (1,) + vs[2:]
+        raise ValueError(f"[matmul] Last dimension of first input with shape {_fmt(sc)} must "
+                         "match second to last dimension of second input with shape "
+                         f"{_fmt(vs)}.")
     ins = (_cast(q, dt), _cast(k, dt), _cast(v, dt))
     if mask is not None:
         ins += (mask,)
     if sinks is not None:
         ins += (sinks,)
-    prim = P.SDPA(float(scale), causal, kind, sinks is not None)
+    prim = P.SDPA(scale, causal, kind, sinks is not None)
     return node((b, hq, tq, v._shape[3]), dt, prim, ins, s)
 
 

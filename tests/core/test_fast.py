@@ -156,6 +156,106 @@ def test_sdpa_arguments(case):
     _both(f)
 
 
+def _same_error(fn):
+    """fn(module) raises on upstream and Ember: the same type, and messages that agree up
+    to upstream's first blank line (its binding errors end with the call's types)."""
+    with pytest.raises(Exception) as want:
+        mlx.eval(fn(mlx))
+    with pytest.raises(type(want.value)) as got:
+        mx.eval(fn(mx))
+    assert str(got.value) == str(want.value).split("\n\n")[0]
+
+
+_X = np.ones((1, 2, 8), np.float32)
+_Q = np.ones((1, 2, 3, 8), np.float32)
+
+
+def _rope_kw(m, **kw):
+    args = dict(traditional=False, base=1e4, scale=1.0, offset=0)
+    args.update(kw)
+    return m.fast.rope(m.array(_X), 8, **args)
+
+
+def _sdpa_kw(m, **kw):
+    q = m.array(_Q)
+    return m.fast.scaled_dot_product_attention(q, q, q, **{"scale": 1.0, **kw})
+
+
+@pytest.mark.parametrize("fn", [
+    lambda m: m.fast.rms_norm(m.array(_X), None, None),
+    lambda m: m.fast.rms_norm(m.array(_X), None, "1e-5"),
+    lambda m: m.fast.rms_norm(np.ones((2, 8), np.float32), None, 1e-5),
+    lambda m: m.fast.layer_norm(m.array(_X), [1.0] * 8, None, 1e-5),
+    lambda m: m.fast.layer_norm(m.array(_X), None, None, None),
+    lambda m: m.fast.rope(m.array(_X), 8.0, traditional=False, base=1e4, scale=1.0, offset=0),
+    lambda m: _rope_kw(m, traditional=1),
+    lambda m: _rope_kw(m, traditional=np.bool_(True)),
+    lambda m: _rope_kw(m, base="10"),
+    lambda m: _rope_kw(m, scale=None),
+    lambda m: _rope_kw(m, base=None, freqs=[1.0] * 4),
+    lambda m: _sdpa_kw(m, scale=None),
+    lambda m: _sdpa_kw(m, mask=np.ones((3, 3), bool)),
+    lambda m: _sdpa_kw(m, mask=1),
+    lambda m: _sdpa_kw(m, force_fused=0),
+    lambda m: _sdpa_kw(m, sinks=[0.0, 0.0]),
+    # (upstream's check of the values' length is that of its scores @ v)
+    lambda m: m.fast.scaled_dot_product_attention(
+        m.ones((2, 4, 3, 8)), m.ones((2, 2, 5, 8)), m.ones((2, 2, 4, 6)), scale=1.0),
+    lambda m: m.fast.scaled_dot_product_attention(
+        m.ones((2, 2, 3, 8)), m.ones((2, 2, 5, 8)), m.ones((2, 2, 4, 8)), scale=1.0),
+])
+def test_argument_errors_match_upstream(fn):
+    _same_error(fn)
+
+
+def test_rope_takes_numpy_offsets_and_array_dims():
+    x = _rng().standard_normal((2, 3, 8)).astype(np.float32)
+    _both(lambda m: _rope(m, m.array(x), offset=np.array([1, 4])))
+    _both(lambda m: m.fast.rope(m.array(x), m.array(6), traditional=True, base=m.array(100.0),
+                                scale=2, offset=np.int64(3)))
+
+
+@pytest.mark.parametrize("dt", ["float32", "float16"])
+def test_sdpa_rows_masked_by_minus_inf_are_nan(dt):
+    """Upstream adds the mask to the scores: a row of -inf has a NaN softmax, and NaN
+    gradients."""
+    q, k, v = _attn()
+    mask = np.where(_rng().random((3, 5)) > 0.5, 0.0, -np.inf).astype(np.float32)
+    mask[1] = -np.inf
+
+    def f(m):
+        def loss(a, b, c):
+            out = m.fast.scaled_dot_product_attention(
+                a, b, c, scale=0.5, mask=m.array(mask).astype(_dt(m, dt)))
+            return out.sum(), out
+        ins = [m.array(x).astype(_dt(m, dt)) for x in (q, k, v)]
+        (_, out), grads = m.value_and_grad(loss, argnums=(0, 1, 2))(*ins)
+        return [out] + list(grads)
+    got, want = f(mx), f(mlx)
+    assert np.isnan(np_of(want[0])[:, :, 1]).all()
+    assert_same(got, want, rtol=2e-2 if dt == "float16" else 1e-4)
+
+
+@pytest.mark.parametrize("dt", ["float16", "bfloat16"])
+def test_half_layer_norm_and_rope_round_as_upstream(dt):
+    """Upstream rounds the normalised x (layer_norm), the cosines and sines and each
+    product and sum (rope) to the input's half dtype: the bits agree but for rare ties."""
+    rng = _rng()
+    x = rng.standard_normal((4, 16, 256)).astype(np.float32)
+    w, b = rng.standard_normal(256).astype(np.float32), rng.standard_normal(256).astype(np.float32)
+    offset = np.array([0, 3, 100, 7], np.int32)
+
+    def f(m):
+        xx, ww, bb = (m.array(a).astype(_dt(m, dt)) for a in (x, w, b))
+        return [m.fast.layer_norm(xx, ww, bb, 1e-5), m.fast.layer_norm(xx, ww, None, 1e-5),
+                m.fast.layer_norm(xx, None, bb, 1e-5),
+                m.fast.rope(xx, 256, traditional=False, base=1e4, scale=1.0,
+                            offset=m.array(offset)),
+                m.fast.rope(xx, 64, traditional=True, base=500.0, scale=0.5, offset=3)]
+    for got, want in zip(f(mx), f(mlx)):
+        assert np.mean(np_of(got.astype(mx.float32)) != np_of(want.astype(mlx.float32))) < 2e-3
+
+
 def _count_traced(monkeypatch):
     import ember.core._backend.kernels_fast as K
     calls = []

@@ -15,6 +15,7 @@ from ember.core._backend import triton_attention as _TA
 from ember.core._backend.kernels import KERNELS, register
 from ember.core.primitives import fast as P
 
+_HALF = (torch.float16, torch.bfloat16)
 _lower_right = None
 
 
@@ -47,6 +48,12 @@ def _layer_norm(p, x, *wb):
     b = wb[-1] if p.has_b else None
     if x.numel() == 0:
         return torch.empty_like(x)
+    if x.dtype in _HALF and not x.is_cuda and (w is not None or b is not None):
+        # upstream rounds the normalised x to its dtype, then scales and shifts in it
+        y = F.layer_norm(x, (x.shape[-1],), None, None, p.eps)
+        if w is not None:
+            y = y.mul_(w)
+        return y if b is None else y.add_(b)
     return F.layer_norm(x, (x.shape[-1],), w, b, p.eps)
 
 
@@ -83,7 +90,11 @@ def _rope(p, x, offset, freqs=None):
     theta = _rope_angles(p, x, offset, freqs, ct)
     c, s = torch.cos(theta), torch.sin(theta)
     d = p.dims
-    xf = x[..., :d].to(ct)
+    if x.dtype in _HALF and not x.is_cuda:
+        # upstream rounds the cosines and sines to x's dtype and rotates in it
+        c, s, xf = c.to(x.dtype), s.to(x.dtype), x[..., :d]
+    else:
+        xf = x[..., :d].to(ct)
     if p.traditional:
         a, b = xf[..., 0::2], xf[..., 1::2]
         y = torch.stack((a * c - b * s, a * s + b * c), dim=-1).flatten(-2)
@@ -140,12 +151,19 @@ def _sdpa(p, q, k, v, mask, sinks):
 
 def _sdpa_mask(q, mask):
     """(q, mask) for torch's attention: the mask at least 2-D; for a boolean mask, rows
-    with no visible key see every key with a zero query (their output is the mean of v)."""
+    with no visible key see every key with a zero query (their output is the mean of v);
+    for an additive mask on the CPU, rows masked by -inf everywhere get a NaN query."""
     if mask.ndim < 2:
         mask = mask.reshape((1,) * (2 - mask.ndim) + tuple(mask.shape))
     if mask.dtype is torch.bool:
         keep = mask.any(-1, keepdim=True)
         return torch.where(keep, q, 0), torch.ge(mask, keep)
+    if not q.is_cuda:
+        # a row whose additive mask is all -inf has no finite score: upstream's softmax
+        # gives NaN there (and NaN gradients: hence an add), torch's kernel zeros
+        dead = mask.amax(-1, keepdim=True) == -torch.inf
+        if dead.any():
+            q = q + torch.where(dead, torch.nan, 0.0).to(q.dtype)
     return q, mask
 
 

@@ -4,7 +4,8 @@ layer_norm: ATen's `native_layer_norm_backward`, with the mean and rstd recomput
 `native_layer_norm` (one fused pass; it also gives them in the dtype the backward wants on
 each device). rms_norm: a short formula. Both accumulate in float32 (float64 for float64),
 as the formulas in Ember's ops do: half inputs are widened, but for layer_norm on CUDA,
-whose ATen kernels accumulate half inputs in float32 themselves.
+whose ATen kernels accumulate half inputs in float32 themselves. On the CPU, half inputs
+round where upstream's do (`_half_cpu`).
 """
 
 import torch
@@ -37,6 +38,52 @@ def _norm_vjp(p, x, *rest):
     want_x = 0 in nums
     want_w = p.has_w and 1 in nums
     dt = x.dtype
+    if dt in _HALF and not x.is_cuda:
+        gx, gw = _half_cpu(p, x, w, g.to(dt), want_x, want_w)
+        g = g.float()
+    else:
+        gx, gw, g = _grads(p, x, w, g, want_x, want_w)
+    res = []
+    for i, odt in zip(nums, dts):
+        if i == 0:
+            t = gx
+        elif i == 1 and p.has_w:
+            t = gw
+        else:  # the bias
+            t = g.sum(_lead(g)) if g.ndim > 1 else g
+        res.append(t if t.dtype is odt else t.to(odt))
+    return res
+
+
+def _half_cpu(p, x, w, g, want_x, want_w):
+    """(dx, dw) of half inputs on the CPU, rounded as upstream: g * w and g * (normalised
+    x, rounded) are products in x's dtype, the rest is in float32."""
+    d = x.shape[-1]
+    xf = x.float()
+    if p.centered:
+        n, mean, rstd = _ln_fwd(xf, [d], None, None, p.eps)
+    else:
+        rstd = _vecdot(xf, xf).div_(d).add_(p.eps).rsqrt_().unsqueeze_(-1)
+        n = xf * rstd
+    gx = gw = None
+    if want_x:
+        gn = (g if w is None else g * w).float()
+        if p.centered:
+            gx = _ln_bwd(gn, xf, [d], mean, rstd, None, None, [True, False, False])[0]
+        else:
+            dot = _vecdot(gn, n).div_(d).unsqueeze_(-1)
+            gx = gn.addcmul_(n, dot, value=-1).mul_(rstd)
+    if want_w:
+        gw = n.to(x.dtype).mul_(g)
+        gw = gw.sum(_lead(gw), dtype=torch.float32) if gw.ndim > 1 else gw.float()
+    return gx, gw
+
+
+def _grads(p, x, w, g, want_x, want_w):
+    """(dx, dw, g): float32 accumulation for half inputs (for layer_norm on CUDA, in ATen's
+    kernels), g in the dtype the bias's cotangent is summed in."""
+    d = x.shape[-1]
+    dt = x.dtype
     if dt in _HALF and not (p.centered and x.is_cuda):
         x, g = x.float(), g.float()
         w = None if w is None else w.float()
@@ -58,16 +105,7 @@ def _norm_vjp(p, x, *rest):
                       torch.addcmul(gn, n, dot, value=-1)).mul_(r)
             if want_w:
                 gw = n.mul_(g).sum(_lead(g)) if g.ndim > 1 else n.mul_(g)
-    res = []
-    for i, odt in zip(nums, dts):
-        if i == 0:
-            t = gx
-        elif i == 1 and p.has_w:
-            t = gw
-        else:  # the bias
-            t = g.sum(_lead(g)) if g.ndim > 1 else g
-        res.append(t if t.dtype is odt else t.to(odt))
-    return res
+    return gx, gw, g
 
 
 @register(G.SoftmaxVJP)

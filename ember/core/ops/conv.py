@@ -10,7 +10,7 @@ import operator
 import numpy as np
 
 from ember.core.array import array, node
-from ember.core.ops._base import PROMOTE, resolve
+from ember.core.ops._base import PROMOTE, binding_error, resolve
 from ember.core.ops.elementwise import astype
 from ember.core.ops.shape import reshape
 from ember.core.primitives.conv import Convolution
@@ -25,15 +25,35 @@ def _fmt(xs):
     return "(" + ",".join(str(v) for v in xs) + ")"
 
 
+def _signatures():
+    head, tail = "input: array, weight: array, /, ", "*, stream: StreamOrDevice = None) -> array"
+    sigs = {
+        "conv_general": f"conv_general({head}stride: int | Sequence[int] = 1, padding: int | "
+                        "Sequence[int] | tuple[Sequence[int], Sequence[int]] = 0, "
+                        "kernel_dilation: int | Sequence[int] = 1, input_dilation: int | "
+                        f"Sequence[int] = 1, groups: int = 1, flip: bool = False, {tail}",
+        "convolve": f'convolve(a: array, v: array, /, mode: str = "full", {tail}',
+    }
+    for n in (1, 2, 3):
+        t = "int" if n == 1 else f"int | tuple[{', '.join(['int'] * n)}]"
+        args = f"stride: {t} = 1, padding: {t} = 0, dilation: {t} = 1, "
+        sigs[f"conv{n}d"] = f"conv{n}d({head}{args}groups: int = 1, {tail}"
+        sigs[f"conv_transpose{n}d"] = (f"conv_transpose{n}d({head}{args}output_padding: {t} = 0, "
+                                       f"groups: int = 1, {tail}")
+    return sigs
+
+
+_SIGS = _signatures()
+
+
 def _bad_args(op):
-    return TypeError(f"{op}(): incompatible function arguments.")
+    return binding_error(op, _SIGS[op])
 
 
 def _arrays(op, *xs):
     for x in xs:
         if not isinstance(x, array):
-            raise TypeError(f"{op}(): incompatible function arguments: expected an array, "
-                            f"got {type(x).__name__}.")
+            raise _bad_args(op)
 
 
 def _int(v, op):
