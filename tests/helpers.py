@@ -1,5 +1,7 @@
 """Conversions and comparisons between Ember, upstream MLX and numpy."""
 
+import functools
+
 import mlx.core as mlx
 import numpy as np
 
@@ -67,3 +69,13 @@ def assert_close(a, b, dt, rtol=None, msg=""):
     else:
         np.testing.assert_allclose(a.astype(np.complex128 if a.dtype.kind == "c" else np.float64),
                                    b, rtol=r, atol=at, equal_nan=True, err_msg=msg)
+
+
+def on_cpu(fn):
+    """Run test `fn` with the CPU as the default device: for the CPU kernels' own
+    semantics (upstream's CPU bits), which the GPU kernels need not share."""
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        with mx.stream(mx.cpu):
+            return fn(*args, **kwargs)
+    return run

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import ember.core as mx
-from tests.helpers import assert_same, np_of
+from tests.helpers import assert_same, np_of, on_cpu
 
 DTS = ("float16", "bfloat16", "float32", "int32", "bool")
 
@@ -216,6 +216,7 @@ def test_rope_takes_numpy_offsets_and_array_dims():
 
 
 @pytest.mark.parametrize("dt", ["float32", "float16"])
+@on_cpu
 def test_sdpa_rows_masked_by_minus_inf_are_nan(dt):
     """Upstream adds the mask to the scores: a row of -inf has a NaN softmax, and NaN
     gradients."""
@@ -237,6 +238,7 @@ def test_sdpa_rows_masked_by_minus_inf_are_nan(dt):
 
 
 @pytest.mark.parametrize("dt", ["float16", "bfloat16"])
+@on_cpu
 def test_half_layer_norm_and_rope_round_as_upstream(dt):
     """Upstream rounds the normalised x (layer_norm), the cosines and sines and each
     product and sum (rope) to the input's half dtype: the bits agree but for rare ties."""

@@ -8,7 +8,7 @@ import pytest
 
 import ember.core as mx
 from tests.core.test_opdb import test_grads_match_finite_differences as _fd_check
-from tests.helpers import assert_same, np_of
+from tests.helpers import assert_same, np_of, on_cpu
 from tests.opdb import Op, rand
 
 RNG = np.random.default_rng(3)
@@ -261,6 +261,7 @@ def test_einsum_path_errors():
 @pytest.mark.parametrize("shape", [(8, 16), (3, 2048), (2, 3, 768), (5, 640), (4, 448),
                                    (7, 1), (5, 2), (1000, 4), (24,), (300, 1024),
                                    (2, 14336)])
+@on_cpu
 def test_hadamard_matches_upstream_bits(dtype, shape):
     """On the CPU, the butterfly adds and the rounding of upstream's kernel: in the input's
     dtype for the 2^k factor, then the m = 12/20/28 factor (in float32 for the half types),

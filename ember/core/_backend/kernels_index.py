@@ -162,7 +162,7 @@ def _add_rows(view, i, u):
     tf32 = torch.backends.cuda.matmul.allow_tf32
     torch.backends.cuda.matmul.allow_tf32 = False  # (exact float32 sums, not TF32)
     try:
-        rows = u.reshape(i.numel(), -1)
+        rows = u.reshape(i.numel(), math.prod(view.shape[1:]))
         if view.is_contiguous():
             view.view(v, -1).addmm_(onehot, rows)
         else:

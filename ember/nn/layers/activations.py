@@ -8,6 +8,7 @@ and gradients at the kinks come out the same.
 import math
 
 import ember.core as mx
+from ember.core.device import resolve
 from ember.core.ops.elementwise import apply_unary
 from ember.core.primitives import elementwise as _E
 from ember.nn.layers.base import Module
@@ -49,16 +50,21 @@ def relu6(x):
     return mx.minimum(mx.maximum(x, 0), 6.0)
 
 
-def _one_pass(x):
-    # float32 arrays take the fused primitives (torch's kernels: upstream's bits); other
-    # dtypes round each step as upstream's composite does
-    return isinstance(x, mx.array) and x.dtype == mx.float32
+def _one_pass(x, gpu_too=True):
+    """The stream for a fused primitive over float32 `x` (torch's kernels give upstream's
+    bits there, on the GPU too unless `gpu_too` is False), else None: other dtypes round
+    each step as upstream's composite does."""
+    if not (isinstance(x, mx.array) and x.dtype == mx.float32):
+        return None
+    s = resolve(None)
+    return s if gpu_too or not s.is_gpu else None
 
 
 def leaky_relu(x, negative_slope=0.01):
     """max(negative_slope * x, x), element-wise."""
-    if _one_pass(x) and isinstance(negative_slope, (int, float)) and negative_slope <= 1:
-        return apply_unary(_E.LeakyRelu(float(negative_slope)), x)
+    s = _one_pass(x)
+    if s and isinstance(negative_slope, (int, float)) and negative_slope <= 1:
+        return apply_unary(_E.LeakyRelu(float(negative_slope)), x, s)
     return mx.maximum(negative_slope * x, x)
 
 
@@ -153,8 +159,9 @@ def mish(x):
 
 def hardswish(x):
     """x * min(max(x + 3, 0), 6) / 6, element-wise."""
-    if _one_pass(x):
-        return apply_unary(_E.HardSwish(), x)
+    s = _one_pass(x, gpu_too=False)  # (torch's CUDA kernel rounds differently)
+    if s:
+        return apply_unary(_E.HardSwish(), x, s)
     return x * mx.minimum(mx.maximum(x + 3, 0), 6) / 6
 
 
