@@ -322,6 +322,8 @@ def _overlap_add(y, hop, length, s):
     """Frames y (..., F, n) summed into (..., length) with frame f starting at f * hop."""
     idx = _frame_index(y.shape[-2], y.shape[-1], hop, s)
     out = O.zeros(y.shape[:-2] + (length,), y.dtype, stream=s)
+    if 0 in y.shape[:-2]:  # (no frames to add; a scatter into an empty batch refuses)
+        return out
     return out.at[..., idx].add(y)
 
 
