@@ -48,11 +48,16 @@ def set_printoptions(precision=-1):
 
 
 class _PrintOptionsContext:
+    """Sets `options` while the context is entered; restores the options found on entry."""
+
     __slots__ = ("_precision", "_saved")
 
-    def __init__(self, precision):
-        self._precision = _precision(precision, "printoptions")
-        self._saved = None
+    def __init__(self, options, /):
+        if not isinstance(options, PrintOptions):
+            raise TypeError("__init__(): incompatible function arguments: the options must be a "
+                            f"PrintOptions, got {type(options).__name__}.")
+        self._precision = options.precision  # (a copy, as upstream takes)
+        self._saved = -1  # (what __exit__ restores upstream even without __enter__)
 
     def __enter__(self):
         self._saved = _state["precision"]
@@ -61,11 +66,10 @@ class _PrintOptionsContext:
 
     def __exit__(self, *exc):
         _state["precision"] = self._saved
-        return False
 
 
 def printoptions(precision=-1):
-    return _PrintOptionsContext(precision)
+    return _PrintOptionsContext(PrintOptions(_precision(precision, "printoptions")))
 
 
 def fmt_float(v, precision=None):
@@ -75,7 +79,10 @@ def fmt_float(v, precision=None):
         return "-nan" if math.copysign(1.0, v) < 0 else "nan"
     if math.isinf(v):
         return "inf" if v > 0 else "-inf"
-    return f"{v:g}" if precision < 0 else f"{v:.{precision}f}"
+    if precision == -1:
+        return f"{v:g}"
+    # (any other negative precision is C's: fixed notation with the default 6 places)
+    return f"{v:.{precision if precision >= 0 else 6}f}"
 
 
 def _formatter(kind, precision):
