@@ -198,8 +198,10 @@ def log_cosh_loss(inputs: mx.array, targets: mx.array,
 def cosine_similarity_loss(x1: mx.array, x2: mx.array, axis: int = 1, eps: float = 1e-8,
                            reduction: Reduction = "none") -> mx.array:
     """x1 . x2 / max(|x1| |x2|, eps) along `axis`."""
+    # the product first: with mismatched shapes its broadcast error is the one raised
+    dot = mx.sum(x1 * x2, axis=axis)
     norms = mx.linalg.norm(x1, axis=axis) * mx.linalg.norm(x2, axis=axis)
-    loss = mx.sum(x1 * x2, axis=axis) / mx.maximum(norms, eps)
+    loss = dot / mx.maximum(norms, eps)
     return _reduce(loss, reduction)
 
 

@@ -202,3 +202,58 @@ def test_inits_in_a_layer_like_pattern():
     ref = mnn.init.he_uniform()(mlx.zeros((8, 4)))
     assert_same(out["w"], ref)
     assert (np.array(out["b"]) == 0).all()
+
+
+# (name, factory args, factory kwargs, input shape, initializer kwargs): empty and 0-d
+# shapes, 1-d..5-d fans, limits of the arguments, dtypes other than float32
+EDGES = [
+    ("constant", (0.5,), {}, (), {}),
+    ("constant", (float("nan"),), {"dtype": "float16"}, (2,), {}),
+    ("constant", (2.7,), {"dtype": "int32"}, (3,), {}),
+    ("constant", (1,), {"dtype": "bool_"}, (3,), {}),
+    ("normal", (), {}, (0, 3), {}),
+    ("normal", (1.0, 0.0), {}, (), {}),
+    ("normal", (0.0, 2.0), {"dtype": "float16"}, (3, 2), {}),
+    ("uniform", (2.0, -1.0), {}, (5,), {}),
+    ("uniform", (1.0, 1.0), {"dtype": "bfloat16"}, (5,), {}),
+    ("uniform", (), {"dtype": "int32"}, (5,), {}),
+    ("identity", (), {}, (0, 0), {}),
+    ("identity", (), {"dtype": "int32"}, (3, 3), {}),
+    ("identity", (), {}, (), {}),
+    ("glorot_normal", (), {}, (1, 1), {"gain": 0.0}),
+    ("glorot_normal", (), {}, (2, 3, 4, 5, 6), {"gain": -2.0}),
+    ("glorot_uniform", (), {}, (0, 3), {}),
+    ("glorot_uniform", (), {}, (2, 0, 4), {}),
+    ("glorot_uniform", (), {}, (3, 2, 2, 5), {"gain": 3}),
+    ("glorot_uniform", (), {}, (), {}),
+    ("he_normal", (), {}, (2, 3, 4, 5, 6), {"mode": "fan_out"}),
+    ("he_normal", (), {}, (3, 0), {}),
+    ("he_uniform", (), {}, (3, 0), {"mode": "fan_out"}),
+    ("he_uniform", (), {}, (7, 3, 5), {"mode": "fan_out", "gain": 2.0}),
+    ("he_uniform", (), {}, (5,), {"mode": "fan_avg"}),  # the dims check comes first
+    ("he_uniform", (), {}, (0,), {}),
+    ("sparse", (1.5,), {}, (4, 6), {}),
+    ("sparse", (-0.5,), {}, (4, 6), {}),
+    ("sparse", (0.5,), {}, (4, 0), {}),
+    ("sparse", (0.4, 1.0, 2.0), {"dtype": "float16"}, (9, 11), {}),
+    ("orthogonal", (), {}, (0, 3), {}),
+    ("orthogonal", (), {}, (1, 1), {}),
+    ("orthogonal", (0.0,), {"dtype": "float16"}, (3, 5), {}),
+    ("orthogonal", (), {}, (), {}),
+]
+
+
+@pytest.mark.parametrize("name,args,kw,shape,call_kw", EDGES,
+                         ids=[f"{c[0]}-{i}" for i, c in enumerate(EDGES)])
+def test_edges(name, args, kw, shape, call_kw):
+    def build(mod, lib):
+        kws = {k: getattr(lib, v) if k == "dtype" else v for k, v in kw.items()}
+        return lambda: getattr(mod.init, name)(*args, **kws)(lib.zeros(shape), **call_kw)
+
+    try:
+        mlx.eval(build(mnn, mlx)())
+    except (ValueError, ZeroDivisionError):  # a zero fan divides by zero upstream
+        _same_error(build(nn, mx), build(mnn, mlx))
+        return
+    e, m = _run(name, args, kw, shape, call_kw)
+    assert_same(e, m, rtol=1e-4 if name == "orthogonal" else None, msg=name)
