@@ -175,6 +175,14 @@ for _cls, _op, _rule, _d in UNARY_SPEC:
                                        "rule": _rule, "deriv": staticmethod(_d) if _d else None})
 
 
+def _square_chain(self, x, y, g, adjoint):
+    # x * (2 g), as upstream: 2 x first would overflow near the largest finite values
+    return O.multiply(_conj(x) if adjoint else x, O.multiply(_const(g, 2.0), g))
+
+
+UNARY["square"]._chain = _square_chain
+
+
 class Round(UNARY["round"]):
     """round to `decimals` places (a parameter, so not a singleton)."""
 
