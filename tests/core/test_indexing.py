@@ -938,3 +938,16 @@ def test_large_gathers_through_the_buffer_cache_match_upstream():
         with mx.stream(mx.cpu):
             for _ in range(2):
                 np.testing.assert_array_equal(np.array(f(mx)), want)
+
+
+def test_take_along_axis_with_float_indices_fails_at_eval_as_upstream():
+    """Non-integer indices make a node; evaluating it raises upstream's eval error, and
+    differentiating through them its vjp error first."""
+    for fn in (lambda m, x, i: m.eval(m.take_along_axis(x, i, 1)),
+               lambda m, x, i: m.eval(m.grad(lambda i: m.take_along_axis(x, i, 1).sum())(i))):
+        errs = []
+        for m in (mx, mlx):
+            with pytest.raises((RuntimeError, ValueError)) as e:
+                fn(m, m.ones((3, 4)), m.array([[0.0], [1.0], [2.0]]))
+            errs.append((e.type, str(e.value)))
+        assert errs[0] == errs[1]

@@ -257,6 +257,10 @@ _WIDEN_MIN = 1 << 14
 
 @register(P.GatherAxis)
 def _gather_axis(p, x, idx):
+    if idx.dtype is torch.bool or idx.is_floating_point() or idx.is_complex():
+        # (as upstream, when evaluated: under grad its vjp refuses the indices first)
+        where = "cpu" if idx.device.type == "cpu" else "gpu"
+        raise RuntimeError(f"[GatherAxis::eval_{where}] Cannot gather with indices type.")
     axis = p.axis
     if idx.is_cuda:  # (as measured on the GPU: int64 indices, wrapped without asking
         # whether any need it, which would wait for the device; out-of-range ones too, as

@@ -1012,9 +1012,7 @@ def take_along_axis(a, /, indices, axis=-1, *, stream=None):
     a = array_arg(a, s, "take_along_axis")
     a, idx, axis = _along_args(a, indices, axis, "take_along_axis", s)
     rest = broadcast_pair(_drop(a._shape, axis), _drop(idx._shape, axis), "broadcast_shapes")
-    if idx._dtype.kind not in "iu":
-        raise RuntimeError("[take_along_axis] Cannot gather with indices type.")
-    shape = rest[:axis] + (idx._shape[axis],) + rest[axis:]
+    shape = rest[:axis] + (idx._shape[axis],) + rest[axis:]  # (other index dtypes: at eval)
     if a._shape[axis] == 0 and _prod(shape):
         from ember.core.ops.creation import zeros
         return zeros(shape, a._dtype)
