@@ -455,9 +455,35 @@ def _cached_binary(op, fn):
     return k
 
 
+# inputs outside the domain, and the sign of the nan upstream's float32 CPU kernels make
+# of them: x86's default nan (negative) in sqrt and the logs, a positive one in arcsin and
+# arccos; torch's are the other way round. Short arrays only (printed ones, mostly): the
+# check would cost a quarter of the op on long ones.
+_DOMAIN = {"sqrt": (lambda x: x < 0, True), "log": (lambda x: x < 0, True),
+           "log2": (lambda x: x < 0, True), "arcsin": (lambda x: x.abs() > 1, False),
+           "arccos": (lambda x: x.abs() > 1, False)}
+_SIGNED_NAN_MAX = 4096
+
+
+def _signed_nan(op, fn):
+    if op not in _DOMAIN:
+        return fn
+    bad, negative = _DOMAIN[op]
+    nan = torch.tensor(-float("nan") if negative else float("nan"))
+
+    def k(x):
+        y = fn(x)
+        if x.dtype is torch.float32 and x.numel() < _SIGNED_NAN_MAX and not x.is_cuda:
+            m = bad(x)
+            if bool(m.any()):
+                y = torch.where(m, nan, y)
+        return y
+    return k
+
+
 for _op, _cls in E.UNARY.items():
     if _op in UNARY_TORCH:
-        KERNELS[_cls] = _unary_kernel(_cached_unary(UNARY_TORCH[_op]))
+        KERNELS[_cls] = _unary_kernel(_signed_nan(_op, _cached_unary(UNARY_TORCH[_op])))
 for _op, _cls in E.BINARY.items():
     KERNELS[_cls] = _binary_kernel(_cached_binary(_op, BINARY_TORCH[_op]))
 
