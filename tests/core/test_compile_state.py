@@ -162,7 +162,7 @@ def test_state_changed_between_calls_is_seen(monkeypatch):
     """Later calls find the state's leaves where the last call wrote them; a tree changed
     in between (a leaf replaced, a container replaced, a key added or removed) is walked
     again."""
-    state = {"w": mx.array([1.0, 2.0]), "opt": {"n": mx.array(0.0)}, "fixed": (mx.array(5.0),)}
+    state = {"w": mx.array([1.0, 2.0]), "opt": {"n": mx.array(0.0)}, "fixed": [mx.array(5.0)]}
 
     @partial(mx.compile, inputs=state, outputs=state)
     def step(x):
@@ -217,3 +217,26 @@ def test_random_state_read_anew_on_every_call():
         np.testing.assert_array_equal(g, w)
     mx.random.seed(3)  # reseeded between calls: the next call reads the new key
     np.testing.assert_array_equal(np.array(draw()), want[0])
+
+
+def test_tuples_and_uncaptured_inputs_as_upstream():
+    """A tuple inside the state tree is replaced by a new tuple (its arrays take tracers
+    and new values); an `inputs` array read other than through the tree is an error."""
+    got = {}
+    for m in (mlx, mx):
+        t = (m.array(5.0), [m.array(1.0)])
+        st = {"fixed": t, "l": [(m.array(2.0),)]}
+
+        @partial(m.compile, inputs=st, outputs=st)
+        def g(x):
+            st["l"][0] = (st["l"][0][0] + 1,)
+            return x + st["fixed"][0] + st["fixed"][1][0]
+        out = [g(m.array(1.0)).item(), g(m.array(2.0)).item()]
+        got[m] = (out, st["fixed"] is t, st["l"][0][0].item(), st["fixed"][0].item())
+        a = m.array(1.0)
+        for inputs in ((a,), [(a,)], [a]):
+            with pytest.raises(ValueError, match=r"^\[compile\] Attempting to compile a "
+                               "function with uncaptured inputs"):
+                m.compile(lambda x: x + a, inputs=inputs)(m.array(2.0))
+        assert m.compile(lambda x: x + 1, inputs=(a,))(m.array(2.0)).item() == 3.0
+    assert got[mx] == got[mlx]

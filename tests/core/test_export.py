@@ -96,6 +96,25 @@ def test_call_forms_and_mismatch(tmp_path):
                 call(f, m, args, kw)
 
 
+
+def test_keywords_a_trace_does_not_take_are_positional(tmp_path):
+    # (after the positional ones, in the order of their names)
+    a, b = np.float32(1.0), np.float32(2.0)
+    for kw_trace in ({}, {"y": b}):
+        pos = [a] if kw_trace else [a, b]
+        fu, fe = both(tmp_path, lambda m: (lambda x, y: x * 10 + y), pos, kw_trace,
+                      name=f"k{len(kw_trace)}")
+        for args, kw in (([], {"x": a, "y": b}), ([], {"y": a, "x": b}), ([a], {"z": b}),
+                         ([], {"b": a, "a": b}), ([], {"b": a, "y": b}), ([a, b], {})):
+            got = []
+            for f, m in ((fu, mlx), (fe, mx)):
+                try:
+                    got.append(np.array(call(f, m, args, kw)[0]).tolist())
+                except ValueError as e:
+                    got.append(str(e).split(".")[0])
+            assert got[0] == got[1], (kw_trace, args, kw)
+
+
 def test_shapeless(tmp_path):
     def fun_of(m):
         return lambda x, y: m.exp(x + y) * 2
@@ -215,6 +234,10 @@ def test_argument_types_and_unwritable_paths(tmp_path):
                 m.exporter(p, lambda a: a + 1, **kw)
         with pytest.raises(TypeError):
             m.export_function(None, lambda a: a + 1, x)
+        with pytest.raises(TypeError, match=r"^export_function\(\): incompatible function "):
+            m.export_function(p, 3, x)
+        with pytest.raises(TypeError, match=r"^exporter\(\): incompatible function "):
+            m.exporter(p, None)
         for target in (3, io.BytesIO()):  # neither a file name nor a callback
             with pytest.raises(RuntimeError):
                 m.export_function(target, lambda a: a + 1, x)
@@ -245,6 +268,42 @@ def test_export_to_dot_argument_errors():
         for v in (1.0, None):  # keyword arguments name arrays: nothing else is taken
             with pytest.raises(ValueError, match="only arrays"):
                 m.export_to_dot(io.StringIO(), y, a=v)
+
+
+
+def test_export_to_dot_sinks_and_evaluation_during_export(tmp_path):
+    texts = {}
+    for m in (mlx, mx):
+        x = m.array([1.0, 2.0])
+        y = m.exp(x * 2)
+        a, b = m.split(m.sin(x), 2)
+        buf = io.StringIO()
+        m.export_to_dot(buf, y, m.cos(y), a)  # y is read by cos: not a sink
+        texts[m] = buf.getvalue()
+        for fun in (lambda v: m.array((v + 1).sum().item()), lambda v: m.eval(v + 1) or v):
+            with pytest.raises(ValueError, match=r"^\[eval\] Attempting to eval an array "
+                               "during function transformations"):
+                m.export_function(str(tmp_path / "e.mlxfn"), fun, x)
+        p = str(tmp_path / f"s_{m.__name__}.mlxfn")
+        m.export_function(p, lambda v: v[1:] * 2, x, shapeless=True)
+        f = m.import_function(p)
+        if m is mx:  # (upstream refuses even the traced shape)
+            assert f(m.array([3.0, 4.0]))[0].tolist() == [8.0]
+        with pytest.raises(ValueError, match="Slice cannot infer output shapes"):
+            f(m.array([1.0, 2.0, 3.0]))[0].tolist()
+    for m, t in texts.items():
+        assert t.endswith("}") and not t.endswith("\n")
+    assert texts[mx].count("rank=sink") == texts[mlx].count("rank=sink") == 3
+
+
+
+def test_shapeless_slice_on_an_axis_that_keeps_its_size(tmp_path):
+    x = rng.standard_normal((2, 4)).astype(np.float32)
+    fe = both(tmp_path, lambda m: (lambda v: v[:, 1:] * 2), [x], shapeless=True)[1]
+    y = rng.standard_normal((5, 4)).astype(np.float32)
+    np.testing.assert_array_equal(np.array(fe(mx.array(y))[0]), y[:, 1:] * 2)
+    with pytest.raises(ValueError, match="Slice cannot infer output shapes"):
+        fe(mx.ones((2, 5)))
 
 
 def test_attention_and_layers_round_trip(tmp_path):

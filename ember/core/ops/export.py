@@ -1,6 +1,7 @@
 """Exporting functions (export_function, exporter, import_function) and graphs (export_to_dot).
 
-A function is traced once per signature on leaves holding the example inputs: the part of
+A function is traced once per signature on data-free arrays standing for the example
+inputs (evaluating anything computed from them raises, as in compile): the part of
 the lazy graph between them and the outputs is the function; every other array it reaches
 is evaluated and kept as a constant. Importing replays the primitives as lazy nodes, so
 an imported function's results are lazy and differentiable like any other. A shapeless
@@ -14,11 +15,12 @@ from ember.core import dtypes as D
 from ember.core._backend import export as BX
 from ember.core._backend.kernels import KERNELS
 from ember.core._export import codec as C
-from ember.core.array import array, leaf, node, nodes
+from ember.core.array import array, node, nodes
 from ember.core.ops._base import as_array, resolve
 from ember.core.primitives import elementwise as E
+from ember.core.primitives.compiled import PLACEHOLDER, bounded
 from ember.core.transforms.eval import TRACING, evaluate
-from ember.core.transforms.graph import dependent_order, fmt_shape
+from ember.core.transforms.graph import dependent_order, fmt_shape, signature_error
 
 __all__ = ["export_function", "import_function", "exporter", "FunctionExporter",
            "export_to_dot"]
@@ -61,9 +63,10 @@ def _signature(args, kwargs):
 
 def _trace(fun, args, kwargs, shapeless):
     """The header record of one trace of `fun` and its constants (arrays, in order)."""
-    evaluate(args + list(kwargs.values()))
-    tracers = [leaf(a._data, a._dtype, a._stream) for a in args]
-    kw_tracers = {k: leaf(v._data, v._dtype, v._stream) for k, v in kwargs.items()}
+    # data-free tracers: evaluating anything computed from them raises, as upstream
+    tracers = [node(a._shape, a._dtype, PLACEHOLDER, (), a._stream) for a in args]
+    kw_tracers = {k: node(v._shape, v._dtype, PLACEHOLDER, (), v._stream)
+                  for k, v in kwargs.items()}
     TRACING[0] += 1
     try:
         outs = fun(*tracers, **kw_tracers)
@@ -188,7 +191,16 @@ def _check_options(op, shapeless, metadata):
         raise TypeError(f"{op}(): metadata must be a str, got {type(metadata).__name__}.")
 
 
+_EXPORT_SIG = ("export_function(file_or_callback: str | Callable, fun: Callable, *args, "
+               "shapeless: bool = False, metadata: str | None = None, **kwargs) -> None")
+_EXPORTER_SIG = ("exporter(file: str, fun: collections.abc.Callable, *, shapeless: bool = "
+                 "False, metadata: str | None = None) -> mlx.core.FunctionExporter")
+
+
 def export_function(file_or_callback, fun, *args, shapeless=False, metadata=None, **kwargs):
+    if not callable(fun):
+        raise signature_error("export_function", _EXPORT_SIG, (file_or_callback, fun) + args,
+                              {})
     is_file = isinstance(file_or_callback, (str, os.PathLike))
     if file_or_callback is None:
         raise TypeError("export_function(): file_or_callback must be a str or a callable, "
@@ -237,6 +249,8 @@ class FunctionExporter:
 
 
 def exporter(file, fun, *, shapeless=False, metadata=None):
+    if not callable(fun):
+        raise signature_error("exporter", _EXPORTER_SIG, (file, fun), {})
     _check_options("exporter", shapeless, metadata)
     e = object.__new__(FunctionExporter)
     e._ex = _Exporter(fun, shapeless, metadata)
@@ -260,6 +274,10 @@ class _Imported:
         self.keywords = {k: (n, tuple(s), _dtype(d)) for k, n, s, d in rec["keywords"]}
         self.constants = [(n, constants[i]) for n, i in rec["constants"]]
         self.outputs = [n for n, _, _ in rec["outputs"]]
+        # the traced shape of each value (a shapeless call checks slices against them)
+        self.traced = {n: tuple(sh) for n, sh, _ in rec["inputs"]}
+        self.traced.update((n, tuple(sh)) for _, n, sh, _ in rec["keywords"])
+        self.traced.update((n, tuple(sh)) for p in rec["primitives"] for n, sh, _ in p["outputs"])
         self._by_stream = {}
 
     def _fits(self, a, shape, dtype):
@@ -268,10 +286,18 @@ class _Imported:
         return len(a.shape) == len(shape) if self.shapeless else a.shape == shape
 
     def matches(self, args, kwargs):
-        if len(args) != len(self.inputs) or set(kwargs) != set(self.keywords):
-            return False
-        return all(self._fits(a, s, d) for a, (_, s, d) in zip(args, self.inputs)) and \
-            all(self._fits(kwargs[k], s, d) for k, (_, s, d) in self.keywords.items())
+        """The call's (positional, keyword) arrays for this trace, or None. As upstream,
+        keywords the trace does not take are positional ones, after the others in the
+        order of their names."""
+        if kwargs.keys() - self.keywords.keys():
+            args = args + [kwargs[k] for k in sorted(kwargs) if k not in self.keywords]
+            kwargs = {k: v for k, v in kwargs.items() if k in self.keywords}
+        if len(args) != len(self.inputs) or len(kwargs) != len(self.keywords):
+            return None
+        if all(self._fits(a, s, d) for a, (_, s, d) in zip(args, self.inputs)) and \
+                all(self._fits(kwargs[k], s, d) for k, (_, s, d) in self.keywords.items()):
+            return args, kwargs
+        return None
 
     def _prepared(self, s):
         """Primitives and constants for stream `s` (device parameters become its device)."""
@@ -291,12 +317,17 @@ class _Imported:
             env[n] = as_array(a, s)
         for k, (n, _, _) in self.keywords.items():
             env[n] = as_array(kwargs[k], s)
+        # the traced shapes hold while the call's shapes are those traced
+        shapeless = self.shapeless and not (
+            all(a.shape == sh for a, (_, sh, _) in zip(args, self.inputs)) and
+            all(kwargs[k].shape == sh for k, (_, sh, _) in self.keywords.items()))
         for p, rec in zip(prims, self.rec["primitives"]):
             ins = tuple(env[n] for n in rec["inputs"])
             outs = rec["outputs"]
             shapes = [tuple(sh) for _, sh, _ in outs]
-            if self.shapeless:
-                shapes = _shapes(p, ins, rec, shapes)
+            if shapeless:
+                first = rec["inputs"][0] if rec["inputs"] else None
+                shapes = _shapes(p, ins, rec, self.traced.get(first))
             dts = [_dtype(d) for _, _, d in outs]
             if len(outs) == 1:
                 env[outs[0][0]] = node(shapes[0], dts[0], p, ins, s)
@@ -307,7 +338,11 @@ class _Imported:
 
 
 def _shapes(p, ins, rec, traced):
-    """Output shapes of primitive `p` on inputs `ins` in a shapeless import."""
+    """Output shapes of primitive `p` on inputs `ins` in a shapeless import (`traced`:
+    the traced shape of its first input, when that is not a constant)."""
+    if traced is not None and any(ins[0].shape[a] != traced[a] for a in bounded(p)):
+        raise ValueError(f"[Primitive::output_shapes] {rec['name']} cannot infer output "
+                         "shapes.")
     if isinstance(p, E.Unary):
         return [ins[0].shape]
     if isinstance(p, (E.Binary, E.Select)):
@@ -354,8 +389,9 @@ def import_function(file, return_metadata=False):
             args, kwargs, "[import_function::call] Inputs can either be a variable number of "
             "positional and keyword arrays or a single tuple and/or dictionary of arrays.")
         for f in fns:
-            if f.matches(args, kwargs):
-                return f(args, kwargs, resolve(None))
+            call = f.matches(args, kwargs)
+            if call is not None:
+                return f(*call, resolve(None))
         raise _no_match(fns, args, kwargs)
 
     imported.__name__ = imported.__qualname__ = "imported_function"
@@ -387,8 +423,7 @@ def export_to_dot(file, *args, **kwargs):
             counter[0] += 1
         return n
 
-    sinks = {id(o) for o in outs}
-    lines = ["digraph {"]
+    order = []  # the sources and the nodes, inputs first
     done = set()
     for o in outs:
         # iterative post-order walk over unevaluated nodes
@@ -399,24 +434,33 @@ def export_to_dot(file, *args, **kwargs):
                 continue
             if a._data is not None or a._prim is None:
                 done.add(id(a))
-                lines.append(f'{{ rank=source; "{name(a)}"; }}')
+                order.append(a)
                 continue
             if not expanded:
                 stack.append((a, True))
                 stack.extend((x, False) for x in reversed(a._inputs) if id(x) not in done)
                 continue
             sib = a._siblings if a._siblings is not None else (a,)
-            pid = id(sib[0])
-            label = getattr(a._prim, "name", type(a._prim).__name__)
-            lines.append(f'{{ {pid} [label ="{label}", shape=rectangle]; }}')
-            lines += [f'"{name(x)}" -> {pid}' for x in a._inputs]
-            sink = any(id(s) in sinks for s in sib)
-            for s in sib:
-                done.add(id(s))
-                lines.append(f'{{ rank=sink; "{name(s)}"; }}' if sink else f'{{ "{name(s)}"; }}')
-                lines.append(f'{pid} -> "{name(s)}"')
+            done.update(id(s) for s in sib)
+            order.append(a)
+    # as upstream, the sinks are the arrays no node of the graph reads
+    used = {id(x) for a in order if a._data is None and a._prim is not None for x in a._inputs}
+    lines = ["digraph {"]
+    for a in order:
+        if a._data is not None or a._prim is None:
+            lines.append(f'{{ rank=source; "{name(a)}"; }}')
+            continue
+        sib = a._siblings if a._siblings is not None else (a,)
+        pid = id(sib[0])
+        label = getattr(a._prim, "name", type(a._prim).__name__)
+        lines.append(f'{{ {pid} [label ="{label}", shape=rectangle]; }}')
+        lines += [f'"{name(x)}" -> {pid}' for x in a._inputs]
+        for s in sib:
+            lines.append(f'{{ "{name(s)}"; }}' if id(s) in used
+                         else f'{{ rank=sink; "{name(s)}"; }}')
+            lines.append(f'{pid} -> "{name(s)}"')
     lines.append("}")
-    text = "\n".join(lines) + "\n"
+    text = "\n".join(lines)
     if isinstance(file, (str, os.PathLike)):
         with open(file, "w") as f:
             f.write(text)

@@ -16,9 +16,29 @@ the node's inputs and apply the usual transforms to them.
 
 import ember.core.ops as O
 from ember.core.array import leaf, node, nodes
+from ember.core.primitives import index as I
 from ember.core.primitives import misc as M
 from ember.core.primitives import shape as S
 from ember.core.primitives.base import Primitive
+
+
+def bounded(p):
+    """The input axes whose traced size primitive `p` holds: the bounds of a slice
+    (`x[1:]` keeps the stop of the traced shape, `x[-1]` the index it stands for), the
+    axis of a split. A shapeless trace holds for new shapes only where these sizes stay
+    (upstream refuses slices and splits for any new shape)."""
+    if p.__class__ is S.Split:
+        return (p.axis,)
+    if p.__class__ is not I.Slice:
+        return ()
+    axes, ax = [], 0
+    for k in p.key:
+        if k is None:  # a new axis
+            continue
+        if k != (None, None, None):
+            axes.append(ax)
+        ax += 1
+    return tuple(axes)
 
 
 class Placeholder(Primitive):

@@ -23,7 +23,9 @@ Semantics (upstream's):
   used for that call only.
 - `inputs`: trees (lists, tuples, dicts, modules, `mx.random.state`) whose arrays are
   implicit inputs: placeholders stand in them while tracing, and the originals are put
-  back afterwards where the function left a placeholder. `outputs`: trees whose arrays
+  back afterwards where the function left a placeholder (a tuple inside the trees is
+  replaced by a new one). Reading an `inputs` array other than through its tree (a
+  closure, a tuple given as `inputs`) raises ValueError. `outputs`: trees whose arrays
   after the trace are implicit outputs; every call puts the new values in their place.
   `partial(mx.compile, inputs=state, outputs=state)` with
   `state = [model.state, optimizer.state, mx.random.state]` compiles a whole train step.
@@ -31,8 +33,8 @@ Semantics (upstream's):
   escaped (state in `inputs` but not in `outputs`) raises RuntimeError later.
 - `shapeless=True`: a call with other shapes (same ranks and dtypes) reuses the tape; the
   output shapes come from running the kernels on meta tensors, and where that fails
-  (a shape baked into a step, a kernel reading values) the function is traced again for
-  those shapes (a recompile).
+  (a shape baked into a step, a kernel reading values, a slice or split of an axis whose
+  size changed) the function is traced again for those shapes (a recompile).
 - MLX_DISABLE_COMPILE (set to anything) or disable_compile() make compiled functions
   plain calls (arguments are still checked); enable_compile() overrides the variable.
 
@@ -65,7 +67,15 @@ from ember.core import device as dev
 from ember.core._backend import cudagraph as CG
 from ember.core._backend import kernels_compiled as KC
 from ember.core.array import array, node, nodes
-from ember.core.primitives.compiled import PASSES, PLACEHOLDER, Compiled, Placeholder, Step, Tape
+from ember.core.primitives.compiled import (
+    PASSES,
+    PLACEHOLDER,
+    Compiled,
+    Placeholder,
+    Step,
+    Tape,
+    bounded,
+)
 from ember.core.transforms.eval import TRACING, evaluate
 from ember.core.transforms.graph import is_array, map_tree, rebuild, signature_error
 
@@ -224,12 +234,14 @@ class _StatePlan:
     container its length; any change sends the call back to the full walk."""
 
     __slots__ = ("tree", "conts", "keys", "objs", "sized", "lengths", "leaves", "writable",
-                 "random")
+                 "random", "tuples")
 
     def __init__(self, tree):
         self.tree = tree
         self.conts, self.keys, self.objs, self.sized, self.lengths = [], [], [], [], []
         self._record(tree)
+        # a tuple takes new values by being replaced: such trees take the full walk
+        self.tuples = any(isinstance(c, tuple) for c in self.sized)
         locs = []
         self.leaves = _state_leaves(tree, [], locs)
         slot = {(id(c), k): j for j, (c, k) in enumerate(zip(self.conts, self.keys))}
@@ -256,7 +268,7 @@ class _StatePlan:
     def match(self):
         """The tree's leaves, or None when the tree changed."""
         # (loops in C: this runs on every call of a compiled train step)
-        if list(map(len, self.sized)) != self.lengths or not all(
+        if self.tuples or list(map(len, self.sized)) != self.lengths or not all(
                 map(operator.is_, map(operator.getitem, self.conts, self.keys), self.objs)):
             return None
         leaves = self.leaves
@@ -279,30 +291,39 @@ class _StatePlan:
 
 def _state_map(tree, fn):
     """Replace, in place, each array leaf x of a state tree by fn(x), in the order of
-    `_state_leaves` (a tuple cannot take new values: fn still sees its leaves)."""
+    `_state_leaves`. A tuple in a list or dict is replaced by a new tuple (as upstream);
+    the tree itself, when a tuple, cannot take new values: fn still sees its leaves."""
     if isinstance(tree, list):
         for i, x in enumerate(tree):
             if isinstance(x, array):
                 tree[i] = fn(x)
-            else:
-                _state_map(x, fn)
-    elif isinstance(tree, tuple):
-        for x in tree:
-            if isinstance(x, array):
-                fn(x)
+            elif isinstance(x, tuple):
+                tree[i] = _mapped(x, fn)
             else:
                 _state_map(x, fn)
     elif isinstance(tree, dict):
         for k, x in tree.items():
             if isinstance(x, array):
                 tree[k] = fn(x)
+            elif isinstance(x, tuple):
+                tree[k] = _mapped(x, fn)
             else:
                 _state_map(x, fn)
-    elif isinstance(tree, array):
-        fn(tree)
+    elif isinstance(tree, (array, tuple)):
+        _mapped(tree, fn)
     elif type(tree) is _random_state_type():
         from ember.core import random
         random._set_state(fn(random._state_key()))
+
+
+def _mapped(x, fn):
+    if isinstance(x, array):
+        return fn(x)
+    if isinstance(x, tuple):
+        items = [_mapped(y, fn) for y in x]
+        return tuple(items) if type(x) is tuple else type(x)(*items)
+    _state_map(x, fn)
+    return x
 
 
 def _put(tree, values):
@@ -409,7 +430,7 @@ class _Entry:
     outputs back to the result tree and the `outputs` trees."""
 
     __slots__ = ("tape", "prim", "in_index", "out_shapes", "out_dtypes", "out_tree", "n_fun",
-                 "state_src", "own_node", "shapes")
+                 "state_src", "own_node", "shapes", "bounds")
 
     def __init__(self, tape, in_index, out_tree, n_fun, state_src):
         self.tape = tape
@@ -427,6 +448,9 @@ class _Entry:
         if tape.shapeless:
             sig = tuple(tape.shape[s] for s in tape.inputs)
             self.shapes = {sig: (self.prim, self.out_shapes)}
+            # (input slot, its traced shape, the axes whose size must stay)
+            self.bounds = [(st.ins[0], tape.shape[st.ins[0]], axes) for st in tape.steps
+                           for axes in (bounded(st.prim),) if axes]
 
     def cache(self):
         """Called when the entry is cached: on the GPU, its calls may replay a CUDA graph."""
@@ -443,6 +467,10 @@ class _Entry:
             got = self.shapes.get(sig)
             if got is None:
                 slot_shapes = KC.infer_shapes(tape, sig)
+                if slot_shapes is not None and any(
+                        slot_shapes[s][a] != traced[a] for s, traced, axes in self.bounds
+                        for a in axes):
+                    slot_shapes = None
                 got = False if slot_shapes is None else \
                     (Compiled(tape, slot_shapes), [slot_shapes[o] for o in tape.outs])
                 if len(self.shapes) > 256:
@@ -468,7 +496,7 @@ class _Entry:
         places `plan`, a _StatePlan of `outputs`, found when given)."""
         if outputs is not None:
             values = [outs[j] if j >= 0 else arrays[-j - 1] for j in self.state_src]
-            if plan is not None and len(plan.leaves) == len(values):
+            if plan is not None and not plan.tuples and len(plan.leaves) == len(values):
                 plan.put(values)
             else:
                 _put(outputs, values)
@@ -542,6 +570,8 @@ def _call(fun, fid, cfg, inputs, outputs, shapeless, args, kwargs):
     elif variants is not None and key in fc.entries:
         entry.cache()
         variants.append(entry)
+        if len(variants) > _CACHE_SIZE[0]:  # the oldest shapes go, the first trace stays
+            _release([variants.pop(1)])
     else:
         entry.cache()
         fc.entries[key] = variants = [entry]
@@ -578,7 +608,9 @@ def _trace(fun, args, kwargs, arrays, n_args, inputs, outputs, shapeless, stream
         # as upstream: the originals go back where the function left a placeholder
         back = {id(p): x for p, x in zip(phs[n_args:], arrays[n_args:])}
         _state_map(inputs, lambda x: back.get(id(x), x))
-    tape, externals = _capture(phs, fun_arrays + state_arrays, shapeless, stream)
+    # an `inputs` array read other than through its tree (a closure, a tuple of the tree)
+    state = {id(x) for x in arrays[n_args:]}
+    tape, externals = _capture(phs, fun_arrays + state_arrays, shapeless, stream, state)
     n_fun = len(fun_arrays)
     # a state output that is still an input placeholder is that input: no node output
     n_in = len(arrays)
@@ -607,7 +639,7 @@ def _trace(fun, args, kwargs, arrays, n_args, inputs, outputs, shapeless, stream
 _IN, _CONST, _DEP, _FREE, _TAINT = range(5)
 
 
-def _capture(phs, outs, shapeless, stream):
+def _capture(phs, outs, shapeless, stream, state):
     """The tape computing `outs` from the placeholders `phs` (slots 0..len(phs)-1), and the
     captured arrays that had to become extra inputs (slots after those)."""
     cls = {id(p): _IN for p in phs}
@@ -621,6 +653,9 @@ def _capture(phs, outs, shapeless, stream):
         if k in cls:
             pop()
             continue
+        if k in state:
+            raise ValueError("[compile] Attempting to compile a function with uncaptured "
+                             "inputs is not allowed.")
         if a._data is not None:
             cls[k] = _CONST
             pop()
