@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from ember.core._backend import TORCH
-from ember.core._backend.memory import CACHE_MIN, cpu_empty
+from ember.core._backend.memory import CACHE_MIN, cpu_empty, cpu_out
 from ember.core.primitives import elementwise as E
 from ember.core.primitives import misc as M
 
@@ -431,9 +431,8 @@ def _cached_unary(fn):
         return fn
 
     def k(x):
-        if (x.numel() >= _LARGE and x.is_floating_point() and x.device.type == "cpu"
-                and x.numel() * x.dtype.itemsize >= CACHE_MIN):
-            return fn(x, out=cpu_empty(x.shape, x.dtype))
+        if x.numel() >= _LARGE and x.is_floating_point():
+            return fn(x, out=cpu_out(x.shape, x.dtype, x.device))
         return fn(x)
     return k
 
@@ -448,9 +447,9 @@ def _cached_binary(op, fn):
         if ((x.numel() >= _LARGE or y.numel() >= _LARGE) and x.device.type == "cpu"
                 and not (x.is_complex() or y.is_complex() or x.dtype is torch.bool)):
             shape = torch.broadcast_shapes(x.shape, y.shape)
-            dt = torch.bool if cmp else torch.result_type(x, y)
-            if math.prod(shape) * dt.itemsize >= CACHE_MIN:
-                return fn_out(x, y, out=cpu_empty(shape, dt))
+            out = cpu_out(shape, torch.bool if cmp else torch.result_type(x, y), x.device)
+            if out is not None:
+                return fn_out(x, y, out=out)
         return fn(x, y)
     return k
 

@@ -9,7 +9,7 @@ import math
 import torch
 
 from ember.core._backend.kernels import register
-from ember.core._backend.memory import CACHE_MIN, cpu_empty
+from ember.core._backend.memory import cpu_empty, cpu_out
 from ember.core.primitives import index as P
 
 _INDEX_DTYPES = (torch.int64, torch.int32)
@@ -81,10 +81,8 @@ def _gather_in(p, x, idx):
             # ones, and the error for bad ones) take the general path
             lo, hi = torch.aminmax(i)
             if lo.item() >= 0 and hi.item() < x.shape[a0]:
-                rows = x.shape[:a0] + (n,) + x.shape[a0 + 1:]
-                out = {} if math.prod(rows) * x.dtype.itemsize < CACHE_MIN else {
-                    "out": cpu_empty(rows, x.dtype)}
-                y = torch.index_select(x, a0, i.reshape(-1), **out)
+                out = cpu_out(x.shape[:a0] + (n,) + x.shape[a0 + 1:], x.dtype, x.device)
+                y = torch.index_select(x, a0, i.reshape(-1), out=out)
                 return y.reshape(x.shape[:a0] + i.shape + x.shape[a0 + 1:])
     if pos == a0 and axes == tuple(range(a0, a0 + len(axes))):
         # torch keeps adjacent index dims in place, as numpy does
@@ -127,7 +125,7 @@ def _last_writes(idx, u, x, axes, rest):
     lin = None
     for i, a in zip(idx, axes):
         n = x.shape[a]
-        i = torch.where(i < 0, i + n, i).long()
+        i = _wrap_negative(i, n).long()
         lin = i if lin is None else lin * n + i
     size = math.prod(x.shape[a] for a in axes)
     lin = torch.where(ok, lin, size).reshape(-1)
@@ -155,8 +153,7 @@ def _add_rows(view, i, u):
     """view[i[k]] += u[k] for every k (repeats summed), as a float32 product."""
     v = view.shape[0]
     u = u.expand(tuple(i.shape) + tuple(view.shape[1:]))
-    i = i.reshape(-1).long()
-    i = torch.where(i < 0, i + v, i)
+    i = _wrap_negative(i.reshape(-1).long(), v)
     onehot = torch.zeros((v, i.numel()), dtype=view.dtype, device=view.device)
     onehot.scatter_(0, i.unsqueeze(0), 1.0)
     tf32 = torch.backends.cuda.matmul.allow_tf32
@@ -284,15 +281,13 @@ def _gather_axis(p, x, idx):
     elif idx.dtype is torch.int32 and not idx.is_contiguous():
         # ATen's gather misreads int32 indices with zero strides (expanded ones)
         idx = idx.contiguous()
-    # (a large result into a cached buffer: no page faults)
-    out = {} if idx.numel() * x.dtype.itemsize < CACHE_MIN else {
-        "out": cpu_empty(idx.shape, x.dtype)}
+    out = cpu_out(tuple(idx.shape), x.dtype, x.device)  # (large: a cached buffer)
     try:
-        return torch.gather(x, axis, idx, **out)
+        return torch.gather(x, axis, idx, out=out)
     except RuntimeError as err:
         if not _out_of_bounds(err):
             raise
-        return torch.gather(x, axis, _wrapped([idx], x, [axis])[0], **out)
+        return torch.gather(x, axis, _wrapped([idx], x, [axis])[0], out=out)
 
 
 def _axis_target(x, idx, u, axis):

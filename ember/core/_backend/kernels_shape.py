@@ -1,13 +1,12 @@
 """Kernels of the shape family: views where torch has them, single ATen calls otherwise."""
 
 import functools
-import math
 
 import torch
 import torch.nn.functional as F
 
 from ember.core._backend.kernels import KERNELS, register
-from ember.core._backend.memory import CACHE_MIN, cpu_empty
+from ember.core._backend.memory import CACHE_MIN, cpu_out
 from ember.core.primitives import shape as S
 
 KERNELS[S.Broadcast] = lambda p, x: x.expand(p.shape)
@@ -16,16 +15,9 @@ KERNELS[S.SplitHeads] = lambda p, x: x.unflatten(-1, (p.heads, -1)).transpose(1,
 KERNELS[S.MergeHeads] = lambda p, x: x.transpose(1, 2).flatten(-2)
 
 
-def _cached(shape, dtype, device):
-    """A large CPU output buffer from the cache (see memory.cpu_empty), else None."""
-    if device.type == "cpu" and math.prod(shape) * dtype.itemsize >= CACHE_MIN:
-        return cpu_empty(shape, dtype)
-    return None
-
-
 def _copy_of(x):
     """x made contiguous, into a cached buffer when it is large."""
-    out = _cached(x.shape, x.dtype, x.device)
+    out = cpu_out(x.shape, x.dtype, x.device)
     return x.contiguous() if out is None else out.copy_(x)
 
 
@@ -46,9 +38,9 @@ def _joined(fn, stacked):
             shape.insert(p.axis % (len(shape) + 1), len(xs))
         else:
             shape[p.axis] = sum(x.shape[p.axis] for x in xs)
-        out = _cached(shape, functools.reduce(torch.promote_types, [x.dtype for x in xs]),
+        out = cpu_out(shape, functools.reduce(torch.promote_types, [x.dtype for x in xs]),
                       xs[0].device)
-        return fn(xs, p.axis) if out is None else fn(xs, p.axis, out=out)
+        return fn(xs, p.axis, out=out)
     return k
 
 
@@ -119,7 +111,7 @@ def _filled_pad(p, x, v):
     output, else a (cached, when large) buffer filled first (F.pad takes no tensor or
     complex fill)."""
     shape = [d + lo + hi for d, (lo, hi) in zip(x.shape, p.widths)]
-    out = _cached(shape, x.dtype, x.device)
+    out = cpu_out(shape, x.dtype, x.device)
     if out is None:
         if type(v) is not complex and not torch.is_tensor(v):
             return F.pad(x, _f_pad(p.widths), value=v)

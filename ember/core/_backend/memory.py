@@ -132,6 +132,14 @@ def cpu_empty(shape, dtype):
         return t
 
 
+def cpu_out(shape, dtype, device):
+    """A cached buffer for a large CPU output (a kernel's `out=`), else None: small
+    outputs and other devices allocate as usual."""
+    if device.type == "cpu" and math.prod(shape) * dtype.itemsize >= CACHE_MIN:
+        return cpu_empty(shape, dtype)
+    return None
+
+
 def _drop(keep):
     """Release free buffers, oldest first, until at most `keep` bytes of them remain."""
     free = [(n, st) for n, bufs in _pool.items() for st in bufs if _free(st)]
