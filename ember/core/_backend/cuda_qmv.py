@@ -451,10 +451,13 @@ def _function(dt, st, gs, cfg, index):
                 f"#define MAGIC_BITS {magic_bits}\n#define MAGIC {magic}\n"
                 f"#define ONES_BITS {ones}\n#define GS {gs}\n#define RT {rt}\n"
                 f"#define WARPS {warps}\n#define U {u}\n#define MINB {minb}\n")
-        binary = CK.binary_of(head + _SOURCE, "qmv4", index)
-        shmem = _shmem(st, gs, cfg)
-        f = _FUNCS[key] = (CK.load_function(binary, "qmv4", index, shmem), shmem)
+        f = _FUNCS[key] = _loaded(head + _SOURCE, "qmv4", index, _shmem(st, gs, cfg))
     return f
+
+
+def _loaded(src, name, index, shmem):
+    """(the compiled kernel `name` of `src`, its bytes of shared memory)."""
+    return CK.load_function(CK.binary_of(src, name, index), name, index, shmem), shmem
 
 
 def _shmem(st, gs, cfg):
@@ -555,9 +558,8 @@ def _gemv_function(dt, st, gs, k, cfg, index):
         head = (f"#define T {_TYPES[dt][0]}\n#define ST {_STYPES[st]}\n#define GS {gs}\n"
                 f"#define KC {k}\n#define NI {ni}\n#define R {rows}\n#define WARPS {warps}\n"
                 f"#define PW {pw}\n")
-        binary = CK.binary_of(head + _GEMV_SOURCE, "qgemv4", index)
-        shmem = ni * 2048 + k // 32 * 4
-        f = _FUNCS[key] = (CK.load_function(binary, "qgemv4", index, shmem), shmem)
+        f = _FUNCS[key] = _loaded(head + _GEMV_SOURCE, "qgemv4", index,
+                                  ni * 2048 + k // 32 * 4)
     return f
 
 
