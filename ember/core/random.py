@@ -330,11 +330,8 @@ def _normal_of_bits(bits, s):
 
 
 def _unit_node(keys, prim, s):
+    """The samples of host primitive `prim` (Uniform and its kin, Bernoulli) from keys."""
     return node(keys._shape[:-1] + prim.shape, prim.dtype, prim, (keys,), s)
-
-
-def _bernoulli_node(keys, prim, s):
-    return node(keys._shape[:-1] + prim.shape, D.bool_, prim, (keys,), s)
 
 
 def _searchsorted(seq, values, right):
@@ -588,7 +585,7 @@ def bernoulli(p=0.5, shape=None, key=None, stream=None):
             raise ValueError("[bernoulli] shape of `p` is incompatible with argument `shape`.")
     if pf is not None and abs(pf) < 2.0 ** 64 and not s.is_gpu:
         threshold = float(np.float32(pf) * np.float32(_BERNOULLI_SCALE))
-        return _bernoulli_node(_key_for_bits(shape, key, s), Bernoulli(shape, threshold), s)
+        return _unit_node(_key_for_bits(shape, key, s), Bernoulli(shape, threshold), s)
     bits = _bits(shape, 4, key, s)
     return O.less(bits, O.multiply(p, const(_BERNOULLI_SCALE, _F32, s), s), s)
 

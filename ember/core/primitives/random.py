@@ -12,6 +12,7 @@ derivative (as upstream, asking for one raises).
 import sys
 
 import ember.core.ops as O
+from ember.core import dtypes as D
 from ember.core.primitives.base import Primitive
 from ember.core.primitives.vmap import to_front
 
@@ -78,6 +79,7 @@ class Bernoulli(Primitive):
 
     __slots__ = ("shape", "threshold")
     name = "Bernoulli"
+    dtype = D.bool_
 
     def __init__(self, shape, threshold):
         self.shape, self.threshold = shape, threshold
@@ -85,9 +87,7 @@ class Bernoulli(Primitive):
     def params(self):
         return (self.shape, self.threshold)
 
-    def vmap(self, inputs, axes):
-        keys = to_front(inputs[0], axes[0])
-        return [_R()._bernoulli_node(keys, self, keys._stream)], [0]
+    vmap = Uniform.vmap
 
 
 class StandardNormal(Primitive):
