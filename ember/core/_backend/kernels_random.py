@@ -8,7 +8,6 @@ counters (and `normal` in one Triton kernel). The host has its own paths (below)
 
 import functools
 import math
-import sys
 
 import numpy as np
 import torch
@@ -233,14 +232,9 @@ def _unit_words(words, below, lo=None, span=None):
     return u
 
 
-def _R():
-    # (the distributions' constants live with them; that module imports this one)
-    return sys.modules["ember.core.random"]
-
-
 @register(P.Uniform)
 def _uniform(p, keys):
-    u = _unit_words(host_words(keys, math.prod(p.shape)), _R()._BELOW_ONE[p.dtype], p.lo, p.span)
+    u = _unit_words(host_words(keys, math.prod(p.shape)), P._R()._BELOW_ONE[p.dtype], p.lo, p.span)
     u = torch.from_numpy(u.reshape(tuple(keys.shape[:-1]) + p.shape))
     return u if p.dtype is D.float32 else u.to(TORCH[p.dtype])
 
@@ -265,7 +259,7 @@ def _bernoulli(p, keys):
 
 @register(P.StandardNormal)
 def _standard_normal(p, key):
-    R = _R()
+    R = P._R()  # (the distributions' constants live with them)
     args = (R._NEG_ONE_UP, R._OPEN_RANGE, R._BELOW_ONE[D.float32])
     count = math.prod(p.shape)
     if key.is_cuda and count < 2 ** 31:
