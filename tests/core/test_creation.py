@@ -83,6 +83,9 @@ CASES = [
     "m.arange(True)", "m.arange(True, 5)", "m.arange(True, False, -1)", "m.arange(0, 3, True)",
     "m.arange(5, 2, 1.5)", "m.arange(0, 2**24 + 4, 2**23, m.float32)",
     "m.arange(0.1, 0.5, 0.1, m.float16)", "m.arange(-5, 5, 3)", "m.arange(0, -5, -1.5)",
+    # arange: whole steps made where the array lives, up to the dtype's limits
+    "m.arange(10, -7, -3, m.int32)", "m.arange(2**31 - 4, 2**31 - 1, 2, m.int32)",
+    "m.arange(-2**31, -2**31 + 7, 3, m.int64)", "m.arange(2**31 - 2, 2**31 + 2, 1, m.int32)",
     "m.arange(0.5, 5, 1, m.uint8)", "m.arange(-1.5, 5, 1, m.uint8)",
     "m.arange(0, 300, 100, m.int8)", "m.arange(0.5, 3, 1, m.bfloat16)",
     "m.arange(-3, 10, 2, m.uint16)", "m.arange(10, -3, -2, m.uint16)",

@@ -65,7 +65,9 @@ def _value_and_grad(m, case):
 
 
 def _count_launches(monkeypatch):
+    """The kernels launched, recorded; eager attention of any size on these kernels."""
     from ember.core._backend import triton_attention as TA
+    monkeypatch.setattr(TA, "MIN_WORK", 0)
     calls = []
     real = TA._launch
 
@@ -99,6 +101,29 @@ def test_interpreted_kernels_match_upstream(case, monkeypatch):
         assert_same(g, w, rtol=1e-4)
 
 
+def test_small_attention_stays_on_torch(monkeypatch):
+    """Below MIN_WORK attention runs on torch's kernel (cheaper to launch), compiled or
+    not, so compiled and eager results stay the same."""
+    from ember.core._backend import triton_attention as TA
+    _interpret(monkeypatch)
+    calls = _count_launches(monkeypatch)
+    monkeypatch.setattr(TA, "MIN_WORK", 1 << 26)
+    q, k, v, _, scale = _inputs("causal")
+    with mx.stream(mx.cpu):
+        a = [mx.array(x) for x in (q, k, v)]
+
+        def f(q, k, v):
+            return mx.fast.scaled_dot_product_attention(q, k, v, scale=scale, mask="causal")
+        eager = f(*a)
+        compiled = mx.compile(f)(*a)
+        mx.eval(eager, compiled)
+        assert calls == []
+        monkeypatch.setattr(TA, "MIN_WORK", 0)
+        mx.eval(f(*a))
+    assert "_fwd" in calls
+    np.testing.assert_array_equal(np_of(compiled), np_of(eager))
+
+
 @pytest.mark.parametrize("case", ["causal_short_q", "decode", "bool_dead_rows"])
 def test_interpreted_grouped_heads_in_one_program(case, monkeypatch):
     """Grouped heads summed inside the dK/dV program (as with many programs), rather
@@ -106,6 +131,7 @@ def test_interpreted_grouped_heads_in_one_program(case, monkeypatch):
     from ember.core._backend import triton_attention as TA
     _interpret(monkeypatch)
     monkeypatch.setattr(TA, "MIN_PROGRAMS", 0)
+    monkeypatch.setattr(TA, "MIN_WORK", 0)
     with mx.stream(mx.cpu):
         out, grads = _value_and_grad(mx, case)
         mx.eval(out, grads)

@@ -97,8 +97,13 @@ def new_torch_stream(index):
 
 
 def synchronize_all():
-    if gpu_count():
-        torch.cuda.synchronize()
+    n = gpu_count()
+    if n == 1:  # (torch.cuda.synchronize enters a device context first: slow per step)
+        torch.cuda._lazy_init()
+        torch._C._cuda_synchronize()
+    elif n:
+        for i in range(n):
+            torch.cuda.synchronize(i)
 
 
 def synchronize_stream(ts):

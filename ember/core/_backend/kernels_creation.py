@@ -39,6 +39,10 @@ def _arange(p):
     # as upstream's CPU backend: start and step cast to the dtype (the step being
     # dtype(start + step) - dtype(start)), then a running sum in the dtype
     dt, n = p.dtype, p.n
+    if dt.name in ("int32", "int64"):
+        r = _int_arange(p.start, p.step, n, TORCH[dt], p.tdevice)
+        if r is not None:
+            return r
     if dt.kind in "ui":
         st = to_storage(torch.tensor(float(p.start), dtype=torch.float64), dt)
         nxt = to_storage(torch.tensor(float(p.start + p.step), dtype=torch.float64), dt)
@@ -56,6 +60,19 @@ def _arange(p):
             a[0] = st
         np.add.accumulate(a, dtype=npd, out=a)
     return torch.from_numpy(a).to(device=p.tdevice, dtype=TORCH[dt])
+
+
+def _int_arange(start, step, n, td, device):
+    """Whole start and step whose values all fit `td`: torch's arange made where the array
+    lives (the general path builds on the host and copies, which waits for the GPU)."""
+    if not (float(start).is_integer() and float(step).is_integer()):
+        return None
+    s0, sp = int(start), int(step)
+    info = torch.iinfo(td)
+    last = s0 + (n - 1) * sp if n else s0
+    if not (info.min <= min(s0, last) and max(s0, last) <= info.max) or (n and not sp):
+        return None
+    return torch.arange(s0, s0 + n * sp, sp, dtype=td, device=device)
 
 
 def _bf16(x):

@@ -24,8 +24,25 @@ def enter(primary=None):
     return r
 
 
+_raw_stream = getattr(torch._C, "_cuda_getCurrentRawStream", None)
+_CURRENT = {}  # (device index, raw stream) -> torch's Stream object for it
+
+
 def sync_current(primary):
-    torch.cuda.current_stream(primary.torch_stream.device).synchronize()
+    """Wait for torch's current stream on `primary`'s device. The Stream object is kept
+    per raw stream: `torch.cuda.current_stream` builds a new one per call, which cost
+    about as much as the wait itself for a small eager step."""
+    index = primary.device.index
+    if _raw_stream is None:
+        torch.cuda.current_stream(index).synchronize()
+        return
+    key = (index, _raw_stream(index))
+    ts = _CURRENT.get(key)
+    if ts is None:
+        if len(_CURRENT) > 64:
+            _CURRENT.clear()
+        ts = _CURRENT[key] = torch.cuda.current_stream(index)
+    ts.synchronize()
 
 
 def switch(run, stream):
