@@ -264,3 +264,35 @@ def test_gpu_norm_and_softmax_grads_match_cpu(dt):
         want = grads(*[mx.array(a) for a in arrs])
     for g, w in zip(got, want):
         _close(g, w, dt)
+
+
+@pytest.mark.parametrize("eps", [1e-5, 1e-3])
+def test_layer_norm_vjp_reuses_the_forward_statistics(eps):
+    """value_and_grad through two layer norms (of different eps) computes their
+    statistics once each, in the forwards; the gradients stay upstream's."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Count(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.n = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.n += "native_layer_norm.default" in str(func)
+            return func(*args, **(kwargs or {}))
+
+    def loss(m, x, w, b):
+        y = m.fast.layer_norm(x, w, b, eps)
+        z = m.fast.layer_norm(y * 2, w, b, eps * 10)
+        return (z * m.arange(z.size).reshape(z.shape)).sum()
+
+    x, w, b, _ = _args(mx, (3, 5, 16), "float32", True, True)
+    mx.eval(x, w, b)
+    with Count() as c:
+        v, g = mx.value_and_grad(lambda *a: loss(mx, *a), argnums=(0, 1, 2))(x, w, b)
+        mx.eval(v, g)
+    assert c.n == 2
+    xm, wm, bm, _ = _args(mlx, (3, 5, 16), "float32", True, True)
+    vm, gm = mlx.value_and_grad(lambda *a: loss(mlx, *a), argnums=(0, 1, 2))(xm, wm, bm)
+    assert_same(v, vm, rtol=1e-5)
+    assert_same(list(g), list(gm), rtol=1e-4)

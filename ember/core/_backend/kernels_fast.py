@@ -16,6 +16,7 @@ from ember.core._backend.kernels import KERNELS, register
 from ember.core.primitives import fast as P
 
 _HALF = (torch.float16, torch.bfloat16)
+_ln_fwd = torch.ops.aten.native_layer_norm.default
 _lower_right = None
 
 
@@ -54,7 +55,13 @@ def _layer_norm(p, x, *wb):
         if w is not None:
             y = y.mul_(w)
         return y if b is None else y.add_(b)
-    return F.layer_norm(x, (x.shape[-1],), w, b, p.eps)
+    if x.dtype in _HALF and not x.is_cuda:
+        return F.layer_norm(x, (x.shape[-1],), w, b, p.eps)
+    y, mean, rstd = _ln_fwd(x, [x.shape[-1]], w, b, p.eps)
+    # the statistics ride on the input for the backward (NormVJP reads them instead of a
+    # second pass over x: one launch fewer per layer norm of a train step)
+    x._ember_ln = (p.eps, mean, rstd)
+    return y
 
 
 # -- rope ---------------------------------------------------------------------------

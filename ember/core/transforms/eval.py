@@ -18,7 +18,9 @@ def evaluate(outs, sync=True):
     One iterative depth-first walk: an array runs as soon as its inputs hold data, so
     there is no separate ordering pass and no visited set (an array holding data is done;
     one pushed twice is skipped the second time)."""
-    stack = [o for o in outs if o._data is None]
+    # (reversed: the first output is walked first, so a loss's forward runs before the
+    # gradients that come after it, and a backward finds what its forward left)
+    stack = [o for o in reversed(outs) if o._data is None]
     if not stack:
         return
     guard = _inference(True)
