@@ -153,7 +153,9 @@ def _add_rows(view, i, u):
     """view[i[k]] += u[k] for every k (repeats summed), as a float32 product."""
     v = view.shape[0]
     u = u.expand(tuple(i.shape) + tuple(view.shape[1:]))
-    i = _wrap_negative(i.reshape(-1).long(), v)
+    i = i.reshape(-1).long()
+    if v:  # (negative indices wrapped in one kernel, where `_wrap_negative` takes three)
+        i = torch.remainder(i, v)
     onehot = torch.zeros((v, i.numel()), dtype=view.dtype, device=view.device)
     onehot.scatter_(0, i.unsqueeze(0), 1.0)
     tf32 = torch.backends.cuda.matmul.allow_tf32

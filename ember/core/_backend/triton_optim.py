@@ -13,6 +13,8 @@ kernel does not apply (another dtype, tensors off CUDA, no Triton); with
 """
 
 import hashlib
+from functools import reduce
+from operator import or_
 
 import torch
 
@@ -24,6 +26,7 @@ BLOCK = 1024
 # parameters, 14 s for 64); layers of one shape give chunks of one kernel
 PER_KERNEL = 16
 _KERNELS = {}  # (hyper, layouts, interpreted) -> (launcher, grid)
+_PTR = torch.Tensor.data_ptr
 
 
 def _index(layout):
@@ -105,11 +108,14 @@ def adam(hyper, lr, extra, grads, params, slots):
         return None
     g, p, (m, v) = grads, params, slots
     dev = lr.device
-    if any(t.dtype is not torch.float32 or t.device != dev for ts in (g, p, m, v) for t in ts):
+    at = lr.get_device()
+    f32 = torch.float32
+    if any(t.dtype is not f32 or t.get_device() != at for ts in (g, p, m, v) for t in ts):
         return None
     n = len(p)
     # a strided tensor (a gradient computed transposed, say) is read through its strides
-    layouts = [(p[i].numel(), tuple(_layout(t[i]) for t in (p, g, m, v))) for i in range(n)]
+    layouts = [(a.numel(), (_layout(a), _layout(b), _layout(c), _layout(d)))
+               for a, b, c, d in zip(p, g, m, v)]
     outs = [[torch.empty_like(t, memory_format=torch.contiguous_format) for t in p],
             [torch.empty_like(t, memory_format=torch.contiguous_format) for t in m],
             [torch.empty_like(t, memory_format=torch.contiguous_format) for t in v]]
@@ -126,7 +132,9 @@ def adam(hyper, lr, extra, grads, params, slots):
         for i in range(a, b):
             args += [p[i], g[i], m[i], v[i], outs[0][i], outs[1][i], outs[2][i]]
         args += [lr, c1, c2, dec]
-        # the launch key: alignment of every pointer (Triton specializes on it)
-        key = tuple(aligned(t) for t in args)
+        # the launch key: alignment of every pointer (Triton specializes on it); one
+        # value when all are aligned, as fresh buffers are
+        key = True if reduce(or_, map(_PTR, args)) % 16 == 0 else \
+            tuple(aligned(t) for t in args)
         launch(key, grid, args, {}, {"num_warps": 4, "enable_fp_fusion": False}, idx)
     return outs
