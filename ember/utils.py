@@ -11,43 +11,37 @@ from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 _TREES = (list, tuple, dict)
 
 
-def _rebuild_seq(tree, items):
-    """A list/tuple of `tree`'s type holding `items` (namedtuples take them positionally)."""
-    return type(tree)(*items) if hasattr(tree, "_fields") else type(tree)(items)
-
-
 def tree_map(fn: Callable, tree: Any, *rest: Any, is_leaf: Optional[Callable] = None) -> Any:
     """Apply `fn` to the leaves of `tree` (and the matching nodes of each tree in `rest`,
     which must have `tree`'s structure at least down to its leaves); returns the tree of
     the results."""
-    if is_leaf is not None and is_leaf(tree):
+    if is_leaf is not None and is_leaf(tree) or not isinstance(tree, _TREES):
         return fn(tree, *rest)
-    if isinstance(tree, (list, tuple)):
-        # a generator, as upstream: a StopIteration out of `fn` becomes a RuntimeError
-        return _rebuild_seq(tree, (
-            tree_map(fn, child, *[r[i] for r in rest], is_leaf=is_leaf)
-            for i, child in enumerate(tree)))
     if isinstance(tree, dict):
-        return {k: tree_map(fn, child, *[r[k] for r in rest], is_leaf=is_leaf)
+        return {k: tree_map(fn, child, *(r[k] for r in rest), is_leaf=is_leaf)
                 for k, child in tree.items()}
-    return fn(tree, *rest)
+    # built inline from a generator, as upstream: the same recursion depth per level, and
+    # a StopIteration out of `fn` becomes a RuntimeError; namedtuples take fields positionally
+    seq = (tree_map(fn, child, *(r[i] for r in rest), is_leaf=is_leaf)
+           for i, child in enumerate(tree))
+    return type(tree)(*seq) if hasattr(tree, "_fields") else type(tree)(seq)
 
 
 def tree_map_with_path(fn: Callable, tree: Any, *rest: Any, is_leaf: Optional[Callable] = None,
                        path: Optional[Any] = None) -> Any:
     """Like :func:`tree_map`, but `fn` receives the dotted path of each leaf first."""
-    if is_leaf is not None and is_leaf(tree):
+    if is_leaf is not None and is_leaf(tree) or not isinstance(tree, _TREES):
         return fn(path, tree, *rest)
-    if isinstance(tree, (list, tuple)):
-        return _rebuild_seq(tree, (
-            tree_map_with_path(fn, child, *[r[i] for r in rest], is_leaf=is_leaf,
-                               path=f"{path}.{i}" if path else str(i))
-            for i, child in enumerate(tree)))
+    # paths are built with format() (not str()) into new strings, as upstream
+    prefix = f"{path}." if path else ""
     if isinstance(tree, dict):
-        return {k: tree_map_with_path(fn, child, *[r[k] for r in rest], is_leaf=is_leaf,
-                                      path=f"{path}.{k}" if path else str(k))
+        return {k: tree_map_with_path(fn, child, *(r[k] for r in rest), is_leaf=is_leaf,
+                                      path=f"{prefix}{k}")
                 for k, child in tree.items()}
-    return fn(path, tree, *rest)
+    seq = (tree_map_with_path(fn, child, *(r[i] for r in rest), is_leaf=is_leaf,
+                              path=f"{prefix}{i}")
+           for i, child in enumerate(tree))
+    return type(tree)(*seq) if hasattr(tree, "_fields") else type(tree)(seq)
 
 
 def tree_flatten(
@@ -61,24 +55,18 @@ def tree_flatten(
     `prefix` + "." + path, minus their first character."""
     if destination is None:
         destination = []
+    # extend/update with one pair, as upstream: subclasses overriding them see each leaf
     if isinstance(destination, list):
-        add = destination.append
+        add = destination.extend
     elif isinstance(destination, dict):
-        def add(kv):
-            destination[kv[0]] = kv[1]
+        add = destination.update
     else:
         raise ValueError("Destination should be either a list or a dictionary or None")
-    # an explicit stack, so that deep trees do not hit the recursion limit
-    stack = [(prefix, tree)]
-    pop, push = stack.pop, stack.append
-    while stack:
-        key, node = pop()
-        if (is_leaf is None or not is_leaf(node)) and isinstance(node, _TREES):
-            items = node.items() if isinstance(node, dict) else enumerate(node)
-            for k, child in reversed(list(items)):
-                push((f"{key}.{k}", child))
-        else:
-            add((key[1:], node))
+    if (is_leaf is None or not is_leaf(tree)) and isinstance(tree, _TREES):
+        for k, child in tree.items() if isinstance(tree, dict) else enumerate(tree):
+            tree_flatten(child, f"{prefix}.{k}", is_leaf, destination)
+    else:
+        add([(prefix[1:], tree)])
     return destination
 
 
@@ -92,21 +80,19 @@ def tree_unflatten(tree: Union[List[Tuple[str, Any]], Dict[str, Any]]) -> Any:
         key, value = next(iter(items))
         if key == "":
             return value
-    elif items and all(k == "" for k, _ in items):
-        # several leaves at one path: upstream recurses without end here
-        raise RecursionError("maximum recursion depth exceeded")
     children = defaultdict(list)
     for key, value in items:
         head, *rest = key.split(".", maxsplit=1)
         children[head].append((rest[0] if rest else "", value))
     try:
-        indices = [int(k) for k in children]
+        indices = dict(zip(map(int, children), children))
     except ValueError:
-        indices = None
-    if indices is None or len(set(indices)) != len(indices):
+        indices = {}
+    # "1" and "01" are one index but two keys: a dict then
+    if len(indices) != len(children):
         return {k: tree_unflatten(v) for k, v in children.items()}
     out = []
-    for i, k in sorted(zip(indices, children)):
+    for i, k in sorted(indices.items()):
         if i > len(out):
             out.extend({} for _ in range(i - len(out)))
         out.append(tree_unflatten(children[k]))
@@ -124,15 +110,13 @@ def tree_reduce(fn, tree, initializer=None, is_leaf=None):
     return acc
 
 
-def _empty(x):
-    return isinstance(x, _TREES) and len(x) == 0
-
-
 def tree_merge(tree_a, tree_b, merge_fn=None):
     """Merge two trees into one holding the values of both, like a deep dict.update.
     Empty containers and None count as absent subtrees; where both trees hold a value,
     `merge_fn(a, b)` decides (an error without one)."""
-    a_empty, b_empty = _empty(tree_a), _empty(tree_b)
+    # no helper call: the frames of upstream, so that deep trees fail at the same depth
+    a_empty = isinstance(tree_a, _TREES) and len(tree_a) == 0
+    b_empty = isinstance(tree_b, _TREES) and len(tree_b) == 0
     if a_empty and b_empty:
         if type(tree_a) is not type(tree_b):
             raise ValueError(f"Cannot merge {type(tree_a).__name__} with "
@@ -148,8 +132,8 @@ def tree_merge(tree_a, tree_b, merge_fn=None):
     if tree_a is not None and tree_b is None:
         return tree_a
     if isinstance(tree_a, (list, tuple)) and isinstance(tree_b, (list, tuple)):
-        return _rebuild_seq(tree_a, (tree_merge(x, y, merge_fn)
-                                     for x, y in zip_longest(tree_a, tree_b)))
+        seq = (tree_merge(x, y, merge_fn) for x, y in zip_longest(tree_a, tree_b))
+        return type(tree_a)(*seq) if hasattr(tree_a, "_fields") else type(tree_a)(seq)
     if isinstance(tree_a, dict) and isinstance(tree_b, dict):
         keys = set(tree_a.keys()) | set(tree_b.keys())
         return {k: tree_merge(tree_a.get(k), tree_b.get(k), merge_fn) for k in keys}
