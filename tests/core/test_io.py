@@ -124,9 +124,13 @@ def test_safetensors_both_ways(tmp_path, dt):
 
 
 def test_safetensors_float64_and_no_metadata(tmp_path):
-    # Ember also writes and reads F64 (upstream refuses both)
+    # upstream refuses to write F64, and so does Ember; Ember reads it (upstream does not)
     x = _sample((3, 2), "float64")
-    mx.save_safetensors(tmp_path / "f.safetensors", {"x": mx.array(x, mx.float64)})
+    _both_raise(lambda m: m.save_safetensors(tmp_path / m.__name__, {"x": m.array(x, m.float64)}),
+                RuntimeError, match=r"^\[save_safetensors\] received invalid dtype")
+    assert not (tmp_path / f"{mx.__name__}.safetensors").exists()
+    _write_st(tmp_path / "f.safetensors", {"x": {"dtype": "F64", "shape": [3, 2],
+                                                 "data_offsets": [0, 48]}}, x.tobytes())
     out, md = mx.load(str(tmp_path / "f.safetensors"), return_metadata=True)
     np.testing.assert_array_equal(np.array(out["x"]), x)
     assert md == {} and out["x"].dtype == mx.float64
@@ -557,10 +561,9 @@ def test_failed_save_leaves_nothing(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("name", ["missing.npz", "missing.npy", "missing.safetensors",
-                                  "missing.gguf", "a_folder.npz"])
+                                  "missing.gguf"])
 def test_unopenable_paths_raise_like_upstream(tmp_path, name):
     """A path that does not open: upstream's error type and words, by format."""
-    (tmp_path / "a_folder.npz").mkdir()
     path = str(tmp_path / name)
     got = []
     for m in (mlx, mx):
@@ -568,3 +571,15 @@ def test_unopenable_paths_raise_like_upstream(tmp_path, name):
             m.load(path)
         got.append((type(err.value), str(err.value)))
     assert got[1] == got[0]
+
+
+@pytest.mark.parametrize("ext", ["npy", "npz", "safetensors", "gguf"])
+def test_folder_raises_like_upstream(tmp_path, ext):
+    """A folder opens but cannot be read: upstream's type (and op) for a short read."""
+    path = tmp_path / f"a_folder.{ext}"
+    path.mkdir()
+    with pytest.raises(Exception) as want:
+        mlx.load(str(path))
+    with pytest.raises(type(want.value)) as got:
+        mx.load(str(path))
+    assert str(got.value).split("]")[0] == str(want.value).split("]")[0]

@@ -30,8 +30,10 @@ def open_source(file, op, missing=None):
         except OSError:
             raise missing(name) from None
         if os.path.isdir(name):
+            # upstream opens a directory and then fails to read it: an empty file here,
+            # so each format reports a short read as it would
             os.close(fd)
-            raise missing(name)
+            return Source(name, data=b"")
         return Source(name, fd=fd)
     read = getattr(file, "read", None)
     # a text-mode file would fail to decode the bytes (or hand back str)
@@ -62,7 +64,7 @@ def lazy_multi(src, offset, nbytes, shapes, dtypes, s, kind):
 
 def _check_range(src, offset, nbytes):
     if offset + nbytes > src.size:
-        raise FormatError(f"[load] {src.name} is truncated: it needs {offset + nbytes} bytes "
+        raise FormatError(f"[{src.op}] {src.name} is truncated: it needs {offset + nbytes} bytes "
                           f"but has {src.size}. Perhaps an incomplete download or corrupt "
                           f"file?")
 
@@ -88,7 +90,7 @@ class Cursor:
         end = self.pos + n - self.start
         if end > len(self.buf):
             if self.pos + n > self.src.size:
-                raise FormatError(f"[load] Unexpected end of file {self.src.name}.")
+                raise FormatError(f"[{self.src.op}] Unexpected end of file {self.src.name}.")
             want = min(max(n, self.CHUNK), self.src.size - self.pos)
             self.buf = self.src.read(self.pos, want)
             self.start = self.pos
@@ -114,6 +116,10 @@ def raw_numpy(a):
     return raw(a._tensor(), a._dtype)
 
 
+# upstream writes .npz from Python, so a bad target fails with Python's own errors
+_PYTHON_WRITERS = ("savez", "savez_compressed")
+
+
 @contextlib.contextmanager
 def open_for_write(file, ext, op):
     """A binary file to write into. For a path (`ext` appended when missing) the bytes go
@@ -124,7 +130,8 @@ def open_for_write(file, ext, op):
                         f"NoneType.")
     if not is_path(file):
         if not callable(getattr(file, "write", None)):
-            raise ValueError(f"[{op}] Input must be a file-like object, or string")
+            error = AttributeError if op in _PYTHON_WRITERS else ValueError
+            raise error(f"[{op}] Input must be a file-like object, or string")
         yield file
         return
     path = os.fsdecode(os.fspath(file))
@@ -135,7 +142,9 @@ def open_for_write(file, ext, op):
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
                      0o666)
-    except OSError:
+    except OSError as e:
+        if op in _PYTHON_WRITERS:  # OSError(errno, ...) is the matching subclass
+            raise OSError(e.errno, e.strerror, path) from None
         raise RuntimeError(f"[{op}] Failed to open file {path}") from None
     try:
         with os.fdopen(fd, "wb") as f:

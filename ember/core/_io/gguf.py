@@ -38,6 +38,7 @@ def _bad(src, what):
 
 def read(src, s):
     """(arrays, metadata) of the file: arrays lazy."""
+    src.op = "load_gguf"
     c = Cursor(src)
     if src.size < 24 or c.take(4) != MAGIC:
         raise _bad(src, "bad magic or too short")

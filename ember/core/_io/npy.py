@@ -44,11 +44,8 @@ def write(f, a):
 def read(src, s, base=0):
     """The array stored at byte `base` of `src`, read lazily."""
     c = Cursor(src, base)
-    try:
-        magic = c.take(6)
-        major = c.take(2)[0]
-    except FormatError:
-        magic, major = b"", 0
+    start = c.take(8)
+    magic, major = start[:6], start[6]
     if magic != MAGIC or major not in (1, 2, 3):
         raise FormatError(f"[load] Invalid header in file {src.name}")
     (n,) = c.unpack("<H" if major == 1 else "<I")
@@ -63,8 +60,8 @@ def read(src, s, base=0):
         raise FormatError(f"[load] Invalid header in file {src.name}") from None
     dtype = _CODES.get(descr[1:]) if len(descr) == 3 else None
     if dtype is None or descr[0] not in "<>|=":
-        raise FormatError(f"[load] Unsupported array protocol type-string {descr!r} in "
-                          f"file {src.name}")
+        raise FormatError(f"[from_str] Unsupported array protocol type-string {descr!r} "
+                          f"in file {src.name}")
     order = "F" if fortran and len(shape) > 1 else "C"
     if descr[0] == ">" and dtype.size > 1:
         order = "swap" if order == "C" else "swapF"
@@ -78,13 +75,17 @@ def read_npz(src, s):
         try:
             z = zipfile.ZipFile(fp)
         except (zipfile.BadZipFile, OSError, EOFError, ValueError):
-            raise FormatError(f"[load] {src.name} is not a valid .npz (zip) file") from None
+            raise FormatError(f"[load_npz] {src.name} is not a valid .npz (zip) file") \
+                from None
         for info in z.infolist():
             name = info.filename
             key = name[:-4] if name.endswith(".npy") else name
             try:
                 data = z.read(info)
             except (zipfile.BadZipFile, OSError, EOFError, ValueError, RuntimeError):
-                raise FormatError(f"[load] {src.name} is corrupt: cannot read {name}") from None
-            out[key] = read(Source(f"{src.name}[{name}]", data=data), s)
+                raise FormatError(f"[load_npz] {src.name} is corrupt: cannot read {name}") \
+                    from None
+            member = Source(f"{src.name}[{name}]", data=data)
+            member.op = "load"  # upstream reads members through a Python stream
+            out[key] = read(member, s)
     return out

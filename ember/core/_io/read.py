@@ -16,10 +16,13 @@ class Source:
     reads from it is evaluated, so renaming or deleting the file after `load` is harmless),
     or a bytes object read eagerly from a file-like object."""
 
-    __slots__ = ("name", "fd", "data", "size", "__weakref__")
+    __slots__ = ("name", "fd", "data", "size", "op", "__weakref__")
 
     def __init__(self, name, fd=None, data=None):
         self.name, self.fd, self.data = name, fd, data
+        # the op named by short-read errors: upstream's generic reader unless the format
+        # reader claims it
+        self.op = "read"
         self.size = os.fstat(fd).st_size if fd is not None else len(data)
 
     def readinto(self, offset, buf):
@@ -27,14 +30,14 @@ class Source:
         n = len(buf)
         if self.data is not None:
             if offset + n > len(self.data):
-                raise FormatError(f"[load] Unexpected end of data in {self.name}.")
+                raise FormatError(f"[{self.op}] Unexpected end of data in {self.name}.")
             buf[:] = self.data[offset:offset + n]
             return
         done = 0
         while done < n:
             got = os.preadv(self.fd, [buf[done:]], offset + done)
             if got <= 0:
-                raise FormatError(f"[load] Unexpected end of file {self.name}: it was "
+                raise FormatError(f"[{self.op}] Unexpected end of file {self.name}: it was "
                                   f"truncated after loading.")
             done += got
 

@@ -6,7 +6,7 @@ import json
 import struct
 
 from ember.core import dtypes as D
-from ember.core._io import FormatError, lazy, raw_numpy
+from ember.core._io import Cursor, FormatError, lazy, raw_numpy
 
 _CODES = {
     "BOOL": D.bool_, "U8": D.uint8, "U16": D.uint16, "U32": D.uint32, "U64": D.uint64,
@@ -14,6 +14,8 @@ _CODES = {
     "BF16": D.bfloat16, "F32": D.float32, "F64": D.float64, "C64": D.complex64,
 }
 _NAMES = {dt: c for c, dt in _CODES.items()}
+# F64 loads (files written by other libraries have it) but, as upstream, does not save
+_SAVE = set(_NAMES) - {D.float64}
 # 8-bit floats have no mlx dtype: upstream hands back their bytes
 _BYTES = {"F8_E4M3"}
 
@@ -24,6 +26,8 @@ def write(f, arrays, metadata):
         head["__metadata__"] = dict(metadata)
     off = 0
     for k, a in arrays.items():
+        if a.dtype not in _SAVE:
+            raise RuntimeError("[save_safetensors] received invalid dtype.")
         n = a.nbytes
         head[k] = {"dtype": _NAMES[a.dtype], "shape": list(a.shape), "data_offsets": [off, off + n]}
         off += n
@@ -38,9 +42,8 @@ def write(f, arrays, metadata):
 def read(src, s):
     """(arrays, metadata) of the file: arrays lazy, metadata a dict of strings."""
     name = src.name
-    if src.size < 8:
-        raise FormatError(f"[load_safetensors] Invalid json header length in file {name}")
-    (n,) = struct.unpack("<Q", src.read(0, 8))
+    (n,) = Cursor(src).unpack("<Q")
+    src.op = "load_safetensors"
     if n > src.size - 8:
         raise FormatError(f"[load_safetensors] The JSON header of {name} is {n} bytes long "
                           f"but the file is only {src.size} bytes. Perhaps an incomplete "
@@ -69,8 +72,8 @@ def read(src, s):
                               f"{name}")
         dtype = D.uint8 if code in _BYTES else _CODES.get(code)
         if dtype is None:
-            raise FormatError(f"[load_safetensors] Unsupported dtype {code} of tensor '{k}' "
-                              f"in file {name}")
+            raise FormatError(f"[safetensor] Unsupported dtype {code} of tensor '{k}' in "
+                              f"file {name}")
         size = 1
         for d in shape:
             size *= d

@@ -46,7 +46,10 @@ def load(file, /, format=None, return_metadata=False, *, stream=None):  # noqa: 
         raise TypeError(f"load(): return_metadata must be a bool, got "
                         f"{type(return_metadata).__name__}.")
     if format is None:
-        name = os.fsdecode(os.fspath(file)) if is_path(file) else getattr(file, "name", None)
+        if is_path(file):
+            name = os.fsdecode(os.fspath(file))
+        else:  # (a file object without a name raises AttributeError, as upstream's does)
+            name = file.name if hasattr(file, "read") else None
         if not isinstance(name, str):
             raise ValueError("[load] Could not infer file format: pass format=... for a "
                              "file-like object without a name")
