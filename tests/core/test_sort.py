@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import ember.core as mx
-from tests.helpers import assert_same, np_of
+from tests.helpers import assert_same, dtype_name, np_of, on_cpu
 
 RNG = np.random.default_rng(11)
 
@@ -277,9 +277,88 @@ def test_empty_and_large_k():
         np.testing.assert_array_equal(np.sort(np_of(got), -1), np.sort(np_of(want), -1))
 
 
-def test_invalid_kth_reads_as_upstream():
-    for m in (mx, mlx):
-        with pytest.raises(ValueError) as e:
-            m.eval(m.partition(m.arange(5), 5))
-        assert str(e.value) == ("[partition] Received invalid kth 5along axis -1 for array "
-                                "with shape: (5)")
+@pytest.mark.parametrize("call", [
+    lambda m: m.partition(m.arange(5), 5),
+    lambda m: m.argpartition(m.arange(5), -6),
+    lambda m: m.partition(m.zeros((2, 3)), 6, axis=None),
+    lambda m: m.partition(m.zeros((2, 3)), 2, axis=0),
+    lambda m: m.argpartition(m.zeros((2, 3)), 6, axis=None),
+    lambda m: m.argpartition(m.zeros((2, 3)), 2, axis=-2),
+    lambda m: m.topk(m.zeros((2, 3)), 7, axis=None),
+    lambda m: m.topk(m.zeros((2, 3)), 3, axis=-2),
+])
+def test_invalid_k_reads_as_upstream(call):
+    with pytest.raises(ValueError) as want:
+        mlx.eval(call(mlx))
+    with pytest.raises(ValueError) as got:
+        mx.eval(call(mx))
+    assert str(got.value) == str(want.value)
+
+
+def _specials(shape, dtype):
+    """Ties, and for floats NaNs (both signs), infinities and signed zeros; complex values
+    with a NaN in either part."""
+    x = _tied(shape, "float32" if dtype in ("float16", "bfloat16") else dtype, nan=False)
+    flat = x.reshape(-1)
+    if not flat.size:
+        return x
+    if dtype in ("float16", "bfloat16", "float32"):
+        for i, v in enumerate([np.nan, np.inf, -np.inf, -0.0, 0.0, -np.nan, -0.0]):
+            flat[(5 * i + 1) % flat.size] = v
+    elif dtype == "complex64":
+        for i, v in enumerate([complex(np.nan, 1), complex(1, np.nan), complex(np.nan, np.nan),
+                               complex(-0.0, 0), complex(np.nan, -2)]):
+            flat[(5 * i + 1) % flat.size] = v
+    return x
+
+
+def _bits(a):
+    """A numpy array whose equality means equal values, NaNs equal, signed zeros unequal."""
+    a = np_of(a)
+    if a.dtype.kind == "c":
+        a = np.stack([a.real, a.imag])
+    if a.dtype.kind == "f":
+        return np.where(np.isnan(a), np.nan, a).view(f"u{a.itemsize}")
+    return a
+
+
+@pytest.mark.parametrize("dtype", ["bool", "int8", "uint16", "int64", "float16", "bfloat16",
+                                   "float32", "complex64"])
+@pytest.mark.parametrize("shape,axis", [((7, 9), -1), ((7, 9), 0), ((3, 4, 5), 1),
+                                        ((3, 4, 5), None), ((3, 0), 1), ((2, 300), -1)])
+@on_cpu
+def test_sort_and_argsort_match_upstream_exactly(dtype, shape, axis):
+    x = RNG.random(shape) > 0.5 if dtype == "bool" else _specials(shape, dtype)
+    e, m = _both(x, dtype)
+    if dtype == "float16":
+        e, m = e.astype(mx.float16), m.astype(mlx.float16)
+    for op in ("sort", "argsort"):
+        got, want = getattr(mx, op)(e, axis=axis), getattr(mlx, op)(m, axis=axis)
+        assert dtype_name(got) == dtype_name(want)
+        np.testing.assert_array_equal(_bits(got), _bits(want), err_msg=op)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "complex64"])
+@pytest.mark.parametrize("k", [1, 4, 9])
+@on_cpu
+def test_topk_and_partition_rank_nans_last(dtype, k):
+    """NaNs (in either part of a complex number) rank above everything and tie: compared
+    are what upstream guarantees, the multisets (NaNs as one value) of topk's output and of
+    each side of the partition, and the element at kth."""
+    x = _specials((5, 9), dtype)
+    e, m = _both(x, dtype)
+    if dtype == "float16":
+        e, m = e.astype(mx.float16), m.astype(mlx.float16)
+
+    def canon(y):
+        y = np_of(y)
+        return np.where(np.isnan(y), complex(np.nan, np.nan) if y.dtype.kind == "c" else np.nan,
+                        y)
+
+    got, want = canon(mx.topk(e, k)), canon(mlx.topk(m, k))
+    np.testing.assert_array_equal(np.sort(got, -1), np.sort(want, -1))
+    kth = 9 - k
+    got, want = canon(mx.partition(e, kth)), canon(mlx.partition(m, kth))
+    np.testing.assert_array_equal(got[:, kth], want[:, kth])
+    for side in (slice(None, kth), slice(kth + 1, None)):
+        np.testing.assert_array_equal(np.sort(got[:, side], -1), np.sort(want[:, side], -1))

@@ -304,6 +304,84 @@ def _cumext(x, ax, op, dt):
     return f(x, ax)
 
 
+_SIGNED_BITS = {2: torch.int16, 4: torch.int32, 8: torch.int64}
+
+
+def _cummin_ties(x, y, ax, breaks=None):
+    """y (cummin of real x) with upstream's choice among tied values, seen in signed zeros:
+    it keeps the earlier one (torch the later), so a run of zero minima takes the sign of
+    the zero that began it (a run also begins where `breaks` is set)."""
+    bits = x.view(_SIGNED_BITS[x.itemsize])
+    if not bits.eq(torch.iinfo(bits.dtype).min).any():  # the bits of -0.0: else no tie shows
+        return y
+    zero = y == 0
+    start = zero & ~_shift(zero, ax, False)
+    if breaks is not None:
+        start |= zero & breaks
+    view = [1] * x.ndim
+    view[ax] = x.shape[ax]
+    pos = torch.arange(x.shape[ax]).view(view)
+    first = torch.where(start, pos, -1).cummax(ax).values.clamp(min=0)
+    return torch.where(zero, x.gather(ax, first), y)
+
+
+def _half_nan_ext(p, x, ax):
+    """cummax/cummin of half x with NaNs, as upstream's: a step with a NaN on either side
+    gives 0, so each NaN restarts the scan from 0 there, as does the step after a NaN first
+    value (which itself stays). `x` runs in scan order; the exclusive scan is the inclusive
+    one of x behind the identity."""
+    n = x.shape[ax]
+    if not p.inclusive:
+        head = torch.full_like(x.narrow(ax, 0, 1), _identity(p.op, p.dtype))
+        x = torch.cat([head, x.narrow(ax, 0, n - 1)], ax)
+    reset = x.isnan()
+    if n > 1:
+        reset.narrow(ax, 1, 1).logical_or_(reset.narrow(ax, 0, 1))
+    z = torch.where(reset, 0, x)
+    # a key ordering first by the restart, then by value (16 bits: sign and magnitude)
+    bits = z.view(torch.int16).to(torch.int32)
+    key = torch.where(bits < 0, -(bits & 0x7FFF), bits)
+    seg = reset.cumsum(ax) << 16
+    if p.op == "cummax":
+        y = z.gather(ax, (seg + key).cummax(ax).indices)
+    else:
+        y = _cummin_ties(z, z.gather(ax, (key - seg).cummin(ax).indices), ax, reset)
+    y.narrow(ax, 0, 1).copy_(x.narrow(ax, 0, 1))
+    return y
+
+
+def _complex_nan_ext(p, x, ax):
+    """cummax/cummin of complex x with NaNs, as upstream's, one step at a time: values
+    compare lexicographically and NaNs never compare, the max keeping the running value
+    only when greater than the new one, the min unless greater. `x` runs in scan order."""
+    src = x.movedim(ax, 0)
+    out = torch.empty_like(src)
+    acc = src[0] if p.inclusive else torch.full_like(src[0], _identity(p.op, p.dtype))
+    out[0] = acc
+    for i, v in enumerate(src[1:] if p.inclusive else src[:-1], 1):
+        gt = (acc.real > v.real) | ((acc.real == v.real) & (acc.imag > v.imag))
+        acc = torch.where(gt, acc, v) if p.op == "cummax" else torch.where(gt, v, acc)
+        out[i] = acc
+    return out.movedim(0, ax)
+
+
+def _np_scan(p, x, ax):
+    """A float16 sum or product by numpy's accumulate, which rounds each step to the dtype
+    as upstream does, for scans too few to step over all at once. (The error of ATen's
+    wider sums, next to upstream's, grows with the length in the half types: float32 and
+    complex64 keep ATen's faster scan, a last bit apart.)"""
+    y = x.resolve_conj().resolve_neg().numpy()
+    if p.reverse:
+        y = np.flip(y, ax)
+    with np.errstate(all="ignore"):
+        out = torch.from_numpy(_NP_STEP[p.op].accumulate(y, axis=ax))
+    if not p.inclusive:
+        out = _shift(out, ax, _identity(p.op, p.dtype))
+        if p.op == "cumsum":  # sums from upstream's +0.0 start are never -0.0
+            out += 0
+    return out.flip(ax) if p.reverse else out
+
+
 def _scan_values(op, x, ax, dt):
     if op == "cumsum":
         if x.dtype is torch.bool:
@@ -315,6 +393,15 @@ def _scan_values(op, x, ax, dt):
         return torch.cumprod(x, ax, dtype=x.dtype)
     if op == "logcumsumexp":
         return torch.logcumsumexp(x, ax)
+    if op == "cummin" and x.is_complex() and x.device.type == "cpu":
+        # upstream keeps the earlier of tied values (signed zeros show it): ranks made
+        # distinct by position, the earlier lower
+        view = [1] * x.ndim
+        view[ax] = n = x.shape[ax]
+        key = _lex_key(x) * n + torch.arange(n).view(view)
+        return x.gather(ax, key.cummin(ax).indices)
+    # (upstream's cummin keeps the earlier of tied values, which only -0.0 against 0.0
+    # shows; checking real inputs for -0.0 doubled the time of every cummin: not done)
     return _cumext(x, ax, op, dt)[0]
 
 
@@ -330,12 +417,11 @@ _TORCH_STEP = {"cumsum": torch.add, "cumprod": torch.mul}
 # independent scans from which a step over all of them beats ATen's scan on a transposed
 # copy (each step costs a call: a few tenths of a microsecond in numpy, over one in torch)
 _STEP_MIN = 256
-_STEP_MIN_HALF = 1024
+_STEP_MIN_HALF = 256
 
 
 def _steps(p, x, ax):
-    """The scan along outer axis `ax` as a loop along it, each step one vector op over all
-    the scans."""
+    """The scan along `ax` as a loop along it, each step one vector op over all the scans."""
     y = x.movedim(ax, 0).contiguous().resolve_conj()
     out = torch.empty_like(y)
     if x.dtype in _HALF:  # (torch's half-precision ops are faster than numpy's)
@@ -352,15 +438,28 @@ def _steps(p, x, ax):
     return out.movedim(0, ax)
 
 
+# CPU cummax/cummin of inputs with NaNs whose results upstream's order of steps shapes
+_NAN_EXT = {torch.float16: _half_nan_ext, torch.bfloat16: _half_nan_ext,
+            torch.complex64: _complex_nan_ext}
+
+
 @register(SC.Scan)
 def _scan(p, x):
     ax = p.axis % x.ndim if x.ndim else p.axis
     # (elsewhere ATen's scan, as accurate but not bit-identical, is faster: along the last
-    # axis the exact sums would need a transposed copy, and few scans pay a call per step)
+    # axis the exact sums need a transposed copy, worth it for the half types' larger
+    # differences, and few scans pay a call per step)
     if (x.dtype in _STEPWISE.get(p.op, ()) and x.device.type == "cpu" and x.ndim > 1
-            and ax != x.ndim - 1
+            and (ax != x.ndim - 1 or x.dtype in _HALF)
             and x.numel() >= (_STEP_MIN_HALF if x.dtype in _HALF else _STEP_MIN) * x.shape[ax] > 0):
         return _steps(p, x, ax)
+    if x.device.type == "cpu" and x.numel():
+        if x.dtype is torch.float16 and p.op in _NP_STEP:
+            return _np_scan(p, x, ax)
+        nan_ext = _NAN_EXT.get(x.dtype) if p.op in ("cummax", "cummin") else None
+        if nan_ext is not None and bool(x.isnan().any()):
+            y = nan_ext(p, x.flip(ax) if p.reverse else x, ax)
+            return y.flip(ax) if p.reverse else y
     moved = ax != x.ndim - 1 and x.device.type == "cpu" and x.numel() >= _MOVE_MIN
     if moved:
         # ATen's CPU scans along an outer axis step through memory with a stride per

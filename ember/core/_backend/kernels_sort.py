@@ -2,7 +2,7 @@
 
 Sorts are stable and ascending with NaNs last (torch's order). uint64 is stored as int64
 bits, so it is sorted with the sign bit flipped; complex numbers sort by real part, then
-imaginary part, as upstream.
+imaginary part, with NaNs (in either part) last, as upstream.
 """
 
 import torch
@@ -16,9 +16,18 @@ _SIGN = -(2 ** 63)
 def _argsort(p, x):
     axis = p.axis
     if x.is_complex():
+        nan = None
+        if not x.is_cuda:
+            # upstream ranks a NaN in either part last, all such values tied
+            nan = x.isnan()
+            x = torch.where(nan, 0, x)
         by_imag = torch.sort(x.imag, dim=axis, stable=True).indices
         by_real = torch.sort(x.real.gather(axis, by_imag), dim=axis, stable=True).indices
-        return by_imag.gather(axis, by_real)
+        perm = by_imag.gather(axis, by_real)
+        if nan is None:
+            return perm
+        last = torch.sort(nan.gather(axis, perm).view(torch.uint8), dim=axis, stable=True)
+        return perm.gather(axis, last.indices)
     if p.u64:
         x = torch.bitwise_xor(x, _SIGN)
     elif x.is_cuda and x.is_floating_point():

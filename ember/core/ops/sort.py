@@ -98,9 +98,10 @@ def argsort(a, /, axis=-1, *, stream=None):
 def _kth(a, kth, ax, axis, op):
     n = a._shape[ax]
     if not -n <= kth < n:
-        # (upstream's words, with no space after kth)
-        raise ValueError(f"[{op}] Received invalid kth {kth}along axis {axis} for array "
-                         f"with shape: {_fmt(a._shape)}")
+        # (upstream's words: partition's lack the space after kth; axis=None reads as 0)
+        sp = "" if op == "partition" else " "
+        raise ValueError(f"[{op}] Received invalid kth {kth}{sp}along axis {axis or 0} for "
+                         f"array with shape: {_fmt(a._shape)}")
     return kth % n
 
 
@@ -122,7 +123,7 @@ def topk(a, /, k, axis=-1, *, stream=None):
     k = _int(k, "topk")
     s, a, ax = _prep(a, axis, "topk", stream)
     if not 0 <= k <= a._shape[ax]:
-        raise ValueError(f"[topk] Received invalid k={k} along axis {axis} for array with "
+        raise ValueError(f"[topk] Received invalid k={k} along axis {axis or 0} for array with "
                          f"shape: {_fmt(a._shape)}")
     shape = a._shape[:ax] + (k,) + a._shape[ax + 1:]
     return node(shape, a._dtype, TopK(k, ax, a._dtype is D.uint64), (a,), s)

@@ -20,7 +20,7 @@ def _S():
 
 class _AxisOp(Primitive):
     """A primitive acting along one non-negative `axis`; `u64` marks uint64 input, whose
-    storage (int64 bits) does not order like its values."""
+    storage (int64 bits) does not order like its values. Parameters end with these two."""
 
     __slots__ = ("axis", "u64")
 
@@ -31,7 +31,8 @@ class _AxisOp(Primitive):
         return (self.axis, self.u64)
 
     def _shifted(self):
-        return type(self)(self.axis + 1, self.u64)
+        *lead, axis, u64 = self.params()
+        return type(self)(*lead, axis + 1, u64)
 
     def vmap(self, inputs, axes):
         x = to_front(inputs[0], axes[0])
@@ -39,17 +40,19 @@ class _AxisOp(Primitive):
 
 
 class Sort(_AxisOp):
+    """Derivatives move values by the indices the sort picks, which `_arg` (the index
+    primitive of the same parameters) gives."""
+
     __slots__ = ()
     name = "Sort"
 
     def _indices(self, x):
-        return _S().apply(ArgSort(self.axis, self.u64), x)
+        return _S().apply(self._arg(*self.params()), x)
 
     def vjp(self, primals, cotangents, argnums, outputs):
         x = primals[0]
-        perm = self._indices(x)
-        rank = _S().invert(perm, x.shape[self.axis], self.axis)
-        return [_S().gather(cotangents[0], rank, self.axis)]
+        inv = _S().invert(self._indices(x), x.shape[self.axis], self.axis)
+        return [_S().gather(cotangents[0], inv, self.axis)]
 
     def jvp(self, primals, tangents, argnums):
         return [_S().gather(tangents[0], self._indices(primals[0]), self.axis)]
@@ -83,24 +86,8 @@ class Partition(Sort):
     def params(self):
         return (self.kth, self.axis, self.u64)
 
-    def _shifted(self):
-        return type(self)(self.kth, self.axis + 1, self.u64)
 
-    def _indices(self, x):
-        return _S().apply(ArgPartition(self.kth, self.axis, self.u64), x)
-
-
-class ArgPartition(Partition):
-    """The indices (uint32) that gather x into Partition's output."""
-
-    __slots__ = ()
-    name = "ArgPartition"
-    # indices: zero derivatives, as ArgSort's
-    vjp = ArgSort.vjp
-    jvp = ArgSort.jvp
-
-
-class TopK(_AxisOp):
+class TopK(Sort):
     """The k largest along `axis`, in ascending order."""
 
     __slots__ = ("k",)
@@ -113,19 +100,14 @@ class TopK(_AxisOp):
     def params(self):
         return (self.k, self.axis, self.u64)
 
-    def _shifted(self):
-        return TopK(self.k, self.axis + 1, self.u64)
 
-    def _indices(self, x):
-        return _S().apply(ArgTopK(self.k, self.axis, self.u64), x)
+# indices: zero derivatives, as ArgSort's
+class ArgPartition(Partition):
+    """The indices (uint32) that gather x into Partition's output."""
 
-    def vjp(self, primals, cotangents, argnums, outputs):
-        x = primals[0]
-        inv = _S().invert(self._indices(x), x.shape[self.axis], self.axis)
-        return [_S().gather(cotangents[0], inv, self.axis)]
-
-    def jvp(self, primals, tangents, argnums):
-        return [_S().gather(tangents[0], self._indices(primals[0]), self.axis)]
+    __slots__ = ()
+    name = "ArgPartition"
+    vjp, jvp = ArgSort.vjp, ArgSort.jvp
 
 
 class ArgTopK(TopK):
@@ -133,15 +115,10 @@ class ArgTopK(TopK):
 
     __slots__ = ()
     name = "ArgTopK"
+    vjp, jvp = ArgSort.vjp, ArgSort.jvp
 
-    def _shifted(self):
-        return ArgTopK(self.k, self.axis + 1, self.u64)
 
-    def vjp(self, primals, cotangents, argnums, outputs):
-        return [O.zeros_like(primals[0])]
-
-    def jvp(self, primals, tangents, argnums):
-        return [O.zeros_like(_S().apply(self, primals[0]))]
+Sort._arg, Partition._arg, TopK._arg = ArgSort, ArgPartition, ArgTopK
 
 
 class GatherAxis(Primitive):
