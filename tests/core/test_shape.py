@@ -181,6 +181,35 @@ CASES = [
     "m.trace(a.astype(m.float32) + 0.7, dtype=m.int8)", "m.trace(v)", "m.trace(b, 0, 1, 1)",
     "m.trace(b, 0, 0, 5)", "m.trace(b, 0, -5, 1)", "m.trace(a, 5)", "m.trace(a.astype(m.int8), 5)",
     "m.trace([[1.0, 2.0]])",
+    # an array for a list of arrays, one array
+    "m.concatenate([z])", "m.concatenate([a], 5)", "m.concatenate([z], None)",
+    "m.concatenate(b, 1)", "m.concatenate(b, None)", "m.concatenate(v)", "m.concatenate(e)",
+    "m.concatenate(z)", "m.stack(b, 1)", "m.stack(v)", "m.stack(e)", "m.stack(z)",
+    "m.pad(a, pad_width=1, mode='edge')",
+    # shapes and ints as upstream's binding converts them (int32)
+    "m.unflatten(a, 1, 3)", "m.unflatten(a, 1, (2**31,))", "m.broadcast_to(a, (2.0, 3))",
+    "m.broadcast_to(a, (np.float32(2), 3))", "m.broadcast_to(a, (2**31, 2, 3))",
+    "m.broadcast_to(a, m.array([2, 3]))", "m.broadcast_to(a, (True, 2, 3))",
+    "m.roll(a, 2**31)", "m.roll(a, 2**31 - 1)", "m.roll(a, 1, 2**31)", "m.tile(a, 2**31)",
+    "m.repeat(a, 2**31)", "m.repeat(a, 2, 2**31)", "m.pad(a, 2**31)", "m.pad(a, (1, 2**31))",
+    "m.flatten(a, 2**31)", "m.flatten(a, 0, 2**31)", "m.squeeze(a, 2**31)",
+    "m.expand_dims(a, (2**31,))", "m.transpose(a, (2**31, 0))", "m.swapaxes(a, 2**31, 0)",
+    "m.moveaxis(a, 2**31, 0)", "m.diagonal(a, 2**31)", "m.diagonal(a, 0, 2**31, 1)",
+    "m.diag(a, 2**31)", "m.trace(a, 2**31)", "m.split(a, 2, 2**31)",
+    "m.concatenate([a, a], 2**31)", "m.concatenate([a], 2**31)", "m.stack([a, a], 2**31)",
+    "m.unstack(a, axis=2**31)", "m.flip(a, 2**31)", "m.unflatten(a, 2**31, (3,))",
+    "m.unflatten(a, -3, (3,))", "m.transpose(b, (0, 1, -4))",
+    # 0-d arrays as ints
+    "m.squeeze(m.zeros((1, 2, 1)), m.array(0))", "m.squeeze(m.zeros((1, 2)), m.array(0.0))",
+    "m.expand_dims(a, m.array(0))", "m.tile(a, m.array(2))", "m.roll(a, m.array(1))",
+    "m.roll(a, 1, m.array(0))", "m.flip(a, m.array(0))", "m.pad(a, [m.array(1), 2])",
+    "m.pad(a, [(m.array(1), 2), (0, 1)])", "m.repeat(a, m.array(2.0))",
+    "m.repeat(a, m.array(2), m.array(1))", "m.diag(v, m.array(1))",
+    # pad: widths as arrays, the mode's type, constants beyond int64
+    "m.pad(a, m.array(1))", "m.pad(a, m.array([1, 2]))", "m.pad(a, m.array([[1, 2], [0, 1]]))",
+    "m.pad(a, m.array([1.5]))", "m.pad(a, 1, mode=None)", "m.pad(a, 1, constant_values=2**63)",
+    "m.pad(f, 1, constant_values=-2**64)", "m.pad(a > 2, 1, constant_values=2**32)",
+    "m.pad(a > 2, 1, constant_values=-2**63)", "m.pad(a > 2, 1, constant_values=2**40 + 1)",
     # contiguous
     "m.contiguous(a)", "m.contiguous(a.T, True)", "m.contiguous(b.T)", "m.contiguous(1.0)",
     "m.contiguous(z)",
@@ -400,7 +429,12 @@ def test_split_takes_what_upstream_takes(ios):
     "m.flatten(m.ones((2, 3)), 5)", "m.flatten(m.ones((2, 3)), -5, -6)",
     "m.flatten(m.ones((2, 3)), 1, 0)", "m.flatten(m.ones((2, 3)), 0, 9)",
     "m.flatten(m.ones((2, 3)), -9, 0)", "m.pad(m.arange(3), -1)", "m.pad(m.arange(3), [(0, -1)])",
-    "m.pad(m.ones((2, 2)), [(0, 1)] * 3)",
+    "m.pad(m.ones((2, 2)), [(0, 1)] * 3)", "m.broadcast_to(m.ones((2, 3)), (2, 1))",
+    "m.broadcast_to(m.zeros((0, 2)), (1, 2))", "m.tile(m.ones((2, 3)), [1, -1])",
+    "m.pad(m.arange(3).astype(m.uint8), 1, constant_values=-1)",
+    "m.pad(m.arange(3), 1, constant_values=2**31)", "m.pad(m.arange(3), 1, constant_values=[1])",
+    "m.unflatten(m.ones((2, 3)), -3, (3,))", "m.unflatten(m.ones((2, 3)), 1, (-1, 4))",
+    "m.unflatten(m.ones((2, 3)), 1, (-2, -1))", "m.transpose(m.ones((2, 3, 4)), (0, 1, -4))",
 ])
 def test_shape_errors_read_as_upstream(expr):
     def run(m):
@@ -415,6 +449,36 @@ def test_shape_errors_read_as_upstream(expr):
         assert got == want
     else:
         np.testing.assert_array_equal(got, want)
+
+
+_DTYPES = ["bool_", "uint8", "uint16", "uint32", "uint64", "int8", "int16", "int32", "int64",
+           "float16", "bfloat16", "float32", "float64", "complex64"]
+
+
+def _bits(x, m):
+    """dtype, shape and bytes of array `x` of module `m` (bfloat16 as its bits)."""
+    if x.dtype == m.bfloat16:
+        x = x.view(m.uint16)
+    return str(x.dtype).split(".")[-1], tuple(x.shape), np.array(x).tobytes()
+
+
+@pytest.mark.parametrize("value", [
+    "7", "-1", "2.5", "-2.5", "True", "300", "2**31", "-2**31 - 1", "2**32", "-2**63", "1e10",
+    "-1e10", "-3e9", "16777217.0", "1e40", "-0.0", "float('nan')", "-float('nan')",
+    "float('-inf')", "1 + 2j", "m.array(2.5)", "m.array(-3, m.int8)", "m.array(70000.5)",
+    "m.array([2.5, 1])", "np.float16(3.5)", "np.uint8(250)"])
+@pytest.mark.parametrize("dtype", _DTYPES)
+def test_pad_constant_bits_match_upstream(dtype, value):
+    """The padding value converted to each dtype as upstream converts it, bit for bit
+    (NaN payloads, wrap-around of floats into unsigned types included)."""
+    def run(m):
+        x = m.array(np.arange(4).reshape(2, 2)).astype(getattr(m, dtype))
+        try:
+            out = m.pad(x, [(1, 0), (0, 1)], constant_values=eval(value, {"m": m, "np": np}))
+            return _bits(out, m)
+        except Exception as e:  # noqa: BLE001 - compared below
+            return type(e)
+    assert run(mx) == run(mlx)
 
 
 @pytest.mark.parametrize("case", ["concatenate", "stack", "tile", "repeat", "pad", "pad_complex",

@@ -38,6 +38,7 @@ __all__ = ["reshape", "flatten", "unflatten", "squeeze", "expand_dims", "transpo
            "unstack", "repeat", "tile", "pad", "flip", "roll", "atleast_1d", "atleast_2d",
            "atleast_3d", "diagonal", "diag", "trace", "contiguous"]
 
+_INT32_MIN, _INT32_MAX = -2 ** 31, 2 ** 31 - 1
 _OOB = "Axis {} is out of bounds for array with {} dimensions."
 _INVALID = "Invalid axis {} for array with {} dimensions."
 
@@ -86,30 +87,43 @@ def _listed(a, s, op):
 
 
 def _int(v, op, what="axis"):
-    if type(v) is int:
-        return v
-    # a bool is an int for upstream's binding too
-    if not hasattr(v, "__index__"):
-        raise TypeError(f"[{op}] Expected an integer {what}, got {type(v).__name__}.")
-    try:
-        return operator.index(v)
-    except TypeError:
-        raise TypeError(f"[{op}] Expected an integer {what}, got {type(v).__name__}.") from None
+    """An int argument as upstream's binding takes it: anything with __index__ (bools too)
+    that fits in an int32; a TypeError otherwise."""
+    if type(v) is not int:
+        if not hasattr(v, "__index__"):
+            raise TypeError(f"[{op}] Expected an integer {what}, got {type(v).__name__}.")
+        try:
+            v = operator.index(v)
+        except TypeError:
+            raise TypeError(f"[{op}] Expected an integer {what}, got {type(v).__name__}.") \
+                from None
+    if not _INT32_MIN <= v <= _INT32_MAX:
+        raise TypeError(f"[{op}] The {what} {v} does not fit in 32 bits.")
+    return v
 
 
 def _is_int(v):
-    # (a numpy array has __index__ too, but one with dimensions is a sequence of ints)
-    return type(v) is int or (not isinstance(v, array) and hasattr(v, "__index__")
-                              and not getattr(v, "ndim", 0))
+    # (arrays have __index__ too, but one with dimensions is a sequence of ints)
+    return type(v) is int or (hasattr(v, "__index__") and not getattr(v, "ndim", 0))
 
 
 def _axis(axis, n, op, msg=_OOB):
     """Axis normalised to [0, n); IndexError (as upstream) when out of range."""
-    if type(axis) is not int:
+    if type(axis) is not int or axis < -n or axis >= n:
         axis = _int(axis, op)
-    if axis < -n or axis >= n:
-        raise IndexError(f"[{op}] " + msg.format(axis, n))
+        if axis < -n or axis >= n:
+            raise IndexError(f"[{op}] " + msg.format(axis, n))
     return axis + n if axis < 0 else axis
+
+
+def _shifted(axis, n, op, msg):
+    """_axis, for ops whose message names a negative axis after adding the rank to it."""
+    axis = _int(axis, op)
+    if axis < 0:
+        axis += n
+    if not 0 <= axis < n:
+        raise IndexError(f"[{op}] " + msg.format(axis, n))
+    return axis
 
 
 def _ints(seq, op, what="axis"):
@@ -148,10 +162,13 @@ def _promote(xs, s):
 
 # -- reshaping -------------------------------------------------------------------------
 
-_INT32_MIN, _INT32_MAX = -2 ** 31, 2 ** 31 - 1
 _M64 = (1 << 64) - 1
 _RESHAPE_SIG = ("reshape(a: array, /, shape: Sequence[int], *, stream: StreamOrDevice = None) "
                 "-> array")
+_UNFLATTEN_SIG = ("unflatten(a: array, /, axis: int, shape: Sequence[int], *, stream: "
+                  "StreamOrDevice = None) -> array")
+_BROADCAST_SIG = ("broadcast_to(a: scalar | array, /, shape: Sequence[int], *, stream: "
+                  "StreamOrDevice = None) -> array")
 _SPLIT_SIG = ("split(a: array, /, indices_or_sections: int | Sequence[int], axis: int = 0, *, "
               "stream: StreamOrDevice = None) -> array")
 
@@ -173,19 +190,25 @@ def _bound_int(v):
         return None
 
 
-def _infer_shape(shape, size, op):
+def _dims(shape, op, sig):
+    """A shape argument as upstream's binding converts it: a sequence of int32s."""
     if _not_sequence(shape):
-        raise binding_error("reshape", _RESHAPE_SIG)
+        raise binding_error(op, sig)
     dims = []
     for d in shape:
         if type(d) is not int:
             d = _bound_int(d)
             if d is None:
-                raise binding_error("reshape", _RESHAPE_SIG)
+                raise binding_error(op, sig)
         if d < _INT32_MIN or d > _INT32_MAX:
             raise OverflowError(f"Integer value {d} is outside the supported range "
                                 f"[-2147483648, 2147483647].")
         dims.append(d)
+    return dims
+
+
+def _infer_shape(shape, size, op):
+    dims = _dims(shape, "reshape", _RESHAPE_SIG)
     # upstream multiplies the known dimensions as size_t and divides the size by that product
     # for the inferred one: the shape in its error message is the one after inference
     known, infer = 1, -1
@@ -240,16 +263,16 @@ def flatten(a, /, start_axis=0, end_axis=-1, *, stream=None):
 def unflatten(a, /, axis, shape, *, stream=None):
     s = resolve(stream)
     a = _arr(a, s, "unflatten")
-    ax = _axis(axis, a.ndim, "unflatten", "Invalid axes {} for array with {} dimensions.")
-    shape = _ints(shape, "unflatten", "dimension")
+    ax = _shifted(axis, a.ndim, "unflatten", "Invalid axes {} for array with {} dimensions.")
+    shape = tuple(_dims(shape, "unflatten", _UNFLATTEN_SIG))
     if not shape:
         raise ValueError("[unflatten] Shape to unflatten to cannot be empty.")
     size = a._shape[ax]
     if shape.count(-1) > 1:
         raise ValueError("[Unflatten] Can only infer one dimension.")
     if -1 in shape:
-        known = _prod(d for d in shape if d != -1)
-        if known and size % known == 0:
+        known = _prod(d for d in shape if d != -1) & _M64  # (as upstream: a size_t product)
+        if known:
             shape = tuple(size // known if d == -1 else d for d in shape)
     if any(d < 0 for d in shape) or _prod(shape) != size:
         raise ValueError(f"[Unflatten] Cannot unflatten axis {ax} with size {size} into shape "
@@ -348,8 +371,8 @@ def transpose(a, /, axes=None, *, stream=None):
         if len(axes) != n:
             raise ValueError(f"[transpose] Received {len(axes)} axes for array with {n} "
                              "dimensions.")
-        axes = tuple(_axis(ax, n, "transpose", "Invalid axis ({}) for array with {} "
-                           "dimensions.") for ax in axes)
+        axes = tuple(_shifted(ax, n, "transpose", "Invalid axis ({}) for array with {} "
+                              "dimensions.") for ax in axes)
         if len(set(axes)) != n:
             raise ValueError("[transpose] Repeat axes not allowed.")
         if type(given) is tuple and all(type(v) is int for v in given):
@@ -413,25 +436,20 @@ def broadcast_to(a, /, shape, *, stream=None):
         a = as_operand(a, s)
     elif a._stream.device is not s.device:
         a = to_device(a, s)
-    if type(shape) is not tuple:
-        if isinstance(shape, (int, array)) or not hasattr(shape, "__iter__"):
-            raise TypeError("[broadcast_to] Expected a sequence of ints for the shape, got "
-                            f"{type(shape).__name__}.")
-        shape = tuple(shape)
+    # ((2.0, 3) equals (2, 3) but upstream refuses it)
+    if type(shape) is not tuple or not all(type(d) is int for d in shape):
+        shape = tuple(_dims(shape, "broadcast_to", _BROADCAST_SIG))
     if shape == a._shape:
         return fresh(a)
-    shape = tuple(d if type(d) is int else _int(d, "broadcast_to", "dimension") for d in shape)
-    if any(d < 0 for d in shape):
-        raise ValueError("[broadcast_to] Negative dimensions not allowed.")
-    # (upstream's messages: the first has no op name, the second is broadcast_shapes')
-    if len(shape) < a.ndim:
+    for d in shape:
+        if d < 0:
+            raise ValueError("[broadcast_to] Negative dimensions not allowed.")
+        if d > _INT32_MAX:
+            _dims(shape, "broadcast_to", _BROADCAST_SIG)  # (raises upstream's OverflowError)
+    # (upstream's words, without the op's name, where the shapes broadcast to another one)
+    if broadcast_pair(a._shape, shape, "broadcast_shapes") != shape:
         raise ValueError(f"Cannot broadcast array of shape {_fmt(a._shape)} "
                          f"into shape {_fmt(shape)}.")
-    if broadcast_pair(a._shape, shape, "broadcast_shapes") != shape:
-        raise ValueError(f"[broadcast_shapes] Shapes {_fmt(a._shape)} and {_fmt(shape)} cannot "
-                         "be broadcast.")
-    if shape == a._shape:
-        return fresh(a)
     return node(shape, a._dtype, Broadcast(shape), (a,), s)
 
 
@@ -447,6 +465,8 @@ def broadcast_arrays(*arrays, stream=None):
 # -- joining and splitting -------------------------------------------------------------
 
 def _array_list(arrays, s, op):
+    if isinstance(arrays, array) and arrays.ndim:
+        return list(unstack(arrays, stream=s))  # upstream takes it as a sequence of arrays
     if not isinstance(arrays, (list, tuple)):
         raise TypeError(f"[{op}] Expected a list or tuple of arrays, got "
                         f"{type(arrays).__name__}.")
@@ -461,6 +481,9 @@ def concatenate(arrays, axis=0, *, stream=None):
     if axis is None:
         xs = [_reshaped(x, (x.size,), s) for x in xs]
         axis = 0
+    if len(xs) == 1:  # (upstream checks no axis against a single array)
+        _int(axis, "concatenate")
+        return fresh(xs[0])
     n = xs[0].ndim
     ax = _axis(axis, n, "concatenate")  # against the first array, before the others' ranks
     for x in xs[1:]:
@@ -477,8 +500,6 @@ def concatenate(arrays, axis=0, *, stream=None):
                              "except for the concatenation axis. However, the provided shapes "
                              f"are {shapes}, and the concatenation axis is {ax}.")
     xs = _promote(xs, s)
-    if len(xs) == 1:
-        return fresh(xs[0])
     shape = ref[:ax] + (sum(x._shape[ax] for x in xs),) + ref[ax + 1:]
     return node(shape, xs[0]._dtype, Concatenate(ax), tuple(xs), s)
 
@@ -589,7 +610,7 @@ def tile(a, reps, /, *, stream=None):
     sh = (1,) * (n - a.ndim) + a._shape
     reps = (1,) * (n - len(reps)) + reps
     if any(r < 0 for r in reps):
-        raise ValueError("[tile] Negative dimensions not allowed.")
+        raise ValueError("[broadcast_to] Negative dimensions not allowed.")  # (upstream's)
     if all(r == 1 for r in reps):
         return _reshaped(a, sh, s)
     split_shape, tiled, out = [], [], []
@@ -614,8 +635,9 @@ _PAD_MODES = ("constant", "edge", "reflect", "symmetric")
 def _pad_widths(pw, n):
     bad = TypeError("[pad] pad_width must be an int, a tuple of one or two ints, or a list "
                     "of (before, after) pairs.")
-    if isinstance(pw, np.ndarray) and pw.ndim and pw.dtype.kind in "biu":
-        pw = pw.tolist()  # (a numpy array of ints is a sequence as upstream reads it)
+    if isinstance(pw, np.ndarray) and pw.ndim and pw.dtype.kind in "biu" \
+            or isinstance(pw, array) and pw.dtype.kind in "biu":
+        pw = pw.tolist()  # (an array of ints is a sequence or an int as upstream reads it)
     if _is_int(pw):
         pairs = [(_int(pw, "pad"),) * 2]
     elif isinstance(pw, (list, tuple)):
@@ -646,16 +668,21 @@ def _pad_widths(pw, n):
 def _pad_value(v, dt):
     """Python scalar `v` as the storage value of dtype `dt` (None: let astype convert it)."""
     k = dt.kind
+    if type(v) is int and not -2 ** 63 <= v < 2 ** 63:
+        raise RuntimeError(f"[pad] Cannot convert {v} to a 64-bit integer.")  # (as upstream)
     if k == "b":
-        return bool(v)
+        # upstream converts an int to bool through its low 32 bits
+        return bool(v & 0xFFFFFFFF) if isinstance(v, int) else bool(v)
     if k == "c":
-        return complex(v)
+        with np.errstate(over="ignore"):
+            return complex(np.complex64(v))
     if isinstance(v, complex):
         v = v.real
     if k == "f":
         with np.errstate(over="ignore"):
             if dt is D.float16:
-                return float(np.float16(v))
+                # (a NaN through astype, whose half NaN has upstream's bits)
+                return float(np.float16(v)) if v == v else None
             return float(v) if dt is D.float64 else float(np.float32(v))
     bits = 8 * dt.size
     if isinstance(v, int):  # bools and ints convert exactly, or not at all
@@ -664,11 +691,17 @@ def _pad_value(v, dt):
         if dt is D.uint64:
             lo, hi = -2 ** 63, 2 ** 64 - 1
         if not lo <= v <= hi:
-            raise ValueError(f"[pad] Converting {v} to {dt.name} would result in overflow.")
-    elif math.isfinite(v) and abs(v) < 2 ** 31:
-        v = int(v)
-    else:
-        return None
+            # (upstream's words, without the op's name)
+            raise ValueError(f"Converting {v} to {dt.name} would result in overflow.")
+    else:  # a float: a float32 first, as upstream makes it an array of one
+        with np.errstate(over="ignore"):
+            v = float(np.float32(v))
+        if math.isfinite(v) and abs(v) < 2 ** 31:
+            v = int(v)
+        elif dt is D.uint32:  # (upstream's cast goes through int64: 0 where that fails)
+            v = int(v) if math.isfinite(v) and abs(v) < 2 ** 63 else 0
+        else:
+            return None
     v &= (1 << bits) - 1
     if k == "i" and v >= 1 << (bits - 1) or dt is D.uint64 and v >= 1 << 63:
         v -= 1 << bits
@@ -679,6 +712,8 @@ def pad(a, pad_width, mode="constant", constant_values=0, *, stream=None):
     s = resolve(stream)
     a = _arr(a, s, "pad")
     widths = _pad_widths(pad_width, a.ndim)
+    if not isinstance(mode, str):
+        raise TypeError(f"[pad] Expected a str mode, got {type(mode).__name__}.")
     if mode not in _PAD_MODES:
         raise ValueError(f"Invalid padding mode ({mode}) passed to pad")  # (upstream's words)
     if not any(lo or hi for lo, hi in widths):
@@ -699,7 +734,7 @@ def pad(a, pad_width, mode="constant", constant_values=0, *, stream=None):
         if value is not None:
             return node(shape, dt, Pad(widths, "constant", value), (a,), s)
     if isinstance(v, (list, tuple)):
-        raise ValueError(f"[pad] Invalid type {type(v).__name__} for constant_values.")
+        raise ValueError(f"Invalid type {type(v).__name__} received in array initialization.")
     from ember.core.ops._base import as_array
     from ember.core.ops.elementwise import astype
     c = astype(as_array(v, s), dt, s)
