@@ -517,3 +517,18 @@ def test_large_outputs_through_the_buffer_cache_match_upstream(case):
     for g in got:
         assert g.dtype == want.dtype and g.shape == want.shape
         np.testing.assert_array_equal(g, want)
+
+
+@pytest.mark.parametrize("args", [(), (2, 3), ((2.0,),), ((2,), [1.5]), ((2,), (3,)),
+                                  ((2, 1), (1, 3)), ([2], (1,)), ((2,), ()), ((2,), 3),
+                                  (3, (2,)), ((True,),)])
+def test_broadcast_shapes_as_upstream(args):
+    try:
+        want = mlx.broadcast_shapes(*args)
+    except Exception as e:  # noqa: BLE001 - the same error type is the point
+        with pytest.raises(type(e)) as got:
+            mx.broadcast_shapes(*args)
+        if str(e).startswith("["):
+            assert str(got.value) == str(e)
+        return
+    assert mx.broadcast_shapes(*args) == want

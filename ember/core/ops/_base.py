@@ -118,12 +118,15 @@ def broadcast_pair(a, b, op="broadcast_shapes"):
     return _broadcast2(a, b, op)
 
 
-def _shape_arg(s):
+def _shape_arg(s, first):
     if isinstance(s, np.ndarray):  # a sequence of ints to upstream's binding, if it is one
         if s.ndim != 1 or s.dtype.kind not in "iu":
             raise RuntimeError("[broadcast_shapes] Expected a shape as a sequence of ints.")
         return s.tolist()
-    if not isinstance(s, (tuple, list)):
+    if not isinstance(s, (tuple, list)) or not all(
+            isinstance(d, (int, np.integer)) for d in s):
+        if first:  # (upstream's binding casts the first shape in C++, and that fails)
+            raise RuntimeError("[broadcast_shapes] Expected a shape as a sequence of ints.")
         raise ValueError("[broadcast_shapes] Expects a sequence of shapes (tuple or list of "
                          "ints).")
     return s
@@ -138,8 +141,8 @@ def float_like(v):
 
 def broadcast_shapes(*shapes):
     if not shapes:
-        raise ValueError("[broadcast_shapes] No input shapes provided.")
-    shapes = [_shape_arg(s) for s in shapes]
+        raise ValueError("[broadcast_shapes] Must provide at least one shape.")
+    shapes = [_shape_arg(s, i == 0) for i, s in enumerate(shapes)]
     out = tuple(shapes[0])
     for s in shapes[1:]:
         out = broadcast_pair(out, tuple(s), "broadcast_shapes")
