@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import ember.core as mx
-from tests.helpers import assert_same
+from tests.helpers import assert_same, on_cpu
 
 NAN, INF = float("nan"), float("inf")
 
@@ -410,3 +410,16 @@ def test_non_array_operands_raise_upstreams_binding_error(call):
             eval(call, {"m": m})  # noqa: S307 - the calls written above
         msgs.append(str(err.value).split("\n")[:2])
     assert msgs[1] == msgs[0]
+
+
+@pytest.mark.parametrize("make", [
+    lambda m, v: m.array(v, m.float16), lambda m, v: m.full((3,), v, m.float16),
+    lambda m, v: m.where(m.array([True, False]), v, m.zeros((2,), m.float16)),
+    lambda m, v: m.pad(m.zeros((1,), m.float16), 1, constant_values=v),
+    lambda m, v: m.array(v, m.bfloat16)])
+@pytest.mark.parametrize("v", [float("nan"), -float("nan")])
+@on_cpu
+def test_half_nan_constants_have_upstreams_bits(make, v):
+    got = np.array(make(mx, v).view(mx.uint16))
+    want = np.array(make(mlx, v).view(mlx.uint16))
+    np.testing.assert_array_equal(got, want)

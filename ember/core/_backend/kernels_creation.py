@@ -20,7 +20,9 @@ def tensor_from_dlpack(x):
 
 @register(C.Full)
 def _full(p):
-    if p.dtype not in WRAP:
+    # (a float16 NaN on the CPU takes upstream's bits from `_scalar_tensor`)
+    if p.dtype not in WRAP and not (p.dtype.name == "float16" and p.value != p.value
+                                    and p.tdevice.type == "cpu"):
         try:
             return torch.full(p.shape, p.value, dtype=TORCH[p.dtype], device=p.tdevice)
         except (RuntimeError, TypeError):  # torch refuses values it would overflow
