@@ -4,6 +4,7 @@ import functools
 
 import mlx.core as mlx
 import numpy as np
+import pytest
 
 import ember.core as mx
 
@@ -79,3 +80,28 @@ def on_cpu(fn):
         with mx.stream(mx.cpu):
             return fn(*args, **kwargs)
     return run
+
+
+def sample_of(rng, shape, dt):
+    """Random numpy values of dtype name `dt` (bfloat16 as float32): integers over their
+    whole range, floats spread to +-100s."""
+    if dt == "bool_":
+        return rng.integers(0, 2, shape).astype(bool)
+    if dt.startswith(("uint", "int")):
+        info = np.iinfo(dt)
+        return rng.integers(info.min, info.max, shape, dtype=dt, endpoint=True)
+    if dt == "complex64":
+        return (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)).astype(dt)
+    return (rng.standard_normal(shape) * 100).astype("float32" if dt == "bfloat16" else dt)
+
+
+def raises_like(fe, fm, exc=Exception, same_message=False):
+    """Upstream's `fm()` raises `exc`, and Ember's `fe()` raises exactly the same type
+    (and, with `same_message`, the same message)."""
+    with pytest.raises(exc) as up:
+        fm()
+    with pytest.raises(up.type) as ours:
+        fe()
+    assert ours.type is up.type, f"{ours.type} is not {up.type}"
+    if same_message:
+        assert str(ours.value) == str(up.value)

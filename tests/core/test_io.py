@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import ember.core as mx
-from tests.helpers import dtype_name, np_of
+from tests.helpers import dtype_name, np_of, sample_of
 
 RNG = np.random.default_rng(5)
 ALL = ["bool_", "uint8", "uint16", "uint32", "uint64", "int8", "int16", "int32", "int64",
@@ -25,15 +25,7 @@ SHAPES = [(), (0,), (3,), (2, 0, 3), (4, 5), (2, 3, 4)]
 
 
 def _sample(shape, dt):
-    if dt == "bool_":
-        return RNG.integers(0, 2, shape).astype(bool)
-    if dt.startswith(("uint", "int")):
-        info = np.iinfo(dt)
-        return RNG.integers(info.min, info.max, shape, dtype=dt, endpoint=True)
-    if dt == "complex64":
-        return (RNG.standard_normal(shape) + 1j * RNG.standard_normal(shape)).astype(dt)
-    x = RNG.standard_normal(shape) * 100
-    return x.astype(np.float32 if dt == "bfloat16" else dt)
+    return sample_of(RNG, shape, dt)
 
 
 def _pair(shape, dt):

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import ember.core as mx
-from tests.helpers import dtype_name, np_of
+from tests.helpers import dtype_name, np_of, sample_of
 
 # upstream's savez leaves a ZipFile behind on a failed target, which complains whenever
 # it is collected
@@ -34,15 +34,7 @@ LAYOUTS = [((), None), ((2, 0, 3), None), ((3, 4), None), ((4, 6), "T"), ((4, 6)
 
 
 def _sample(shape, dt, seed=0):
-    rng = np.random.default_rng(seed)
-    if dt == "bool_":
-        return rng.integers(0, 2, shape).astype(bool)
-    if dt.startswith(("uint", "int")):
-        info = np.iinfo(dt)
-        return rng.integers(info.min, info.max, shape, dtype=dt, endpoint=True)
-    if dt == "complex64":
-        return (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)).astype(dt)
-    return (rng.standard_normal(shape) * 100).astype("float32" if dt == "bfloat16" else dt)
+    return sample_of(np.random.default_rng(seed), shape, dt)
 
 
 def _make(m, x, dt, view=None):

@@ -7,12 +7,11 @@ import re
 import mlx.core as mlx
 import mlx.nn as mnn
 import numpy as np
-import pytest
 
 import ember.core as mx
 import ember.nn as nn
 from ember.utils import tree_flatten, tree_map, tree_unflatten
-from tests.helpers import assert_close, assert_same, dtype_name, np_of
+from tests.helpers import assert_close, assert_same, dtype_name, np_of, raises_like  # noqa: F401
 
 FLOATS = ["float32", "float16", "bfloat16"]
 # relative tolerance of a layer's outputs, by dtype
@@ -129,18 +128,6 @@ def both(fn, s=0):
 def build(name, *args, seed=0, **kwargs):
     """The layer `name` built in both frameworks from the same random state."""
     return both(lambda lib: getattr(lib, name)(*args, **kwargs), seed)
-
-
-def raises_like(fe, fm, exc=Exception, same_message=False):
-    """Upstream's `fm()` raises `exc`, and Ember's `fe()` raises exactly the same type
-    (and, with `same_message`, the same message)."""
-    with pytest.raises(exc) as up:
-        fm()
-    with pytest.raises(up.type) as ours:
-        fe()
-    assert ours.type is up.type, f"{ours.type} is not {up.type}"
-    if same_message:
-        assert str(ours.value) == str(up.value)
 
 
 def check_build(name, *args, **kwargs):
