@@ -261,16 +261,26 @@ array.var = var
 array.std = std
 
 
+def _dims(args, op):
+    """The shape or axes of a method's `*args`, as upstream's binding reads them: a first
+    list or tuple is the whole of it (the rest is ignored), else every argument is one int."""
+    if args:
+        first = args[0]
+        if isinstance(first, (list, tuple)) or len(args) == 1 and hasattr(first, "__len__"):
+            return first  # (an array: the op checks it)
+    for v in args:
+        if type(v) is not int:  # (no bools, numpy ints or None either)
+            raise RuntimeError(f"[{op}] Expected ints or one sequence of ints.")
+    return args
+
+
 def reshape(self, *shape, stream=None):
-    if len(shape) == 1 and not isinstance(shape[0], int):
-        shape = shape[0]
-    return O.reshape(self, shape, stream=stream)
+    return O.reshape(self, _dims(shape, "reshape"), stream=stream)
 
 
 def transpose(self, *axes, stream=None):
-    if len(axes) == 1 and not isinstance(axes[0], int):
-        axes = axes[0]
-    return O.transpose(self, axes if axes else None, stream=stream)
+    axes = _dims(axes, "transpose")
+    return O.transpose(self, axes if len(axes) else None, stream=stream)
 
 
 def _mT(self):  # noqa: N802 - upstream's name

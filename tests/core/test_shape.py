@@ -532,3 +532,22 @@ def test_broadcast_shapes_as_upstream(args):
             assert str(got.value) == str(e)
         return
     assert mx.broadcast_shapes(*args) == want
+
+
+@pytest.mark.parametrize("expr", [
+    "a.reshape((3, -1), 1)", "a.reshape((3, 2), (1,))", "a.reshape(3.0, 2)", "a.reshape([3, 2])",
+    "a.reshape(3, 2)", "a.reshape(6)", "a.reshape(np.int64(6))", "a.reshape(True, 6)",
+    "a.reshape(6, None)", "a.reshape(m.array([3, 2]))", "a.reshape(np.array([3, 2]))",
+    "b.transpose((1, 2, 0), 1)", "b.transpose(None)", "b.transpose()", "b.transpose(1, 2, 0)",
+    "b.transpose([1, 2, 0])", "b.transpose(np.int32(1), 2, 0)"])
+def test_method_shape_arguments_as_upstream(expr):
+    def run(m):
+        a, b = m.zeros((6,)), m.zeros((2, 3, 4))  # noqa: F841 - read by the expression
+        return eval(expr)
+    try:
+        want = run(mlx)
+    except Exception as e:  # noqa: BLE001 - the same error type is the point
+        with pytest.raises(type(e)):
+            run(mx)
+        return
+    assert run(mx).shape == want.shape
