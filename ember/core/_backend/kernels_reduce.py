@@ -86,6 +86,11 @@ def _prod(p, x):
         r = torch.prod(x, dtype=acc)
         if keep:
             r = r.reshape((1,) * x.dim())
+    elif axes[-1] - axes[0] == len(axes) - 1:
+        # adjacent axes as one, multiplied in row-major order as upstream does
+        r = torch.prod(x.flatten(axes[0], axes[-1]), axes[0], dtype=acc)
+        if keep:
+            r = r.reshape([1 if i in axes else d for i, d in enumerate(x.shape)])
     else:
         r = x.to(acc)
         for ax in reversed(axes):
@@ -101,6 +106,8 @@ def _extreme(p, x):
     if x.dtype is torch.bool:
         return _all_any(p, x)
     if x.is_complex():
+        if x.device.type == "cpu" and bool(x.isnan().any()):
+            return _complex_nan_extreme(x, axes, big, keep, False)
         return _complex_extreme(x, axes, big, keep)
     if p.dtype is D.uint64:
         x = x ^ _SIGN
@@ -135,6 +142,39 @@ def _complex_extreme(x, axes, big, keep):
     return r if keep else r.squeeze(axes)
 
 
+def _complex_nan_extreme(x, axes, big, keep, arg):
+    """max/min (or with `arg` argmax/argmin) of complex x with NaNs, as upstream's, one
+    element at a time in row-major order: a value with a NaN part replaces the running max
+    (min), which a greater (smaller) value replaces in turn; reduced along the innermost
+    axis, a result with a NaN part is NaN (the index moves to the first NaN unless it
+    already holds one). Values compare lexicographically and NaNs never compare."""
+    rest = [i for i in range(x.ndim) if i not in axes]
+    y = x.permute(rest + list(axes)).reshape([x.shape[i] for i in rest] + [-1])
+    cols = y.unbind(-1)
+    acc = cols[0]
+    idx = torch.zeros(acc.shape, dtype=torch.int64, device=x.device)
+    for i, v in enumerate(cols[1:], 1):
+        if big:
+            beats = (v.real > acc.real) | ((v.real == acc.real) & (v.imag > acc.imag))
+        else:
+            beats = (v.real < acc.real) | ((v.real == acc.real) & (v.imag < acc.imag))
+        nan = v.isnan()
+        take = beats | (nan & ~acc.isnan()) if arg else beats | nan
+        acc = torch.where(take, v, acc)
+        if arg:
+            idx = torch.where(take, i, idx)
+    inner = [i for i, d in enumerate(x.shape) if d > 1][-1:]
+    if arg:
+        r = idx
+    elif not inner or inner[0] in axes:
+        r = torch.where(acc.isnan(), complex(float("nan"), 0.0), acc)
+    else:
+        r = acc.clone()
+    if keep:
+        r = r.reshape([1 if i in axes else d for i, d in enumerate(x.shape)])
+    return r
+
+
 def _all_any(p, x):
     big = p.op in ("any", "max")
     if x.dtype is torch.bool and x.device.type == "cpu" and x.numel() and p.axes:
@@ -145,15 +185,45 @@ def _all_any(p, x):
 
 
 def _mean(p, x):
+    # as upstream: the sum times 1/n, both in the input's dtype (1/n rounded to it)
     n = math.prod(x.shape[a] for a in p.axes)
-    if x.dtype in _HALF and n:
-        # as upstream: the sum rounded to the half type, then times 1/n in that type
-        # (1/n rounded to the type on the host, as a Python number: the product of two half
-        # values is exact in float32, so torch's one rounding gives the half product)
+    if not n or x.device.type != "cpu" and x.dtype not in _HALF and p.axes:
+        return torch.mean(x, dim=p.axes, keepdim=p.keepdims)
+    if x.dtype in _HALF:
+        # (1/n rounded to the half type on the host, as a Python number: the product of two
+        # half values is exact in float32, so torch's one rounding gives the half product)
         inv = float(torch.tensor(1.0 / n, dtype=x.dtype))
         r = torch.sum(x, dim=p.axes, keepdim=p.keepdims, dtype=torch.float32).to(x.dtype)
         return r * inv
-    return torch.mean(x, dim=p.axes, keepdim=p.keepdims)
+    if x.is_complex():  # (over no axes too: x times 1)
+        r = _sum(p, x) if p.axes else x
+        return _mul_c99(r, torch.tensor(complex(1.0 / n, 0.0), dtype=x.dtype,
+                                        device=x.device))
+    return _sum(p, x).mul_(1.0 / n)
+
+
+def _mul_c99(z, w):
+    """z * w as C99's Annex G multiplies complex numbers (and upstream with it): where the
+    plain product is NaN in both parts, an infinite factor makes it infinite."""
+    r = z * w
+    bad = r.real.isnan() & r.imag.isnan()
+    if not bad.any():
+        return r
+    z, w = torch.broadcast_tensors(z, w)
+    a, b, c, d = z.real, z.imag, w.real, w.imag
+    z_inf = a.isinf() | b.isinf()
+    w_inf = c.isinf() | d.isinf()
+    over = ~z_inf & ~w_inf & ((a * c).isinf() | (b * d).isinf() | (a * d).isinf()
+                              | (b * c).isinf())
+
+    def box(u, inf, other):  # infinities to +-1, then NaNs to signed zeros
+        zero_nan = torch.where(u.isnan(), torch.copysign(torch.zeros_like(u), u), u)
+        boxed = torch.copysign(u.isinf().to(u.dtype), u)
+        return torch.where(inf, boxed, torch.where(other, zero_nan, u))
+    a, b = box(a, z_inf, w_inf | over), box(b, z_inf, w_inf | over)
+    c, d = box(c, w_inf, z_inf | over), box(d, w_inf, z_inf | over)
+    fixed = torch.complex(_INF * (a * c - b * d), _INF * (a * d + b * c))
+    return torch.where(bad & (z_inf | w_inf | over), fixed, r)
 
 
 _REDUCE = {
@@ -174,6 +244,8 @@ def _reduce(p, x):
 
 @register(R.ArgReduce)
 def _arg_reduce(p, x):
+    if x.is_complex() and x.device.type == "cpu" and bool(x.isnan().any()):
+        return _complex_nan_extreme(x, (p.axis,), p.op == "argmax", p.keepdims, True)
     x = _ordered(x, p.dtype)
     f = torch.argmax if p.op == "argmax" else torch.argmin
     return f(x, p.axis, keepdim=p.keepdims)
@@ -185,9 +257,20 @@ def _logsumexp(p, x):
         m = _complex_extreme(x, p.axes, True, True)
         r = torch.log(torch.sum(torch.exp(x - m), dim=p.axes, keepdim=True)) + m
         return r if p.keepdims else r.squeeze(p.axes)
-    if x.dtype in _HALF:  # accumulated in float32 and rounded once, as upstream
-        return torch.logsumexp(x.float(), dim=p.axes, keepdim=p.keepdims).to(x.dtype)
-    return torch.logsumexp(x, dim=p.axes, keepdim=p.keepdims)
+    if p.axes == (x.ndim - 1,) or x.device.type != "cpu":
+        if x.dtype in _HALF:  # accumulated in float32 and rounded once, as upstream
+            return torch.logsumexp(x.float(), dim=p.axes, keepdim=p.keepdims).to(x.dtype)
+        return torch.logsumexp(x, dim=p.axes, keepdim=p.keepdims)
+    # elsewhere upstream composes it of ops in x's dtype (an infinite max shifts by 0)
+    m = torch.amax(x, dim=p.axes, keepdim=True)
+    m = torch.where(m.isinf(), 0, m)
+    e = torch.exp(x - m)
+    if x.dtype in _HALF:
+        r = torch.sum(e, dim=p.axes, keepdim=True, dtype=torch.float32).to(x.dtype)
+    else:
+        r = _sum(R.Reduce("sum", p.axes, True, None), e)
+    r = r.log_() + m
+    return r if p.keepdims else r.squeeze(p.axes)
 
 
 @register(R.Softmax)
@@ -235,27 +318,41 @@ def _var(p, x):
         d = (x - x).abs()
         d = d * d / (1 - p.ddof) if p.ddof < 1 else d * _INF
         return d.sqrt() if p.sqrt else d
-    if x.numel() == 0:  # nan, or empty (and no torch warning)
+    if x.numel() == 0:  # a sum of nothing over max(n - ddof, 0): 0 or nan (or empty)
         shape = [1 if i in axes else s for i, s in enumerate(x.shape)] if p.keepdims else \
             [s for i, s in enumerate(x.shape) if i not in axes]
         dt = x.real.dtype if x.is_complex() else x.dtype
-        return torch.full(shape, float("nan"), dtype=dt, device=x.device)
+        return torch.full(shape, 0.0 if n > p.ddof else float("nan"), dtype=dt,
+                          device=x.device)
     if n - p.ddof <= 0:  # upstream's divisor 1 / 0: inf, nan without spread
         r = torch.var(x, dim=axes, correction=0, keepdim=p.keepdims) * _INF
         return r.sqrt() if p.sqrt else r
-    if x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64):
-        # two passes (mean, then the squared deviations): as accurate as ATen's Welford
-        # update, which runs one element at a time on the CPU and is 5-10x slower
-        m = x.mean(dim=axes, keepdim=True)
-        if sorted(axes) == list(range(len(axes))) and x.numel() * x.element_size() > _BLOCK:
+    if x.device.type == "cpu":
+        # as upstream: two passes (the mean, then the squared deviations), the sum of
+        # squares times 1/n for ddof 0 (as a mean), else over n - ddof; ATen's Welford
+        # update runs one element at a time on the CPU and is 5-10x slower
+        m = _mean(R.Reduce("mean", axes, True, None), x)
+        if sorted(axes) == list(range(len(axes))) and x.dtype in _NP_SUM \
+                and x.numel() * x.element_size() > _BLOCK:
             r = _leading_sq_dev(x.reshape(n, -1), m.reshape(-1)).view(m.shape)
             if not p.keepdims:
                 r = r.view(x.shape[len(axes):])
         else:
             d = x - m
-            r = torch.sum(d * d, dim=axes, keepdim=p.keepdims)
-        r = r.div_(n - p.ddof)
-        return r.sqrt_() if p.sqrt else r
+            d = d.real * d.real + d.imag * d.imag if d.is_complex() else d.mul_(d)
+            if x.dtype in _HALF:  # accumulated in float32, rounded once
+                r = torch.sum(d, dim=axes, keepdim=p.keepdims, dtype=torch.float32).to(x.dtype)
+            else:
+                r = _sum(R.Reduce("sum", axes, p.keepdims, None), d)
+        if p.ddof:
+            r = r / (n - p.ddof)
+        elif x.dtype in _HALF:
+            r = r * float(torch.tensor(1.0 / n, dtype=x.dtype))
+        else:
+            r = r.mul_(1.0 / n)
+        if p.sqrt:  # (ATen's vectorised float32 sqrt is not correctly rounded; its float64 one is)
+            r = r.sqrt_() if r.dtype is torch.float64 else r.double().sqrt_().to(r.dtype)
+        return r
     f = torch.std if p.sqrt else torch.var
     return f(x, dim=axes, correction=p.ddof, keepdim=p.keepdims)
 

@@ -209,10 +209,13 @@ def mean(a, /, axis=None, keepdims=False, *, stream=None):
     s = resolve(stream)
     if type(a) is not array or a._stream.device is not s.device:
         a = array_arg(a, s, "mean")
-    if a._dtype in _FLOAT:
+    if a._dtype in _FLOAT and a._dtype is not D.complex64:
         return _reduce("mean", a, axis, keepdims, s)
     axes = norm_axes(axis, a.ndim, "mean")
     check_bool(keepdims, "mean", "keepdims")
+    if a._dtype is D.complex64:  # over no axes too: upstream's x * 1 changes NaNs
+        return node(_reduced_shape(a._shape, axes, keepdims), a._dtype,
+                    Reduce("mean", axes, keepdims, a._dtype), (a,), s)
     if not axes:
         return _float(a, s)
     # integers: upstream sums in the integer accumulator (wrapping), then scales
@@ -233,10 +236,30 @@ def _var(a, axis, keepdims, ddof, stream, sqrt):
     axes = norm_axes(axis, a.ndim, op)
     check_bool(keepdims, op, "keepdims")
     ddof = int_arg(ddof, op, "ddof")
+    if a._dtype.kind in "iu":
+        return _int_var(a, axes, keepdims, ddof, s, sqrt)
     a = _float(a, s)
     dt = _F32 if a._dtype is D.complex64 else a._dtype
     return node(_reduced_shape(a._shape, axes, keepdims), dt, Var(axes, keepdims, ddof, sqrt),
                 (a,), s)
+
+
+def _int_var(a, axes, keepdims, ddof, s, sqrt):
+    """var of integers as upstream's: around their mean in float32 from the (wrapping)
+    integer sum, the sum of squares times 1/n for ddof 0, else over max(n - ddof, 0)."""
+    from ember.core.ops import elementwise as E
+    n = 1
+    for i in axes:
+        n *= a._shape[i]
+    d = E.subtract(E.astype(a, _F32, s), mean(a, axes, True, stream=s), stream=s)
+    r = sum(E.multiply(d, d, stream=s), axes, keepdims, stream=s)
+    if ddof == 0 or n <= ddof:
+        r = E.multiply(r, 1.0 / n if n and ddof == 0 else float("inf"), stream=s)
+    else:
+        r = E.divide(r, float(n - ddof), stream=s)
+    if sqrt:  # (in float64: ATen's float32 sqrt is not correctly rounded)
+        r = E.astype(E.sqrt(E.astype(r, D.float64, s), stream=s), _F32, s)
+    return r
 
 
 def var(a, /, axis=None, keepdims=False, ddof=0, *, stream=None):
@@ -256,7 +279,7 @@ def _arg(op, a, axis, keepdims, stream):
     ndim = a.ndim
     if axis is not None and type(axis) is not int:
         if isinstance(axis, (list, tuple)) or hasattr(axis, "__iter__"):
-            raise TypeError(f"[{op}] Expected an integer axis, got {type(axis).__name__}.")
+            raise binding_error(op, _SIGS[op])
         axis = int_arg(axis, op)
     if a.size == 0:
         raise ValueError(f"[{op}] Cannot {op} reduce zero size array.")
@@ -294,13 +317,25 @@ def logsumexp(a, /, axis=None, keepdims=False, *, stream=None):
     s = resolve(stream)
     a = array_arg(a, s, "logsumexp")
     _check_0d_axes(a, axis, "logsumexp")
-    axes = norm_axes(axis, a.ndim, "logsumexp")
     check_bool(keepdims, "logsumexp", "keepdims")
-    if a.size == 0:
+    if a.size == 0:  # (checked before the axes' values, after their types, as upstream)
+        for v in () if axis is None else _as_sequence(axis):
+            int_arg(v, "logsumexp")
         raise ValueError("[logsumexp] Received empty array.")
+    axes = norm_axes(axis, a.ndim, "logsumexp")
+    if a._dtype not in _FLOAT and axes and axes != (len(a._shape) - 1,):
+        # but over the last axis, upstream composes it of ops in the integer dtype (the
+        # shift by the max wraps around in unsigned types)
+        from ember.core.ops import elementwise as E
+        from ember.core.ops.shape import squeeze
+        m = max(a, axes, True, stream=s)
+        r = E.add(E.log(sum(E.exp(E.subtract(a, m, stream=s), stream=s), axes, True,
+                            stream=s), stream=s), m, stream=s)
+        return r if keepdims else squeeze(r, axes, stream=s)
     a = _float(a, s)
-    if not axes:
-        return fresh(a)
+    if not axes:  # upstream's log(exp(x - x)) + x: -0.0 becomes 0.0
+        from ember.core.ops.elementwise import add
+        return add(a, 0.0, stream=s)
     return node(_reduced_shape(a._shape, axes, keepdims), a._dtype, LogSumExp(axes, keepdims),
                 (a,), s)
 

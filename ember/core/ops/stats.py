@@ -65,6 +65,8 @@ def median(a, /, axis=None, keepdims=False, *, stream=None):
     if not isinstance(keepdims, bool):
         raise binding_error("median", _SIGS["median"])
     axes = _median_axes(axis, a.ndim)
+    if not axes and a.ndim:  # upstream flattens the reduced axes: none is refused
+        raise ValueError("[flatten] start_axis must be less than or equal to end_axis")
     if a.dtype.kind not in "fc":
         a = O.astype(a, D.float32, s)
     shape = a.shape
@@ -77,10 +79,13 @@ def median(a, /, axis=None, keepdims=False, *, stream=None):
     x = O.transpose(a, rest + list(axes), stream=s)
     x = O.reshape(x, tuple(shape[i] for i in rest) + (n,), stream=s)
     x = O.sort(x, axis=-1, stream=s)
-    lo, hi = x[..., (n - 1) // 2], x[..., n // 2]
-    med = O.multiply(O.add(lo, hi, stream=s), 0.5, stream=s)
-    if a.dtype.kind == "f":  # NaNs sort last: any NaN makes the median NaN
-        med = O.where(O.isnan(x[..., n - 1], stream=s), float("nan"), med, stream=s)
+    med = x[..., n // 2]
+    if not n % 2:
+        med = O.multiply(O.add(x[..., n // 2 - 1], med, stream=s), 0.5, stream=s)
+    # any NaN makes the median NaN (real NaNs sort last)
+    nan = O.isnan(x[..., n - 1], stream=s) if a.dtype.kind == "f" else \
+        O.any(O.isnan(x, stream=s), axis=-1, stream=s)
+    med = O.where(nan, float("nan"), med, stream=s)
     if keepdims:
         med = O.reshape(med, tuple(1 if i in axes else d for i, d in enumerate(shape)),
                         stream=s)
