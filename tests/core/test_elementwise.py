@@ -434,3 +434,13 @@ def test_nans_of_inputs_outside_the_domain_print_as_upstream():
     for op in ("sqrt", "log", "log2", "arcsin", "arccos"):
         got, want = getattr(mx, op)(mx.array(vals)), getattr(mlx, op)(mlx.array(vals))
         assert str(got) == str(want), op
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@on_cpu
+def test_sqrt_is_correctly_rounded_as_upstream(dtype):
+    x = np.abs(np.random.default_rng(11).standard_normal(4096)) * 100
+    x[:6] = [-1.0, -0.0, 0.0, np.inf, -np.inf, np.nan]
+    got = np.array(mx.sqrt(mx.array(x.astype(dtype), getattr(mx, dtype))))
+    want = np.array(mlx.sqrt(mlx.array(x.astype(dtype), getattr(mlx, dtype))))
+    np.testing.assert_array_equal(got.view(f"u{got.itemsize}"), want.view(f"u{want.itemsize}"))
