@@ -423,3 +423,18 @@ def test_half_nan_constants_have_upstreams_bits(make, v):
     got = np.array(make(mx, v).view(mx.uint16))
     want = np.array(make(mlx, v).view(mlx.uint16))
     np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("call", [
+    lambda m: m.tril(m.zeros((3, 3)), 2 ** 31), lambda m: m.triu(m.zeros((3, 3)), -2 ** 31 - 1),
+    lambda m: m.tri(3, 2 ** 31), lambda m: m.tri(2 ** 31), lambda m: m.eye(3, 3, 2 ** 31),
+    lambda m: m.eye(2 ** 31), lambda m: m.linspace(0, 1, 2 ** 31), lambda m: m.hanning(2 ** 31),
+    lambda m: m.tril(m.zeros((3, 3)), 2 ** 31 - 1), lambda m: m.eye(3, 3, -2)])
+def test_int_arguments_beyond_int32_refused_as_upstream(call):
+    try:
+        want = call(mlx)
+    except TypeError:
+        with pytest.raises(TypeError):
+            call(mx)
+        return
+    assert call(mx).shape == want.shape

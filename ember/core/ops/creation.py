@@ -77,8 +77,14 @@ def _dtype(dtype, op):
 def _int(v, op, what):
     if isinstance(v, bool) or not isinstance(v, int):
         if isinstance(v, (np.integer, array)) and not isinstance(v, bool):
-            return int(v)
+            return _int32(int(v), op, what)
         raise TypeError(f"{op}(): {what} must be an int, got {type(v).__name__}.")
+    return _int32(v, op, what)
+
+
+def _int32(v, op, what):
+    if not -2 ** 31 <= v < 2 ** 31:  # (upstream's binding takes int32s)
+        raise TypeError(f"{op}(): {what} {v} does not fit in 32 bits.")
     return v
 
 
@@ -356,7 +362,7 @@ def _triangle(x, k, upper, stream, op):
     x = _array_arg(x, op, "x")
     if isinstance(k, float) or not hasattr(k, "__index__") and not isinstance(k, array):
         raise TypeError(f"{op}(): k must be an int, got {type(k).__name__}.")
-    k = int(k)
+    k = _int32(int(k), op, "k")
     if x.ndim < 2:
         raise ValueError(f"[{op}] array must be at least 2-D")
     s = resolve(stream)
