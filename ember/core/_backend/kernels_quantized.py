@@ -79,9 +79,11 @@ def _unpack(w, bits):
 # -- fp8 (E4M3) ------------------------------------------------------------------------
 
 def to_fp8_bits(x):
-    """E4M3 bytes (uint8) of float tensor x, saturating at ±448 (NaN gives 448)."""
+    """E4M3 bytes (uint8) of float tensor x, saturating at ±448 (NaN gives 448 of its
+    sign)."""
     x = x.float()
-    x = torch.where(torch.isnan(x), torch.full_like(x, 448.0), x.clamp(-448.0, 448.0))
+    big = torch.copysign(torch.full_like(x, 448.0), x)
+    x = torch.where(torch.isnan(x), big, x.clamp(-448.0, 448.0))
     return x.to(torch.float8_e4m3fn).view(torch.uint8)
 
 
@@ -97,10 +99,14 @@ _FP4_BOUNDS = (0.25, 0.75, 1.25, 1.75, 2.5, 3.5, 5.0)
 
 def _to_fp4(x):
     """E2M1 codes (int64) of float32 x (already scaled into ±6); ties round toward zero
-    as upstream's do, and values rounding to zero keep code 0 whatever their sign."""
+    as upstream's do, and values rounding to zero keep code 0 whatever their sign. Larger
+    values saturate, except that NaN and magnitudes from 2^27 up give code 0 as upstream's
+    CPU conversion does."""
     bounds = torch.tensor(_FP4_BOUNDS, dtype=torch.float32, device=x.device)
-    code = torch.bucketize(x.abs(), bounds, right=False)
-    return torch.where((x < 0) & (code != 0), code + 8, code).to(torch.int64)
+    a = x.abs()
+    code = torch.bucketize(a, bounds, right=False)
+    code = torch.where((x < 0) & (code != 0), code + 8, code)
+    return torch.where(a < 2.0 ** 27, code, 0).to(torch.int64)
 
 
 # -- quantize / dequantize -------------------------------------------------------------
@@ -109,15 +115,21 @@ def affine_quantize(w, group_size, bits):
     shape = w.shape
     wf = w.float().reshape(shape[:-1] + (shape[-1] // group_size, group_size))
     n = float((1 << bits) - 1)
-    wmax = wf.amax(-1)
-    wmin = wf.amin(-1)
+    wmax, wmin = wf.amax(-1), wf.amin(-1)
+    nan = torch.isnan(wmax)
+    # NaN takes no part in a group's range (and gets code 0 below); on the GPU the check
+    # would wait for the device, so the masked range is always taken there
+    if w.is_cuda or nan.any():
+        m = torch.isnan(wf)
+        wmax = torch.where(nan, torch.where(m, -torch.inf, wf).amax(-1), wmax)
+        wmin = torch.where(nan, torch.where(m, torch.inf, wf).amin(-1), wmin)
     scale = torch.clamp(_over(wmax - wmin, n), min=1e-7)
     if bits == 1:  # upstream anchors 1-bit groups at wmin, without the edge adjustment
         bias = wmin
     else:
         scale, bias = _edge_exact(scale, wmin, wmax)
     q = torch.round((wf - bias.unsqueeze(-1)) / scale.unsqueeze(-1)).clamp_(0, n)
-    q = q.to(torch.int64).reshape(shape)
+    q = torch.nan_to_num_(q, nan=0.0).to(torch.int64).reshape(shape)
     return _pack(q, bits), scale.to(w.dtype), bias.to(w.dtype)
 
 
@@ -145,27 +157,39 @@ def fp_quantize(w, group_size, bits, mode, global_scale=None):
     shape = w.shape
     wf = w.float().reshape(shape[:-1] + (shape[-1] // group_size, group_size))
     maxval = 6.0 if bits == 4 else 448.0
-    scale = _over(wf.abs().amax(-1), maxval)
+    # the scale is divided out in the input's type
+    scale = _over(wf.abs().amax(-1).to(w.dtype), maxval).float().abs()
     if mode == "nvfp4":
         if global_scale is not None:
             scale = scale * (448.0 * 6.0 / global_scale.float())
         s8 = to_fp8_bits(scale)
         div = from_fp8_bits(s8)
-        if global_scale is not None:
-            div = div * (_over(global_scale.float(), 448.0 * 6.0))
     else:
-        # E8M0 rounds the scale up to a power of two (an all-zero group gets 2^0)
+        # E8M0 rounds the scale up to a power of two (an all-zero group gets 2^0); a group
+        # holding inf or NaN gets upstream's code (2^1 from float32, 2^-127 from half types)
+        # and divides by zero
         b = scale.view(torch.int32)
         e = (b >> 23) + ((b & 0x7FFFFF) != 0).to(torch.int32)
         e = torch.where(scale == 0, torch.full_like(e, 127), e.clamp(0, 255))
+        bad = ~torch.isfinite(scale)
+        e = torch.where(bad, 128 if w.dtype == torch.float32 else 0, e)
         s8 = e.to(torch.uint8)
-        div = torch.exp2(e.float() - 127.0)
+        div = torch.where(bad, 0.0, torch.exp2(e.float() - 127.0))
     x = wf / div.unsqueeze(-1)
-    x = torch.where(div.unsqueeze(-1) == 0, torch.zeros_like(x), x)
+    if global_scale is not None:
+        # the block scale is divided out in the input's type, the global one in float32
+        x = x.to(w.dtype).float() * (448.0 * 6.0 / global_scale.float())
+    if mode == "nvfp4":
+        x = torch.where(div.unsqueeze(-1) == 0, torch.zeros_like(x), x)
     if bits == 4:
         q = _to_fp4(x)
     else:
-        q = to_fp8_bits(x).to(torch.int64)
+        # a NaN saturates with upstream's sign: the input NaN's own, minus for 0/0
+        # (the x86 default NaN), plus for everything from bfloat16
+        big = torch.full_like(x, 448.0)
+        if w.dtype != torch.bfloat16:
+            big = torch.where(torch.isnan(wf), torch.copysign(big, wf), -big)
+        q = to_fp8_bits(torch.where(torch.isnan(x), big, x)).to(torch.int64)
     return _pack(q.reshape(shape), bits), s8
 
 
@@ -182,8 +206,10 @@ def fp_dequantize(w, scales, group_size, bits, mode, dtype, global_scale=None):
             s = s * (_over(global_scale.float(), 448.0 * 6.0))
     else:
         s = torch.exp2(scales.float() - 127.0)
-    v = v.reshape(shape[:-1] + (shape[-1] // group_size, group_size)) * s.unsqueeze(-1)
-    return v.reshape(shape).to(dtype)
+    # the product is taken in the output type, where a scale may underflow or overflow
+    s = s.to(dtype).unsqueeze(-1)
+    v = v.to(dtype).reshape(shape[:-1] + (shape[-1] // group_size, group_size)) * s
+    return v.reshape(shape)
 
 
 # -- kernels ---------------------------------------------------------------------------

@@ -28,12 +28,20 @@ def _fmt(shape):
 
 
 def _params(op, mode, group_size, bits, check=True):
+    """check: True validates everything (quantize); "fp" only that the sizes are positive
+    and the fixed ones of the fp modes (dequantize); False nothing (the products, whose
+    kernels check the affine sizes)."""
     d = _DEFAULTS.get(mode)
     if d is None:
         raise ValueError(f"[{op}] Invalid quantization mode '{mode}'.")
     gs = d[0] if group_size is None else group_size
     b = d[1] if bits is None else bits
-    if not check:
+    if check == "fp":
+        if b <= 0:
+            raise ValueError(f"[{op}] Invalid value for bits: {b}")
+        if gs <= 0:
+            raise ValueError(f"[{op}] Invalid value for group_size: {gs}")
+    if not check or check == "fp" and mode == "affine":
         pass
     elif mode == "affine":
         if gs not in (32, 64, 128):
@@ -52,7 +60,7 @@ def _params(op, mode, group_size, bits, check=True):
     return gs, b
 
 
-def _global_scale(op, mode, gs, s):
+def _global_scale(op, mode, gs, s, scalar=True):
     if gs is None:
         return None
     if mode != "nvfp4":
@@ -62,6 +70,9 @@ def _global_scale(op, mode, gs, s):
     if gs.dtype is not D.float32:
         raise ValueError(f"[{op}] Global scale must have dtype float32 but got "
                          f"{gs.dtype.name}.")
+    if scalar and gs.size != 1:
+        raise ValueError(f"[{op}] Global scale must be a scalar but got shape "
+                         f"{_fmt(gs.shape)}.")
     return gs
 
 
@@ -100,7 +111,7 @@ def quantize(w, /, group_size=None, bits=None, mode="affine", *, global_scale=No
     return nodes(shapes, dts, P.Quantize(gs, b, mode), ins, s)
 
 
-def _check_qparams(op, mode, w, scales, biases, gs, b):
+def _check_qparams(op, mode, w, scales, biases):
     if mode == "affine":
         if biases is None:
             raise ValueError(f"[{op}] Biases must be provided for affine quantization.")
@@ -112,23 +123,34 @@ def _check_qparams(op, mode, w, scales, biases, gs, b):
     if w.dtype is not D.uint32:
         raise ValueError(f"[{op}] The weight matrix should be uint32 but received "
                          f"{w.dtype.name}")
-    if biases is not None and biases.shape != scales.shape:
-        raise ValueError(f"[{op}] Shape of scales and biases does not match the matrix")
+    if biases is None:
+        return
+    if PROMOTE[scales.dtype, biases.dtype].kind != "f":
+        raise ValueError(f"[{op}] Only real floating types are supported but scales.dtype() == "
+                         f"{scales.dtype.name} and biases.dtype() == {biases.dtype.name}.")
+    if biases.shape != scales.shape:
+        if op == "dequantize":
+            raise ValueError(f"[{op}] Shape of scales and biases does not match the matrix")
+        raise ValueError(f"[{op}] Scales and biases should have the same shape. Received scales "
+                         f"with shape {_fmt(scales.shape)} and biases with "
+                         f"{_fmt(biases.shape)}")
 
 
 def dequantize(w, /, scales, biases=None, group_size=None, bits=None, mode="affine",
                global_scale=None, dtype=None, *, stream=None):
     s = resolve(stream)
-    gs, b = _params("dequantize", mode, group_size, bits)
+    gs, b = _params("dequantize", mode, group_size, bits, check="fp")
     w, scales = as_array(w, s), as_array(scales, s)
     biases = None if biases is None else as_array(biases, s)
     g = _global_scale("dequantize", mode, global_scale, s)
     if w.dtype is not D.uint32:
         raise ValueError("[dequantize] The matrix should be given as a uint32")
-    _check_qparams("dequantize", mode, w, scales, biases, gs, b)
+    _check_qparams("dequantize", mode, w, scales, biases)
     if w.ndim < 2:
         raise ValueError(f"[dequantize] The matrix to be dequantized must have at least 2 "
                          f"dimension but it has only {w.ndim}.")
+    if scales.ndim != w.ndim:
+        raise ValueError("[dequantize] Shape of scales and biases does not match the matrix")
     k = w.shape[-1] * 32 // b
     if scales.shape != w.shape[:-1] + (k // gs,) or k % gs:
         raise ValueError(f"[dequantize] Shape of scales and biases does not match the matrix "
@@ -136,11 +158,13 @@ def dequantize(w, /, scales, biases=None, group_size=None, bits=None, mode="affi
                          f"{_fmt(w.shape)} and scales/biases of shape {_fmt(scales.shape)} "
                          f"with group_size={gs} and bits={b}.")
     if dtype is None:
-        dtype = scales.dtype if mode == "affine" else D.float32 if g is not None \
-            else D.bfloat16
-    if dtype.kind != "f" or dtype is D.float64:
+        dtype = PROMOTE[scales.dtype, biases.dtype] if mode == "affine" else \
+            D.float32 if g is not None else D.bfloat16
+    if dtype.kind != "f":
         raise ValueError(f"[dequantize] Only real floating types are supported but output "
                          f"dtype == {dtype.name}.")
+    if g is not None:  # upstream returns float32 whatever dtype asks for
+        dtype = D.float32
     ins = (w, scales) + ((biases,) if biases is not None else ()) + ((g,) if g is not None
                                                                       else ())
     prim = P.Dequantize(gs, b, mode, dtype, g is not None)
@@ -153,8 +177,9 @@ def _qmm_shapes(op, x, w, scales, transpose, gs, b):
         raise ValueError(f"[{op}] Weight and scales should have the same batch shape. "
                          f"Received weight with shape {_fmt(w.shape)}, scales with "
                          f"{_fmt(scales.shape)}.")
-    rows, cols = w.shape[-2], w.shape[-1] * 32 // b
-    if scales.shape[-1] * gs != cols:
+    rows, cols = w.shape[-2], w.shape[-1] * 32 // b if b else -1
+    # (upstream reads past the scales when their rows are too few)
+    if scales.shape[-1] * gs != cols or scales.shape[-2] != rows:
         raise ValueError(f"[{op}] The shapes of the weight and scales are incompatible based "
                          f"on bits and group_size. w.shape() == {_fmt(w.shape)} and "
                          f"scales.shape() == {_fmt(scales.shape)} with group_size={gs} and "
@@ -169,15 +194,20 @@ def _qmm_shapes(op, x, w, scales, transpose, gs, b):
     return n, k
 
 
-def _qmm_dtype(op, mode, x, scales, biases):
-    if x.dtype.kind != "f":
-        if mode != "affine":
-            raise ValueError(f"[{op}] Only real floating types are supported but "
-                             f"x.dtype() == {x.dtype.name}.")
+def _qmm_dtype(op, mode, x, scales, biases, gs, b):
+    if x.dtype.kind == "c" or x.dtype.kind != "f" and mode != "affine":
+        raise ValueError(f"[{op}] Only real floating types are supported but "
+                         f"x.dtype() == {x.dtype.name}.")
     dt = x.dtype if mode != "affine" else PROMOTE[PROMOTE[x.dtype, scales.dtype],
                                                   biases.dtype]
-    if dt not in _FLOATS:
-        dt = D.float32
+    # upstream's CPU kernel refuses these when it runs; here they fail when the graph is built
+    if dt is D.float64:
+        raise RuntimeError("[quantized_matmul] only floating types are supported")
+    if mode == "affine":
+        if b not in _AFFINE_BITS:
+            raise RuntimeError("Quantization bits must be 1, 2, 3, 4, 5, 6 or 8.")
+        if gs not in (32, 64, 128):
+            raise RuntimeError("Quantization group size must be 32, 64 or 128.")
     return dt
 
 
@@ -191,19 +221,19 @@ def quantized_matmul(x, w, /, scales, biases=None, transpose=True, group_size=No
     s = resolve(stream)
     if not isinstance(x, array):
         raise binding_error("quantized_matmul", _QMM_SIG)
-    gs, b = _params("quantized_matmul", mode, group_size, bits)
+    gs, b = _params("quantized_matmul", mode, group_size, bits, check=False)
     x, w, scales = as_array(x, s), as_array(w, s), as_array(scales, s)
     biases = None if biases is None else as_array(biases, s)
-    _check_qparams("quantized_matmul", mode, w, scales, biases, gs, b)
+    _check_qparams("quantized_matmul", mode, w, scales, biases)
     if x.ndim == 0:
-        raise ValueError("[quantized_matmul] x must have at least one dimension.")
+        raise IndexError("[quantized_matmul] x must have at least one dimension.")
     n, _ = _qmm_shapes("quantized_matmul", x, w, scales, bool(transpose), gs, b)
-    dt = _qmm_dtype("quantized_matmul", mode, x, scales, biases)
+    dt = _qmm_dtype("quantized_matmul", mode, x, scales, biases, gs, b)
     vec = x.ndim == 1
     if vec:
         x = reshape(x, (1, x.shape[0]), stream=s)
     x = astype(x, dt, s)
-    batch = broadcast_pair(x.shape[:-2], w.shape[:-2], "quantized_matmul")
+    batch = broadcast_pair(x.shape[:-2], w.shape[:-2], "broadcast_shapes")
     ins = (x, w, scales) + ((biases,) if biases is not None else ())
     out = node(batch + (x.shape[-2], n), dt, P.QuantizedMatmul(gs, b, mode, bool(transpose)),
                ins, s)
@@ -226,19 +256,30 @@ def gather_qmm(x, w, /, scales, biases=None, lhs_indices=None, rhs_indices=None,
                transpose=True, group_size=None, bits=None, mode="affine", global_scale=None,
                *, sorted_indices=False, stream=None):
     s = resolve(stream)
-    gs, b = _params("gather_qmm", mode, group_size, bits)
+    if lhs_indices is None and rhs_indices is None:
+        if global_scale is not None:
+            raise ValueError("[gather_qmm] Global scale is not supported without indices.")
+        return quantized_matmul(x, w, scales, biases, transpose, group_size, bits, mode,
+                                stream=s)
+    gs, b = _params("gather_qmm", mode, group_size, bits, check=False)
     x, w, scales = as_array(x, s), as_array(w, s), as_array(scales, s)
     biases = None if biases is None else as_array(biases, s)
-    if global_scale is not None:
-        raise ValueError("[gather_qmm] A global scale is only supported on the GPU.")
-    _check_qparams("gather_qmm", mode, w, scales, biases, gs, b)
     if x.ndim < 2:
-        raise ValueError("[gather_qmm] x must have at least two dimensions.")
+        raise ValueError(f"[gather_qmm] Input must have at least two dimensions but got input "
+                         f"with shape {_fmt(x.shape)}.")
+    if global_scale is not None:
+        global_scale = _global_scale("gather_qmm", mode, global_scale, s, scalar=False)
+        if global_scale.shape != w.shape[:-2]:
+            raise ValueError(f"[gather_qmm] Global scale must have one entry per expert with "
+                             f"shape {_fmt(w.shape[:-2])} but got "
+                             f"{_fmt(global_scale.shape)}.")
+        raise ValueError("[gather_qmm] Global scale is only supported on the GPU.")
+    _check_qparams("gather_qmm", mode, w, scales, biases)
     n, _ = _qmm_shapes("gather_qmm", x, w, scales, bool(transpose), gs, b)
-    dt = _qmm_dtype("gather_qmm", mode, x, scales, biases)
+    dt = _qmm_dtype("gather_qmm", mode, x, scales, biases, gs, b)
     lhs = _indices("gather_qmm", lhs_indices, x.shape[:-2], s)
     rhs = _indices("gather_qmm", rhs_indices, w.shape[:-2], s)
-    batch = broadcast_pair(lhs.shape, rhs.shape, "gather_qmm")
+    batch = broadcast_pair(lhs.shape, rhs.shape, "broadcast_shapes")
     x = astype(x, dt, s)
     ins = (x, w, scales) + ((biases,) if biases is not None else ()) + (lhs, rhs)
     prim = P.GatherQMM(gs, b, mode, bool(transpose), bool(sorted_indices))
@@ -248,7 +289,7 @@ def gather_qmm(x, w, /, scales, biases=None, lhs_indices=None, rhs_indices=None,
 def _fake_quant(x, gs, b, mode, g, s):
     """x rounded through quantization, with a straight-through gradient."""
     q = quantize(x, gs, b, mode, global_scale=g, stream=s)
-    r = dequantize(q[0], q[1], None, gs, b, mode, g, x.dtype, stream=s)
+    r = astype(dequantize(q[0], q[1], None, gs, b, mode, g, x.dtype, stream=s), x.dtype, s)
     return add(x, stop_gradient(subtract(r, x, stream=s)), stream=s)
 
 
@@ -262,24 +303,24 @@ def _qq_args(op, x, w, scales, group_size, bits, mode, gx, gw, s):
     x, w = as_array(x, s), as_array(w, s)
     gx = _global_scale(op, mode, gx, s)
     gw = _global_scale(op, mode, gw, s)
-    if x.dtype not in _FLOATS:
-        raise ValueError(f"[{op}] Only real floating types are supported but x.dtype() == "
-                         f"{x.dtype.name}.")
-    xq = _fake_quant(x, gs, b, mode, gx, s)
+    for name, a in (("first", x), ("second", w)):
+        if a.dtype not in _FLOATS and (a is x or a.dtype is not D.uint32):
+            raise ValueError(f"[{op}] Only real floating types except float64 are supported "
+                             f"but {name} argument dtype == {a.dtype.name}.")
     if w.dtype is D.uint32:
         if scales is None:
-            raise ValueError(f"[{op}] Scales must be provided if w is quantized.")
-        wd = dequantize(w, as_array(scales, s), None, gs, b, mode, gw, x.dtype, stream=s)
+            raise ValueError(f"[{op}] Scales must be provided if second argument is "
+                             f"quantized.")
+        scales = as_array(scales, s)
+        _qmm_shapes(op, x, w, scales, True, gs, b)
+        wd = astype(dequantize(w, scales, None, gs, b, mode, gw, x.dtype, stream=s), x.dtype, s)
     else:
-        if w.dtype not in _FLOATS:
-            raise ValueError(f"[{op}] Only real floating types are supported but "
-                             f"w.dtype() == {w.dtype.name}.")
+        if x.shape[-1] != w.shape[-1]:
+            raise ValueError(f"[{op}] Last dimension of first input with shape "
+                             f"{_fmt(x.shape)} must match last dimension of second input "
+                             f"with shape {_fmt(w.shape)}.")
         wd = _fake_quant(astype(w, x.dtype, s), gs, b, mode, gw, s)
-    if xq.shape[-1] != wd.shape[-1]:
-        raise ValueError(f"[{op}] Last dimension of first input with shape (..., "
-                         f"{x.shape[-1]}) does not match the weight with shape "
-                         f"{_fmt(wd.shape)}.")
-    return xq, wd
+    return _fake_quant(x, gs, b, mode, gx, s), wd
 
 
 def qqmm(x, w, scales=None, group_size=None, bits=None, mode="nvfp4", global_scale_x=None,
