@@ -16,6 +16,7 @@ import ember.core.ops as O
 from ember.core import dtypes as D
 from ember.core.array import _construct, _host_numpy, _type_name, array, fresh, overwrite
 from ember.core.ops import elementwise as E
+from ember.core.ops._base import check_int64
 
 _SCALARS = (bool, int, float, complex)
 _NUMPY = (np.ndarray, np.generic)
@@ -70,7 +71,10 @@ def _ibinop(fn, what, dunder=None):
 
 def _no_floats(self, other, what):
     # upstream's bitwise operators check their operands (a Python float or complex
-    # included) before the op, with a message of their own
+    # included) before the op, with a message of their own; a Python int too wide for
+    # int64 fails its conversion before that
+    if type(other) is int:
+        check_int64(other)
     if self._dtype.kind in "fc" or isinstance(other, (float, complex)) or \
             isinstance(other, array) and other._dtype.kind in "fc":
         raise ValueError(f"Floating point types not allowed {what}.")
@@ -135,8 +139,8 @@ for _name, (_fn, _what) in _BINARY.items():
 array.__itruediv__ = _itruediv
 
 
-def __pow__(self, other, mod=None):  # noqa: N807 - pow(a, b, mod) reaches it with a modulus
-    if mod is not None:
+def __pow__(self, other, *mod):  # noqa: N807 - pow(a, b, mod) reaches it with a modulus
+    if mod:
         raise TypeError("__pow__(): incompatible function arguments. A modulus is not "
                         "supported.")
     if type(other) is not array:
@@ -213,25 +217,40 @@ array.__abs__ = __abs__
 array.__invert__ = __invert__
 
 
+def _incompatible(name, sig, args, kwargs):
+    """Upstream's binding error for arguments that do not fit `sig`, or None if they do."""
+    try:
+        sig.bind(*args, **kwargs)
+    except TypeError as err:
+        return TypeError(f"{name}(): incompatible function arguments. "
+                         f"{str(err).capitalize()}.")
+    return None
+
+
 def _method(name, npos):
     # bound by name at call time, so families loaded later (or replaced) are found; at most
     # `npos` positional arguments, as upstream's method takes (the rest are keyword-only)
-    def method(self, *args, **kwargs):
-        if len(args) > npos:
-            raise TypeError(f"{name}(): incompatible function arguments. It takes at most "
-                            f"{npos} positional argument{'s' * (npos != 1)} after the array, "
-                            f"got {len(args)}.")
-        return getattr(O, name)(self, *args, **kwargs)
-    method.__name__ = name
-    method.__qualname__ = f"array.{name}"
-    # what help() and inspect show: the op's parameters after the array
     P = inspect.Parameter
     sig = inspect.signature(getattr(O, name))
-    rest = [p for p in list(sig.parameters.values())[1:] if p.name != "dtype" or
-            name not in ("cumsum", "cumprod")]  # (the methods take no dtype upstream)
+    no_dtype = name in ("cumsum", "cumprod")  # (the methods take no dtype upstream)
+    rest = [p for p in list(sig.parameters.values())[1:] if p.name != "dtype" or not no_dtype]
     rest = [p.replace(kind=P.POSITIONAL_OR_KEYWORD if i < npos else P.KEYWORD_ONLY)
             for i, p in enumerate(rest)]
-    method.__signature__ = sig.replace(parameters=[P("self", P.POSITIONAL_ONLY)] + rest)
+    sig = sig.replace(parameters=[P("self", P.POSITIONAL_ONLY)] + rest)
+
+    def method(self, *args, **kwargs):
+        # (the op itself takes more than the method: more positions, a dtype)
+        if len(args) <= npos and not (no_dtype and "dtype" in kwargs):
+            try:
+                return getattr(O, name)(self, *args, **kwargs)
+            except TypeError:
+                err = _incompatible(name, sig, (self, *args), kwargs)
+                if err is None:
+                    raise
+        raise _incompatible(name, sig, (self, *args), kwargs)
+    method.__name__ = name
+    method.__qualname__ = f"array.{name}"
+    method.__signature__ = sig  # what help() and inspect show
     return method
 
 
@@ -257,6 +276,7 @@ def std(self, axis=None, keepdims=False, ddof=0, *, correction=None, stream=None
                  stream=stream)
 
 
+# (plain functions: Python reports their bad arguments, in its own words)
 array.var = var
 array.std = std
 
