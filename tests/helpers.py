@@ -105,3 +105,13 @@ def raises_like(fe, fm, exc=Exception, same_message=False):
     assert ours.type is up.type, f"{ours.type} is not {up.type}"
     if same_message:
         assert str(ours.value) == str(up.value)
+
+
+def errors_alike(f):
+    """`f(upstream)` and `f(ember)`, evaluated, raise the same type with the same message
+    (upstream's binding TypeErrors also list the argument types: not compared)."""
+    with pytest.raises(Exception) as up:
+        mlx.eval(f(mlx))
+    with pytest.raises(up.type) as got:
+        mx.eval(f(mx))
+    assert str(got.value) == str(up.value).split("\n\nInvoked with")[0]
