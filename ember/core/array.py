@@ -23,7 +23,7 @@ class array:
     """An N-dimensional array object."""
 
     __slots__ = ("_shape", "_dtype", "_data", "_prim", "_inputs", "_siblings", "_stream",
-                 "_copies", "_exported", "__weakref__")
+                 "_copies", "_exported", "_read", "__weakref__")
 
     def __init__(self, val, dtype=None):
         if dtype is not None and not isinstance(dtype, D.Dtype):
@@ -277,14 +277,16 @@ def overwrite(a, fn):
     read `a` keep reading the old value."""
     old = snapshot(a)
     new = fn(old)
-    if sys.getrefcount(a) > _PLAIN_REFS:
+    if sys.getrefcount(a) > _PLAIN_REFS and getattr(a, "_read", False):
         _redirect(a, old)
     _become(a, new)
     return a
 
 
 # references to `a` inside `overwrite` when only the caller's variable holds it; more mean
-# something else might: a lazy consumer, found then by the (slow) referrer scan below
+# something else might: a lazy consumer, found then by the (slow) referrer scan below. An
+# array that no node has ever taken as an input (`_read` unset: set where nodes are made)
+# has no consumer to redirect, whatever holds it: no scan (an accumulator in a list).
 _PLAIN_REFS = 5
 
 
@@ -309,6 +311,8 @@ def node(shape, dtype, prim, inputs, stream):
     a._siblings = None
     a._stream = stream
     a._copies = None
+    for x in inputs:
+        x._read = True
     return a
 
 
@@ -329,6 +333,8 @@ def nodes(shapes, dtypes, prim, inputs, stream):
     sib = tuple(outs)
     for a in outs:
         a._siblings = sib
+    for x in inputs:
+        x._read = True
     return outs
 
 

@@ -2,6 +2,7 @@
 repr/str, operators (reflected and in place), pickling and copies, the method set."""
 
 import copy
+import importlib
 import pickle
 
 import mlx.core as mlx
@@ -528,6 +529,33 @@ def test_inplace_keeps_earlier_copies_and_no_cycles():
     for _ in range(50):
         y += 1
     assert y.tolist() == [50.0] * 3
+
+
+def test_inplace_keeps_lazy_readers_on_the_old_value(monkeypatch):
+    """A lazy result that read an array keeps its old value when the array is updated in
+    place while other references hold it (upstream replaces the array's descriptor); an
+    array no node has read needs no search for readers."""
+    A = importlib.import_module("ember.core.array")
+    scans = []
+    real = A._redirect
+    monkeypatch.setattr(A, "_redirect", lambda a, old: (scans.append(a), real(a, old)))
+    x = mx.array([1.0, 2.0])
+    held = [x]
+    doubled = x * 2  # (lazy: reads x)
+    x += 1
+    assert held[0] is x and x.tolist() == [2.0, 3.0] and doubled.tolist() == [2.0, 4.0]
+    assert scans == [x]
+    acc = mx.array(0.0)
+    held = [acc]
+    for _ in range(3):
+        acc += 1
+    assert held[0] is acc and acc.item() == 3.0 and len(scans) == 1
+    m = mx.array([5.0, 6.0])
+    held = {"m": m}
+    taken = mx.take(m, mx.array([1, 0]))  # (a node of the general path reads m)
+    m *= 10
+    assert taken.tolist() == [6.0, 5.0] and held["m"].tolist() == [50.0, 60.0]
+    assert scans[-1] is m
 
 
 def test_setitem_keeps_object_and_earlier_copies():

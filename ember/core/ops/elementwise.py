@@ -135,6 +135,7 @@ def _make_unary(op):
             y._siblings = None
             y._stream = a._stream
             y._copies = None
+            a._read = True
             return y
         s = resolve(stream)
         if type(a) is not array or a._stream.device is not s.device:
@@ -429,6 +430,7 @@ def _make_binary(op):
                 y._siblings = None
                 y._stream = s
                 y._copies = None
+                a._read = b._read = True
                 return y
         s = resolve(stream)
         if logical:
