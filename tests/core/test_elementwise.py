@@ -444,3 +444,15 @@ def test_sqrt_is_correctly_rounded_as_upstream(dtype):
     got = np.array(mx.sqrt(mx.array(x.astype(dtype), getattr(mx, dtype))))
     want = np.array(mlx.sqrt(mlx.array(x.astype(dtype), getattr(mlx, dtype))))
     np.testing.assert_array_equal(got.view(f"u{got.itemsize}"), want.view(f"u{want.itemsize}"))
+
+
+@pytest.mark.parametrize("decimals", [1.5, None, "1", 2 ** 31, True, -1, 2])
+def test_round_decimals_taken_as_upstream(decimals):
+    x = [1.234, -5.678]
+    try:
+        want = mlx.round(mlx.array(x), decimals)
+    except TypeError:
+        with pytest.raises(TypeError):
+            mx.round(mx.array(x), decimals)
+        return
+    assert_same(mx.round(mx.array(x), decimals), want)

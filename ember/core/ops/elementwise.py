@@ -210,6 +210,9 @@ asinh, acosh, atanh = arcsinh, arccosh, arctanh
 
 
 def round(a, /, decimals=0, stream=None):  # noqa: A001
+    if not isinstance(decimals, (int, np.integer)) or not -2 ** 31 <= decimals < 2 ** 31:
+        raise TypeError("round(): incompatible function arguments. decimals must be an "
+                        f"int32, got {decimals!r}.")
     s = resolve(stream)
     a = _operand(a, s)
     if a._dtype.kind in "uib":
