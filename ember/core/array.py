@@ -103,7 +103,7 @@ class array:
     def __dlpack__(self, *, stream=None, max_version=None, dl_device=None, copy=None):
         t = _exact_tensor(self)
         kw = {}
-        if stream is not None:
+        if stream is not None and t.is_cuda:  # (on the CPU upstream ignores the stream)
             kw["stream"] = stream
         if max_version is not None:
             kw["max_version"] = max_version

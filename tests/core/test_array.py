@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import ember.core as mx
-from tests.helpers import assert_same
+from tests.helpers import assert_same, on_cpu
 
 NAN, INF = float("nan"), float("inf")
 _R = np.random.default_rng(0)
@@ -639,3 +639,24 @@ def test_methods_match_upstream(expr):
             run(mx)
         return
     assert_same(run(mx), want, msg=expr)
+
+
+@on_cpu
+def test_dlpack_stream_ignored_on_the_cpu_as_upstream():
+    a = mx.arange(6).reshape(2, 3)
+    for stream in (None, 1, -1):
+        t = np.from_dlpack(_DLPackOnly(a, stream))
+        np.testing.assert_array_equal(t, np.arange(6).reshape(2, 3))
+
+
+class _DLPackOnly:
+    """An object that hands numpy `a`'s capsule made with a given `stream`."""
+
+    def __init__(self, a, stream):
+        self.a, self.stream = a, stream
+
+    def __dlpack__(self, **kw):
+        return self.a.__dlpack__(stream=self.stream)
+
+    def __dlpack_device__(self):
+        return self.a.__dlpack_device__()

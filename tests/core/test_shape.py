@@ -552,3 +552,12 @@ def test_method_shape_arguments_as_upstream(expr):
             run(mx)
         return
     assert run(mx).shape == want.shape
+
+
+@pytest.mark.parametrize("axis", [-3, 0, (0, -1), (-2, 2)])
+def test_squeeze_message_names_the_axis_as_given(axis):
+    with pytest.raises(ValueError) as want:
+        mlx.squeeze(mlx.zeros((2, 1, 4)), axis)
+    with pytest.raises(ValueError) as got:
+        mx.squeeze(mx.zeros((2, 1, 4)), axis)
+    assert str(got.value) == str(want.value)

@@ -286,12 +286,13 @@ def squeeze(a, /, axis=None, *, stream=None):
     sh = a._shape
     if axis is None:
         return _reshaped(a, tuple(d for d in sh if d != 1), s)
-    axes = [_axis(ax, a.ndim, "squeeze") for ax in _ints(axis, "squeeze")]
+    given = _ints(axis, "squeeze")
+    axes = [_axis(ax, a.ndim, "squeeze") for ax in given]
     if len(set(axes)) != len(axes):
         raise ValueError("[squeeze] Received duplicate axes.")
-    for ax in axes:
+    for ax, named in zip(axes, given):  # (the message names the axis as given)
         if sh[ax] != 1:
-            raise ValueError(f"[squeeze] Cannot squeeze axis {ax} with size {sh[ax]} which is "
+            raise ValueError(f"[squeeze] Cannot squeeze axis {named} with size {sh[ax]} which is "
                              "not equal to 1.")
     return _reshaped(a, tuple(d for i, d in enumerate(sh) if i not in axes), s)
 
