@@ -85,10 +85,17 @@ def _gather(x, idx, axes, pos):
     return node(shape, x._dtype, P.Gather(tuple(axes), pos), (x,) + idx, x._stream)
 
 
-def _scatter(x, u, idx, axes, pos, mode):
+def _scatter(x, u, idx, axes, pos, mode, flipped=False):
     if u._dtype is not x._dtype:
         from ember.core.ops.elementwise import astype
         u = astype(u, x._dtype)
+    if mode in ("max", "min") and x._dtype is D.uint64 and not flipped:
+        # the int64 storage compares signed: with the top bit flipped on both sides the
+        # comparison is the unsigned one
+        from ember.core.ops.elementwise import bitwise_xor
+        top = const(1 << 63, D.uint64, x._stream)
+        y = _scatter(bitwise_xor(x, top), bitwise_xor(u, top), idx, axes, pos, mode, True)
+        return bitwise_xor(y, top)
     y = node(x._shape, x._dtype, P.Scatter(tuple(axes), pos, mode), (x, u) + tuple(idx),
              x._stream)
     if mode in ("add", "prod") and x._dtype in B.WRAP:
