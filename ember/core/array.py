@@ -174,8 +174,14 @@ class array:
         return (_host_numpy(self), self._dtype._rank)
 
     def __setstate__(self, state):
-        data, rank = state
-        dt = D._BY_RANK[rank]
+        try:
+            data, rank = state
+            dt = D._BY_RANK[rank]
+            if not isinstance(data, np.ndarray):
+                raise TypeError
+        except (TypeError, ValueError, KeyError, IndexError):
+            raise TypeError("__setstate__(): incompatible function arguments. The state must "
+                            "be (numpy array, dtype index).") from None
         if dt is D.bfloat16:
             data = (np.asarray(data, np.uint16).astype(np.uint32) << 16).view(np.float32)
         _become(self, _construct(np.asarray(data), dt, dev.resolve(None)))

@@ -660,3 +660,11 @@ class _DLPackOnly:
 
     def __dlpack_device__(self):
         return self.a.__dlpack_device__()
+
+
+@pytest.mark.parametrize("state", [None, (1,), ("x", 1), (np.array([1, 2], np.int32), 99), 5])
+def test_setstate_refuses_malformed_states_as_upstream(state):
+    with pytest.raises(TypeError):
+        mlx.array(0).__setstate__(state)
+    with pytest.raises(TypeError):
+        mx.array(0).__setstate__(state)
