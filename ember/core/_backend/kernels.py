@@ -385,16 +385,25 @@ def _hyperbolic(fn):
     return k
 
 
+EXACT_SQRT = (torch.float32, torch.float64)
+
+
+def exact_sqrt(xs, outs):
+    """Square roots of CPU tensors `xs` (of EXACT_SQRT dtypes) into `outs` by numpy, whose
+    hardware square root is correctly rounded as upstream's is (ATen's vectorised one is a
+    last bit off in about a fifth of float32 values) and gives x86's negative nan below 0,
+    as upstream's."""
+    with np.errstate(invalid="ignore"):
+        for x, o in zip(xs, outs):
+            np.sqrt(x.numpy(), out=o.numpy())
+    return outs
+
+
 def _sqrt(x, out=None):
-    """sqrt; on the CPU in float32 and float64 by numpy, whose hardware square root is
-    correctly rounded as upstream's is (ATen's vectorised one is a last bit off in about a
-    fifth of float32 values) and gives x86's negative nan below 0, as upstream's."""
-    if x.dtype in (torch.float32, torch.float64) and x.device.type == "cpu":
+    if x.dtype in EXACT_SQRT and x.device.type == "cpu":
         if out is None:
             out = torch.empty(x.shape, dtype=x.dtype)
-        with np.errstate(invalid="ignore"):
-            np.sqrt(x.numpy(), out=out.numpy())
-        return out
+        return exact_sqrt((x,), (out,))[0]
     return torch.sqrt(x, out=out) if out is not None else torch.sqrt(x)
 
 
@@ -471,9 +480,8 @@ def _cached_binary(op, fn):
 # of them: x86's default nan (negative) in the logs (sqrt: see `_sqrt`), a positive one in
 # arcsin and arccos; torch's are the other way round. Short arrays only (printed ones,
 # mostly): the check would cost a quarter of the op on long ones.
-_DOMAIN = {"log": (lambda x: x < 0, True),
-           "log2": (lambda x: x < 0, True), "arcsin": (lambda x: x.abs() > 1, False),
-           "arccos": (lambda x: x.abs() > 1, False)}
+_DOMAIN = {"log": (lambda x: x < 0, True), "log2": (lambda x: x < 0, True),
+           "arcsin": (lambda x: x.abs() > 1, False), "arccos": (lambda x: x.abs() > 1, False)}
 _SIGNED_NAN_MAX = 4096
 
 

@@ -7,30 +7,21 @@ first rounded to that dtype (as Ember's weakly typed scalars are), and the step'
 arrive as 0-d tensors of that dtype. In-place ops only ever write tensors made here.
 """
 
-import numpy as np
 import torch
 
 from ember.core._backend import triton_optim
-from ember.core._backend.kernels import register
+from ember.core._backend.kernels import EXACT_SQRT, exact_sqrt, register
 from ember.core.primitives.optim import OptimizerUpdate
 
 _mul, _mul_ = torch._foreach_mul, torch._foreach_mul_
 _add, _add_ = torch._foreach_add, torch._foreach_add_
 _sub, _sub_ = torch._foreach_sub, torch._foreach_sub_
 _div_ = torch._foreach_div_
-_EXACT = (torch.float32, torch.float64)
-
-
 def _sqrt(xs, inplace=False):
-    """Square roots as Ember's sqrt takes them: correctly rounded (numpy's) on the CPU,
-    where ATen's vectorised ones are a last bit off in about a fifth of the values."""
-    if not (xs and xs[0].dtype in _EXACT and xs[0].device.type == "cpu"):
+    """Square roots as Ember's sqrt takes them: correctly rounded on the CPU."""
+    if not (xs and xs[0].dtype in EXACT_SQRT and xs[0].device.type == "cpu"):
         return torch._foreach_sqrt_(xs) if inplace else torch._foreach_sqrt(xs)
-    outs = xs if inplace else [torch.empty(x.shape, dtype=x.dtype) for x in xs]
-    with np.errstate(invalid="ignore"):
-        for x, o in zip(xs, outs):
-            np.sqrt(x.numpy(), out=o.numpy())
-    return outs
+    return exact_sqrt(xs, xs if inplace else [torch.empty(x.shape, dtype=x.dtype) for x in xs])
 
 
 def _sqrt_(xs):

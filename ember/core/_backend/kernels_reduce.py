@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from ember.core import dtypes as D
-from ember.core._backend.kernels import register
+from ember.core._backend.kernels import _INT_OF_SIZE, _multiply, register
 from ember.core.primitives import reduce as R
 from ember.core.primitives import scan as SC
 
@@ -197,33 +197,9 @@ def _mean(p, x):
         return r * inv
     if x.is_complex():  # (over no axes too: x times 1)
         r = _sum(p, x) if p.axes else x
-        return _mul_c99(r, torch.tensor(complex(1.0 / n, 0.0), dtype=x.dtype,
-                                        device=x.device))
+        return _multiply(r, torch.tensor(complex(1.0 / n, 0.0), dtype=x.dtype,
+                                         device=x.device))
     return _sum(p, x).mul_(1.0 / n)
-
-
-def _mul_c99(z, w):
-    """z * w as C99's Annex G multiplies complex numbers (and upstream with it): where the
-    plain product is NaN in both parts, an infinite factor makes it infinite."""
-    r = z * w
-    bad = r.real.isnan() & r.imag.isnan()
-    if not bad.any():
-        return r
-    z, w = torch.broadcast_tensors(z, w)
-    a, b, c, d = z.real, z.imag, w.real, w.imag
-    z_inf = a.isinf() | b.isinf()
-    w_inf = c.isinf() | d.isinf()
-    over = ~z_inf & ~w_inf & ((a * c).isinf() | (b * d).isinf() | (a * d).isinf()
-                              | (b * c).isinf())
-
-    def box(u, inf, other):  # infinities to +-1, then NaNs to signed zeros
-        zero_nan = torch.where(u.isnan(), torch.copysign(torch.zeros_like(u), u), u)
-        boxed = torch.copysign(u.isinf().to(u.dtype), u)
-        return torch.where(inf, boxed, torch.where(other, zero_nan, u))
-    a, b = box(a, z_inf, w_inf | over), box(b, z_inf, w_inf | over)
-    c, d = box(c, w_inf, z_inf | over), box(d, w_inf, z_inf | over)
-    fixed = torch.complex(_INF * (a * c - b * d), _INF * (a * d + b * c))
-    return torch.where(bad & (z_inf | w_inf | over), fixed, r)
 
 
 _REDUCE = {
@@ -350,7 +326,7 @@ def _var(p, x):
             r = r * float(torch.tensor(1.0 / n, dtype=x.dtype))
         else:
             r = r.mul_(1.0 / n)
-        if p.sqrt:  # (ATen's vectorised float32 sqrt is not correctly rounded; its float64 one is)
+        if p.sqrt:  # (others by way of float64: ATen's float32 sqrt is not correctly rounded)
             r = r.sqrt_() if r.dtype is torch.float64 else r.double().sqrt_().to(r.dtype)
         return r
     f = torch.std if p.sqrt else torch.var
@@ -401,14 +377,11 @@ def _cumext(x, ax, op, dt):
     return f(x, ax)
 
 
-_SIGNED_BITS = {2: torch.int16, 4: torch.int32, 8: torch.int64}
-
-
 def _cummin_ties(x, y, ax, breaks=None):
     """y (cummin of real x) with upstream's choice among tied values, seen in signed zeros:
     it keeps the earlier one (torch the later), so a run of zero minima takes the sign of
     the zero that began it (a run also begins where `breaks` is set)."""
-    bits = x.view(_SIGNED_BITS[x.itemsize])
+    bits = x.view(_INT_OF_SIZE[x.itemsize])
     if not bits.eq(torch.iinfo(bits.dtype).min).any():  # the bits of -0.0: else no tie shows
         return y
     zero = y == 0
@@ -514,7 +487,6 @@ _TORCH_STEP = {"cumsum": torch.add, "cumprod": torch.mul}
 # independent scans from which a step over all of them beats ATen's scan on a transposed
 # copy (each step costs a call: a few tenths of a microsecond in numpy, over one in torch)
 _STEP_MIN = 256
-_STEP_MIN_HALF = 256
 
 
 def _steps(p, x, ax):
@@ -548,7 +520,7 @@ def _scan(p, x):
     # differences, and few scans pay a call per step)
     if (x.dtype in _STEPWISE.get(p.op, ()) and x.device.type == "cpu" and x.ndim > 1
             and (ax != x.ndim - 1 or x.dtype in _HALF)
-            and x.numel() >= (_STEP_MIN_HALF if x.dtype in _HALF else _STEP_MIN) * x.shape[ax] > 0):
+            and x.numel() >= _STEP_MIN * x.shape[ax] > 0):
         return _steps(p, x, ax)
     if x.device.type == "cpu" and x.numel():
         if x.dtype is torch.float16 and p.op in _NP_STEP:

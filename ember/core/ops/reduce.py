@@ -257,9 +257,7 @@ def _int_var(a, axes, keepdims, ddof, s, sqrt):
         r = E.multiply(r, 1.0 / n if n and ddof == 0 else float("inf"), stream=s)
     else:
         r = E.divide(r, float(n - ddof), stream=s)
-    if sqrt:  # (in float64: ATen's float32 sqrt is not correctly rounded)
-        r = E.astype(E.sqrt(E.astype(r, D.float64, s), stream=s), _F32, s)
-    return r
+    return E.sqrt(r, stream=s) if sqrt else r
 
 
 def var(a, /, axis=None, keepdims=False, ddof=0, *, stream=None):
