@@ -237,6 +237,27 @@ def test_sdpa_rows_masked_by_minus_inf_are_nan(dt):
     assert_same(got, want, rtol=2e-2 if dt == "float16" else 1e-4)
 
 
+@on_cpu
+def test_sdpa_rows_masked_by_the_lowest_float_match_upstream():
+    """A row masked by the lowest float everywhere (upstream's causal masks use it): its
+    scores round to that float, a uniform softmax; the gradients of q and k flow through
+    the scores as upstream's (torch's kernel loses the log of the row's sum)."""
+    q, k, v = _attn((1, 2, 40, 16), (1, 2, 56, 16), 16)  # (torch's flash kernel on the CPU)
+    low = np.finfo(np.float32).min
+    mask = np.where(_rng().random((40, 56)) > 0.5, 0.0, low).astype(np.float32)
+    mask[1] = low
+    mask[2, :20] = -np.inf
+    mask[2, 20:] = low
+
+    def f(m):
+        def loss(a, b, c):
+            out = m.fast.scaled_dot_product_attention(a, b, c, scale=0.5, mask=m.array(mask))
+            return (out * m.arange(out.shape[-1], dtype=m.float32)).sum(), out
+        (_, out), grads = m.value_and_grad(loss, argnums=(0, 1, 2))(*map(m.array, (q, k, v)))
+        return [out] + list(grads)
+    assert_same(f(mx), f(mlx), rtol=1e-4)
+
+
 @pytest.mark.parametrize("dt", ["float16", "bfloat16"])
 @on_cpu
 def test_half_layer_norm_and_rope_round_as_upstream(dt):

@@ -23,6 +23,13 @@ CASES = {
     "bool": (2, 2, 2, 30, 45, 80, 80, "bool"),
     "bool_dead_rows": (1, 2, 1, 20, 20, 16, 8, "bool_dead"),
     "head_128": (1, 1, 1, 20, 33, 128, 128, None),
+    # per head, 16 x 16 blocks that hide everything, add 0.0 (or are all True) or vary
+    "blocky_add": (1, 2, 1, 40, 56, 16, 16, "blocky_add"),
+    "blocky_bool": (2, 2, 2, 40, 56, 16, 16, "blocky_bool"),
+    # upstream's additive causal mask (the lowest float, not -inf, above the diagonal)
+    "lowest_causal": (1, 2, 2, 50, 50, 16, 16, "lowest_causal"),
+    # rows that see only the lowest float: their softmax is uniform over every key
+    "lowest_rows": (1, 2, 1, 40, 56, 16, 16, "lowest_rows"),
 }
 
 
@@ -41,10 +48,32 @@ def _inputs(case):
         mask = np.triu(np.full((tq, tk), -np.inf, np.float32), 1 + tk - tq)
     elif kind == "bool":
         mask = rng.random((tq, tk)) > 0.3
+    elif kind in ("blocky_add", "blocky_bool"):
+        mask = _blocky((1, h, tq, tk), kind == "blocky_bool", rng)
+    elif kind == "lowest_causal":
+        mask = np.triu(np.full((tq, tk), np.finfo(np.float32).min, np.float32), 1)
+    elif kind == "lowest_rows":
+        mask = _blocky((1, h, tq, tk), False, rng)
+        mask[mask == -np.inf] = np.finfo(np.float32).min
+        mask[:, :, 17:21] = np.finfo(np.float32).min
+        mask[:, :, 32:] = np.finfo(np.float32).min  # (whole blocks of such rows)
     elif kind == "bool_dead":
         mask = rng.random((b, 1, tq, tk)) > 0.3
         mask[0, :, ::4] = False  # queries that see no key get the mean of v, as upstream
     return q, k, v, mask, d ** -0.5
+
+
+def _blocky(shape, boolean, rng, block=16):
+    """A mask whose 16 x 16 blocks each hide everything, change nothing or vary (the
+    first block of keys never hides, so every query sees some key)."""
+    *lead, tq, tk = shape
+    kinds = rng.integers(0, 3, size=(*lead, -(-tq // block), -(-tk // block)))
+    kinds[..., 0] = rng.integers(1, 3, size=kinds[..., 0].shape)
+    full = np.repeat(np.repeat(kinds, block, -2), block, -1)[..., :tq, :tk]
+    if boolean:
+        return np.where(full == 0, False, np.where(full == 1, True, rng.random(shape) > 0.4))
+    vary = rng.standard_normal(shape).astype(np.float32)
+    return np.where(full == 0, -np.inf, np.where(full == 1, 0.0, vary)).astype(np.float32)
 
 
 def _loss(m, mask, scale):
@@ -99,6 +128,65 @@ def test_interpreted_kernels_match_upstream(case, monkeypatch):
     assert_same(out, want_out, rtol=1e-4)
     for g, w in zip(grads, want_grads):
         assert_same(g, w, rtol=1e-4)
+
+
+@pytest.mark.parametrize("case", ["blocky_add", "blocky_bool", "additive_causal",
+                                  "lowest_causal", "lowest_rows"])
+def test_interpreted_small_mask_blocks(case, monkeypatch):
+    """With small blocks every kind of mask block occurs: skipped, taken without reading
+    the mask, read (and each backward kernel has its own block sizes, so its own table)."""
+    from ember.core._backend import triton_attention as TA
+    _interpret(monkeypatch)
+    monkeypatch.setattr(TA, "MIN_WORK", 0)
+    sizes = {"fwd": (16, 16, 4, 1), "kv": (32, 16, 4, 1), "q": (16, 32, 4, 1)}
+    monkeypatch.setattr(TA, "BLOCKS", {key: sizes[key[1]] for key in TA.BLOCKS})
+    with mx.stream(mx.cpu):
+        out, grads = _value_and_grad(mx, case)
+        mx.eval(out, grads)
+    want_out, want_grads = _value_and_grad(mlx, case)
+    assert_same(out, want_out, rtol=1e-4)
+    for g, w in zip(grads, want_grads):
+        assert_same(g, w, rtol=1e-4)
+
+
+@pytest.mark.parametrize("boolean", [False, True])
+def test_interpreted_mask_block_classes(boolean, monkeypatch):
+    """`_mask_blocks` against the classes worked out in numpy: 0 hides every score, 1
+    changes none, 3 adds only values at or below -1e30, 2 anything else (a NaN among
+    zeros included); one table per head the mask varies over, one for all batches it is
+    broadcast over; the flag after the table cleared."""
+    import torch
+
+    from ember.core._backend import triton_attention as TA
+    _interpret(monkeypatch)
+    rng = np.random.default_rng(1)
+    m = _blocky((1, 3, 45, 70), boolean, rng)
+    if not boolean:
+        m[0, 1, 16:32, 16:32] = 0.0
+        m[0, 1, 17, 20] = np.nan  # (a block of zeros but one NaN: read)
+        m[0, 2, 0:16, 32:48] = -0.0
+        m[0, 0, 32:45, 0:16] = np.finfo(np.float32).min
+        m[0, 0, 32:45, 16:32] = -1e30
+        m[0, 0, 40, 16:32] = -np.inf
+        m[0, 2, 16:32, 48:64] = -1e29  # (not low enough)
+    mk = torch.from_numpy(m).expand(2, 3, 45, 70)
+    flat = torch.full((3 * 3 * 5 + 1,), 7, dtype=torch.int8)
+    monkeypatch.setattr(TA.torch, "empty", lambda *a, **k: flat)
+    table, flag, stb, sth, nbn = TA._blocks(mk, 2 if boolean else 1,
+                                            dict(BLOCK_M=16, BLOCK_N=16))
+    assert flag.tolist() == [0] and (stb, sth, nbn) == (0, 15, 5)
+    want = np.zeros((1, 3, 3, 5), np.int8)
+    for h in range(3):
+        for i in range(3):
+            for j in range(5):
+                blk = m[0, h, 16 * i:16 * i + 16, 16 * j:16 * j + 16]
+                hidden = ~blk if boolean else blk == -np.inf
+                same = blk if boolean else blk == 0.0
+                low = np.zeros_like(blk) if boolean else blk <= -1e30
+                want[0, h, i, j] = (0 if hidden.all() else 1 if same.all()
+                                    else 3 if low.all() else 2)
+    assert {0, 1, 2} | ({3} if not boolean else set()) <= set(want.ravel())
+    np.testing.assert_array_equal(table[:-1].reshape(want.shape).numpy(), want)
 
 
 def test_small_attention_stays_on_torch(monkeypatch):

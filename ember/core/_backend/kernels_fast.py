@@ -149,6 +149,8 @@ def _sdpa(p, q, k, v, mask, sinks):
             q = torch.where(keep, q, 0)
     elif mask is not None:
         q, attn_mask = _sdpa_mask(q, mask)
+        if not q.is_cuda and attn_mask.dtype is not torch.bool:
+            attn_mask = _lowest_rows(q, k, attn_mask, p.scale)
     if hq != hk:
         return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, is_causal=is_causal,
                                               scale=p.scale, enable_gqa=True)
@@ -172,6 +174,22 @@ def _sdpa_mask(q, mask):
         if dead.any():
             q = q + torch.where(dead, torch.nan, 0.0).to(q.dtype)
     return q, mask
+
+
+def _lowest_rows(q, k, mask, scale):
+    """The additive mask for torch's kernel on the CPU where rows are masked by the
+    lowest float (or below -1e30) everywhere: upstream's scores there round to that float,
+    a uniform softmax, whose gradients torch's kernel gets wrong (the log of its sum
+    vanishes below the float). Such rows get the mask minus their own scores (held
+    constant): the same uniform softmax, and gradients through the scores as upstream's."""
+    top = mask.amax(-1, keepdim=True)
+    low = (top <= -1e30) & (top > -torch.inf)
+    if not low.any():
+        return mask
+    if k.shape[1] != q.shape[1]:
+        k = k.repeat_interleave(q.shape[1] // k.shape[1], 1)
+    s = (q @ k.mT * scale).detach()
+    return torch.where(low & (mask != -torch.inf), mask - mask.detach() - s, mask)
 
 
 _CAUSAL = {}  # (tq, tk, device) -> constant causal masks; bounded by _CAUSAL_MAX entries

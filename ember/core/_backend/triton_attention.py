@@ -12,8 +12,10 @@ query row and stores the row's log-sum-exp; the backward recomputes the probabil
 it, one kernel for dK/dV (a program per key block, walking the query blocks of every head
 of its group) and one for dQ (a program per query block). Masks: none, causal (aligned to
 the lower right, as upstream's), additive or boolean arrays of any broadcast (read through
-their strides). A block of keys that an additive or boolean mask hides entirely is
-skipped, so an additive causal mask costs what `causal` does.
+their strides). A mask array is first sorted into blocks (`_mask_blocks`, one small
+kernel per call and block size): a block it hides entirely is skipped, one it leaves
+unchanged (adds 0.0 everywhere, or is all True) is not read, and only the rest read it, so
+an additive causal mask costs about what `causal` does.
 
 Used when TF32 is allowed, for head sizes up to 128 and masks that take no gradient;
 otherwise torch's kernels run. `TRITON_INTERPRET=1` runs them on the CPU (the tests).
@@ -105,18 +107,20 @@ def _strides4(t):
     return tuple(t.stride()) if t is not None else (0, 0, 0, 0)
 
 
-# (wide heads (> 64), backward) -> (BLOCK_M, BLOCK_N, warps, stages), from a sweep on an
-# H100 (512-2048 tokens, head sizes 64 and 128)
-BLOCKS = {(False, False): (64, 64, 4, 2), (True, False): (128, 64, 8, 2),
-          (False, True): (64, 64, 4, 1), (True, True): (64, 32, 4, 1)}
+# (wide heads (> 64), kernel) -> (BLOCK_M, BLOCK_N, warps, stages), from a sweep of each
+# kernel on an H100 (benchmarks/README.md, attention: 512 tokens with the
+# GPT's additive causal mask and causal, 2048 tokens causal, head sizes 64 and 128)
+BLOCKS = {(False, "fwd"): (128, 64, 8, 3), (True, "fwd"): (128, 32, 8, 3),
+          (False, "kv"): (64, 128, 8, 1), (True, "kv"): (64, 128, 8, 2),
+          (False, "q"): (64, 64, 4, 2), (True, "q"): (128, 64, 8, 1)}
 # the dK/dV kernel splits a group's heads over programs when there are fewer than this
 # many (key block, kv head) programs, and sums the shares afterwards
 MIN_PROGRAMS = 1024
 
 
-def _meta(d, dv, mask_kind, causal, backward):
+def _meta(d, dv, mask_kind, causal, kernel):
     bd, bdv = _pow2(d), _pow2(dv)
-    bm, bn, warps, stages = BLOCKS[(max(bd, bdv) > 64, backward)]
+    bm, bn, warps, stages = BLOCKS[(max(bd, bdv) > 64, kernel)]
     return dict(MASK=mask_kind, CAUSAL=causal, BLOCK_M=bm, BLOCK_N=bn, BLOCK_D=bd,
                 BLOCK_DV=bdv, num_warps=warps, num_stages=stages)
 
@@ -132,6 +136,30 @@ def _common(q, k, v, mask):
     return (b, h, hk, lq, lk, d, dv), kind, mk
 
 
+def _blocks(mk, kind, meta):
+    """The mask's block classes for these block sizes (`_mask_blocks`), one table per
+    batch and head it varies over, and a cleared flag after it: (table, flag, the table's
+    batch and head strides, key blocks); sets the kernels' SPAN (a power of two over the
+    table's rows and columns)."""
+    if not kind:
+        meta["SPAN"] = 1
+        return mk, mk, 0, 0, 0  # (never read)
+    b, h, lq, lk = mk.shape
+    smb, smh, smm, smn = mk.stride()
+    bm, bn = meta["BLOCK_M"], meta["BLOCK_N"]
+    nbm, nbn = -(-lq // bm), -(-lk // bn)
+    meta["SPAN"] = 1 << (max(nbm, nbn) - 1).bit_length()
+    tb, th = (b if smb else 1), (h if smh else 1)
+    n = tb * th * nbm * nbn
+    t = torch.empty(n + 1, dtype=torch.int8, device=mk.device)
+    ints = (smb, smh, smm, smn, th, lq, lk, nbn)
+    flag = t[n:]
+    _launch("_mask_blocks", (_key((mk, flag), ints), kind, bm, bn), (nbm, nbn, tb * th),
+            (mk, t, flag, *ints), dict(MASK=kind, BLOCK_M=bm, BLOCK_N=bn, num_warps=4,
+                                       num_stages=1))
+    return t, flag, (th * nbm * nbn if smb else 0), (nbm * nbn if smh else 0), nbn
+
+
 def _key(ts, ints):
     """What the compiled kernel depends on beyond the constexprs: dtypes (float32 now, but
     a cache keyed without them would hand one dtype another's kernel), pointer alignment,
@@ -140,38 +168,53 @@ def _key(ts, ints):
 
 
 def forward(q, k, v, mask, causal, scale):
+    """(output, (max, log-sum-exp below it) per row, the flag the backward reads: whether
+    some row saw only vanishing mask values)."""
     (b, h, hk, lq, lk, d, dv), kind, mk = _common(q, k, v, mask)
     o = torch.empty((b, h, lq, dv), dtype=q.dtype, device=q.device)
-    lse = torch.empty((b * h, lq), dtype=torch.float32, device=q.device)
-    meta = _meta(d, dv, kind, causal, False)
+    lse = torch.empty((b * h, 2, lq), dtype=torch.float32, device=q.device)
+    meta = _meta(d, dv, kind, causal, "fwd")
+    t, flag, stb, sth, nbn = _blocks(mk, kind, meta)
     ints = (*q.stride(), *k.stride(), *v.stride(), *_strides4(mk if kind else None),
-            *o.stride(), h, h // hk, lq, lk, d, dv)
-    args = (q, k, v, mk, o, lse, *ints, scale)
+            stb, sth, nbn, *o.stride(), h, h // hk, lq, lk, d, dv)
+    args = (q, k, v, mk, t, flag, o, lse, *ints, scale)
     grid = (-(-lq // meta["BLOCK_M"]), b * h, 1)
-    _launch("_fwd", (_key((q, k, v, mk), ints), kind, causal), grid, args, meta)
-    return o, lse
+    for fixup in (False, True) if kind == 1 else (False,):
+        meta["FIXUP"] = fixup
+        _launch("_fwd", (_key((q, k, v, mk, flag), ints), *meta.values()), grid, args,
+                dict(meta))
+    return o, lse, flag
 
 
-def backward(q, k, v, mask, causal, scale, o, lse, do):
+def backward(q, k, v, mask, causal, scale, o, lse, do, flag):
     (b, h, hk, lq, lk, d, dv), kind, mk = _common(q, k, v, mask)
     delta = torch.empty((b * h, lq), dtype=torch.float32, device=q.device)
     _launch("_delta", _key((o, do, delta), (*do.stride(), h, lq, dv)), (-(-lq // 64), b * h, 1),
             (o, do, delta, *do.stride(), h, lq, dv),
             dict(BLOCK_M=64, BLOCK_DV=_pow2(dv), num_warps=4, num_stages=1))
     dq = torch.empty((b, h, lq, d), dtype=q.dtype, device=q.device)
-    meta = _meta(d, dv, kind, causal, True)
+    mkv, mq = _meta(d, dv, kind, causal, "kv"), _meta(d, dv, kind, causal, "q")
     g = h // hk
-    blocks = -(-lk // meta["BLOCK_N"])
+    blocks = -(-lk // mkv["BLOCK_N"])
     shares = g if g > 1 and blocks * b * hk < MIN_PROGRAMS else 1
     dk = torch.empty((b, hk, shares, lk, d), dtype=k.dtype, device=k.device)
     dvt = torch.empty((b, hk, shares, lk, dv), dtype=v.dtype, device=v.device)
-    ints = (*q.stride(), *k.stride(), *v.stride(), *_strides4(mk if kind else None),
-            *do.stride(), h, g, lq, lk, d, dv)
-    key = (_key((q, k, v, mk, do), ints), kind, causal)
-    _launch("_bwd_kv", (key, shares), (blocks, b * hk * shares, 1),
-            (q, k, v, mk, do, lse, delta, dk, dvt, *ints, scale, g // shares), dict(meta))
-    _launch("_bwd_q", key, (-(-lq // meta["BLOCK_M"]), b * h, 1),
-            (q, k, v, mk, do, lse, delta, dq, *ints, scale), meta)
+    head = (*q.stride(), *k.stride(), *v.stride(), *_strides4(mk if kind else None))
+    tail = (*do.stride(), h, g, lq, lk, d, dv)
+    t = _blocks(mk, kind, mkv)
+    ints = (*head, *t[2:], *tail)
+    _launch("_bwd_kv", (_key((q, k, v, mk, flag, do), ints), shares, *mkv.values()),
+            (blocks, b * hk * shares, 1),
+            (q, k, v, mk, t[0], flag, do, lse, delta, dk, dvt, *ints, scale, g // shares),
+            mkv)
+    if (mq["BLOCK_M"], mq["BLOCK_N"]) != (mkv["BLOCK_M"], mkv["BLOCK_N"]):
+        t = _blocks(mk, kind, mq)
+    else:
+        mq["SPAN"] = mkv["SPAN"]
+    ints = (*head, *t[2:], *tail)
+    _launch("_bwd_q", (_key((q, k, v, mk, flag, do), ints), *mq.values()),
+            (-(-lq // mq["BLOCK_M"]), b * h, 1),
+            (q, k, v, mk, t[0], flag, do, lse, delta, dq, *ints, scale), mq)
     if shares > 1:
         return dq, dk.sum(2), dvt.sum(2)
     return dq, dk.squeeze(2), dvt.squeeze(2)
@@ -182,15 +225,15 @@ class Attention(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, q, k, v, mask, causal, scale):
-        o, lse = forward(q, k, v, mask, causal, scale)
-        ctx.save_for_backward(q, k, v, mask, o, lse)
+        o, lse, flag = forward(q, k, v, mask, causal, scale)
+        ctx.save_for_backward(q, k, v, mask, o, lse, flag)
         ctx.causal, ctx.scale = causal, scale
         return o
 
     @staticmethod
     def backward(ctx, do):
-        q, k, v, mask, o, lse = ctx.saved_tensors
-        dq, dk, dv = backward(q, k, v, mask, ctx.causal, ctx.scale, o, lse, do)
+        q, k, v, mask, o, lse, flag = ctx.saved_tensors
+        dq, dk, dv = backward(q, k, v, mask, ctx.causal, ctx.scale, o, lse, do, flag)
         return dq, dk, dv, None, None, None
 
 

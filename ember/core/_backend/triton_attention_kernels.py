@@ -11,6 +11,11 @@ import triton.language as tl
 
 NEG = tl.constexpr(float("-inf"))
 INF = tl.constexpr(float("inf"))
+# an additive mask value at or below VANISH (such as upstream's causal masks' lowest
+# float) leaves exp(score + value - row max) exactly 0 in a row whose max is above
+# ROW_SEEN (for scores below 1e29 in magnitude)
+VANISH = tl.constexpr(-1e30)
+ROW_SEEN = tl.constexpr(-1e29)
 
 
 @triton.jit
@@ -19,56 +24,161 @@ def _max(x, axis: tl.constexpr):
 
 
 @triton.jit
+def _min(x, axis: tl.constexpr):
+    return tl.reduce(x, axis, tl.standard._elementwise_min)
+
+
+@triton.jit
 def _sum(x, axis: tl.constexpr):
     return tl.reduce(x, axis, tl.standard._sum_combine)
 
 
 @triton.jit
-def _scores(q, kt, Mb, rows, cols, smm, smn, LQ, LK, scale,
-            MASK: tl.constexpr, CAUSAL: tl.constexpr):
+def _scores(q, kt, Mb, rows, cols, smm, smn, LQ, LK, scale, mixed,
+            MASK: tl.constexpr, CAUSAL: tl.constexpr, PRED: tl.constexpr):
     """scale * q @ kt plus the mask; -inf where a key is hidden or out of range.
-    `rows` and `cols` broadcast against each other in either orientation."""
+    `rows` and `cols` broadcast against each other in either orientation. The mask is
+    read only in a `mixed` block (one that neither adds 0.0 everywhere nor is all True),
+    by a load under that predicate (PRED: faster in the forward, on an H100) or in a
+    branch (faster in the backward kernels)."""
     s = tl.dot(q, kt) * scale
     vis = (rows < LQ) & (cols < LK)
     if CAUSAL:
         vis = vis & (cols <= rows + (LK - LQ))
-    if MASK == 1:
-        s = s + tl.load(Mb + rows * smm + cols * smn, mask=vis, other=0.0)
-    if MASK == 2:
-        vis = vis & (tl.load(Mb + rows * smm + cols * smn, mask=vis, other=0) != 0)
+    if PRED:
+        pick = vis & ((cols * 0 + mixed.to(tl.int32)) != 0)
+        if MASK == 1:
+            s = s + tl.load(Mb + rows * smm + cols * smn, mask=pick, other=0.0)
+        if MASK == 2:
+            vis = vis & (tl.load(Mb + rows * smm + cols * smn, mask=pick, other=1) != 0)
+    else:
+        if MASK == 1:
+            if mixed:
+                s = s + tl.load(Mb + rows * smm + cols * smn, mask=vis, other=0.0)
+        if MASK == 2:
+            if mixed:
+                vis = vis & (tl.load(Mb + rows * smm + cols * smn, mask=vis, other=0) != 0)
     return tl.where(vis, s, NEG)
 
 
 @triton.jit
-def _live(Mb, rows, cols, smm, smn, LQ, LK, MASK: tl.constexpr):
-    """Whether the mask leaves any score of this block visible (always, without one)."""
+def _mixed(Tb, i, j, NBN, MASK: tl.constexpr):
+    """Whether the mask must be read in query block i, key block j (`_mask_blocks`): all
+    but the blocks that change nothing."""
     if MASK == 0:
-        return True
-    inb = (rows < LQ) & (cols < LK)
-    if MASK == 1:
-        m = tl.load(Mb + rows * smm + cols * smn, mask=inb, other=NEG)
-        return _max(_max(m, 1), 0) > NEG
+        c = False
     else:
-        m = tl.load(Mb + rows * smm + cols * smn, mask=inb, other=0).to(tl.int32)
-        return _max(_max(m, 1), 0) > 0
+        c = tl.load(Tb + i * NBN + j) != 1
+    return c
 
 
 @triton.jit
-def _key_scores(q, Kb, Mb, rows, cols, skn, skd, smm, smn, LQ, LK, D, dq, scale,
-                MASK: tl.constexpr, CAUSAL: tl.constexpr):
+def _span(T0, step, n, lo_cls, hi_cls, SPAN: tl.constexpr):
+    """(first, one past the last) block of class lo_cls to hi_cls in a row or column of
+    the mask's table: its `n` classes at T0, T0 + step, ... Loops run over these bounds,
+    with no test per block around their loads (which would keep Triton from pipelining
+    them); any other block inside them is computed like a mixed one, to the same result."""
+    i = tl.arange(0, SPAN)
+    c = tl.load(T0 + i * step, mask=i < n, other=0)
+    take = (c >= lo_cls) & (c <= hi_cls)
+    return _min(tl.where(take, i, n), 0), _max(tl.where(take, i + 1, 0), 0)
+
+
+@triton.jit
+def _top_class(F, MASK: tl.constexpr):
+    """The highest block class the backward takes: vanishing blocks (3) only when some
+    row of the forward saw nothing else (its flag F)."""
+    if MASK == 1:
+        top = 2 + (tl.load(F) != 0).to(tl.int32)
+    else:
+        top = 2
+    return top
+
+
+@triton.jit
+def _mask_blocks(Mk, T, F, smb, smh, smm, smn, NH, LQ, LK, NBN,
+                 MASK: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
+    """The class of one (BLOCK_M, BLOCK_N) block of the mask, for the attention kernels:
+    0 hides every score (-inf or False: skipped), 1 changes none (additive 0.0, or all
+    True: the mask is not read), 2 anything else (NaN included), 3 additive values at or
+    below VANISH only (skipped unless a row sees nothing else). One table per (batch,
+    head) the mask varies over: T is contiguous (B', NH, blocks of queries, NBN). The
+    first program clears the flag F that the forward sets when a row needs class 3."""
+    i = tl.program_id(0)
+    j = tl.program_id(1)
+    z = tl.program_id(2)
+    if (i == 0) & (j == 0) & (z == 0):
+        tl.store(F, 0)
+    rows = i * BLOCK_M + tl.arange(0, BLOCK_M)
+    cols = j * BLOCK_N + tl.arange(0, BLOCK_N)
+    inb = (rows[:, None] < LQ) & (cols[None, :] < LK)
+    m = tl.load(Mk + (z // NH) * smb + (z % NH) * smh + rows[:, None] * smm
+                + cols[None, :] * smn, mask=inb)
+    if MASK == 1:
+        live = inb & ((m > NEG) | (m != m))
+        zero = inb & (m == 0.0)
+        small = inb & (m <= VANISH)
+    else:
+        live = inb & (m != 0)
+        zero = live
+        small = inb & (m != m)  # (never)
+    n_live = _sum(_sum(live.to(tl.int32), 1), 0)
+    n_in = _sum(_sum(inb.to(tl.int32), 1), 0)
+    n_zero = _sum(_sum(zero.to(tl.int32), 1), 0)
+    n_small = _sum(_sum(small.to(tl.int32), 1), 0)
+    cls = tl.where(n_live == 0, 0, tl.where(n_zero == n_in, 1,
+                                            tl.where(n_small == n_in, 3, 2)))
+    tl.store(T + (z * tl.num_programs(0) + i) * NBN + j, cls.to(tl.int8))
+
+
+@triton.jit
+def _key_scores(q, Kb, Mb, rows, cols, skn, skd, smm, smn, LQ, LK, D, dq, scale, mixed,
+                MASK: tl.constexpr, CAUSAL: tl.constexpr, PRED: tl.constexpr):
     """The key tile at `cols`, transposed, and the scores of the query `rows` against it."""
     kt = tl.load(Kb + cols[None, :] * skn + dq[:, None] * skd,
                  mask=(cols[None, :] < LK) & (dq[:, None] < D), other=0.0)
-    s = _scores(q, kt, Mb, rows[:, None], cols[None, :], smm, smn, LQ, LK, scale, MASK, CAUSAL)
+    s = _scores(q, kt, Mb, rows[:, None], cols[None, :], smm, smn, LQ, LK, scale, mixed,
+                MASK, CAUSAL, PRED)
     return kt, s
 
 
 @triton.jit
-def _causal_end(start_m, BLOCK_M: tl.constexpr, LQ, LK, CAUSAL: tl.constexpr):
-    """One past the last key a query block starting at `start_m` sees."""
+def _key_span(Tb, start_m, NBN, lo_cls, hi_cls, BLOCK_M: tl.constexpr,
+              BLOCK_N: tl.constexpr, LQ, LK, MASK: tl.constexpr, CAUSAL: tl.constexpr,
+              SPAN: tl.constexpr):
+    """(first key, one past the last key) of the blocks of class lo_cls to hi_cls that a
+    query block starting at `start_m` sees."""
+    start = 0
+    stop = LK
     if CAUSAL:
-        return tl.minimum(LK, start_m + BLOCK_M + LK - LQ)
-    return LK
+        stop = tl.minimum(LK, start_m + BLOCK_M + LK - LQ)
+    if MASK != 0:
+        lo, hi = _span(Tb + (start_m // BLOCK_M) * NBN, 1, NBN, lo_cls, hi_cls, SPAN)
+        start = lo * BLOCK_N
+        stop = tl.minimum(stop, hi * BLOCK_N)
+    return start, stop
+
+
+@triton.jit
+def _fwd_blocks(q, Kb, Vb, Mb, Tb, rows, dq, dv, m_i, l_i, acc, start, stop,
+                skn, skd, svn, svd, smm, smn, NBN, LQ, LK, D, DV, scale,
+                MASK: tl.constexpr, CAUSAL: tl.constexpr, BLOCK_N: tl.constexpr):
+    """The online softmax of the forward over the key blocks from `start` to `stop`."""
+    for start_n in range(start, stop, BLOCK_N):
+        cols = start_n + tl.arange(0, BLOCK_N)
+        mixed = _mixed(Tb, tl.program_id(0), start_n // BLOCK_N, NBN, MASK)
+        kt, s = _key_scores(q, Kb, Mb, rows, cols, skn, skd, smm, smn, LQ, LK, D, dq,
+                            scale, mixed, MASK, CAUSAL, True)
+        m_new = tl.maximum(m_i, _max(s, 1))
+        base = tl.where(m_new == NEG, 0.0, m_new)  # rows that see no key yet
+        p = tl.exp(s - base[:, None])
+        alpha = tl.exp(m_i - base)
+        l_i = l_i * alpha + _sum(p, 1)
+        vb = tl.load(Vb + cols[:, None] * svn + dv[None, :] * svd,
+                     mask=(cols[:, None] < LK) & (dv[None, :] < DV), other=0.0)
+        acc = acc * alpha[:, None] + tl.dot(p, vb)
+        m_i = m_new
+    return m_i, l_i, acc
 
 
 @triton.jit
@@ -88,52 +198,90 @@ def _query_tile(Q, sqb, sqh, sqm, sqd, H, G, LQ, D, BLOCK_M: tl.constexpr,
 
 
 @triton.jit
-def _fwd(Q, K, V, Mk, O, LSE,
+def _fwd(Q, K, V, Mk, T, F, O, LSE,
          sqb, sqh, sqm, sqd, skb, skh, skn, skd, svb, svh, svn, svd,
-         smb, smh, smm, smn, sob, soh, som, sod,
+         smb, smh, smm, smn, stb, sth, NBN, sob, soh, som, sod,
          H, G, LQ, LK, D, DV, scale,
          MASK: tl.constexpr, CAUSAL: tl.constexpr, BLOCK_M: tl.constexpr,
-         BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr):
+         BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr,
+         SPAN: tl.constexpr, FIXUP: tl.constexpr):
+    """Attention of one query block of one head over the key blocks the mask's table
+    leaves live (classes 1 and 2). Rows that see only vanishing scores that way need the
+    vanishing blocks too (upstream's softmax over equal lowest-float scores): they set the
+    flag F, and a second launch (FIXUP), after this one with an additive mask, redoes
+    their blocks with every live class (a branch apart from this loop, it costs the
+    first launch nothing)."""
     start_m, bh, b, h, hk, rows, dq, q = _query_tile(Q, sqb, sqh, sqm, sqd, H, G, LQ, D,
                                                      BLOCK_M, BLOCK_D)
-    offs_n = tl.arange(0, BLOCK_N)
+    if FIXUP:
+        m_row = tl.load(LSE + 2 * bh * LQ + rows, mask=rows < LQ, other=0.0)
+        odd = (rows < LQ) & ((m_row <= ROW_SEEN) | (m_row == INF))
+        top = 3
+        redo = (tl.load(F) != 0) & (_max(odd.to(tl.int32), 0) > 0)
+    else:
+        top = 2
+        redo = True
+    if redo:
+        _fwd_rows(Q, K, V, Mk, T, F, O, LSE, skb, skh, skn, skd, svb, svh, svn, svd,
+                  smb, smh, smm, smn, stb, sth, NBN, sob, soh, som, sod, LQ, LK, D, DV,
+                  scale, start_m, bh, b, h, hk, rows, dq, q, top, MASK, CAUSAL, BLOCK_M,
+                  BLOCK_N, BLOCK_DV, SPAN, FIXUP)
+
+
+@triton.jit
+def _fwd_rows(Q, K, V, Mk, T, F, O, LSE, skb, skh, skn, skd, svb, svh, svn, svd,
+              smb, smh, smm, smn, stb, sth, NBN, sob, soh, som, sod, LQ, LK, D, DV,
+              scale, start_m, bh, b, h, hk, rows, dq, q, top, MASK: tl.constexpr,
+              CAUSAL: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
+              BLOCK_DV: tl.constexpr, SPAN: tl.constexpr, FIXUP: tl.constexpr):
     dv = tl.arange(0, BLOCK_DV)
     Kb = K + b * skb + hk * skh
     Vb = V + b * svb + hk * svh
     Mb = Mk + b * smb + h * smh
+    Tb = T + b * stb + h * sth
     m_i = tl.full((BLOCK_M,), NEG, tl.float32)
     l_i = tl.full((BLOCK_M,), 0.0, tl.float32)
     acc = tl.full((BLOCK_M, BLOCK_DV), 0.0, tl.float32)
-    for start_n in range(0, _causal_end(start_m, BLOCK_M, LQ, LK, CAUSAL), BLOCK_N):
-        cols = start_n + offs_n
-        if _live(Mb, rows[:, None], cols[None, :], smm, smn, LQ, LK, MASK):
-            kt, s = _key_scores(q, Kb, Mb, rows, cols, skn, skd, smm, smn, LQ, LK, D, dq,
-                                scale, MASK, CAUSAL)
-            m_new = tl.maximum(m_i, _max(s, 1))
-            base = tl.where(m_new == NEG, 0.0, m_new)  # rows that see no key yet
-            p = tl.exp(s - base[:, None])
-            alpha = tl.exp(m_i - base)
-            l_i = l_i * alpha + _sum(p, 1)
-            vb = tl.load(Vb + cols[:, None] * svn + dv[None, :] * svd,
-                         mask=(cols[:, None] < LK) & (dv[None, :] < DV), other=0.0)
-            acc = acc * alpha[:, None] + tl.dot(p, vb)
-            m_i = m_new
+    start, stop = _key_span(Tb, start_m, NBN, 1, top, BLOCK_M, BLOCK_N, LQ, LK, MASK,
+                            CAUSAL, SPAN)
+    m_i, l_i, acc = _fwd_blocks(q, Kb, Vb, Mb, Tb, rows, dq, dv, m_i, l_i, acc, start, stop,
+                                skn, skd, svn, svd, smm, smn, NBN, LQ, LK, D, DV, scale,
+                                MASK, CAUSAL, BLOCK_N)
+    if MASK == 1 and not FIXUP:
+        # (-inf: rows that saw no key, which may have vanishing blocks)
+        if _min(tl.where(rows < LQ, m_i, INF), 0) <= ROW_SEEN:
+            tl.store(F, 1)
     seen = l_i > 0
     out = acc / tl.where(seen, l_i, 1.0)[:, None]
     tl.store(O + b * sob + h * soh + rows[:, None] * som + dv[None, :] * sod, out,
              mask=(rows[:, None] < LQ) & (dv[None, :] < DV))
-    # a row that sees no key has output 0 and, in the backward, no probabilities
-    lse = tl.where(seen, m_i + tl.log(tl.where(seen, l_i, 1.0)), INF)
-    tl.store(LSE + bh * LQ + rows, lse, mask=rows < LQ)
+    # the row's max and log-sum-exp below it, apart: their sum rounds to the max for rows
+    # at the lowest float. A row that sees no key has output 0 and, in the backward, no
+    # probabilities (max +inf)
+    tl.store(LSE + 2 * bh * LQ + rows, tl.where(seen, m_i, INF), mask=rows < LQ)
+    tl.store(LSE + (2 * bh + 1) * LQ + rows, tl.log(tl.where(seen, l_i, 1.0)), mask=rows < LQ)
 
 
 @triton.jit
-def _bwd_kv(Q, K, V, Mk, DO, LSE, DELTA, DK, DV_,
+def _probs(s, LSE, bh, rows, LQ, AXIS: tl.constexpr):
+    """exp(s - max - log-sum-exp) of the forward's rows `rows`, along AXIS of s."""
+    m = tl.load(LSE + 2 * bh * LQ + rows, mask=rows < LQ, other=INF)
+    lg = tl.load(LSE + (2 * bh + 1) * LQ + rows, mask=rows < LQ, other=0.0)
+    if AXIS == 1:
+        p = tl.exp((s - m[:, None]) - lg[:, None])
+    else:
+        p = tl.exp((s - m[None, :]) - lg[None, :])
+    return p
+
+
+@triton.jit
+def _bwd_kv(Q, K, V, Mk, T, F, DO, LSE, DELTA, DK, DV_,
             sqb, sqh, sqm, sqd, skb, skh, skn, skd, svb, svh, svn, svd,
-            smb, smh, smm, smn, sdb, sdh, sdm, sdd,
+            smb, smh, smm, smn, stb, sth, NBN, sdb, sdh, sdm, sdd,
             H, G, LQ, LK, D, DV, scale, GS,
             MASK: tl.constexpr, CAUSAL: tl.constexpr, BLOCK_M: tl.constexpr,
-            BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr):
+            BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr,
+            SPAN: tl.constexpr):
     """dK and dV of one key block of one kv head, summed over GS heads of its group (the
     program's share of them); dK and dV are contiguous (B, HK, G / GS, LK, D)."""
     start_n = tl.program_id(0) * BLOCK_N
@@ -163,36 +311,43 @@ def _bwd_kv(Q, K, V, Mk, DO, LSE, DELTA, DK, DV_,
         Qb = Q + b * sqb + h * sqh
         DOb = DO + b * sdb + h * sdh
         Mb = Mk + b * smb + h * smh
-        for start_m in range(lo, LQ, BLOCK_M):
+        Tb = T + b * stb + h * sth
+        start = lo
+        stop = LQ
+        if MASK != 0:  # the query blocks the mask leaves this key block
+            qlo, qhi = _span(Tb + tl.program_id(0), NBN, (LQ + BLOCK_M - 1) // BLOCK_M, 1,
+                             _top_class(F, MASK), SPAN)
+            start = tl.maximum(start, qlo * BLOCK_M)
+            stop = tl.minimum(stop, qhi * BLOCK_M)
+        for start_m in range(start, stop, BLOCK_M):
             rows = start_m + offs_m
-            if _live(Mb, rows[None, :], cols[:, None], smm, smn, LQ, LK, MASK):
-                qt = tl.load(Qb + rows[None, :] * sqm + dq[:, None] * sqd,
-                             mask=(rows[None, :] < LQ) & (dq[:, None] < D), other=0.0)
-                # scores transposed: (keys, queries)
-                st = _scores(k, qt, Mb, rows[None, :], cols[:, None], smm, smn, LQ, LK,
-                             scale, MASK, CAUSAL)
-                lse = tl.load(LSE + (b * H + h) * LQ + rows, mask=rows < LQ,
-                              other=INF)
-                pt = tl.exp(st - lse[None, :])
-                do = tl.load(DOb + rows[:, None] * sdm + dv[None, :] * sdd,
-                             mask=(rows[:, None] < LQ) & (dv[None, :] < DV), other=0.0)
-                dvacc += tl.dot(pt, do)
-                dpt = tl.dot(v, tl.trans(do))
-                delta = tl.load(DELTA + (b * H + h) * LQ + rows, mask=rows < LQ, other=0.0)
-                dst = pt * (dpt - delta[None, :])
-                dk += tl.dot(dst, tl.trans(qt))
+            mixed = _mixed(Tb, start_m // BLOCK_M, tl.program_id(0), NBN, MASK)
+            qt = tl.load(Qb + rows[None, :] * sqm + dq[:, None] * sqd,
+                         mask=(rows[None, :] < LQ) & (dq[:, None] < D), other=0.0)
+            # scores transposed: (keys, queries)
+            st = _scores(k, qt, Mb, rows[None, :], cols[:, None], smm, smn, LQ, LK,
+                         scale, mixed, MASK, CAUSAL, False)
+            pt = _probs(st, LSE, b * H + h, rows, LQ, 0)
+            do = tl.load(DOb + rows[:, None] * sdm + dv[None, :] * sdd,
+                         mask=(rows[:, None] < LQ) & (dv[None, :] < DV), other=0.0)
+            dvacc += tl.dot(pt, do)
+            dpt = tl.dot(v, tl.trans(do))
+            delta = tl.load(DELTA + (b * H + h) * LQ + rows, mask=rows < LQ, other=0.0)
+            dst = pt * (dpt - delta[None, :])
+            dk += tl.dot(dst, tl.trans(qt))
     out = tl.program_id(1) * LK
     tl.store(DK + (out + cols[:, None]) * D + dq[None, :], dk * scale, mask=kmask)
     tl.store(DV_ + (out + cols[:, None]) * DV + dv[None, :], dvacc, mask=vmask)
 
 
 @triton.jit
-def _bwd_q(Q, K, V, Mk, DO, LSE, DELTA, DQ,
+def _bwd_q(Q, K, V, Mk, T, F, DO, LSE, DELTA, DQ,
            sqb, sqh, sqm, sqd, skb, skh, skn, skd, svb, svh, svn, svd,
-           smb, smh, smm, smn, sdb, sdh, sdm, sdd,
+           smb, smh, smm, smn, stb, sth, NBN, sdb, sdh, sdm, sdd,
            H, G, LQ, LK, D, DV, scale,
            MASK: tl.constexpr, CAUSAL: tl.constexpr, BLOCK_M: tl.constexpr,
-           BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr):
+           BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr,
+           SPAN: tl.constexpr):
     """dQ of one query block of one head; dQ is contiguous (B, H, LQ, D)."""
     start_m, bh, b, h, hk, rows, dq, q = _query_tile(Q, sqb, sqh, sqm, sqd, H, G, LQ, D,
                                                      BLOCK_M, BLOCK_D)
@@ -201,22 +356,24 @@ def _bwd_q(Q, K, V, Mk, DO, LSE, DELTA, DQ,
     qmask = (rows[:, None] < LQ) & (dq[None, :] < D)
     do = tl.load(DO + b * sdb + h * sdh + rows[:, None] * sdm + dv[None, :] * sdd,
                  mask=(rows[:, None] < LQ) & (dv[None, :] < DV), other=0.0)
-    lse = tl.load(LSE + bh * LQ + rows, mask=rows < LQ, other=INF)
     delta = tl.load(DELTA + bh * LQ + rows, mask=rows < LQ, other=0.0)
     Kb = K + b * skb + hk * skh
     Vb = V + b * svb + hk * svh
     Mb = Mk + b * smb + h * smh
+    Tb = T + b * stb + h * sth
     acc = tl.full((BLOCK_M, BLOCK_D), 0.0, tl.float32)
-    for start_n in range(0, _causal_end(start_m, BLOCK_M, LQ, LK, CAUSAL), BLOCK_N):
+    start, stop = _key_span(Tb, start_m, NBN, 1, _top_class(F, MASK), BLOCK_M, BLOCK_N, LQ,
+                            LK, MASK, CAUSAL, SPAN)
+    for start_n in range(start, stop, BLOCK_N):
         cols = start_n + offs_n
-        if _live(Mb, rows[:, None], cols[None, :], smm, smn, LQ, LK, MASK):
-            kt, s = _key_scores(q, Kb, Mb, rows, cols, skn, skd, smm, smn, LQ, LK, D, dq,
-                                scale, MASK, CAUSAL)
-            p = tl.exp(s - lse[:, None])
-            vt = tl.load(Vb + cols[None, :] * svn + dv[:, None] * svd,
-                         mask=(cols[None, :] < LK) & (dv[:, None] < DV), other=0.0)
-            ds = p * (tl.dot(do, vt) - delta[:, None])
-            acc += tl.dot(ds, tl.trans(kt))
+        mixed = _mixed(Tb, tl.program_id(0), start_n // BLOCK_N, NBN, MASK)
+        kt, s = _key_scores(q, Kb, Mb, rows, cols, skn, skd, smm, smn, LQ, LK, D, dq,
+                            scale, mixed, MASK, CAUSAL, False)
+        p = _probs(s, LSE, bh, rows, LQ, 1)
+        vt = tl.load(Vb + cols[None, :] * svn + dv[:, None] * svd,
+                     mask=(cols[None, :] < LK) & (dv[:, None] < DV), other=0.0)
+        ds = p * (tl.dot(do, vt) - delta[:, None])
+        acc += tl.dot(ds, tl.trans(kt))
     tl.store(DQ + (bh * LQ + rows[:, None]) * D + dq[None, :], acc * scale, mask=qmask)
 
 
