@@ -107,6 +107,17 @@ def _count_launches(monkeypatch):
     return calls
 
 
+def _matches_upstream(case):
+    """Ember's output and gradients on the CPU stream equal upstream's."""
+    with mx.stream(mx.cpu):
+        out, grads = _value_and_grad(mx, case)
+        mx.eval(out, grads)
+    want_out, want_grads = _value_and_grad(mlx, case)
+    assert_same(out, want_out, rtol=1e-4)
+    for g, w in zip(grads, want_grads):
+        assert_same(g, w, rtol=1e-4)
+
+
 def _interpret(monkeypatch):
     """Run the kernels through Triton's interpreter (for machines without CUDA, where the
     compiled kernels are not tested; older interpreters cannot run them)."""
@@ -120,14 +131,8 @@ def _interpret(monkeypatch):
 def test_interpreted_kernels_match_upstream(case, monkeypatch):
     _interpret(monkeypatch)
     calls = _count_launches(monkeypatch)
-    with mx.stream(mx.cpu):
-        out, grads = _value_and_grad(mx, case)
-        mx.eval(out, grads)
+    _matches_upstream(case)
     assert {"_fwd", "_bwd_kv", "_bwd_q"} <= set(calls)
-    want_out, want_grads = _value_and_grad(mlx, case)
-    assert_same(out, want_out, rtol=1e-4)
-    for g, w in zip(grads, want_grads):
-        assert_same(g, w, rtol=1e-4)
 
 
 @pytest.mark.parametrize("case", ["blocky_add", "blocky_bool", "additive_causal",
@@ -140,13 +145,7 @@ def test_interpreted_small_mask_blocks(case, monkeypatch):
     monkeypatch.setattr(TA, "MIN_WORK", 0)
     sizes = {"fwd": (16, 16, 4, 1), "kv": (32, 16, 4, 1), "q": (16, 32, 4, 1)}
     monkeypatch.setattr(TA, "BLOCKS", {key: sizes[key[1]] for key in TA.BLOCKS})
-    with mx.stream(mx.cpu):
-        out, grads = _value_and_grad(mx, case)
-        mx.eval(out, grads)
-    want_out, want_grads = _value_and_grad(mlx, case)
-    assert_same(out, want_out, rtol=1e-4)
-    for g, w in zip(grads, want_grads):
-        assert_same(g, w, rtol=1e-4)
+    _matches_upstream(case)
 
 
 @pytest.mark.parametrize("boolean", [False, True])
@@ -220,13 +219,7 @@ def test_interpreted_grouped_heads_in_one_program(case, monkeypatch):
     _interpret(monkeypatch)
     monkeypatch.setattr(TA, "MIN_PROGRAMS", 0)
     monkeypatch.setattr(TA, "MIN_WORK", 0)
-    with mx.stream(mx.cpu):
-        out, grads = _value_and_grad(mx, case)
-        mx.eval(out, grads)
-    want_out, want_grads = _value_and_grad(mlx, case)
-    assert_same(out, want_out, rtol=1e-4)
-    for g, w in zip(grads, want_grads):
-        assert_same(g, w, rtol=1e-4)
+    _matches_upstream(case)
 
 
 def test_kernels_skip_when_not_usable(monkeypatch):
