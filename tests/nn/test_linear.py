@@ -253,3 +253,25 @@ def test_linear_node_compiled_train_step():
     ve, gre = mx.compile(step(nn, mx, e))(e.trainable_parameters(), mx.array(x))
     vm, grm = step(mnn, mlx, m)(m.trainable_parameters(), mlx.array(x))
     _same([ve, gre["weight"], gre["bias"]], [vm, grm["weight"], grm["bias"]])
+
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("cols", [(768, 3072), (3072, 768), (512, 512)])
+def test_gpu_weight_grads_of_many_rows(cols):
+    """Weight gradients over 2048 rows on CUDA, where the operand with fewer columns is
+    transposed into a copy before the product: gᵀx against the CPU's."""
+    n, k = cols
+    rng = np.random.default_rng(0)
+    g = rng.standard_normal((2048, n)).astype(np.float32)
+    x = rng.standard_normal((2048, k)).astype(np.float32)
+
+    def wgrad(device):
+        with mx.stream(device):
+            layer = nn.Linear(k, n, bias=False)
+            loss = nn.value_and_grad(layer, lambda a, b: mx.sum(b * layer(a)))
+            return np.array(loss(mx.array(x), mx.array(g))[1]["weight"])
+    got, want = wgrad(mx.gpu), wgrad(mx.cpu)
+    np.testing.assert_allclose(want, g.T.astype(np.float64) @ x, rtol=1e-3, atol=1e-2)
+    scale = np.abs(want).max()
+    np.testing.assert_allclose(got / scale, want / scale, atol=5e-3)

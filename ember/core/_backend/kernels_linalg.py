@@ -14,7 +14,17 @@ KERNELS[L.Linear] = lambda p, *ts: F.linear(ts[-2], ts[-1], ts[0] if len(ts) == 
 
 @register(L.WeightGrad)
 def _weight_grad(p, g, x):
-    return torch.matmul(g.reshape(-1, g.shape[-1]).mT, x.reshape(-1, x.shape[-1]))
+    g, x = g.reshape(-1, g.shape[-1]), x.reshape(-1, x.shape[-1])
+    if g.is_cuda and g.dtype is torch.float32 and g.shape[0] >= 2048 \
+            and max(g.shape[1], x.shape[1]) >= 2048:
+        # cuBLAS's TF32 kernels for gᵀx over many rows run faster when the operand with
+        # fewer columns is transposed into its own copy first (on an H100, with the copy:
+        # 1.05-1.4x at 2048-8192 rows and 768-4096 columns; a GPT's 768 x 3072 layer 279
+        # -> 201 us); below 2048 columns the plain product was the fastest
+        if g.shape[1] <= x.shape[1]:
+            return torch.matmul(g.mT.contiguous(), x)
+        return torch.matmul(g.mT, x.mT.contiguous().mT)
+    return torch.matmul(g.mT, x)
 
 
 def _scaled_c(c, beta, shape):

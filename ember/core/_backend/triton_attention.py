@@ -160,6 +160,13 @@ def _blocks(mk, kind, meta):
     return t, flag, (th * nbm * nbn if smb else 0), (nbm * nbn if smh else 0), nbn
 
 
+def _heads_last(b, h, n, d, like):
+    """An empty (b, h, n, d) laid out as (b, n, h, d): merging its heads back (the
+    transpose and reshape after attention, or of a gradient on its way to the
+    projection) is then a view, not a copy."""
+    return torch.empty((b, n, h, d), dtype=like.dtype, device=like.device).transpose(1, 2)
+
+
 def _key(ts, ints):
     """What the compiled kernel depends on beyond the constexprs: dtypes (float32 now, but
     a cache keyed without them would hand one dtype another's kernel), pointer alignment,
@@ -171,7 +178,7 @@ def forward(q, k, v, mask, causal, scale):
     """(output, (max, log-sum-exp below it) per row, the flag the backward reads: whether
     some row saw only vanishing mask values)."""
     (b, h, hk, lq, lk, d, dv), kind, mk = _common(q, k, v, mask)
-    o = torch.empty((b, h, lq, dv), dtype=q.dtype, device=q.device)
+    o = _heads_last(b, h, lq, dv, q)
     lse = torch.empty((b * h, 2, lq), dtype=torch.float32, device=q.device)
     meta = _meta(d, dv, kind, causal, "fwd")
     t, flag, stb, sth, nbn = _blocks(mk, kind, meta)
@@ -189,32 +196,39 @@ def forward(q, k, v, mask, causal, scale):
 def backward(q, k, v, mask, causal, scale, o, lse, do, flag):
     (b, h, hk, lq, lk, d, dv), kind, mk = _common(q, k, v, mask)
     delta = torch.empty((b * h, lq), dtype=torch.float32, device=q.device)
-    _launch("_delta", _key((o, do, delta), (*do.stride(), h, lq, dv)), (-(-lq // 64), b * h, 1),
-            (o, do, delta, *do.stride(), h, lq, dv),
-            dict(BLOCK_M=64, BLOCK_DV=_pow2(dv), num_warps=4, num_stages=1))
-    dq = torch.empty((b, h, lq, d), dtype=q.dtype, device=q.device)
+    ints = (*o.stride(), *do.stride(), h, lq, dv)
+    _launch("_delta", _key((o, do, delta), ints), (-(-lq // 64), b * h, 1),
+            (o, do, delta, *ints), dict(BLOCK_M=64, BLOCK_DV=_pow2(dv), num_warps=4,
+                                         num_stages=1))
+    dq = _heads_last(b, h, lq, d, q)
     mkv, mq = _meta(d, dv, kind, causal, "kv"), _meta(d, dv, kind, causal, "q")
     g = h // hk
     blocks = -(-lk // mkv["BLOCK_N"])
     shares = g if g > 1 and blocks * b * hk < MIN_PROGRAMS else 1
-    dk = torch.empty((b, hk, shares, lk, d), dtype=k.dtype, device=k.device)
-    dvt = torch.empty((b, hk, shares, lk, dv), dtype=v.dtype, device=v.device)
+    if shares == 1:
+        dk = _heads_last(b, hk, lk, d, k).unsqueeze(2)
+        dvt = _heads_last(b, hk, lk, dv, v).unsqueeze(2)
+    else:  # (summed over the shares below)
+        dk = torch.empty((b, hk, shares, lk, d), dtype=k.dtype, device=k.device)
+        dvt = torch.empty((b, hk, shares, lk, dv), dtype=v.dtype, device=v.device)
+    outs = (*dk.stride()[:4], *dvt.stride()[:4])
     head = (*q.stride(), *k.stride(), *v.stride(), *_strides4(mk if kind else None))
     tail = (*do.stride(), h, g, lq, lk, d, dv)
     t = _blocks(mk, kind, mkv)
     ints = (*head, *t[2:], *tail)
-    _launch("_bwd_kv", (_key((q, k, v, mk, flag, do), ints), shares, *mkv.values()),
+    _launch("_bwd_kv", (_key((q, k, v, mk, flag, do), ints), shares, outs, *mkv.values()),
             (blocks, b * hk * shares, 1),
-            (q, k, v, mk, t[0], flag, do, lse, delta, dk, dvt, *ints, scale, g // shares),
-            mkv)
+            (q, k, v, mk, t[0], flag, do, lse, delta, dk, dvt, *ints, scale, g // shares,
+             *outs), mkv)
     if (mq["BLOCK_M"], mq["BLOCK_N"]) != (mkv["BLOCK_M"], mkv["BLOCK_N"]):
         t = _blocks(mk, kind, mq)
     else:
         mq["SPAN"] = mkv["SPAN"]
     ints = (*head, *t[2:], *tail)
-    _launch("_bwd_q", (_key((q, k, v, mk, flag, do), ints), *mq.values()),
+    outs = dq.stride()[:3]
+    _launch("_bwd_q", (_key((q, k, v, mk, flag, do), ints), outs, *mq.values()),
             (-(-lq // mq["BLOCK_M"]), b * h, 1),
-            (q, k, v, mk, t[0], flag, do, lse, delta, dq, *ints, scale), mq)
+            (q, k, v, mk, t[0], flag, do, lse, delta, dq, *ints, scale, *outs), mq)
     if shares > 1:
         return dq, dk.sum(2), dvt.sum(2)
     return dq, dk.squeeze(2), dvt.squeeze(2)

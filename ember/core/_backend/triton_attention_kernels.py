@@ -278,12 +278,13 @@ def _probs(s, LSE, bh, rows, LQ, AXIS: tl.constexpr):
 def _bwd_kv(Q, K, V, Mk, T, F, DO, LSE, DELTA, DK, DV_,
             sqb, sqh, sqm, sqd, skb, skh, skn, skd, svb, svh, svn, svd,
             smb, smh, smm, smn, stb, sth, NBN, sdb, sdh, sdm, sdd,
-            H, G, LQ, LK, D, DV, scale, GS,
+            H, G, LQ, LK, D, DV, scale, GS, sokb, sokh, soks, sokn, sovb, sovh, sovs, sovn,
             MASK: tl.constexpr, CAUSAL: tl.constexpr, BLOCK_M: tl.constexpr,
             BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr,
             SPAN: tl.constexpr):
     """dK and dV of one key block of one kv head, summed over GS heads of its group (the
-    program's share of them); dK and dV are contiguous (B, HK, G / GS, LK, D)."""
+    program's share of them); dK and dV are (B, HK, G / GS, LK, D) through their strides
+    (the last one 1)."""
     start_n = tl.program_id(0) * BLOCK_N
     NS = G // GS
     bhk = tl.program_id(1) // NS
@@ -335,20 +336,22 @@ def _bwd_kv(Q, K, V, Mk, T, F, DO, LSE, DELTA, DK, DV_,
             delta = tl.load(DELTA + (b * H + h) * LQ + rows, mask=rows < LQ, other=0.0)
             dst = pt * (dpt - delta[None, :])
             dk += tl.dot(dst, tl.trans(qt))
-    out = tl.program_id(1) * LK
-    tl.store(DK + (out + cols[:, None]) * D + dq[None, :], dk * scale, mask=kmask)
-    tl.store(DV_ + (out + cols[:, None]) * DV + dv[None, :], dvacc, mask=vmask)
+    tl.store(DK + b * sokb + hk * sokh + share * soks + cols[:, None] * sokn + dq[None, :],
+             dk * scale, mask=kmask)
+    tl.store(DV_ + b * sovb + hk * sovh + share * sovs + cols[:, None] * sovn + dv[None, :],
+             dvacc, mask=vmask)
 
 
 @triton.jit
 def _bwd_q(Q, K, V, Mk, T, F, DO, LSE, DELTA, DQ,
            sqb, sqh, sqm, sqd, skb, skh, skn, skd, svb, svh, svn, svd,
            smb, smh, smm, smn, stb, sth, NBN, sdb, sdh, sdm, sdd,
-           H, G, LQ, LK, D, DV, scale,
+           H, G, LQ, LK, D, DV, scale, soqb, soqh, soqm,
            MASK: tl.constexpr, CAUSAL: tl.constexpr, BLOCK_M: tl.constexpr,
            BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr,
            SPAN: tl.constexpr):
-    """dQ of one query block of one head; dQ is contiguous (B, H, LQ, D)."""
+    """dQ of one query block of one head, (B, H, LQ, D) through its strides (the last
+    one 1)."""
     start_m, bh, b, h, hk, rows, dq, q = _query_tile(Q, sqb, sqh, sqm, sqd, H, G, LQ, D,
                                                      BLOCK_M, BLOCK_D)
     offs_n = tl.arange(0, BLOCK_N)
@@ -374,20 +377,22 @@ def _bwd_q(Q, K, V, Mk, T, F, DO, LSE, DELTA, DQ,
                      mask=(cols[None, :] < LK) & (dv[:, None] < DV), other=0.0)
         ds = p * (tl.dot(do, vt) - delta[:, None])
         acc += tl.dot(ds, tl.trans(kt))
-    tl.store(DQ + (bh * LQ + rows[:, None]) * D + dq[None, :], acc * scale, mask=qmask)
+    tl.store(DQ + b * soqb + h * soqh + rows[:, None] * soqm + dq[None, :], acc * scale,
+             mask=qmask)
 
 
 @triton.jit
-def _delta(O, DO, DELTA, sdb, sdh, sdm, sdd, H, LQ, DV,
+def _delta(O, DO, DELTA, sob, soh, som, sod, sdb, sdh, sdm, sdd, H, LQ, DV,
            BLOCK_M: tl.constexpr, BLOCK_DV: tl.constexpr):
-    """rowsum(O * dO) of one query block of one head (O contiguous (B, H, LQ, DV))."""
+    """rowsum(O * dO) of one query block of one head."""
     rows = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
     bh = tl.program_id(1)
     b = bh // H
     h = bh % H
     dv = tl.arange(0, BLOCK_DV)
     m = (rows[:, None] < LQ) & (dv[None, :] < DV)
-    o = tl.load(O + (bh * LQ + rows[:, None]) * DV + dv[None, :], mask=m, other=0.0)
+    o = tl.load(O + b * sob + h * soh + rows[:, None] * som + dv[None, :] * sod, mask=m,
+                other=0.0)
     do = tl.load(DO + b * sdb + h * sdh + rows[:, None] * sdm + dv[None, :] * sdd, mask=m,
                  other=0.0)
     tl.store(DELTA + bh * LQ + rows, _sum(o * do, 1), mask=rows < LQ)
