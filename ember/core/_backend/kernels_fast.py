@@ -148,9 +148,7 @@ def _sdpa(p, q, k, v, mask, sinks):
             attn_mask, keep = _causal_long_queries(tq, tk, q.device)
             q = torch.where(keep, q, 0)
     elif mask is not None:
-        q, attn_mask = _sdpa_mask(q, mask)
-        if not q.is_cuda and attn_mask.dtype is not torch.bool:
-            attn_mask = _lowest_rows(q, k, attn_mask, p.scale)
+        q, attn_mask = _sdpa_mask(q, mask, k, p.scale)
     if hq != hk:
         return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, is_causal=is_causal,
                                               scale=p.scale, enable_gqa=True)
@@ -158,31 +156,34 @@ def _sdpa(p, q, k, v, mask, sinks):
                                           scale=p.scale)
 
 
-def _sdpa_mask(q, mask):
+def _sdpa_mask(q, mask, k=None, scale=None):
     """(q, mask) for torch's attention: the mask at least 2-D; for a boolean mask, rows
     with no visible key see every key with a zero query (their output is the mean of v);
-    for an additive mask on the CPU, rows masked by -inf everywhere get a NaN query."""
+    for an additive mask on the CPU, rows masked by -inf everywhere get a NaN query, and
+    given k (torch's kernel, not Ember's), rows masked by the lowest float everywhere the
+    mask of `_lowest_rows`."""
     if mask.ndim < 2:
         mask = mask.reshape((1,) * (2 - mask.ndim) + tuple(mask.shape))
     if mask.dtype is torch.bool:
         keep = mask.any(-1, keepdim=True)
         return torch.where(keep, q, 0), torch.ge(mask, keep)
     if not q.is_cuda:
-        # a row whose additive mask is all -inf has no finite score: upstream's softmax
-        # gives NaN there (and NaN gradients: hence an add), torch's kernel zeros
-        dead = mask.amax(-1, keepdim=True) == -torch.inf
-        if dead.any():
-            q = q + torch.where(dead, torch.nan, 0.0).to(q.dtype)
+        top = mask.amax(-1, keepdim=True)
+        if bool((top <= -1e30).any()):
+            if k is not None:
+                mask = _lowest_rows(q, k, mask, scale, top)
+            # a row whose additive mask is all -inf has no finite score: upstream's
+            # softmax gives NaN there (and NaN gradients: hence an add), torch's zeros
+            q = q + torch.where(top == -torch.inf, torch.nan, 0.0).to(q.dtype)
     return q, mask
 
 
-def _lowest_rows(q, k, mask, scale):
+def _lowest_rows(q, k, mask, scale, top):
     """The additive mask for torch's kernel on the CPU where rows are masked by the
     lowest float (or below -1e30) everywhere: upstream's scores there round to that float,
     a uniform softmax, whose gradients torch's kernel gets wrong (the log of its sum
     vanishes below the float). Such rows get the mask minus their own scores (held
     constant): the same uniform softmax, and gradients through the scores as upstream's."""
-    top = mask.amax(-1, keepdim=True)
     low = (top <= -1e30) & (top > -torch.inf)
     if not low.any():
         return mask
