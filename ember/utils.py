@@ -17,13 +17,19 @@ def tree_map(fn: Callable, tree: Any, *rest: Any, is_leaf: Optional[Callable] = 
     the results."""
     if is_leaf is not None and is_leaf(tree) or not isinstance(tree, _TREES):
         return fn(tree, *rest)
+    # without `rest` (the usual case), no generator indexing the rest trees per child
     if isinstance(tree, dict):
+        if not rest:
+            return {k: tree_map(fn, child, is_leaf=is_leaf) for k, child in tree.items()}
         return {k: tree_map(fn, child, *(r[k] for r in rest), is_leaf=is_leaf)
                 for k, child in tree.items()}
     # built inline from a generator, as upstream: the same recursion depth per level, and
     # a StopIteration out of `fn` becomes a RuntimeError; namedtuples take fields positionally
-    seq = (tree_map(fn, child, *(r[i] for r in rest), is_leaf=is_leaf)
-           for i, child in enumerate(tree))
+    if not rest:
+        seq = (tree_map(fn, child, is_leaf=is_leaf) for child in tree)
+    else:
+        seq = (tree_map(fn, child, *(r[i] for r in rest), is_leaf=is_leaf)
+               for i, child in enumerate(tree))
     return type(tree)(*seq) if hasattr(tree, "_fields") else type(tree)(seq)
 
 
@@ -55,18 +61,16 @@ def tree_flatten(
     `prefix` + "." + path, minus their first character."""
     if destination is None:
         destination = []
-    # extend/update with one pair, as upstream: subclasses overriding them see each leaf
-    if isinstance(destination, list):
-        add = destination.extend
-    elif isinstance(destination, dict):
-        add = destination.update
-    else:
+    elif not isinstance(destination, (list, dict)):
         raise ValueError("Destination should be either a list or a dictionary or None")
     if (is_leaf is None or not is_leaf(tree)) and isinstance(tree, _TREES):
         for k, child in tree.items() if isinstance(tree, dict) else enumerate(tree):
             tree_flatten(child, f"{prefix}.{k}", is_leaf, destination)
+    # extend/update with one pair, as upstream: subclasses overriding them see each leaf
+    elif isinstance(destination, list):
+        destination.extend([(prefix[1:], tree)])
     else:
-        add([(prefix[1:], tree)])
+        destination.update([(prefix[1:], tree)])
     return destination
 
 
@@ -82,12 +86,17 @@ def tree_unflatten(tree: Union[List[Tuple[str, Any]], Dict[str, Any]]) -> Any:
             return value
     children = defaultdict(list)
     for key, value in items:
-        head, *rest = key.split(".", maxsplit=1)
-        children[head].append((rest[0] if rest else "", value))
-    try:
-        indices = dict(zip(map(int, children), children))
-    except ValueError:
+        parts = key.split(".", 1)
+        children[parts[0]].append((parts[1] if len(parts) == 2 else "", value))
+    # a level named by letters is a dict: int() fails on its first key, but only after
+    # the cost of raising
+    if next(iter(children), "0")[:1].isalpha():
         indices = {}
+    else:
+        try:
+            indices = dict(zip(map(int, children), children))
+        except ValueError:
+            indices = {}
     # "1" and "01" are one index but two keys: a dict then
     if len(indices) != len(children):
         return {k: tree_unflatten(v) for k, v in children.items()}

@@ -572,3 +572,102 @@ def test_parameter_walk_matches_filter_and_map_and_upstream(freeze):
         [k for k, _ in mlx_flatten(m.trainable_parameters())]
     assert [k for k, _ in tree_flatten(e.parameters())] == \
         [k for k, _ in mlx_flatten(m.parameters())]
+
+
+@pytest.mark.parametrize("freeze", [None, ["b"], ["cfg.a", "w"], ["cfg.deep", "mods.1"],
+                                    ["mods.0", "cfg.deep.2"], "inner"])
+def test_parameter_trees_with_frozen_dotted_keys(freeze):
+    # the whole trees, empty dicts of refused container entries included
+    def fn(c, lib):
+        m = _nested_module(lib, c)
+        if freeze == "inner":
+            m.inner.freeze()
+        elif freeze:
+            m.freeze(keys=freeze, strict=False, recurse=False)
+            m.inner.freeze(keys=freeze, strict=False)
+            m.blocks[1].freeze(keys=freeze, strict=False)
+        return m.parameters(), m.trainable_parameters()
+    both(fn, "ok")
+
+
+@pytest.mark.parametrize("case", ["int_key_array", "int_key_tuple", "bare", "bare_array",
+                                  "bare_tuple"])
+def test_parameters_of_unusual_modules(case):
+    # the filters fail on a key that is not a string, and on a module without `_no_grad`
+    # (no Module.__init__), but only on the entries they are asked about
+    def fn(c, lib):
+        class Bare(lib.Module):
+            def __init__(self):
+                pass
+
+        m = lib.Linear(1, 1) if case.startswith("int") else Bare()
+        if case == "int_key_array":
+            m[0] = c.zeros((1,))
+        elif case == "int_key_tuple":
+            m[0] = (c.zeros((1,)),)
+        elif case == "bare_array":
+            m.w = c.zeros((1,))
+        elif case == "bare_tuple":
+            m.t = (c.zeros((1,)),)
+        out = []
+        for method in ("parameters", "trainable_parameters"):
+            try:
+                out.append(getattr(m, method)())
+            except Exception as e:  # the exception is the result being compared
+                out.append((type(e).__name__, str(e)))
+        return out
+    both(fn, "ok")
+
+
+def test_overridden_filters():
+    # the top module's filters (of its class or of the instance) apply all the way down;
+    # an overridden filter_and_map is what parameters() calls
+    def fn(c, lib):
+        class Matrices(lib.Module):
+            def __init__(self):
+                super().__init__()
+                self.lin = lib.Linear(2, 3)
+                self.parts = [lib.Linear(3, 1), c.zeros((2,)), {"m": c.zeros((2, 2))}]
+
+            @staticmethod
+            def valid_parameter_filter(module, key, value):
+                return (isinstance(value, (dict, list))
+                        or isinstance(value, c.array) and value.ndim == 2)
+
+            @staticmethod
+            def trainable_parameter_filter(module, key, value):
+                return key != "lin" and Matrices.valid_parameter_filter(module, key, value)
+
+        class Named(lib.Linear):
+            def filter_and_map(self, filter_fn, map_fn=None, is_leaf_fn=None):
+                return {"keys": sorted(super().filter_and_map(filter_fn, map_fn, is_leaf_fn))}
+
+        top = Matrices()
+        outer = lib.Module()
+        outer.child = Matrices()
+        patched = lib.Linear(2, 2)
+        patched.valid_parameter_filter = lambda module, key, value: key == "bias"
+        patched.trainable_parameter_filter = lambda module, key, value: key == "weight"
+        return [(m.parameters(), m.trainable_parameters())
+                for m in (top, outer, patched, Named(1, 1))]
+    both(fn, "ok")
+
+
+@pytest.mark.parametrize("strict", [True, False])
+@pytest.mark.parametrize("case", ["arrays", "non_array", "too_long", "dict_in_list",
+                                  "dict_for_list", "array_for_list"])
+def test_update_list_of_arrays(case, strict):
+    def fn(c, lib):
+        m = lib.Module()
+        m.arrs = [c.zeros((1,)), c.ones((2,)), {"x": c.ones((1,))}]
+        new = {
+            "arrays": lambda: [c.full((3,), 2.0), c.zeros((1,))],
+            "non_array": lambda: [c.zeros((1,)), 3],
+            "too_long": lambda: [{}, c.zeros((1,)), {}, c.zeros((1,))],
+            "dict_in_list": lambda: [c.zeros((1,)), c.zeros((1,)), {"x": 1, "y": 2}],
+            "dict_for_list": lambda: {"0": c.zeros((1,))},
+            "array_for_list": lambda: c.zeros((1,)),
+        }[case]()
+        m.update({"arrs": new}, strict=strict)
+        return m.parameters()
+    both(fn)

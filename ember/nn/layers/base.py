@@ -16,6 +16,7 @@ from ember.utils import tree_flatten, tree_unflatten
 __all__ = ["Module"]
 
 _TREE_VALUES = (mx.array, dict, list, tuple)
+_array = mx.array
 
 
 class Module(dict):
@@ -126,14 +127,22 @@ class Module(dict):
 
     def parameters(self):
         """All parameters (arrays), as a tree of dicts and lists."""
-        if _default_filters(type(self)):
-            return _parameters(self, False)
+        if _default_filters(self):
+            try:
+                return _parameters(self, False)
+            except TypeError:  # a key that is not a string: as the filter fails on it
+                pass
         return self.filter_and_map(self.valid_parameter_filter)
 
     def trainable_parameters(self):
         """The parameters that are not frozen."""
-        if _default_filters(type(self)):
-            return _parameters(self, True)
+        if _default_filters(self):
+            try:
+                return _parameters(self, True)
+            # a key that is not a string, or a module without `_no_grad` (no
+            # `Module.__init__`): the filter fails on them, or not if it never gets there
+            except (TypeError, AttributeError):
+                pass
         return self.filter_and_map(self.trainable_parameter_filter)
 
     def children(self):
@@ -151,12 +160,12 @@ class Module(dict):
     def update(self, parameters: dict, strict: bool = True) -> Module:
         """Replace parameters with those in the (partial) tree `parameters`; `strict`
         requires every given name to exist and to replace an array with an array."""
-        _update(self, parameters, strict, _set_parameter)
+        _update_parameters(self, parameters, strict)
         return self
 
     def update_modules(self, modules: dict, strict: bool = True) -> Module:
         """Replace submodules with those in the (partial) tree `modules`."""
-        _update(self, modules, strict, _set_module)
+        _update_modules(self, modules, strict)
         return self
 
     def apply(self, map_fn: Callable[[mx.array], mx.array],
@@ -274,14 +283,32 @@ def _check_weights(new, current):
                              f"shape {v_new.shape} for parameter {k}")
 
 
-def _set_parameter(dst, k, current, new, strict):
-    """Store `new` at dst[k] when it replaces an array; False means recurse instead."""
-    if not isinstance(current, mx.array):
-        return False
-    if strict and not isinstance(new, mx.array):
-        raise ValueError(f"Received invalid type: {type(new).__name__}.")
-    dst[k] = new
-    return True
+def _update_parameters(dst, tree, strict):
+    """Walk `tree` alongside `dst`, storing its values where `dst` holds arrays; `strict`
+    requires every name to exist and every array to be replaced by an array."""
+    named = isinstance(tree, dict)
+    if not named and not isinstance(tree, list):
+        if strict:
+            raise ValueError(f"Received invalid type: {type(tree).__name__}.")
+        return
+    n = len(dst)
+    for k, new in tree.items() if named else enumerate(tree):
+        if named and k not in dst:
+            if strict:
+                raise ValueError(f'Module does not have parameter named "{k}".')
+            continue
+        if not named and k >= n:
+            if strict:
+                raise ValueError(f"List index {k} is out of bounds for "
+                                 f"destination of length {n}.")
+            continue
+        current = dst[k]
+        if isinstance(current, _array):
+            if strict and not isinstance(new, _array):
+                raise ValueError(f"Received invalid type: {type(new).__name__}.")
+            dst[k] = new
+        else:
+            _update_parameters(current, new, strict)
 
 
 def _set_module(dst, k, current, new, strict):
@@ -296,16 +323,15 @@ def _set_module(dst, k, current, new, strict):
     return True
 
 
-def _update(dst, tree, strict, setter):
-    """Walk `tree` alongside `dst`, letting `setter` replace leaves."""
-    what = "parameter" if setter is _set_parameter else "sub-module"
+def _update_modules(dst, tree, strict):
+    """Walk `tree` alongside `dst`, storing its modules where `dst` holds modules."""
     if isinstance(tree, dict):
         for k, new in tree.items():
             if k in dst:
-                if not setter(dst, k, dst[k], new, strict):
-                    _update(dst[k], new, strict, setter)
+                if not _set_module(dst, k, dst[k], new, strict):
+                    _update_modules(dst[k], new, strict)
             elif strict:
-                raise ValueError(f'Module does not have {what} named "{k}".')
+                raise ValueError(f'Module does not have sub-module named "{k}".')
     elif isinstance(tree, list):
         for i, new in enumerate(tree):
             if i >= len(dst):
@@ -313,47 +339,58 @@ def _update(dst, tree, strict, setter):
                     raise ValueError(f"List index {i} is out of bounds for "
                                      f"destination of length {len(dst)}.")
                 continue
-            if not setter(dst, i, dst[i], new, strict):
-                _update(dst[i], new, strict, setter)
+            if not _set_module(dst, i, dst[i], new, strict):
+                _update_modules(dst[i], new, strict)
     elif strict:
         raise ValueError(f"Received invalid type: {type(tree).__name__}.")
 
 
-def _default_filters(cls):
-    return (cls.valid_parameter_filter is Module.valid_parameter_filter
-            and cls.trainable_parameter_filter is Module.trainable_parameter_filter)
+def _default_filters(module):
+    # looked up on the instance: a subclass or the module itself may override them
+    return (module.valid_parameter_filter is Module.valid_parameter_filter
+            and module.trainable_parameter_filter is Module.trainable_parameter_filter
+            and type(module).filter_and_map is Module.filter_and_map)
 
 
 def _parameters(module, trainable):
     """`filter_and_map` with the default (trainable) parameter filter, walked without a
     call per filter, leaf test and map (a train step asks for the parameters more than
-    once). As there, the top module's filter applies all the way down."""
+    once). As there, the top module's filter applies all the way down. Keys are compared
+    rather than asked `startswith("_")` (a method call per key): a key that is not a
+    string raises TypeError, for the caller to redo the walk through the filter."""
     skip = module._no_grad if trainable else ()
     out = {}
     for k, v in module.items():
-        if k.startswith("_") or k in skip:
-            continue
-        if isinstance(v, mx.array):
-            out[k] = v
-        elif isinstance(v, (dict, list)):
-            out[k] = _subtree(module, k, v, trainable)
+        if isinstance(v, _array):
+            if not "_" <= k < "`" and k not in skip:
+                out[k] = v
+        elif isinstance(v, Module):
+            if not "_" <= k < "`" and k not in skip:
+                out[k] = _parameters(v, trainable)
+        elif isinstance(v, (dict, list)) and not "_" <= k < "`" and k not in skip:
+            out[k] = _entries(v, k, trainable, skip)
     return out
 
 
-def _subtree(model, key, value, trainable):
-    # `_unwrap` of a module, dict or list: entries of containers that the filter refuses
-    # stay as empty dicts, keyed by their dotted path in `model`
-    if isinstance(value, Module):
-        return _parameters(value, trainable)
-    skip = model._no_grad if trainable else ()
-
-    def one(k, v):
-        if not isinstance(v, (dict, list, mx.array)) or k.startswith("_") or k in skip:
-            return {}
-        return v if isinstance(v, mx.array) else _subtree(model, k, v, trainable)
+def _entries(value, path, trainable, skip):
+    # a dict or list of a module: the filter sees its entries under their dotted path in
+    # that module (never private, as the path starts with a public key) and refused
+    # entries stay as empty dicts; the paths are only built when frozen names may match
     if isinstance(value, dict):
-        return {k: one(f"{key}.{k}", v) for k, v in value.items()}
-    return [one(f"{key}.{i}", v) for i, v in enumerate(value)]
+        return {k: _entry(v, f"{path}.{k}" if skip else path, trainable, skip)
+                for k, v in value.items()}
+    return [_entry(v, f"{path}.{i}" if skip else path, trainable, skip)
+            for i, v in enumerate(value)]
+
+
+def _entry(v, path, trainable, skip):
+    if isinstance(v, _array):
+        return {} if skip and path in skip else v
+    if not isinstance(v, (dict, list)) or skip and path in skip:
+        return {}
+    if isinstance(v, Module):
+        return _parameters(v, trainable)
+    return _entries(v, path, trainable, skip)
 
 
 def _unwrap(model, key, value, filter_fn, map_fn, is_leaf_fn):
