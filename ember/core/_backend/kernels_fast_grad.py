@@ -37,18 +37,22 @@ def _norm_vjp(p, x, *rest):
                 for i, dt in zip(nums, dts)]
     want_x = 0 in nums
     want_w = p.has_w and 1 in nums
+    want_b = p.has_b and 1 + p.has_w in nums
     dt = x.dtype
+    gb = None
     if dt in _HALF and not x.is_cuda:
         gx, gw = _half_cpu(p, x, w, g.to(dt), want_x, want_w)
         g = g.float()
     else:
-        gx, gw, g = _grads(p, x, w, g, want_x, want_w)
+        gx, gw, gb, g = _grads(p, x, w, g, want_x, want_w, want_b)
     res = []
     for i, odt in zip(nums, dts):
         if i == 0:
             t = gx
         elif i == 1 and p.has_w:
             t = gw
+        elif gb is not None:
+            t = gb
         else:  # the bias
             t = g.sum(_lead(g)) if g.ndim > 1 else g
         res.append(t if t.dtype is odt else t.to(odt))
@@ -79,9 +83,11 @@ def _half_cpu(p, x, w, g, want_x, want_w):
     return gx, gw
 
 
-def _grads(p, x, w, g, want_x, want_w):
-    """(dx, dw, g): float32 accumulation for half inputs (for layer_norm on CUDA, in ATen's
-    kernels), g in the dtype the bias's cotangent is summed in."""
+def _grads(p, x, w, g, want_x, want_w, want_b):
+    """(dx, dw, db or None, g): float32 accumulation for half inputs (for layer_norm on
+    CUDA, in ATen's kernels), g in the dtype the bias's cotangent is summed in. A layer
+    norm's bias cotangent comes from ATen's kernel with the weight's (the same pass over
+    the rows), not a reduction of its own."""
     d = x.shape[-1]
     dt = x.dtype
     if dt in _HALF and not (p.centered and x.is_cuda):
@@ -89,11 +95,13 @@ def _grads(p, x, w, g, want_x, want_w):
         w = None if w is None else w.float()
     elif g.dtype is not dt:
         g = g.to(dt)
-    gx = gw = None
-    if want_x or want_w:
+    gx = gw = gb = None
+    if want_x or want_w or (want_b and p.centered):
         if p.centered:
             mean, rstd = _stats(x, d, p.eps)
-            gx, gw, _ = _ln_bwd(g, x, [d], mean, rstd, w, None, [want_x, want_w, False])
+            # (the bias's only role there is the shape and dtype of its cotangent)
+            b = None if not want_b else w if w is not None else x.new_empty(d)
+            gx, gw, gb = _ln_bwd(g, x, [d], mean, rstd, w, b, [want_x, want_w, want_b])
         else:
             # (few temporaries: each large one costs page faults on the CPU)
             r = _vecdot(x, x).div_(d).add_(p.eps).rsqrt_().unsqueeze_(-1)
@@ -105,7 +113,7 @@ def _grads(p, x, w, g, want_x, want_w):
                       torch.addcmul(gn, n, dot, value=-1)).mul_(r)
             if want_w:
                 gw = n.mul_(g).sum(_lead(g)) if g.ndim > 1 else n.mul_(g)
-    return gx, gw, g
+    return gx, gw, gb, g
 
 
 def _stats(x, d, eps):
