@@ -45,13 +45,13 @@ def _scores(q, kt, Mb, rows, cols, smm, smn, LQ, LK, scale, mixed,
     vis = (rows < LQ) & (cols < LK)
     if CAUSAL:
         vis = vis & (cols <= rows + (LK - LQ))
-    if PRED:
+    if PRED and MASK != 0:
         pick = vis & ((cols * 0 + mixed.to(tl.int32)) != 0)
         if MASK == 1:
             s = s + tl.load(Mb + rows * smm + cols * smn, mask=pick, other=0.0)
         if MASK == 2:
             vis = vis & (tl.load(Mb + rows * smm + cols * smn, mask=pick, other=1) != 0)
-    else:
+    elif not PRED:
         if MASK == 1:
             if mixed:
                 s = s + tl.load(Mb + rows * smm + cols * smn, mask=vis, other=0.0)
@@ -209,8 +209,8 @@ def _fwd(Q, K, V, Mk, T, F, O, LSE,
     leaves live (classes 1 and 2). Rows that see only vanishing scores that way need the
     vanishing blocks too (upstream's softmax over equal lowest-float scores): they set the
     flag F, and a second launch (FIXUP), after this one with an additive mask, redoes
-    their blocks with every live class (a branch apart from this loop, it costs the
-    first launch nothing)."""
+    their blocks with every live class (its code apart from the first launch's, which
+    stays as lean as without it)."""
     start_m, bh, b, h, hk, rows, dq, q = _query_tile(Q, sqb, sqh, sqm, sqd, H, G, LQ, D,
                                                      BLOCK_M, BLOCK_D)
     if FIXUP:
@@ -222,14 +222,14 @@ def _fwd(Q, K, V, Mk, T, F, O, LSE,
         top = 2
         redo = True
     if redo:
-        _fwd_rows(Q, K, V, Mk, T, F, O, LSE, skb, skh, skn, skd, svb, svh, svn, svd,
+        _fwd_rows(K, V, Mk, T, F, O, LSE, skb, skh, skn, skd, svb, svh, svn, svd,
                   smb, smh, smm, smn, stb, sth, NBN, sob, soh, som, sod, LQ, LK, D, DV,
                   scale, start_m, bh, b, h, hk, rows, dq, q, top, MASK, CAUSAL, BLOCK_M,
                   BLOCK_N, BLOCK_DV, SPAN, FIXUP)
 
 
 @triton.jit
-def _fwd_rows(Q, K, V, Mk, T, F, O, LSE, skb, skh, skn, skd, svb, svh, svn, svd,
+def _fwd_rows(K, V, Mk, T, F, O, LSE, skb, skh, skn, skd, svb, svh, svn, svd,
               smb, smh, smm, smn, stb, sth, NBN, sob, soh, som, sod, LQ, LK, D, DV,
               scale, start_m, bh, b, h, hk, rows, dq, q, top, MASK: tl.constexpr,
               CAUSAL: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
