@@ -14,6 +14,7 @@ import torch
 
 from ember.core import dtypes as D
 from ember.core._backend.kernels import _INT_OF_SIZE, _multiply, register
+from ember.core._backend.memory import cpu_empty, cpu_out
 from ember.core.primitives import reduce as R
 from ember.core.primitives import scan as SC
 
@@ -456,11 +457,12 @@ def _scan_values(op, x, ax, dt):
     if op == "cumsum":
         if x.dtype is torch.bool:
             return torch.cumsum(x, ax, dtype=torch.int32)
-        return torch.cumsum(x, ax, dtype=x.dtype)
+        # (a large CPU output from the buffer cache: a fresh one faults in every page)
+        return torch.cumsum(x, ax, dtype=x.dtype, out=cpu_out(x.shape, x.dtype, x.device))
     if op == "cumprod":
         if x.dtype is torch.bool:
             return torch.cumprod(x.to(torch.uint8), ax).bool()
-        return torch.cumprod(x, ax, dtype=x.dtype)
+        return torch.cumprod(x, ax, dtype=x.dtype, out=cpu_out(x.shape, x.dtype, x.device))
     if op == "logcumsumexp":
         return torch.logcumsumexp(x, ax)
     if op == "cummin" and x.is_complex() and x.device.type == "cpu":
@@ -492,7 +494,8 @@ _STEP_MIN = 256
 def _steps(p, x, ax):
     """The scan along `ax` as a loop along it, each step one vector op over all the scans."""
     y = x.movedim(ax, 0).contiguous().resolve_conj()
-    out = torch.empty_like(y)
+    # (a large output from the buffer cache: a fresh one costs a page fault per page)
+    out = cpu_empty(tuple(y.shape), y.dtype)
     if x.dtype in _HALF:  # (torch's half-precision ops are faster than numpy's)
         op = _TORCH_STEP[p.op]
         f, src, dst = (lambda a, b, c: op(a, b, out=c)), y.unbind(0), out.unbind(0)
