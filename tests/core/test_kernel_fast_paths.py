@@ -4,8 +4,9 @@ keeps its general path, against that path run on the same input).
 Fast paths: Threefry on numpy words (`kernels_random.host_words`), one-axis gathers through
 index_select (`kernels_index._gather`), take_along_axis on int32 maps
 (`kernels_index._gather_axis`), scans along an inner axis on a transposed copy
-(`kernels_reduce._scan`) and sums and products scanned one step at a time
-(`kernels_reduce._steps`).
+(`kernels_reduce._scan`), sums and products scanned one step at a time
+(`kernels_reduce._steps`), and numpy's predicates, comparisons and boolean reductions
+(`kernels.numpy_fits`).
 """
 
 import numpy as np
@@ -389,3 +390,49 @@ def test_bool_any_all_over_an_empty_axis():
     assert mx.any(x, axis=0).tolist() == [False] * 5
     assert mx.all(x, axis=0).tolist() == [True] * 5
     assert mx.any(mx.array(np.zeros((4, 0), bool)), axis=1).tolist() == [False] * 4
+
+
+def _specials(shape, dtype):
+    x = RNG.standard_normal(shape).astype(dtype)
+    flat = x.reshape(-1)
+    flat[::97] = np.nan
+    flat[5::101] = np.inf
+    flat[7::103] = -np.inf
+    flat[11::107] = -0.0
+    flat[13::109] = 0.0
+    return x
+
+
+@pytest.mark.parametrize("threads", [1, 8])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_numpy_predicates_comparisons_and_bool_reductions(threads, dtype, monkeypatch):
+    """Large float inputs on numpy's one-thread kernels (1 thread) or ATen's (a large
+    pool), against upstream: isnan and friends, the six comparisons against an array, a
+    row and a scalar (NaN, infinities and signed zeros among the values), any/all over
+    axes."""
+    import torch
+
+    from ember.core._backend import kernels as K
+    monkeypatch.setattr(torch, "get_num_threads", lambda: threads)
+    x = _specials((160, 130), dtype)
+    y = _specials((160, 130), dtype)
+    assert x.size >= K.NP_MIN
+    for name in ("isnan", "isinf", "isfinite", "isposinf", "isneginf"):
+        got, want = getattr(mx, name)(mx.array(x)), getattr(mlx, name)(mlx.array(x))
+        np.testing.assert_array_equal(np_of(got), np.array(want), err_msg=name)
+    for name in ("equal", "not_equal", "less", "less_equal", "greater", "greater_equal"):
+        for other in (y, y[3], 0.0):
+            a = other if isinstance(other, float) else mx.array(other)
+            b = other if isinstance(other, float) else mlx.array(other)
+            got = getattr(mx, name)(mx.array(x), a)
+            want = getattr(mlx, name)(mlx.array(x), b)
+            assert got.dtype == mx.bool_
+            np.testing.assert_array_equal(np_of(got), np.array(want), err_msg=name)
+    m = x > 0
+    for name in ("any", "all"):
+        for axis in (None, 0, 1, (0, 1)):
+            for keep in (False, True):
+                got = getattr(mx, name)(mx.array(m), axis=axis, keepdims=keep)
+                want = getattr(mlx, name)(mlx.array(m), axis=axis, keepdims=keep)
+                assert got.shape == want.shape
+                np.testing.assert_array_equal(np_of(got), np.array(want))

@@ -439,6 +439,38 @@ _OUT_BINARY = {
 _LARGE = CACHE_MIN // 16  # elements of an input from which the output's size is checked
 
 
+# numpy's CPU predicates, comparisons and boolean reductions run several times faster than
+# ATen's on one thread (2048 x 2048 float32 on a 2-core VM: isnan 0.36 against 2.7 ms,
+# isinf 0.28 against 5.4, x > 0 0.54 against 2.3; any of a bool over an axis 0.07
+# against 0.8): taken for large float32/float64 (bool) inputs while torch's pool is small,
+# as numpy runs on one thread. The results are the same booleans.
+NP_MIN = 1 << 14
+_NP_FLOATS = (torch.float32, torch.float64)
+_NP_UNARY = {"isnan": np.isnan, "isinf": np.isinf, "isfinite": np.isfinite,
+             "isposinf": np.isposinf, "isneginf": np.isneginf}
+_NP_COMPARE = {"equal": np.equal, "not_equal": np.not_equal, "less": np.less,
+               "less_equal": np.less_equal, "greater": np.greater,
+               "greater_equal": np.greater_equal}
+
+
+def numpy_fits(x, dtypes=_NP_FLOATS):
+    """Whether x is a large CPU tensor of `dtypes` for numpy's one-thread kernels."""
+    return (x.dtype in dtypes and x.device.type == "cpu" and x.numel() >= NP_MIN
+            and not x.requires_grad and torch.get_num_threads() <= 4)
+
+
+def _np_unary(op, fn):
+    npf = _NP_UNARY.get(op)
+    if npf is None:
+        return fn
+
+    def k(x):
+        if numpy_fits(x):
+            return torch.from_numpy(npf(x.numpy()))
+        return fn(x)
+    return k
+
+
 def _unary_kernel(fn):
     return lambda p, x: fn(x)
 
@@ -461,10 +493,21 @@ def _cached_unary(fn):
 
 def _cached_binary(op, fn):
     plain = _OUT_BINARY.get(op)
-    if plain is None:
+    if plain is not None:
+        fn = _out_cached(fn, *plain)
+    npf = _NP_COMPARE.get(op)
+    if npf is None:
         return fn
-    fn_out, cmp = plain
 
+    def k(x, y):
+        if x.dtype is y.dtype and (numpy_fits(x) or numpy_fits(y)) \
+                and y.device.type == "cpu" and not y.requires_grad:
+            return torch.from_numpy(np.asarray(npf(x.numpy(), y.numpy())))
+        return fn(x, y)
+    return k
+
+
+def _out_cached(fn, fn_out, cmp):
     def k(x, y):
         if ((x.numel() >= _LARGE or y.numel() >= _LARGE) and x.device.type == "cpu"
                 and not (x.is_complex() or y.is_complex() or x.dtype is torch.bool)):
@@ -503,7 +546,8 @@ def _signed_nan(op, fn):
 
 for _op, _cls in E.UNARY.items():
     if _op in UNARY_TORCH:
-        KERNELS[_cls] = _unary_kernel(_signed_nan(_op, _cached_unary(UNARY_TORCH[_op])))
+        KERNELS[_cls] = _unary_kernel(
+            _signed_nan(_op, _np_unary(_op, _cached_unary(UNARY_TORCH[_op]))))
 for _op, _cls in E.BINARY.items():
     KERNELS[_cls] = _binary_kernel(_cached_binary(_op, BINARY_TORCH[_op]))
 
