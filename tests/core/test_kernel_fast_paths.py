@@ -436,3 +436,23 @@ def test_numpy_predicates_comparisons_and_bool_reductions(threads, dtype, monkey
                 want = getattr(mlx, name)(mlx.array(m), axis=axis, keepdims=keep)
                 assert got.shape == want.shape
                 np.testing.assert_array_equal(np_of(got), np.array(want))
+
+
+@pytest.mark.parametrize("threads", [1, 8])
+@pytest.mark.parametrize("op", ["argmax", "argmin"])
+def test_numpy_arg_reductions(threads, op, monkeypatch):
+    """argmax/argmin of large float inputs on numpy (the axis moved last in a copy) or
+    ATen, against upstream: NaNs (the first one wins), ties (the first index), signed
+    zeros, every axis, keepdims."""
+    import torch
+    monkeypatch.setattr(torch, "get_num_threads", lambda: threads)
+    x = RNG.integers(-3, 3, (60, 50, 7)).astype(np.float32)
+    x[5, 3, 1] = x[9, 3, 1] = np.nan
+    x[:, 6, 2] = np.nan
+    x[2, 4, 0], x[0, 4, 0] = -0.0, 0.0
+    for axis in (0, 1, 2, -1):
+        for keep in (False, True):
+            got = getattr(mx, op)(mx.array(x), axis=axis, keepdims=keep)
+            want = getattr(mlx, op)(mlx.array(x), axis=axis, keepdims=keep)
+            assert got.shape == want.shape and str(got.dtype) == str(want.dtype)
+            np.testing.assert_array_equal(np_of(got), np.array(want))
