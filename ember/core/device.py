@@ -1,6 +1,7 @@
 """Devices and streams: MLX's Device, DeviceType, Stream and the default-stream state."""
 
 import enum
+import operator
 import os
 import threading
 
@@ -19,10 +20,29 @@ class DeviceType(enum.Enum):
     def __eq__(self, other):
         if isinstance(other, Device):
             return other.type is self and other.index == 0
+        if other is None:
+            _no_none()
         return self is other
 
     def __hash__(self):
         return hash(self.value)
+
+
+def _no_none():
+    # upstream's bindings reject None as the other side of ==, even in `x in [None]`
+    raise TypeError("__eq__(): incompatible function arguments: None is not supported.")
+
+
+def _device_type(t):
+    """A DeviceType from a DeviceType or its value (any integer: bools and numpy's too,
+    as upstream), else None."""
+    if isinstance(t, DeviceType):
+        return t
+    try:
+        v = operator.index(t)
+    except TypeError:
+        return None
+    return DeviceType(v) if v in (0, 1) else None
 
 
 cpu = DeviceType.cpu
@@ -37,12 +57,19 @@ class Device:
     def __new__(cls, type, index=0):  # noqa: A002 - the upstream argument name
         if isinstance(type, Device):
             return type
-        if isinstance(type, int) and not isinstance(type, bool) and type in (0, 1):
-            type = DeviceType(type)  # noqa: A001
-        if not isinstance(type, DeviceType):
+        if index.__class__ is int and type.__class__ is DeviceType:
+            dev = _DEVICES.get((type, index))
+            if dev is not None:
+                return dev
+        type = _device_type(type)  # noqa: A001
+        if type is None:
             raise TypeError("Device(): type must be a DeviceType.")
-        if not isinstance(index, int):
-            raise TypeError("Device(): index must be an int.")
+        try:
+            index = operator.index(index)  # (a bool or numpy index is its int)
+        except TypeError:
+            index = 2 ** 31
+        if not -2 ** 31 <= index < 2 ** 31:
+            raise TypeError("Device(): index must be an int (32 bits).")
         key = (type, index)
         dev = _DEVICES.get(key)
         if dev is None:
@@ -59,6 +86,8 @@ class Device:
     def __eq__(self, other):
         if isinstance(other, DeviceType):
             return self.type is other and self.index == 0
+        if other is None:
+            _no_none()
         return self is other
 
     def __hash__(self):
@@ -87,6 +116,8 @@ class Stream:
     __str__ = __repr__
 
     def __eq__(self, other):
+        if other is None:
+            _no_none()
         return self is other
 
     def __hash__(self):
@@ -127,6 +158,8 @@ class ThreadLocalStream:
     __str__ = __repr__
 
     def __eq__(self, other):
+        if other is None:
+            _no_none()
         return self is other
 
     def __hash__(self):
@@ -165,14 +198,16 @@ def is_available(device):
 
 
 def device_count(device_type):
-    if not isinstance(device_type, DeviceType):
+    device_type = _device_type(device_type)
+    if device_type is None:
         raise TypeError("device_count(): device_type must be a DeviceType.")
     return 1 if device_type is cpu else B.gpu_count()
 
 
 def device_info(d=None):
     device = default_device() if d is None else Device(d)
-    if not is_available(device):
+    # (upstream describes the host whatever the cpu device's index)
+    if device.type is gpu and not is_available(device):
         return {}
     return B.device_info(device.type is gpu, device.index)
 
@@ -263,8 +298,9 @@ def resolve(s):
         return default_stream(Device(s))
     if type(s) is ThreadLocalStream:
         return s._stream()
-    if type(s) is int and s in (0, 1):  # a DeviceType's value, as upstream accepts
-        return default_stream(Device(s))
+    t = _device_type(s)  # a DeviceType's value, as upstream accepts
+    if t is not None:
+        return default_stream(Device(t))
     raise TypeError(f"Invalid stream or device: {s!r}.")
 
 
@@ -274,6 +310,7 @@ class StreamContext:
     __slots__ = ("_target", "_saved", "_dev")
 
     def __init__(self, s):
+        s = _device_type(s) or s
         if not isinstance(s, (Stream, ThreadLocalStream, Device, DeviceType)):
             raise TypeError("stream(): expected a Stream, Device or DeviceType, got "
                             f"{type(s).__name__}.")
@@ -285,7 +322,7 @@ class StreamContext:
         if isinstance(target, ThreadLocalStream):
             target = target._stream()
         dev = target.device if isinstance(target, Stream) else Device(target)
-        dev = _check_device(dev, "stream", "get")
+        dev = _check_device(dev, "default_stream", "get")
         self._saved = (_state["device"], _default_stream.get(dev), list(_CURRENT))
         _state["device"] = dev
         if isinstance(target, Stream):
@@ -294,6 +331,8 @@ class StreamContext:
         self._dev = dev
 
     def __exit__(self, *exc):
+        if self._saved is None:  # (never entered: nothing to restore)
+            return
         _state["device"], prev_stream, cur = self._saved
         if isinstance(self._target, (Stream, ThreadLocalStream)):
             if prev_stream is not None:
@@ -301,7 +340,6 @@ class StreamContext:
             else:
                 _default_stream.pop(self._dev, None)
         _CURRENT[:] = cur
-        return False
 
 
 def stream(s):

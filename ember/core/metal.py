@@ -5,7 +5,7 @@ the same one-time notice and forward; captures do nothing, as in upstream's buil
 without Metal.
 """
 
-import sys
+import sys as _sys
 
 from ember.core.ops import memory as _memory
 
@@ -20,7 +20,7 @@ def _deprecated(name):
     if name not in _warned:
         _warned.add(name)
         print(f"mx.metal.{name} is deprecated and will be removed in a future version. "
-              f"Use mx.{name} instead.", file=sys.stderr)
+              f"Use mx.{name} instead.", file=_sys.stderr)
 
 
 def is_available():
@@ -35,6 +35,8 @@ def device_info():
 
 def start_capture(path):
     """Start a Metal capture (nothing to capture without Metal)."""
+    if not isinstance(path, str):  # (upstream's binding takes a str only)
+        raise TypeError(f"start_capture(): path must be a str, got {type(path).__name__}.")
 
 
 def stop_capture():

@@ -5,6 +5,7 @@ compared are the ones for a machine without a GPU; GPU behaviour is checked in t
 import threading
 
 import mlx.core as mlx
+import numpy as np
 import pytest
 
 import ember.core as mx
@@ -33,6 +34,16 @@ VALUES = [
     "m.synchronize(m.default_stream(m.cpu))", "m.synchronize(m.cpu)",
     "type(m.stream(m.cpu)).__name__", "sorted(m.device_info(m.cpu))", "m.device_info(m.cpu)",
     "m.zeros(1, stream=0).tolist()",
+    # a DeviceType's value (a bool too) stands for it; a bool index is its int
+    "repr(m.Device(False))", "repr(m.Device(m.cpu, True))", "m.device_count(0)",
+    "m.device_count(True)", "type(m.stream(0)).__name__", "type(m.stream(True)).__name__",
+    "m.add(1, 2, stream=False).item()", "m.Device(m.cpu, -1) == m.Device(m.cpu, -1)",
+    "repr(m.Device(m.cpu, np.int64(0)))", "repr(m.Device(np.int64(0)))",
+    "m.device_count(np.int64(0))", "m.add(1, 2, stream=np.int64(0)).item()",
+    "m.device_info(m.Device(m.cpu, 1))", "m.stream(m.cpu).__exit__(None, None, None)",
+    "m.stream(m.cpu).__exit__()", "m.metal.start_capture('a.gputrace')",
+    "sorted(n for n in dir(m.metal) if not n.startswith('_'))",
+    "sorted(n for n in dir(m.cuda) if not n.startswith('_'))",
 ]
 GPU_LESS = ["m.is_available(m.gpu)", "m.device_count(m.gpu)", "m.device_info(m.gpu)",
             "repr(m.default_device())", "repr(m.default_stream(m.default_device()))"]
@@ -40,14 +51,21 @@ ERRORS = [
     "m.Device('cpu')", "m.Stream(m.cpu)", "m.Stream(m.cpu, 0)", "m.device_count(m.Device(m.cpu))",
     "m.stream('cpu')", "m.add(1, 2, stream='cpu')", "m.zeros(1, stream=7)",
     "m.set_default_stream(m.new_thread_local_stream(m.cpu))",
+    # upstream's == takes no None, so neither does `in` over a list holding None
+    "m.Device(m.cpu) == None", "m.cpu != None", "m.default_stream(m.cpu) == None",
+    "m.new_stream(m.cpu) in [None]", "m.new_thread_local_stream(m.cpu) == None",
+    "m.Device(m.cpu, 2**31)", "m.Device(m.cpu, 1.0)", "m.device_count(2)", "m.device_count(None)",
+    "m.stream(2)", "m.stream(None)", "m.metal.start_capture(1)",
 ]
 GPU_LESS_ERRORS = ["m.default_stream(m.gpu)", "m.new_stream(m.gpu)",
                    "m.set_default_device(m.gpu)", "m.add(1, 2, stream=m.gpu)",
-                   "m.zeros(1, stream=m.gpu)", "m.zeros(1, stream=1)"]
+                   "m.zeros(1, stream=m.gpu)", "m.zeros(1, stream=1)",
+                   "m.add(1, 2, stream=True)", "m.stream(m.gpu).__enter__()",
+                   "m.stream(1).__enter__()"]
 
 
 def _run(m, expr):
-    return eval(expr, {"m": m})  # noqa: S307
+    return eval(expr, {"m": m, "np": np})  # noqa: S307
 
 
 @pytest.mark.parametrize("expr", VALUES)
@@ -61,21 +79,26 @@ def test_values_without_gpu_match_upstream(expr):
     assert _run(mx, expr) == _run(mlx, expr)
 
 
-@pytest.mark.parametrize("expr", ERRORS)
-def test_errors_match_upstream(expr):
+def _same_error(expr):
+    """`expr` raises the exception type upstream raises, with its `[op]` prefix."""
     with pytest.raises(Exception) as want:
         _run(mlx, expr)
-    with pytest.raises(want.type):
+    with pytest.raises(want.type) as got:
         _run(mx, expr)
+    msg = str(want.value)
+    if msg.startswith("["):
+        assert str(got.value).startswith(msg[:msg.index("]") + 1])
+
+
+@pytest.mark.parametrize("expr", ERRORS)
+def test_errors_match_upstream(expr):
+    _same_error(expr)
 
 
 @needs_no_gpu
 @pytest.mark.parametrize("expr", GPU_LESS_ERRORS)
 def test_errors_without_gpu_match_upstream(expr):
-    with pytest.raises(Exception) as want:
-        _run(mlx, expr)
-    with pytest.raises(want.type):
-        _run(mx, expr)
+    _same_error(expr)
 
 
 def test_stream_repr_format():

@@ -327,3 +327,37 @@ def test_attention_and_layers_round_trip(tmp_path):
     ga = mx.grad(lambda q: mx.sum(g(q, k)[0]))(q)
     ge = mx.grad(lambda q: mx.sum(f(q, k)[0]))(q)
     np.testing.assert_allclose(np.array(ga), np.array(ge), rtol=1e-5, atol=1e-6)
+
+
+def test_unreadable_files_fail_as_upstream(tmp_path):
+    """Empty, short and truncated files and directories: upstream's error type and prefix."""
+    errors = {}
+    for m in (mlx, mx):
+        p = tmp_path / f"c_{m.__name__}.mlxfn"
+        m.export_function(str(p), lambda x: x * m.array([1.0, 2.0, 3.0]) + 1,
+                          m.array([1.0, 2.0, 3.0]))
+        raw = p.read_bytes()
+        got = []
+        # (a cut inside a constant's bytes, inside the header and inside the magic)
+        for n in (0, 3, len(raw) // 4, len(raw) // 2, len(raw) - 1):
+            q = tmp_path / f"cut{n}_{m.__name__}.mlxfn"
+            q.write_bytes(raw[:n])
+            with pytest.raises(Exception) as e:
+                m.import_function(str(q))
+            got.append((e.type, str(e.value).split("]")[0]))
+        for n in (0, 3):  # (upstream names the missing count for the first 8 bytes)
+            got.append(str(pytest.raises(Exception, m.import_function,
+                                         str(tmp_path / f"cut{n}_{m.__name__}.mlxfn")).value))
+        with pytest.raises(Exception) as e:
+            m.import_function(str(tmp_path))
+        got.append((e.type, str(e.value)))
+        errors[m] = got
+    assert errors[mx] == errors[mlx]
+
+
+def test_upstream_files_are_refused_by_name(tmp_path):
+    p = str(tmp_path / "u.mlxfn")
+    mlx.export_function(p, lambda x: x + 1, mlx.array(1.0))
+    with pytest.raises(RuntimeError, match=r"^\[import_function\] .*exported by MLX "
+                       + mlx.__version__.replace(".", r"\.")):
+        mx.import_function(p)

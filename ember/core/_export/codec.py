@@ -153,20 +153,51 @@ def write(path, header, blobs):
             f.write(b)
 
 
+def _short(missing):
+    # upstream's wording when a file ends early
+    return RuntimeError(f"[read] Unable to read {missing} bytes from file.")
+
+
 def read(path):
     try:
         with open(path, "rb") as f:
             raw = f.read()
+    except IsADirectoryError:
+        raw = b""  # (upstream opens a directory, then reads nothing from it)
     except OSError:
         raise RuntimeError(f"[import_function] Failed to open {path}") from None
-    if raw[:8] != MAGIC or len(raw) < 16:
-        raise RuntimeError(f"[import_function] {path} is not a function exported by Ember.")
+    if len(raw) < 8:
+        raise _short(8 - len(raw))
+    if raw[:8] != MAGIC:
+        raise RuntimeError(f"[import_function] {path} is not a function exported by Ember"
+                           f"{_upstream_version(raw)}.")
+    if len(raw) < 16:
+        raise _short(16 - len(raw))
     (n,) = struct.unpack("<Q", raw[8:16])
-    header = json.loads(raw[16:16 + n].decode())
+    if len(raw) < 16 + n:
+        raise _short(16 + n - len(raw))
+    try:
+        header = json.loads(raw[16:16 + n].decode())
+    except ValueError:
+        raise RuntimeError(f"[import_function] {path} holds a damaged header.") from None
     if header.get("version") != VERSION:
         raise RuntimeError(f"[import_function] Unsupported format version "
                            f"{header.get('version')} in {path}.")
-    return header, memoryview(raw)[16 + n:]
+    blob = memoryview(raw)[16 + n:]
+    end = max((c["offset"] + c["nbytes"] for c in header["constants"]), default=0)
+    if len(blob) < end:
+        raise _short(end - len(blob))
+    return header, blob
+
+
+def _upstream_version(raw):
+    """Names the MLX version that wrote `raw`, when it is MLX's own format (the length of
+    the version string, 8 bytes, then the string), whose primitives Ember cannot read."""
+    (n,) = struct.unpack("<Q", raw[:8])
+    version = raw[8:8 + n].decode("ascii", "replace") if 0 < n <= 32 else ""
+    if version[:1].isdigit() and all(c.isdigit() or c == "." for c in version):
+        return f" (it was exported by MLX {version}, whose format Ember does not read)"
+    return ""
 
 
 def constant_record(a, offset):
