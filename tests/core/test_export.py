@@ -361,3 +361,25 @@ def test_upstream_files_are_refused_by_name(tmp_path):
     with pytest.raises(RuntimeError, match=r"^\[import_function\] .*exported by MLX "
                        + mlx.__version__.replace(".", r"\.")):
         mx.import_function(p)
+
+
+def test_inputs_returned_as_outputs_are_new_arrays(tmp_path):
+    """An imported function whose output is one of its inputs (positional or keyword)
+    returns a new array with its values, as upstream's does."""
+    for m in (mlx, mx):
+        a = m.array([1.0, 2.0])
+        path = str(tmp_path / f"id_{m.__name__}.mlxfn")
+        m.export_function(path, lambda x, y: (y, x), a, y=a * 2)
+        f = m.import_function(path)
+        r = f(a, y=a * 3)
+        assert r[1] is not a
+        np.testing.assert_array_equal(np.array(r[1]), [1.0, 2.0])
+        np.testing.assert_array_equal(np.array(r[0]), [3.0, 6.0])
+
+
+def test_export_to_dot_unopenable_path_writes_nothing(tmp_path):
+    """A path in a folder that does not exist: nothing written, no error, as upstream."""
+    for m in (mlx, mx):
+        a = m.array([1.0])
+        m.export_to_dot(str(tmp_path / "missing" / "g.dot"), a + 1)
+    assert not (tmp_path / "missing").exists()
