@@ -291,7 +291,7 @@ def _update_parameters(dst, tree, strict):
         if strict:
             raise ValueError(f"Received invalid type: {type(tree).__name__}.")
         return
-    n = len(dst)
+    n = len(dst) if tree and not named else 0  # (len only of what is indexed)
     for k, new in tree.items() if named else enumerate(tree):
         if named and k not in dst:
             if strict:
