@@ -229,6 +229,51 @@ def grad_argnums_generator(m):
     return m.grad(_f2, argnums=iter([0]))
 
 
+@case
+def grad_argnums_numpy_array(m):
+    return m.grad(_f2, argnums=np.array([1, 0]))(R(m, 2), R(m, 2, seed=1))
+
+
+@case
+def grad_argnums_array(m):
+    return m.grad(_f2, argnums=m.array([0, 1]))(R(m, 2), R(m, 2, seed=1))
+
+
+@case
+def grad_argnums_0d_numpy_array(m):
+    return m.grad(_f2, argnums=np.array(1))(R(m, 2), R(m, 2, seed=1))
+
+
+@case
+def grad_argnums_empty_numpy_array(m):
+    return m.grad(_f2, argnums=np.array([], np.int64))
+
+
+@case(msg="first_line")
+def grad_argnums_2d_numpy_array(m):
+    return m.grad(_f2, argnums=np.array([[0]]))
+
+
+@case(msg="first_line")
+def grad_argnums_float_numpy_array(m):
+    return m.grad(_f2, argnums=np.array([0.0]))
+
+
+@case(msg="first_line")
+def grad_argnums_bytes(m):
+    return m.grad(_f2, argnums=b"\x00")
+
+
+@case(msg="first_line")
+def grad_argnums_set(m):
+    return m.grad(_f2, argnums={0, 1})
+
+
+@case(msg="first_line")
+def grad_argnums_dict(m):
+    return m.grad(_f2, argnums={0: 0})
+
+
 @case(msg="first_line")
 def grad_argnames_int(m):
     return m.grad(_f2, argnames=1)
@@ -298,6 +343,26 @@ def grad_argnames_duplicate(m):
 @case
 def grad_argnames_str_is_one_name(m):
     return m.grad(lambda x, **k: (x * k["ab"]).sum(), argnames="ab")(R(m, 2), ab=R(m, 2))
+
+
+@case
+def grad_argnames_any_iterable(m):
+    def f(x, y=None, z=None):
+        return (x * y * z).sum()
+    x, y, z = R(m, 2), R(m, 2, seed=1), R(m, 2, seed=2)
+    return [m.grad(f, argnames=names)(x, y=y, z=z)
+            for names in ({"z", "y"}, iter(["y"]), (n for n in ["z"]), {"y": 0},
+                          np.array(["z", "y"]), frozenset())]
+
+
+@case(msg="first_line")
+def grad_argnames_bytes(m):
+    return m.grad(_f2, argnames=b"y")
+
+
+@case(msg="first_line")
+def grad_argnames_none(m):
+    return m.grad(_f2, argnames=None)
 
 
 @case

@@ -53,8 +53,8 @@ def backward(outs, cotangents, tracers):
 
     A rule's cotangent for a floating input is cast to the input's dtype (upstream's rules
     always give that dtype; integer and bool inputs keep whatever the rules give, as
-    upstream, and so do the cotangents of a custom vjp rule), and one of a broadcastable
-    shape is broadcast to the input's."""
+    upstream), and one of a broadcastable shape is broadcast to the input's. The
+    cotangents of a custom vjp rule are kept as they are, as upstream."""
     O = _ops()
     add, zeros_like, astype, broadcast_to = O.add, O.zeros_like, O.astype, O.broadcast_to
     order, dep = dependent_order(outs, [id(t) for t in tracers], StopGradient)
@@ -85,14 +85,15 @@ def backward(outs, cotangents, tracers):
             argnums = [i for i, x in enumerate(ins) if id(x) in dep]
             prim = a._prim
             res = prim.vjp(list(ins), cts, argnums, outputs)
+            # upstream takes the cotangents of a user's custom vjp rule as they are
+            custom = prim.__class__ is CustomTransforms
             for i, c in zip(argnums, res):
                 x = ins[i]
-                # upstream keeps the dtype a user's custom vjp rule gives
-                if c._dtype is not x._dtype and x._dtype.kind in "fc" \
-                        and prim.__class__ is not CustomTransforms:
-                    c = astype(c, x._dtype)
-                if c._shape != x._shape:
-                    c = broadcast_to(c, x._shape)
+                if not custom:
+                    if c._dtype is not x._dtype and x._dtype.kind in "fc":
+                        c = astype(c, x._dtype)
+                    if c._shape != x._shape:
+                        c = broadcast_to(c, x._shape)
                 k = id(x)
                 prev = get(k)
                 cot[k] = c if prev is None else add(prev, c)
@@ -206,34 +207,53 @@ def _as_c_int(v):
         index = getattr(type(v), "__index__", None)
         if index is None or isinstance(v, float):
             return None
-        v = index(v)
+        try:
+            v = index(v)
+        except TypeError:  # (an array of several elements, or of floats)
+            return None
     v = int(v)
     return v if -2 ** 31 <= v < 2 ** 31 else None
 
 
+def _c_ints(argnums):
+    """argnums as a tuple of C ints, or None: an int, or a sequence of ints (anything with
+    a length and items, such as a range or a 1-d integer array, as upstream's bindings
+    take a sequence; a set, a dict or a generator is none)."""
+    n = _as_c_int(argnums)
+    if n is not None:
+        return (n,)
+    t = type(argnums)
+    if not hasattr(t, "__getitem__") or not hasattr(t, "__len__") \
+            or isinstance(argnums, (dict, bytes, bytearray)):
+        return None
+    try:
+        nums = tuple(_as_c_int(n) for n in argnums)
+    except TypeError:  # (a 0-d array: its length is an error)
+        return None
+    return None if None in nums else nums
+
+
+def _names(argnames):
+    """argnames as a list of str, or None: one str, or any iterable of them."""
+    if isinstance(argnames, str):
+        return [argnames]
+    try:
+        names = list(argnames)
+    except TypeError:
+        return None
+    return names if all(isinstance(n, str) for n in names) else None
+
+
 def _parse(fun, argnums, argnames, op):
     """(sorted argnums, sorted argnames), validated as upstream does at creation."""
-    kwargs = {}
-    if argnums is not None:
-        kwargs["argnums"] = argnums
-    if argnames != ():
-        kwargs["argnames"] = argnames
-    bad = not callable(fun)
-    nums = ()
-    if argnums is not None:
-        if isinstance(argnums, (list, tuple, range)):
-            nums = tuple(_as_c_int(n) for n in argnums)
-        else:
-            nums = (_as_c_int(argnums),)
-        bad = bad or None in nums
-    names = []
-    if isinstance(argnames, str):
-        names = [argnames]
-    elif isinstance(argnames, (list, tuple)) and all(isinstance(n, str) for n in argnames):
-        names = list(argnames)
-    else:
-        bad = True
-    if bad:
+    nums = () if argnums is None else _c_ints(argnums)
+    names = _names(argnames)
+    if not callable(fun) or nums is None or names is None:
+        kwargs = {}
+        if argnums is not None:
+            kwargs["argnums"] = argnums
+        if not isinstance(argnames, tuple) or argnames:
+            kwargs["argnames"] = argnames
         raise signature_error(op, _sig(op), (fun,), kwargs)
     if argnums is None and not names:
         nums = (0,)

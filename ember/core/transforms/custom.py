@@ -9,10 +9,12 @@ vmap without a rule reuses the function's outputs, which the replay has already 
 
 Rule conventions (upstream's): positional arguments reach a rule as one tree (the argument
 itself when there is one, else the tuple of them), keyword arguments as keywords of the
-vjp rule. A vjp rule returns cotangents aligned, leaf by leaf, with the input arrays
-(positional, then keyword); None, a missing leaf or a non-array leaf means no cotangent.
-A jvp rule returns the outputs' tangents in the same way; a vmap rule returns
-`(outputs, axes)` with `axes` a prefix tree of the outputs.
+vjp rule. Of what a vjp rule returns, only the arrays count: in order, they are the
+cotangents of the input arrays (positional, then keyword), taken as they are (no check of
+shape or dtype). Where a rule gives fewer, the next inputs take the output cotangents, as
+upstream's do. A jvp rule returns the outputs' tangents in the same way, zeros where it
+gives too few; a vmap rule returns `(outputs, axes)` with `axes` a prefix tree of the
+outputs.
 """
 
 import functools
@@ -87,10 +89,9 @@ def _pack(args):
     return args[0] if len(args) == 1 else args
 
 
-def _aligned(res, n):
-    """The first n leaves of a rule's result, None where missing or not an array."""
-    got = _leaves(res, [])
-    return [got[k] if k < len(got) and isinstance(got[k], array) else None for k in range(n)]
+def _arrays(res):
+    """The arrays among the leaves of a rule's result (any other leaf is dropped)."""
+    return [x for x in _leaves(res, []) if isinstance(x, array)]
 
 
 # -- the rules of one call --------------------------------------------------------------
@@ -116,7 +117,7 @@ class _Rules:
         """The function from its input arrays to its output arrays."""
         def flat(*xs):
             args, kwargs = self._call_args(xs)
-            return [x for x in _leaves(self.fun(*args, **kwargs), []) if isinstance(x, array)]
+            return _arrays(self.fun(*args, **kwargs))
         return flat
 
     def _no_keywords(self, what):
@@ -130,11 +131,9 @@ class _Rules:
         args, kwargs = self._call_args(primals)
         res = self.vjp_rule(_pack(args), _fill(self.outs, iter(cotangents)),
                             _fill(self.outs, iter(outputs)), **kwargs)
-        # the result's leaves line up with every leaf of the arguments, arrays or not
-        leaves = _leaves(self.args, [])
-        _leaves(self.kwargs, leaves)
-        got = _aligned(res, len(leaves))
-        return [c for c, x in zip(got, leaves) if x is _HOLE]
+        n = len(primals)
+        got = (_arrays(res) + list(cotangents))[:n]
+        return got + [None] * (n - len(got))
 
     def jvp(self, primals, tangents, outputs):
         if self.jvp_rule is None:
@@ -144,9 +143,9 @@ class _Rules:
         self._no_keywords("jvp")
         args, _ = self._call_args(primals)
         res = self.jvp_rule(_pack(args), _pack(_fill_only(self.args, iter(tangents))))
+        got = _arrays(res)[:len(outputs)]
         zeros_like = _ops().zeros_like
-        return [zeros_like(o) if t is None else t
-                for t, o in zip(_aligned(res, len(outputs)), outputs)]
+        return got + [zeros_like(o) for o in outputs[len(got):]]
 
     def vmap(self, inputs, axes, outputs, out_axes):
         if self.vmap_rule is None:
@@ -161,10 +160,7 @@ class _Rules:
         if len(outs) < n:
             raise ValueError(f"[custom vmap] The vmap function returned {len(outs)} arrays but "
                              f"the function has {n} outputs.")
-        for ax in _leaves(res[1], []):
-            if not (ax is None or isinstance(ax, int)):  # upstream fails converting it
-                raise RuntimeError("[custom vmap] The output axes must be ints or None.")
-        return outs[:n], _flat_axes(res[0], res[1], False)[:n]
+        return outs[:n], _flat_axes(res[0], res[1], False, rule=True)[:n]
 
 
 def _call(fun, args, kwargs, rules, strict):
@@ -176,7 +172,7 @@ def _call(fun, args, kwargs, rules, strict):
     if strict:
         outs = flatten_arrays(out, [])
     else:
-        outs = [x for x in _leaves(out, []) if isinstance(x, array)]
+        outs = _arrays(out)
     if not outs:
         return out
     r = _Rules(fun, args, kwargs, out, rules)

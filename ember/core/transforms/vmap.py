@@ -8,6 +8,7 @@ data. A 1-tuple stands for its element when the whole tree is a single array.
 """
 
 import functools
+import operator
 
 from ember.core.array import TRANSFORMING, array, node
 from ember.core.primitives.compiled import PLACEHOLDER
@@ -23,6 +24,7 @@ from ember.core.transforms.graph import (
 _SIG = "vmap(fun: Callable[P, R], in_axes: object = 0, out_axes: object = 0) -> Callable[P, R]"
 _NOT_PREFIX = "[tree_map] Additional input tree is not a valid prefix of the first tree."
 _AXIS_TYPE = "[vmap] axis must be int or None."
+_RULE_AXIS_TYPE = "[custom vmap] The output axes must be ints or None."
 
 
 def _ops():
@@ -30,9 +32,15 @@ def _ops():
     return O
 
 
-def _leaf_axis(x, ax, output, seen_tuple):
+def _leaf_axis(x, ax, output, seen_tuple, rule):
     """The normalised batch axis (or None) for array x (the unbatched traced output
-    when `output`)."""
+    when `output`). A custom vmap rule's axis may be any integer (a numpy one too) and
+    nothing else; upstream fails converting anything else."""
+    if rule and ax is not None:
+        try:
+            ax = operator.index(ax)
+        except TypeError:
+            raise RuntimeError(_RULE_AXIS_TYPE) from None
     if isinstance(ax, tuple):
         if len(ax) != 1 or not (ax[0] is None or isinstance(ax[0], int)):
             raise ValueError(_AXIS_TYPE)
@@ -54,14 +62,15 @@ def _leaf_axis(x, ax, output, seen_tuple):
     return int(ax)
 
 
-def _flat_axes(tree, axes, output):
-    """One axis per array leaf of `tree`, from the prefix tree `axes`."""
+def _flat_axes(tree, axes, output, rule=False):
+    """One axis per array leaf of `tree`, from the prefix tree `axes` (that a custom vmap
+    rule returned when `rule`)."""
     flat = []
     seen_tuple = [False]
 
     def visit(t, ax):
         if isinstance(t, array):
-            flat.append(_leaf_axis(t, ax, output, seen_tuple))
+            flat.append(_leaf_axis(t, ax, output, seen_tuple, rule))
         elif isinstance(t, list):
             if isinstance(ax, list):
                 if len(ax) != len(t):
@@ -148,13 +157,21 @@ def vmap(fun, in_axes=0, out_axes=0):
         O = _ops()
         results = []
         for (y, ax), o, oax in zip(mapped, flat_out, oaxes):
-            if ax is None:
+            if y is None:
                 # no batched input reaches it: broadcast along the new axis (None: last)
                 pos = o.ndim if oax is None else oax
-                y = O.expand_dims(y, pos)
+                y = O.expand_dims(o, pos)
                 shape = list(y._shape)
                 shape[pos] = size
                 y = O.broadcast_to(y, tuple(shape))
+            elif ax is None:
+                # a custom vmap rule left it unbatched: as upstream, its last axis is
+                # taken for the batch axis
+                if oax is not None:
+                    if oax >= y.ndim:
+                        raise ValueError(f"[vmap] Axis {oax} invalid for output with "
+                                         f"{y.ndim} dimensions.")
+                    y = O.moveaxis(y, -1, oax)
             elif oax is None:
                 raise ValueError(f"[vmap] Axis -1 invalid for output with {y.ndim} dimensions.")
             elif ax != oax:
@@ -166,7 +183,8 @@ def vmap(fun, in_axes=0, out_axes=0):
 
 
 def _replay(outs, traced, leaves, axes):
-    """[(batched output, batch axis or None)] for the traced outputs."""
+    """[(batched output, batch axis or None)] for the traced outputs, (None, None) for
+    one that no batched input reaches."""
     env = {}
     sources = []
     for p, x, ax in zip(traced, leaves, axes):
@@ -174,6 +192,7 @@ def _replay(outs, traced, leaves, axes):
             env[id(p)] = (x, ax)
             sources.append(id(p))
     order, dep = dependent_order(outs, sources)
+    O = _ops()
     for a in order:
         new_in = []
         in_axes = []
@@ -185,10 +204,18 @@ def _replay(outs, traced, leaves, axes):
             else:
                 new_in.append(v[0])
                 in_axes.append(v[1])
-        res, res_axes = a._prim.vmap(new_in, in_axes)
+        if in_axes.count(None) != len(in_axes):
+            res, res_axes = a._prim.vmap(new_in, in_axes)
+        else:
+            # only unbatched outputs of custom rules reach it: the rules expect a batched
+            # input, so give them a batch of one and take it out again
+            res, res_axes = a._prim.vmap([O.expand_dims(x, 0) for x in new_in],
+                                         [0] * len(new_in))
+            res = [r if ax is None else O.squeeze(r, ax) for r, ax in zip(res, res_axes)]
+            res_axes = [None] * len(res)
         if a._siblings is None:
             env[id(a)] = (res[0], res_axes[0])
         else:
             for s, r, ax in zip(a._siblings, res, res_axes):
                 env[id(s)] = (r, ax)
-    return [env.get(id(o)) or (o, None) for o in outs]
+    return [env.get(id(o), (None, None)) for o in outs]
