@@ -582,3 +582,18 @@ def test_shapeless_slices_hold_traced_bounds(body, shapes, traces):
         assert "cannot infer output shapes" in str(e)
     else:  # or runs with the traced bounds
         assert not mlx.array_equal(got[1], body(mlx, R(mlx, *shapes[1])))
+
+
+def test_bad_argument_names_a_local_class_as_upstream():
+    """The error for an argument of a class defined in a function names it by module and
+    class name (not the qualified name), as upstream's does."""
+    def local():
+        class Thing:
+            pass
+        return Thing()
+    msgs = []
+    for m in (mlx, mx):
+        with pytest.raises(ValueError) as err:
+            m.compile(lambda x: x)(local())
+        msgs.append(str(err.value))
+    assert msgs[0] == msgs[1] and "test_compile.Thing." in msgs[1]

@@ -93,7 +93,7 @@ _HEAP_TYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: a class defined in Python
 
 def _type_name(t):
     if t.__flags__ & _HEAP_TYPE and t.__module__ != "builtins":
-        return f"{t.__module__}.{t.__qualname__}"
+        return f"{t.__module__}.{t.__name__}"  # (not the qualified name, as upstream)
     return t.__name__
 
 
