@@ -93,7 +93,20 @@ def _zero_nan(p):
     return torch.where(torch.isnan(p), torch.copysign(torch.zeros_like(p), p), p)
 
 
+def _dense_pair(x, y):
+    """x and y laid out for ATen's vectorized CPU complex product, which rounds as
+    upstream's (re = ac - bd, no fused multiply-add); its scalar loop, taken for strided
+    or broadcast operands, rounds otherwise in the last bit."""
+    if x.shape == y.shape and x.is_contiguous() and y.is_contiguous() or (
+            y.dim() == 0 and x.is_contiguous()):
+        return x, y
+    shape = torch.broadcast_shapes(x.shape, y.shape)
+    return x.expand(shape).contiguous(), y.expand(shape).contiguous()
+
+
 def _multiply(x, y):
+    if x.is_complex() and not x.is_cuda:
+        x, y = _dense_pair(x, y)
     r = torch.mul(x, y)
     if not r.is_complex() or r.is_cuda:
         return r

@@ -1085,6 +1085,19 @@ def _dynamic_args(a, start, axes, op, s):
                         "array.")
     start = as_array(start, s)
     nd = a.ndim
+    # upstream's order of checks: the count of indices first, the axes last
+    if nd == 0 and start.size:
+        raise ValueError(f"[{op}] Invalid number of starting positions for array with "
+                         "dimension 0.")
+    if start.size != len(axes):
+        raise ValueError(f"[{op}] Number of starting indices {start.size} does not match "
+                         f"number of axes {len(axes)}.")
+    if start.ndim > 1:
+        raise ValueError(f"[{op}] array of starting indices must be zero or one dimensional "
+                         f"but has dimension {start.ndim}.")
+    if start._dtype.kind not in "iu":
+        raise ValueError(f"[{op}] Start indices must be integers, got type "
+                         f"{start._dtype.name}.")
     norm = []
     for ax in axes:
         ax = _axis_arg(ax, op)
@@ -1093,15 +1106,6 @@ def _dynamic_args(a, start, axes, op, s):
         norm.append(ax % nd)
     if len(set(norm)) != len(norm):
         raise ValueError(f"[{op}] Repeat axes not allowed.")
-    if start._dtype.kind not in "iu":
-        raise ValueError(f"[{op}] Start indices must be integers, got type "
-                         f"{start._dtype.name}.")
-    if start.ndim > 1:
-        raise ValueError(f"[{op}] array of starting indices must be zero or one dimensional "
-                         f"but has dimension {start.ndim}.")
-    if start.size != len(norm):
-        raise ValueError(f"[{op}] Number of starting indices {start.size} does not match "
-                         f"number of axes {len(norm)}.")
     return start, tuple(norm)
 
 
