@@ -126,3 +126,15 @@ def test_ops_on_edge_views(op, view, dt):
         return
     assert got_err is None, repr(got_err)
     assert_same(got, want, rtol=0 if dt != "float32" or op != "sum" else None)
+
+
+@pytest.mark.parametrize("op", ["diagonal", "trace"])
+@pytest.mark.parametrize("shape", [(3,), (3, 3)])
+def test_diagonal_argument_types_checked_before_the_rank(op, shape):
+    """A None axis is a TypeError, as upstream's binding raises it, before the op looks
+    at the array's rank."""
+    for m in (mlx, mx):
+        with pytest.raises(TypeError):
+            getattr(m, op)(m.zeros(shape), 0, None, 1)
+        with pytest.raises(TypeError):
+            getattr(m, op)(m.zeros(shape), 0.5, 0, 1)

@@ -797,6 +797,8 @@ def roll(a, /, shift, axis=None, *, stream=None):
 # -- diagonals -------------------------------------------------------------------------
 
 def _diag_axes(a, axis1, axis2, op):
+    # (the arguments' types first, as upstream's binding checks them before the op runs)
+    axis1, axis2 = _int(axis1, op), _int(axis2, op)
     n = a.ndim
     if n < 2:
         raise ValueError(f"[{op}] Array must have at least two dimensions, but got {n} "
@@ -811,8 +813,9 @@ def _diag_axes(a, axis1, axis2, op):
 def diagonal(a, offset=0, axis1=0, axis2=1, stream=None):
     s = resolve(stream)
     a = _arr(a, s, "diagonal")
+    offset = _int(offset, "diagonal", "offset")
     a1, a2 = _diag_axes(a, axis1, axis2, "diagonal")
-    return apply(Diagonal(_int(offset, "diagonal", "offset"), a1, a2), a)
+    return apply(Diagonal(offset, a1, a2), a)
 
 
 def diag(a, /, k=0, *, stream=None):
@@ -830,8 +833,9 @@ def diag(a, /, k=0, *, stream=None):
 def trace(a, /, offset=0, axis1=0, axis2=1, dtype=None, *, stream=None):
     s = resolve(stream)
     a = _arr(a, s, "trace")
+    offset = _int(offset, "trace", "offset")
     a1, a2 = _diag_axes(a, axis1, axis2, "trace")
-    d = apply(Diagonal(_int(offset, "trace", "offset"), a1, a2), a)
+    d = apply(Diagonal(offset, a1, a2), a)
     if dtype is not None:
         from ember.core.ops.elementwise import astype
         d = astype(d, dtype, s)
