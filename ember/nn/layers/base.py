@@ -160,12 +160,12 @@ class Module(dict):
     def update(self, parameters: dict, strict: bool = True) -> Module:
         """Replace parameters with those in the (partial) tree `parameters`; `strict`
         requires every given name to exist and to replace an array with an array."""
-        _update_parameters(self, parameters, strict)
+        _update(self, parameters, strict, False)
         return self
 
     def update_modules(self, modules: dict, strict: bool = True) -> Module:
         """Replace submodules with those in the (partial) tree `modules`."""
-        _update_modules(self, modules, strict)
+        _update(self, modules, strict, True)
         return self
 
     def apply(self, map_fn: Callable[[mx.array], mx.array],
@@ -283,9 +283,10 @@ def _check_weights(new, current):
                              f"shape {v_new.shape} for parameter {k}")
 
 
-def _update_parameters(dst, tree, strict):
-    """Walk `tree` alongside `dst`, storing its values where `dst` holds arrays; `strict`
-    requires every name to exist and every array to be replaced by an array."""
+def _update(dst, tree, strict, modules):
+    """Walk `tree` alongside `dst`, storing its values where `dst` holds arrays (its
+    modules where it holds modules, with `modules`); `strict` requires every name to exist
+    and every leaf to be replaced by one of its kind."""
     named = isinstance(tree, dict)
     if not named and not isinstance(tree, list):
         if strict:
@@ -295,7 +296,8 @@ def _update_parameters(dst, tree, strict):
     for k, new in tree.items() if named else enumerate(tree):
         if named and k not in dst:
             if strict:
-                raise ValueError(f'Module does not have parameter named "{k}".')
+                what = "sub-module" if modules else "parameter"
+                raise ValueError(f'Module does not have {what} named "{k}".')
             continue
         if not named and k >= n:
             if strict:
@@ -303,12 +305,15 @@ def _update_parameters(dst, tree, strict):
                                  f"destination of length {n}.")
             continue
         current = dst[k]
-        if isinstance(current, _array):
+        if modules:
+            if not _set_module(dst, k, current, new, strict):
+                _update(current, new, strict, True)
+        elif isinstance(current, _array):
             if strict and not isinstance(new, _array):
                 raise ValueError(f"Received invalid type: {type(new).__name__}.")
             dst[k] = new
         else:
-            _update_parameters(current, new, strict)
+            _update(current, new, strict, False)
 
 
 def _set_module(dst, k, current, new, strict):
@@ -321,28 +326,6 @@ def _set_module(dst, k, current, new, strict):
     if strict and new != {}:
         raise ValueError(f"Received invalid type: {type(new).__name__}.")
     return True
-
-
-def _update_modules(dst, tree, strict):
-    """Walk `tree` alongside `dst`, storing its modules where `dst` holds modules."""
-    if isinstance(tree, dict):
-        for k, new in tree.items():
-            if k in dst:
-                if not _set_module(dst, k, dst[k], new, strict):
-                    _update_modules(dst[k], new, strict)
-            elif strict:
-                raise ValueError(f'Module does not have sub-module named "{k}".')
-    elif isinstance(tree, list):
-        for i, new in enumerate(tree):
-            if i >= len(dst):
-                if strict:
-                    raise ValueError(f"List index {i} is out of bounds for "
-                                     f"destination of length {len(dst)}.")
-                continue
-            if not _set_module(dst, i, dst[i], new, strict):
-                _update_modules(dst[i], new, strict)
-    elif strict:
-        raise ValueError(f"Received invalid type: {type(tree).__name__}.")
 
 
 def _default_filters(module):
