@@ -68,24 +68,9 @@ def apply(opt, rule, grads, params, state):
             st = e[3]
             for j, slot in enumerate(slots):
                 st[slot] = outs[(j + 1) * n + k]
-    return _refill(grads, iter(results))
-
-
-def _is_leaf(x):
-    return not isinstance(x, (dict, list, tuple))
-
-
-def _refill(tree, it):
-    """`tree` with every leaf replaced, in order, by the items of `it` (plain dicts and
-    lists walked directly: a model's parameters; anything else as `map_tree` does)."""
-    t = type(tree)
-    if t is dict:
-        return {k: _refill(x, it) for k, x in tree.items()}
-    if t is list:
-        return [_refill(x, it) for x in tree]
-    if t is array:
-        return next(it)
-    return map_tree(tree, _is_leaf, lambda _: next(it))
+    results = iter(results)
+    return map_tree(grads, lambda x: not isinstance(x, (dict, list, tuple)),
+                    lambda _: next(results))
 
 
 def _collect(grads, params, state, out):
