@@ -13,7 +13,15 @@ import numpy as np
 import torch
 
 from ember.core import dtypes as D
-from ember.core._backend.kernels import _INT_OF_SIZE, _multiply, numpy_fits, register
+from ember.core._backend.kernels import (
+    _INT_OF_SIZE,
+    EXACT_SQRT,
+    _lexicographic,
+    _multiply,
+    _sqrt,
+    numpy_fits,
+    register,
+)
 from ember.core._backend.memory import cpu_empty, cpu_out
 from ember.core.primitives import reduce as R
 from ember.core.primitives import scan as SC
@@ -154,11 +162,9 @@ def _complex_nan_extreme(x, axes, big, keep, arg):
     cols = y.unbind(-1)
     acc = cols[0]
     idx = torch.zeros(acc.shape, dtype=torch.int64, device=x.device)
+    order = _lexicographic(torch.gt, torch.gt) if big else _lexicographic(torch.lt, torch.lt)
     for i, v in enumerate(cols[1:], 1):
-        if big:
-            beats = (v.real > acc.real) | ((v.real == acc.real) & (v.imag > acc.imag))
-        else:
-            beats = (v.real < acc.real) | ((v.real == acc.real) & (v.imag < acc.imag))
+        beats = order(v, acc)
         nan = v.isnan()
         take = beats | (nan & ~acc.isnan()) if arg else beats | nan
         acc = torch.where(take, v, acc)
@@ -344,8 +350,8 @@ def _var(p, x):
             r = r * float(torch.tensor(1.0 / n, dtype=x.dtype))
         else:
             r = r.mul_(1.0 / n)
-        if p.sqrt:  # (others by way of float64: ATen's float32 sqrt is not correctly rounded)
-            r = r.sqrt_() if r.dtype is torch.float64 else r.double().sqrt_().to(r.dtype)
+        if p.sqrt:  # correctly rounded (half types by way of float64)
+            r = _sqrt(r) if r.dtype in EXACT_SQRT else r.double().sqrt_().to(r.dtype)
         return r
     f = torch.std if p.sqrt else torch.var
     return f(x, dim=axes, correction=p.ddof, keepdim=p.keepdims)
@@ -446,8 +452,9 @@ def _complex_nan_ext(p, x, ax):
     out = torch.empty_like(src)
     acc = src[0] if p.inclusive else torch.full_like(src[0], _identity(p.op, p.dtype))
     out[0] = acc
+    greater = _lexicographic(torch.gt, torch.gt)
     for i, v in enumerate(src[1:] if p.inclusive else src[:-1], 1):
-        gt = (acc.real > v.real) | ((acc.real == v.real) & (acc.imag > v.imag))
+        gt = greater(acc, v)
         acc = torch.where(gt, acc, v) if p.op == "cummax" else torch.where(gt, v, acc)
         out[i] = acc
     return out.movedim(0, ax)
