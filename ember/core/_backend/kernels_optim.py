@@ -17,6 +17,8 @@ _mul, _mul_ = torch._foreach_mul, torch._foreach_mul_
 _add, _add_ = torch._foreach_add, torch._foreach_add_
 _sub, _sub_ = torch._foreach_sub, torch._foreach_sub_
 _div_ = torch._foreach_div_
+
+
 def _sqrt(xs, inplace=False):
     """Square roots as Ember's sqrt takes them: correctly rounded on the CPU."""
     if not (xs and xs[0].dtype in EXACT_SQRT and xs[0].device.type == "cpu"):
@@ -26,6 +28,7 @@ def _sqrt(xs, inplace=False):
 
 def _sqrt_(xs):
     _sqrt(xs, inplace=True)
+
 
 _CONSTS = {}
 
