@@ -78,13 +78,30 @@ def _unpack(w, bits):
 
 # -- fp8 (E4M3) ------------------------------------------------------------------------
 
+_INT_OF = {2: torch.int16, 4: torch.int32, 8: torch.int64}
+
+
+def _signed_448(x):
+    """448 with the sign bit of each element of x, NaNs included: read from the bits,
+    since CUDA's float16 to float32 conversion drops a NaN's sign."""
+    neg = x.view(_INT_OF[x.element_size()]) < 0
+    return torch.where(neg, -448.0, 448.0)
+
+
 def to_fp8_bits(x):
     """E4M3 bytes (uint8) of float tensor x, saturating at ±448 (NaN gives 448 of its
     sign)."""
+    big = _signed_448(x)
     x = x.float()
-    big = torch.copysign(torch.full_like(x, 448.0), x)
     x = torch.where(torch.isnan(x), big, x.clamp(-448.0, 448.0))
     return x.to(torch.float8_e4m3fn).view(torch.uint8)
+
+
+def _e8m0(e):
+    """2^(e - 127) for E8M0 codes e, exactly: CUDA's exp2 is off in the last bits at the
+    subnormal end (code 0 is 2^-127); code 255 gives inf as exp2(128) does."""
+    e = e.to(torch.int32)
+    return torch.where(e == 0, 1 << 22, e << 23).view(torch.float32)
 
 
 def from_fp8_bits(b, dtype=torch.float32):
@@ -174,7 +191,7 @@ def fp_quantize(w, group_size, bits, mode, global_scale=None):
         bad = ~torch.isfinite(scale)
         e = torch.where(bad, 128 if w.dtype == torch.float32 else 0, e)
         s8 = e.to(torch.uint8)
-        div = torch.where(bad, 0.0, torch.exp2(e.float() - 127.0))
+        div = torch.where(bad, 0.0, _e8m0(e))
     x = wf / div.unsqueeze(-1)
     if global_scale is not None:
         # the block scale is divided out in the input's type, the global one in float32
@@ -188,7 +205,7 @@ def fp_quantize(w, group_size, bits, mode, global_scale=None):
         # (the x86 default NaN), plus for everything from bfloat16
         big = torch.full_like(x, 448.0)
         if w.dtype != torch.bfloat16:
-            big = torch.where(torch.isnan(wf), torch.copysign(big, wf), -big)
+            big = torch.where(torch.isnan(wf), _signed_448(w).reshape(wf.shape), -big)
         q = to_fp8_bits(torch.where(torch.isnan(x), big, x)).to(torch.int64)
     return _pack(q.reshape(shape), bits), s8
 
@@ -205,7 +222,7 @@ def fp_dequantize(w, scales, group_size, bits, mode, dtype, global_scale=None):
         if global_scale is not None:
             s = s * (_over(global_scale.float(), 448.0 * 6.0))
     else:
-        s = torch.exp2(scales.float() - 127.0)
+        s = _e8m0(scales)
     # the product is taken in the output type, where a scale may underflow or overflow
     s = s.to(dtype).unsqueeze(-1)
     v = v.to(dtype).reshape(shape[:-1] + (shape[-1] // group_size, group_size)) * s
