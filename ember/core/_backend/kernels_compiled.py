@@ -15,6 +15,7 @@ import torch
 from ember.core._backend import TORCH
 from ember.core._backend.fusion import fuse
 from ember.core._backend.kernels import KERNELS, _binary_kernel, _unary_kernel, register
+from ember.core._backend.kernels_linalg import fuse_linear_relu
 from ember.core.primitives import compiled as C
 from ember.core.primitives import misc as M
 
@@ -99,6 +100,9 @@ def build_runner(tape):
                     st.multi)
              for st in tape.steps if st.prim.__class__ not in _ALIASES]
     outs = [root.get(o, o) for o in tape.outs]
+    if tape.stream.is_gpu:
+        steps = fuse_linear_relu(steps, tape.dtype, set(outs),
+                                 {s: c[0] for s, c in tape.consts.items()})
     if not tape.shapeless:  # a generated kernel holds the traced shapes
         steps = fuse(steps, tape.shape, tape.dtype, outs,
                      {s: c[0] for s, c in tape.consts.items()}, tape.stream)
