@@ -1,6 +1,7 @@
 """Kernels of the one-node backward passes (`ember.core.primitives.fast_grad`).
 
-layer_norm: ATen's `native_layer_norm_backward`, with the mean and rstd recomputed by
+layer_norm: ATen's `native_layer_norm_backward` (on CUDA a Triton kernel of one pass,
+`triton_norm`), with the mean and rstd its forward left on the input, or recomputed by
 `native_layer_norm` (one fused pass; it also gives them in the dtype the backward wants on
 each device). rms_norm: a short formula. Both accumulate in float32 (float64 for float64),
 as the formulas in Ember's ops do: half inputs are widened, but for layer_norm on CUDA,
@@ -12,6 +13,7 @@ import torch
 
 from ember.core._backend.kernels import register
 from ember.core._backend.kernels_reduce import _softmax
+from ember.core._backend.triton_norm import layer_norm_backward
 from ember.core.primitives import fast_grad as G
 from ember.core.primitives import reduce as R
 
@@ -99,9 +101,13 @@ def _grads(p, x, w, g, want_x, want_w, want_b):
     if want_x or want_w or (want_b and p.centered):
         if p.centered:
             mean, rstd = _stats(x, d, p.eps)
-            # (the bias's only role there is the shape and dtype of its cotangent)
-            b = None if not want_b else w if w is not None else x.new_empty(d)
-            gx, gw, gb = _ln_bwd(g, x, [d], mean, rstd, w, b, [want_x, want_w, want_b])
+            fused = layer_norm_backward(x, g, w, mean, rstd) if want_x else None
+            if fused is not None:
+                gx, gw, gb = fused
+            else:
+                # (the bias's only role there is the shape and dtype of its cotangent)
+                b = None if not want_b else w if w is not None else x.new_empty(d)
+                gx, gw, gb = _ln_bwd(g, x, [d], mean, rstd, w, b, [want_x, want_w, want_b])
         else:
             # (few temporaries: each large one costs page faults on the CPU)
             r = _vecdot(x, x).div_(d).add_(p.eps).rsqrt_().unsqueeze_(-1)
