@@ -497,6 +497,42 @@ def test_gpu_sdpa_forward_and_grads_match_cpu(dt, case):
 
 
 @pytest.mark.gpu
+@pytest.mark.parametrize("mask", [None, "causal", "add"])
+@pytest.mark.parametrize("evaluated", [False, True])
+def test_gpu_float32_sdpa_backward_skips_torchs_autograd(monkeypatch, mask, evaluated):
+    import ember.core._backend.kernels_fast as K
+    traced = _count_traced(monkeypatch)
+    direct = []
+    orig = K._EFF_BWD
+
+    def bwd(*a, **kw):
+        direct.append(1)
+        return orig(*a, **kw)
+    monkeypatch.setattr(K, "_EFF_BWD", bwd)
+    q, k, v = _attn((2, 4, 32, 16), (2, 4, 32, 16), 16)
+    am = _rng().standard_normal((q.shape[2], k.shape[2])).astype(np.float32)
+
+    def loss(m, evaluate):
+        kw = {"mask": m.array(am) if mask == "add" else mask}
+
+        def f(q, k, v):
+            o = m.fast.scaled_dot_product_attention(q, k, v, scale=0.4, **kw)
+            if evaluate:  # the forward runs before the vjp is asked for
+                m.eval(o)
+            return (o * o).sum()
+        return f
+    with mx.stream(mx.gpu):
+        grads = mx.grad(loss(mx, evaluated), argnums=(0, 1, 2))(
+            mx.array(q), mx.array(k), mx.array(v))
+        mx.eval(grads)
+    assert len(direct) == 1 and not traced
+    want = mlx.grad(loss(mlx, False), argnums=(0, 1, 2))(mlx.array(q), mlx.array(k),
+                                                         mlx.array(v))
+    for g, w in zip(grads, want):  # (TF32 products on the GPU)
+        np.testing.assert_allclose(np_of(g), np.array(w), rtol=5e-3, atol=5e-3)
+
+
+@pytest.mark.gpu
 @pytest.mark.parametrize("traditional", [False, True])
 def test_gpu_rope_and_norms_match_cpu(traditional):
     rng = _rng()

@@ -314,10 +314,64 @@ def _diff_nums(p, argnums):
     return out
 
 
+# -- float32 attention on ATen's memory-efficient kernels, without torch's autograd --------
+
+_EFF = torch.ops.aten._scaled_dot_product_efficient_attention.default
+_EFF_BWD = torch.ops.aten._scaled_dot_product_efficient_attention_backward.default
+
+
+def _efficient(p, q, k, v, mask, sinks):
+    """(q, k, v, bias, is_causal) for ATen's memory-efficient attention called directly,
+    or None. Where torch's dispatcher picks that kernel anyway (float32 on CUDA, one head
+    per query head, a causal square or an additive mask whose rows are 16-aligned) and
+    Ember's Triton kernels do not take the call, the backward then skips torch's autograd
+    engine (about 0.3 ms of host time per call)."""
+    if sinks is not None or not q.is_cuda or q.dtype is not torch.float32:
+        return None
+    b, h, tq, d = q.shape
+    tk = k.shape[2]
+    if k.shape[1] != h or v.shape[-1] != d or d % 8 or d > 128 or not tq or not tk \
+            or k.dtype is not q.dtype or v.dtype is not q.dtype \
+            or q.stride(-1) != 1 or k.stride(-1) != 1 or v.stride(-1) != 1:
+        return None
+    if _TA.usable(q, k, v, None if p.causal else mask):
+        return None
+    if p.causal:
+        return (q, k, v, None, True) if tq == tk else None
+    if mask is None:
+        return q, k, v, None, False
+    if mask.dtype is not q.dtype or mask.ndim < 2 or tk % 16 or mask.stride(-1) != 1:
+        return None
+    return q, k, v, mask.expand(b, h, tq, tk), False
+
+
+def _efficient_vjp(fwd, eff, out, g, nums):
+    q, k, v, bias, causal = eff
+    saved = getattr(out, "_ember_eff", None)
+    if saved is not None:
+        lse, seed, offset = saved
+    else:
+        out, lse, seed, offset = _EFF(q, k, v, bias, True, 0.0, causal, scale=fwd.scale)
+    if g.dtype is not out.dtype:
+        g = g.to(out.dtype)
+    if g.stride(-1) != 1:
+        g = g.contiguous()
+    want = [0 in nums, 1 in nums, 2 in nums, False]
+    grads = _EFF_BWD(g, q, k, v, bias, out, lse, seed, offset, 0.0, want, causal,
+                     scale=fwd.scale)
+    return list(grads[:3]) + [None, None]
+
+
 @register(P.SDPA)
 def _sdpa_kernel(p, *ts):
     ins = _split(p, ts)
     if p.save:
+        eff = _efficient(p, *ins) if max(_diff_nums(p, p.save), default=0) < 3 else None
+        if eff is not None:
+            q, k, v, bias, causal = eff
+            out, lse, seed, offset = _EFF(q, k, v, bias, True, 0.0, causal, scale=p.scale)
+            out._ember_eff = (lse, seed, offset)
+            return out
         nums = _diff_nums(p, p.save)
         out, leaves = _traced(p, ins, nums)
         res = out.detach()
@@ -332,6 +386,21 @@ def _sdpa_vjp(p, *ts):
     out, g = ts[-2], ts[-1]
     ins = _split(fwd, ts[:-2])
     nums = _diff_nums(fwd, p.argnums)
+    eff = _efficient(fwd, *ins) if nums and max(nums) < 3 else None
+    if eff is not None:
+        grads = _efficient_vjp(fwd, eff, out, g, nums)
+    else:
+        grads = _autograd_vjp(fwd, ins, out, g, nums)
+    res = []
+    for j, x in enumerate(ins):
+        if x is not None:
+            gr = grads[j]
+            # unrequested cotangents are never read: a broadcast zero, nothing written
+            res.append(gr if gr is not None else torch.zeros_like(x) if j in nums else _zeros(x))
+    return res
+
+
+def _autograd_vjp(fwd, ins, out, g, nums):
     saved = getattr(out, "_ember_sdpa", None)
     if saved is not None and saved[0] is not None and saved[2].issuperset(nums):
         o, leaves = saved[0], saved[1]
@@ -342,13 +411,7 @@ def _sdpa_vjp(p, *ts):
     if nums and o.requires_grad:
         for j, gr in zip(nums, _grad(o, [leaves[j] for j in nums], g)):
             grads[j] = gr
-    res = []
-    for j, x in enumerate(ins):
-        if x is not None:
-            gr = grads[j]
-            # unrequested cotangents are never read: a broadcast zero, nothing written
-            res.append(gr if gr is not None else torch.zeros_like(x) if j in nums else _zeros(x))
-    return res
+    return grads
 
 
 KERNELS[P.CustomKernel] = lambda p, *ts: p.launch(ts)
