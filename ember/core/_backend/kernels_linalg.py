@@ -14,14 +14,14 @@ from ember.core.primitives import elementwise as E
 from ember.core.primitives import linalg as L
 from ember.core.primitives.base import Primitive
 
-# ATen's product over a single term takes an outer-product path: it keeps a -0.0 product
-# (upstream's GEMM sums onto +0.0) and its complex one turns inf * (1+2j) into NaN
+# ATen's CPU product over a single term takes an outer-product path: it keeps a -0.0
+# product (upstream's GEMM sums onto +0.0) and its complex one turns inf * (1+2j) into NaN
 _OUTER = {torch.float32, torch.float64, torch.complex64}
 
 
 @register(L.Matmul)
 def _matmul(p, a, b):
-    if a.shape[-1] == 1 and a.dtype in _OUTER:
+    if a.shape[-1] == 1 and a.dtype in _OUTER and not a.is_cuda:
         if not a.is_complex():
             return torch.add(a * b, 0)
         # upstream's rounding: re = ac - bd, im = ad + bc, no fused multiply-add

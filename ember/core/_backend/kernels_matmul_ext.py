@@ -1,5 +1,7 @@
 """Kernels of gather_mm, segmented_mm and the Walsh-Hadamard transform."""
 
+import math
+
 import numpy as np
 import torch
 
@@ -15,7 +17,9 @@ _GROUP_MIN = 1 << 22
 def _gather_mm(p, a, b, li, ri):
     m, k = a.shape[-2:]
     n = b.shape[-1]
-    a3, b3 = a.reshape(-1, m, k), b.reshape(-1, k, n)
+    # (batch counts spelled out: -1 is ambiguous when a matrix is empty)
+    a3 = a.reshape(math.prod(a.shape[:-2]), m, k)
+    b3 = b.reshape(math.prod(b.shape[:-2]), k, n)
     shape = li.shape
     # out-of-range indices read garbage upstream: clamp them rather than fault
     li = li.reshape(-1).long().clamp(0, max(a3.shape[0] - 1, 0))

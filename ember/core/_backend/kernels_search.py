@@ -7,13 +7,20 @@ from ember.core.primitives.search import SearchSorted
 
 
 def _complex_count(seq, v, right):
-    # lexicographic order (real, then imaginary), counted by comparison
+    # lexicographic order (real, then imaginary), counted by comparison; a NaN in either
+    # part sorts last, as upstream's sort puts it, and NaN values go after the non-NaNs
+    # (after everything, for right)
     s = seq.view((1,) * v.ndim + seq.shape)
+    snan = torch.isnan(s)
     v = v.unsqueeze(-1)
     less = (s.real < v.real) | ((s.real == v.real) & (s.imag < v.imag))
     if right:
         less = less | (s == v)
-    return less.sum(-1)
+    out = (less & ~snan).sum(-1)
+    vnan = torch.isnan(v.squeeze(-1))
+    if not vnan.any():
+        return out
+    return torch.where(vnan, seq.shape[-1] if right else (~snan).sum(-1), out)
 
 
 @register(SearchSorted)

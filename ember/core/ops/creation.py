@@ -88,6 +88,14 @@ def _int32(v, op, what):
     return v
 
 
+def _bool_int(v, dt):
+    """A Python int beside a bool dtype as upstream makes it: C-cast to int32, wrapping."""
+    if dt is D.bool_ and type(v) is not bool and isinstance(v, int):
+        _check_int(v)
+        return (v + 2 ** 31) % 2 ** 32 - 2 ** 31
+    return v
+
+
 def _weak(dt, v):
     """The dtype a Python scalar `v` takes next to dtype `dt` (MLX's weak typing), checking
     that an int fits an integer dtype."""
@@ -119,6 +127,8 @@ _SIGS = {
              + _TAIL),
     "isclose": "isclose" + _CLOSE,
     "allclose": "allclose" + _CLOSE,
+    "linspace": ("linspace(start: scalar, stop: scalar, num: int | None = 50, endpoint: bool = "
+                 "True, dtype: Dtype | None = float32, stream: StreamOrDevice = None) -> array"),
     "tril": f"tril(x: array, k: int = 0, {_TAIL}",
     "triu": f"triu(x: array, k: int = 0, {_TAIL}",
 }
@@ -151,6 +161,7 @@ def full(shape, vals, dtype=None, *, stream=None):
     shape = _shape(shape)
     if isinstance(vals, _PY):
         _check_int(vals)
+        vals = _bool_int(vals, dtype)
         dt = scalar_dtype(vals) if dtype is None else _weak(_dtype(dtype, "full"), vals)
         return node(shape, dt, Full(shape, vals, dt, s.tdevice), (), s)
     # as upstream, an array's own dtype wins over `dtype`
@@ -199,6 +210,7 @@ def full_like(a, vals, dtype=None, *, stream=None):
     dt = _dtype(dtype, "full_like") or a._dtype
     if isinstance(vals, _PY):
         _check_int(vals)
+        vals = _bool_int(vals, dt)
         _weak(dt, vals)
         return node(a._shape, dt, Full(a._shape, vals, dt, s.tdevice), (), s)
     v = _value_array(vals, None, s)
@@ -317,6 +329,8 @@ def linspace(start, stop, num=50, endpoint=True, dtype=_F32, stream=None):
     start = _scalar_value(start, "linspace", "start")
     stop = _scalar_value(stop, "linspace", "stop")
     num = _int(num, "linspace", "num")
+    if endpoint is not True and endpoint is not False:
+        raise binding_error("linspace", _SIGS["linspace"])
     if num < 0:
         raise ValueError(f"[linspace] number of samples, {num}, must be non-negative.")
     dt = _F32 if dtype is None else _dtype(dtype, "linspace")
@@ -451,9 +465,9 @@ def clip(a, /, a_min, a_max, *, stream=None):
     # numpy bounds take a's own dtype (not that of a after clipping from below)
     dt = a._dtype
     if a_min is not None:
-        a = O.maximum(a, _numpy_as(a_min, dt, stream), stream)
+        a = O.maximum(a, _bool_int(_numpy_as(a_min, dt, stream), dt), stream)
     if a_max is not None:
-        a = O.minimum(a, _numpy_as(a_max, dt, stream), stream)
+        a = O.minimum(a, _bool_int(_numpy_as(a_max, dt, stream), dt), stream)
     return a
 
 

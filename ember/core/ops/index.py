@@ -955,25 +955,29 @@ def take(a, /, indices, axis=None, *, stream=None):
             raise IndexError(f"[take] Received invalid axis {axis} for array with {nd} "
                              "dimensions.")
         axis %= nd
-    if isinstance(indices, (int, np.integer)) and not isinstance(indices, np.bool_):
+    if isinstance(indices, int):  # (numpy ints are refused by upstream's binding, below)
         i = int(indices)
+        if not -2 ** 31 <= i < 2 ** 31:  # upstream's int32 cast of it fails
+            raise RuntimeError(f"[take] Index {i} does not fit in 32 bits.")
+        if a.size == 0:
+            raise ValueError("[take] Cannot do a non-empty take from an array with zero "
+                             "elements.")
+        n = a.size if axis is None else a._shape[axis]
+        # upstream slices [i, i + 1) and counts a negative end from the back: -n .. -2
+        # index from the end, while -1 (an empty slice) fails as out-of-range indices do
+        if -n <= i < -1:
+            i += n
+        if not 0 <= i < n:
+            raise ValueError(f"[squeeze] Cannot squeeze axis {axis or 0} with size 0 which "
+                             "is not equal to 1.")
         if axis is None:
-            n = a.size
-            if not 0 <= i < n:
-                raise ValueError("[take] Cannot do a non-empty take from an array with zero "
-                                 "elements." if n == 0 else
-                                 f"[take] Index {i} is out of bounds for size {n}.")
             key = tuple(int(c) for c in np.unravel_index(i, a._shape)) if a._shape else ()
         else:
-            n = a._shape[axis]
-            if not 0 <= i < n:
-                raise ValueError(f"[take] Index {i} is out of bounds for axis {axis} with size "
-                                 f"{n}.")
             key = (_FULL,) * axis + (i,)
         return _slice(a, key, ())
     if not isinstance(indices, array):
-        raise TypeError("take(): incompatible function arguments: indices must be an int or "
-                        "an array.")
+        raise binding_error("take", "take(a: array, /, indices: int | array, axis: int | None "
+                            "= None, *, stream: StreamOrDevice = None) -> array")
     idx = as_array(indices, s)
     if idx._dtype is D.bool_:
         raise ValueError("[Gather] Boolean indices not supported.")
@@ -1140,4 +1144,6 @@ def slice_update(a, update, start_indices, axes, *, stream=None):
     sizes = tuple(min(u._shape[d - off], a._shape[d]) if d >= off else
                   (1 if d in axes else a._shape[d]) for d in range(nd))
     _fit(u, sizes)
+    if a.size == 0:  # nothing to write (an int axis's size-1 window may not even fit)
+        return a
     return _dynamic_slice_update(a, u, start, axes, sizes)

@@ -14,7 +14,7 @@ from ember.core.ops._base import (
     float_like,
     resolve,
 )
-from ember.core.ops.elementwise import astype, binary_args, equal, multiply, where
+from ember.core.ops.elementwise import add, astype, binary_args, equal, multiply, where
 from ember.core.ops.reduce import sum as _sum
 from ember.core.ops.shape import broadcast_to, reshape, transpose
 from ember.core.primitives.linalg import AddMM, Matmul, View
@@ -24,6 +24,7 @@ __all__ = ["matmul", "addmm", "inner", "outer", "tensordot", "einsum", "view"]
 _MATMUL = Matmul()
 _ADDMM = AddMM(1.0, 1.0)
 _INEXACT = frozenset(d for d in D.ALL if d.kind in "fc")
+_REAL_INEXACT = frozenset(d for d in _INEXACT if d.kind == "f")  # complex addmm: see there
 _F64 = D.float64
 _I32 = 1 << 31
 _LETTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
@@ -128,7 +129,7 @@ def addmm(c, a, b, /, alpha=1.0, beta=1.0, *, stream=None):
         # the linear-layer case first: (…, K) @ (K, N) + bias, one dtype, current stream
         dt, st = a._dtype, a._stream
         sa, sb, sc = a._shape, b._shape, c._shape
-        if dt is b._dtype and dt is c._dtype and dt in _INEXACT and st is b._stream \
+        if dt is b._dtype and dt is c._dtype and dt in _REAL_INEXACT and st is b._stream \
                 and st is c._stream and st is _CURRENT[-1] and len(sb) == 2 and len(sa) >= 2 \
                 and sa[-1] == sb[0]:
             out = sa[:-1] + sb[1:]
@@ -153,6 +154,12 @@ def addmm(c, a, b, /, alpha=1.0, beta=1.0, *, stream=None):
     if dt is D.complex64 and PROMOTE[a.dtype, b.dtype].kind not in "fc":
         # upstream takes a complex c apart: a @ b is a matmul of its own, and refused so
         raise _not_inexact(a.dtype, b.dtype, PROMOTE[a.dtype, b.dtype])
+    if dt is D.complex64:
+        # upstream takes a complex addmm apart, alpha * (a @ b) + beta * c: c need only
+        # broadcast against the product, and a 1-D product may be a scalar
+        _matrix_args(a, b, "addmm", s)
+        prod = multiply(matmul(a, b, stream=s), alpha, stream=s)
+        return add(prod, multiply(c, beta, stream=s), stream=s)
     a, b, batch, va, vb = _matrix_args(a, b, "addmm", s)
     final = _squeezed(batch, a, b, va, vb)
     if broadcast_pair(c.shape, final, "broadcast_shapes") != final:

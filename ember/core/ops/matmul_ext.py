@@ -303,8 +303,8 @@ def hadamard_transform(a, scale=None, stream=None):
     if a.size == 0:
         raise ValueError("[hadamard_transform] Does not support empty arrays.")
     n = a.shape[-1] if a.shape else 1
-    if n == 1 and (scale is None or scale == 1):  # upstream returns the input as it is
-        return fresh(a)
+    if n == 1:  # upstream returns the input as it is, or scaled (complex kept complex)
+        return fresh(a) if scale is None or scale == 1 else O.multiply(a, scale, stream=s)
     if a.dtype.kind != "f":
         a = O.astype(a, D.float32, s)
     shape = a.shape

@@ -282,6 +282,9 @@ def _arg(op, a, axis, keepdims, stream):
     if a.size == 0:
         raise ValueError(f"[{op}] Cannot {op} reduce zero size array.")
     if axis is None:
+        if keepdims and not ndim:
+            # upstream fails here, sizing the kept dims of a 0-d array as -1 of them
+            raise ValueError("cannot create std::vector larger than max_size()")
         from ember.core.ops.shape import reshape
         flat = reshape(a, (-1,), stream=s)
         r = node((1,) if keepdims else (), D.uint32, ArgReduce(op, 0, keepdims, a._dtype),
@@ -344,12 +347,19 @@ def softmax(a, /, axis=None, *, precise=False, stream=None):
         a = array_arg(a, s, "softmax")
     if not a._shape:
         _check_0d_axes(a, axis, "softmax")
+    if not a.size:
+        # nothing to normalise: upstream returns a copy without looking at the axes' range
+        if precise is not False and precise is not True:
+            check_bool(precise, "softmax", "precise")
+        try:
+            norm_axes(axis, len(a._shape), "softmax")
+        except (IndexError, ValueError):
+            pass
+        return fresh(a)
     axes = norm_axes(axis, len(a._shape), "softmax")
     if precise is not False and precise is not True:
         check_bool(precise, "softmax", "precise")
     dt = a._dtype
-    if not a.size:
-        return fresh(a)  # nothing to normalise (the kernels refuse an empty reduction)
     if dt in _FLOAT:
         return node(a._shape, dt, Softmax(axes, precise), (a,), s)
     y = node(a._shape, _F32, Softmax(axes, precise), (_float(a, s),), s)

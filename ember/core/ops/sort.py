@@ -3,7 +3,7 @@
 import operator
 
 from ember.core import dtypes as D
-from ember.core.array import array, node
+from ember.core.array import array, fresh, node
 from ember.core.ops._base import binding_error, resolve, to_device
 from ember.core.ops.shape import reshape
 from ember.core.primitives.sort import (
@@ -125,5 +125,7 @@ def topk(a, /, k, axis=-1, *, stream=None):
     if not 0 <= k <= a._shape[ax]:
         raise ValueError(f"[topk] Received invalid k={k} along axis {axis or 0} for array with "
                          f"shape: {_fmt(a._shape)}")
+    if k == a._shape[ax] and k:
+        return fresh(a)  # upstream hands every element back in place, unpartitioned
     shape = a._shape[:ax] + (k,) + a._shape[ax + 1:]
     return node(shape, a._dtype, TopK(k, ax, a._dtype is D.uint64), (a,), s)
