@@ -294,11 +294,11 @@ def test_cummax_cummin_nans_as_upstream(op, dtype, kw, axis):
 
 
 @pytest.mark.parametrize("op", ["cummax", "cummin"])
-@pytest.mark.parametrize("dtype", ["complex64"])
+@pytest.mark.parametrize("dtype", ["complex64", "float16", "bfloat16"])
 @pytest.mark.parametrize("kw", SCAN_KW)
 @on_cpu
 def test_cummax_cummin_signed_zero_ties(op, dtype, kw):
-    # (real inputs: Ember's cummin may keep the later of -0.0 and 0.0; see _scan_values)
+    # (float32 inputs: Ember's cummin may keep the later of -0.0 and 0.0; see _scan_values)
     x = np.array([[0.0, -0.0, 0.0, 1.0, -0.0], [-0.0, 0.0, -0.0, 2.0, 0.0],
                   [3.0, -0.0, 0.0, -1.0, -0.0]], np.float32)
     if dtype == "complex64":
@@ -328,12 +328,95 @@ def test_float16_scans_round_each_step(op, shape, axis, kw):
 @pytest.mark.parametrize("kw", SCAN_KW)
 @on_cpu
 def test_half_scans_along_the_last_axis_of_many_round_each_step(dtype, op, shape, kw):
-    # one step over all the scans at a time (bfloat16 along few scans keeps ATen's sums,
-    # accumulated in float32: a step per element would cost far more)
+    # one step over all the scans at a time
     rng = np.random.default_rng(7)
     x = rng.uniform(0.8, 1.25, shape) if op == "cumprod" else rng.standard_normal(shape)
     check_bits(lambda m, a: getattr(m, op)(a, axis=-1, **kw), x.astype(np.float32),
                dtype=dtype)
+
+
+DIRECTIONS = SCAN_KW  # (a later SCAN_KW holds axes)
+
+
+def _half_scan_input(kind, shape, op):
+    """Inputs whose stepwise rounding differs from a wider accumulation rounded once."""
+    rng = np.random.default_rng(sum(map(ord, kind)) + len(shape))
+    if kind == "probs":  # top-p's cumsum of sorted probabilities
+        p = rng.dirichlet(np.full(shape[-1], 0.1), shape[:-1] or None)
+        return -np.sort(-p, axis=-1).astype(np.float32)
+    if kind == "wide":  # many binades, signed zeros
+        x = rng.standard_normal(shape) * 10.0 ** rng.integers(-5, 5, shape)
+        x.reshape(-1)[:4] = [-0.0, -0.0, 0.0, -0.0]
+    elif kind == "special":  # infinities and NaNs among large values
+        x = rng.standard_normal(shape) * 30
+        f = x.reshape(-1)
+        i = rng.integers(0, f.size, max(2, f.size // 40))
+        f[i] = rng.choice([np.inf, -np.inf, np.nan, -0.0, 3e38, -3e38], i.size)
+    else:  # "big": sums overflowing to infinity
+        x = rng.random(shape) * 1e36
+    if op == "cumprod" and kind != "special":
+        x = 1 + x / (np.abs(x).max() * 20)
+    return x.astype(np.float32)
+
+
+@pytest.mark.parametrize("op", ["cumsum", "cumprod"])
+@pytest.mark.parametrize("n", [10, 1000, 100000])
+@pytest.mark.parametrize("kind", ["probs", "wide", "special", "big"])
+@on_cpu
+def test_bfloat16_scans_round_each_step(op, n, kind):
+    # upstream accumulates in bfloat16, rounding each step (a float32 sum rounded once
+    # differs from the second step on)
+    if n > 1000 and (op == "cumprod" or kind in ("special", "big")):
+        n = 3000  # (scalar steps: the long sums are the runs of one binade)
+    x = _half_scan_input(kind, (n,), op)
+    for kw in DIRECTIONS:
+        check_bits(lambda m, a: getattr(m, op)(a, **kw), x, dtype="bfloat16")
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+@pytest.mark.parametrize("op", ["cumsum", "cumprod", "logcumsumexp"])
+@pytest.mark.parametrize("shape", [(3, 1000), (1000, 3), (40, 40), (2, 5, 300)])
+@on_cpu
+def test_half_scans_along_each_axis_round_each_step(dtype, op, shape):
+    x = _half_scan_input("wide" if op != "cumsum" else "probs", shape, op)
+    if op == "logcumsumexp":
+        x.reshape(-1)[5:9] = [np.inf, -np.inf, -np.inf, np.nan]
+    for axis in [*range(len(shape)), None]:
+        for kw in DIRECTIONS:
+            check_bits(lambda m, a: getattr(m, op)(a, axis=axis, **kw), x, dtype=dtype)
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+@pytest.mark.parametrize("n", [10, 1000, 10000])
+@pytest.mark.parametrize("kind", ["wide", "special"])
+@on_cpu
+def test_half_logcumsumexp_rounds_each_operation(dtype, n, kind):
+    # each step is max + log1p(exp(min - max)), every operation rounded to the type, exp
+    # flushing to 0 below about -87.7; infinities keep the max, NaNs propagate
+    x = _half_scan_input(kind, (n,), "logcumsumexp")
+    x[:3], x[-3:] = [0.0, -88.0, -87.5], [-87.5, -88.0, 0.0]  # from 0: exp(-88) is 0
+    for kw in DIRECTIONS:
+        check_bits(lambda m, a: m.logcumsumexp(a, **kw), x, dtype=dtype)
+
+
+@pytest.mark.parametrize("dtype", ["bool_", "int8", "uint8", "int16", "uint16", "int32",
+                                   "uint32", "int64", "uint64"])
+@pytest.mark.parametrize("op", ["cumsum", "cumprod", "cummax", "cummin"])
+@on_cpu
+def test_integer_scans_wrap_as_upstream(dtype, op):
+    # full-range values: sums and products wrap in the output type (bool and the narrow
+    # signed types sum in int32, as upstream promotes)
+    rng = np.random.default_rng(8)
+    if dtype == "bool_":
+        x = rng.integers(0, 2, (30, 70)).astype(bool)
+    else:
+        info = np.iinfo(dtype)
+        x = rng.integers(info.min, info.max, (30, 70), dtype=dtype, endpoint=True)
+        if op == "cumprod":
+            x[::2] %= 7
+    for axis in (0, 1, None):
+        for kw in DIRECTIONS:
+            check(lambda m, a: getattr(m, op)(a, axis=axis, **kw), x)
 
 
 # -- grads with special rules --------------------------------------------------------------

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from ember.core import dtypes as D
+from ember.core._backend import half_scan
 from ember.core._backend.kernels import (
     _INT_OF_SIZE,
     EXACT_SQRT,
@@ -497,8 +498,12 @@ def _scan_values(op, x, ax, dt):
         key = _lex_key(x) * n + torch.arange(n).view(view)
         return x.gather(ax, key.cummin(ax).indices)
     # (upstream's cummin keeps the earlier of tied values, which only -0.0 against 0.0
-    # shows; checking real inputs for -0.0 doubled the time of every cummin: not done)
-    return _cumext(x, ax, op, dt)[0]
+    # shows; checking float32 inputs for -0.0 doubled the time of every cummin: done for
+    # the half types alone)
+    y = _cumext(x, ax, op, dt)[0]
+    if op == "cummin" and x.dtype in _HALF and x.device.type == "cpu":
+        return _cummin_ties(x, y, ax)
+    return y
 
 
 _MOVE_MIN = 4096  # elements from which an inner-axis scan runs on a transposed copy
@@ -509,10 +514,27 @@ _MOVE_MIN = 4096  # elements from which an inner-axis scan runs on a transposed 
 _HALF_F32 = {torch.float32, torch.float16, torch.bfloat16}
 _STEPWISE = {"cumsum": _HALF_F32 | {torch.complex64}, "cumprod": _HALF_F32}
 _NP_STEP = {"cumsum": np.add, "cumprod": np.multiply}
-_TORCH_STEP = {"cumsum": torch.add, "cumprod": torch.mul}
+# upstream's exp (a float32 approximation) gives 0 below about this, not a subnormal (of
+# the half types' values only bfloat16's from -88 down reach it)
+_EXP_FLUSH = -87.683
+
+
+def _log_add_exp(a, b, out):
+    """One logcumsumexp step of the half types as upstream's: max + log1p(exp(min - max)),
+    each operation rounded to the type (torch's half ops round each result)."""
+    hi, lo = torch.maximum(a, b), torch.minimum(a, b)
+    d = lo - hi
+    e = torch.exp(d).masked_fill_(d < _EXP_FLUSH, 0)
+    keep = (lo == -_INF) | (hi == _INF)  # (no inf - inf: the max stands)
+    return torch.where(keep, hi, hi + torch.log1p(e), out=out)
+
+
+_TORCH_STEP = {"cumsum": torch.add, "cumprod": torch.mul, "logcumsumexp": _log_add_exp}
 # independent scans from which a step over all of them beats ATen's scan on a transposed
 # copy (each step costs a call: a few tenths of a microsecond in numpy, over one in torch)
 _STEP_MIN = 256
+# half-type scans from which a step over all of them beats half_scan's, one after another
+_HALF_STEP_MIN = {"cumprod": 4, "logcumsumexp": 16}
 
 
 def _steps(p, x, ax):
@@ -534,6 +556,39 @@ def _steps(p, x, ax):
     return out.movedim(0, ax)
 
 
+def _rows_pay(p, x, ax):
+    """Whether half_scan's scans, one after another, beat a step over all of them."""
+    n = x.shape[ax]
+    rows = x.numel() // n
+    if p.op != "cumsum":
+        return rows < _HALF_STEP_MIN[p.op]
+    if rows == 1:
+        return True
+    # a bfloat16 sum costs about 15 us per change of binade of its partial sums and 0.03 us
+    # an element, a step about 2.3 us: the changes counted in float32 sums of the first scan
+    y = x.movedim(ax, -1)
+    first = torch.cumsum(y[(0,) * (y.ndim - 1)].float(), 0)
+    changes = int(torch.frexp(first).exponent.diff().count_nonzero())
+    return rows * (15 * changes + 0.03 * n) < 2.3 * n
+
+
+def _half_rows(p, x, ax):
+    """A scan of a half type rounded each step as upstream's, one scan after another (for
+    few scans: bfloat16 sums and products, logcumsumexp)."""
+    y = x.movedim(ax, -1)
+    if p.reverse:
+        y = y.flip(-1)
+    out = half_scan.scan(y.double().numpy(), p.op, x.dtype, _TORCH_STEP.get(p.op))
+    out = torch.from_numpy(out).to(x.dtype)
+    if not p.inclusive:
+        out = _shift(out, -1, _identity(p.op, p.dtype))
+        if p.op == "cumsum":  # sums from upstream's +0.0 start are never -0.0
+            out += 0
+    if p.reverse:
+        out = out.flip(-1)
+    return out.movedim(-1, ax)
+
+
 # CPU cummax/cummin of inputs with NaNs whose results upstream's order of steps shapes
 _NAN_EXT = {torch.float16: _half_nan_ext, torch.bfloat16: _half_nan_ext,
             torch.complex64: _complex_nan_ext}
@@ -542,9 +597,9 @@ _NAN_EXT = {torch.float16: _half_nan_ext, torch.bfloat16: _half_nan_ext,
 @register(SC.Scan)
 def _scan(p, x):
     ax = p.axis % x.ndim if x.ndim else p.axis
-    # (elsewhere ATen's scan, as accurate but not bit-identical, is faster: along the last
-    # axis the exact sums need a transposed copy, worth it for the half types' larger
-    # differences, and few scans pay a call per step)
+    # (float32 elsewhere keeps ATen's scan, as accurate but not bit-identical, and faster:
+    # along the last axis the exact sums need a transposed copy, and few scans pay a call
+    # per step; the half types' larger differences are worth the exact steps everywhere)
     if (x.dtype in _STEPWISE.get(p.op, ()) and x.device.type == "cpu" and x.ndim > 1
             and (ax != x.ndim - 1 or x.dtype in _HALF)
             and x.numel() >= _STEP_MIN * x.shape[ax] > 0):
@@ -552,6 +607,9 @@ def _scan(p, x):
     if x.device.type == "cpu" and x.numel():
         if x.dtype is torch.float16 and p.op in _NP_STEP:
             return _np_scan(p, x, ax)
+        if x.dtype is torch.bfloat16 and p.op in _NP_STEP or \
+                x.dtype in _HALF and p.op == "logcumsumexp":
+            return _half_rows(p, x, ax) if _rows_pay(p, x, ax) else _steps(p, x, ax)
         nan_ext = _NAN_EXT.get(x.dtype) if p.op in ("cummax", "cummin") else None
         if nan_ext is not None and bool(x.isnan().any()):
             y = nan_ext(p, x.flip(ax) if p.reverse else x, ax)
