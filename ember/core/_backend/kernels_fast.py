@@ -314,51 +314,75 @@ def _diff_nums(p, argnums):
     return out
 
 
-# -- float32 attention on ATen's memory-efficient kernels, without torch's autograd --------
+# -- attention on ATen's fused kernels, without torch's autograd ---------------------------
 
+_CHOICE = torch.ops.aten._fused_sdp_choice.default
 _EFF = torch.ops.aten._scaled_dot_product_efficient_attention.default
 _EFF_BWD = torch.ops.aten._scaled_dot_product_efficient_attention_backward.default
+_CUDNN = torch.ops.aten._scaled_dot_product_cudnn_attention.default
+_CUDNN_BWD = torch.ops.aten._scaled_dot_product_cudnn_attention_backward.default
+_EFFICIENT, _CUDNN_KIND = 2, 3  # torch's SDPBackend values of those kernels
 
 
-def _efficient(p, q, k, v, mask, sinks):
-    """(q, k, v, bias, is_causal) for ATen's memory-efficient attention called directly,
-    or None. Where torch's dispatcher picks that kernel anyway (float32 on CUDA, one head
-    per query head, a causal square or an additive mask whose rows are 16-aligned) and
-    Ember's Triton kernels do not take the call, the backward then skips torch's autograd
-    engine (about 0.3 ms of host time per call)."""
-    if sinks is not None or not q.is_cuda or q.dtype is not torch.float32:
+def _direct(p, q, k, v, mask, sinks):
+    """(kernel, q, k, v, bias, is_causal) for the kernel torch's dispatcher picks for this
+    attention, memory-efficient or cuDNN, called directly; None elsewhere (grouped heads,
+    boolean masks, sinks, the CPU, Ember's own float32 kernels, unaligned masks). Its
+    backward then skips torch's autograd engine (about 0.3 ms of host time a call under
+    the profiler)."""
+    if sinks is not None or not q.is_cuda:
         return None
     b, h, tq, d = q.shape
     tk = k.shape[2]
-    if k.shape[1] != h or v.shape[-1] != d or d % 8 or d > 128 or not tq or not tk \
-            or k.dtype is not q.dtype or v.dtype is not q.dtype \
-            or q.stride(-1) != 1 or k.stride(-1) != 1 or v.stride(-1) != 1:
+    if k.shape[1] != h or v.shape[-1] != d or not tq or not tk \
+            or k.dtype is not q.dtype or v.dtype is not q.dtype:
         return None
-    if _TA.usable(q, k, v, None if p.causal else mask):
+    if q.dtype is torch.float32 and _TA.usable(q, k, v, None if p.causal else mask):
         return None
+    bias = None
     if p.causal:
-        return (q, k, v, None, True) if tq == tk else None
-    if mask is None:
-        return q, k, v, None, False
-    if mask.dtype is not q.dtype or mask.ndim < 2 or tk % 16 or mask.stride(-1) != 1:
+        if tq != tk:
+            return None
+    elif mask is not None:
+        if mask.dtype is not q.dtype or mask.ndim < 2 or tk % 16 or mask.stride(-1) != 1:
+            return None
+        bias = mask.expand(b, h, tq, tk)
+    kind = _CHOICE(q, k, v, bias, 0.0, p.causal, scale=p.scale)
+    if kind != _EFFICIENT and kind != _CUDNN_KIND:
         return None
-    return q, k, v, mask.expand(b, h, tq, tk), False
+    return kind, q, k, v, bias, p.causal
 
 
-def _efficient_vjp(fwd, eff, out, g, nums):
-    q, k, v, bias, causal = eff
-    saved = getattr(out, "_ember_eff", None)
-    if saved is not None:
-        lse, seed, offset = saved
+def _direct_forward(p, direct):
+    """The output, with what the backward needs riding on it."""
+    kind, q, k, v, bias, causal = direct
+    if kind == _EFFICIENT:
+        out, *saved = _EFF(q, k, v, bias, True, 0.0, causal, scale=p.scale)
     else:
-        out, lse, seed, offset = _EFF(q, k, v, bias, True, 0.0, causal, scale=fwd.scale)
+        out, *saved = _CUDNN(q, k, v, bias, True, 0.0, causal, False, scale=p.scale)
+    out._ember_direct = saved
+    return out
+
+
+def _direct_vjp(fwd, direct, out, g, nums):
+    kind, q, k, v, bias, causal = direct
+    saved = getattr(out, "_ember_direct", None)
+    if saved is None:  # the forward ran before the vjp was asked for: again, saving
+        out = _direct_forward(fwd, direct)
+        saved = out._ember_direct
     if g.dtype is not out.dtype:
         g = g.to(out.dtype)
-    if g.stride(-1) != 1:
-        g = g.contiguous()
-    want = [0 in nums, 1 in nums, 2 in nums, False]
-    grads = _EFF_BWD(g, q, k, v, bias, out, lse, seed, offset, 0.0, want, causal,
-                     scale=fwd.scale)
+    if g.stride() != out.stride():  # (both kernels read it in the output's layout)
+        g = torch.empty_like(out).copy_(g)
+    if kind == _EFFICIENT:
+        lse, seed, offset = saved
+        want = [0 in nums, 1 in nums, 2 in nums, False]
+        grads = _EFF_BWD(g, q, k, v, bias, out, lse, seed, offset, 0.0, want, causal,
+                         scale=fwd.scale)
+    else:
+        lse, cum_q, cum_k, max_q, max_k, seed, offset, _ = saved
+        grads = _CUDNN_BWD(g, q, k, v, out, lse, seed, offset, bias, cum_q, cum_k, max_q,
+                           max_k, 0.0, causal, scale=fwd.scale)
     return list(grads[:3]) + [None, None]
 
 
@@ -366,12 +390,9 @@ def _efficient_vjp(fwd, eff, out, g, nums):
 def _sdpa_kernel(p, *ts):
     ins = _split(p, ts)
     if p.save:
-        eff = _efficient(p, *ins) if max(_diff_nums(p, p.save), default=0) < 3 else None
-        if eff is not None:
-            q, k, v, bias, causal = eff
-            out, lse, seed, offset = _EFF(q, k, v, bias, True, 0.0, causal, scale=p.scale)
-            out._ember_eff = (lse, seed, offset)
-            return out
+        direct = _direct(p, *ins) if max(_diff_nums(p, p.save), default=0) < 3 else None
+        if direct is not None:
+            return _direct_forward(p, direct)
         nums = _diff_nums(p, p.save)
         out, leaves = _traced(p, ins, nums)
         res = out.detach()
@@ -386,9 +407,9 @@ def _sdpa_vjp(p, *ts):
     out, g = ts[-2], ts[-1]
     ins = _split(fwd, ts[:-2])
     nums = _diff_nums(fwd, p.argnums)
-    eff = _efficient(fwd, *ins) if nums and max(nums) < 3 else None
-    if eff is not None:
-        grads = _efficient_vjp(fwd, eff, out, g, nums)
+    direct = _direct(fwd, *ins) if nums and max(nums) < 3 else None
+    if direct is not None:
+        grads = _direct_vjp(fwd, direct, out, g, nums)
     else:
         grads = _autograd_vjp(fwd, ins, out, g, nums)
     res = []
