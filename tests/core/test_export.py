@@ -287,23 +287,36 @@ def test_export_to_dot_sinks_and_evaluation_during_export(tmp_path):
         p = str(tmp_path / f"s_{m.__name__}.mlxfn")
         m.export_function(p, lambda v: v[1:] * 2, x, shapeless=True)
         f = m.import_function(p)
-        if m is mx:  # (upstream refuses even the traced shape)
-            assert f(m.array([3.0, 4.0]))[0].tolist() == [8.0]
-        with pytest.raises(ValueError, match="Slice cannot infer output shapes"):
-            f(m.array([1.0, 2.0, 3.0]))[0].tolist()
+        for v in ([3.0, 4.0], [1.0, 2.0, 3.0]):  # (upstream refuses even the traced shape)
+            with pytest.raises(ValueError, match="Slice cannot infer output shapes"):
+                f(m.array(v))
     for m, t in texts.items():
         assert t.endswith("}") and not t.endswith("\n")
     assert texts[mx].count("rank=sink") == texts[mlx].count("rank=sink") == 3
 
 
 
-def test_shapeless_slice_on_an_axis_that_keeps_its_size(tmp_path):
+def test_shapeless_slices_and_splits_are_refused(tmp_path):
+    """Upstream has no shape rule for a slice, split, pad, roll, fft or (on the CPU) rope:
+    a shapeless import holding one refuses every call, at the traced shapes too."""
     x = rng.standard_normal((2, 4)).astype(np.float32)
-    fe = both(tmp_path, lambda m: (lambda v: v[:, 1:] * 2), [x], shapeless=True)[1]
-    y = rng.standard_normal((5, 4)).astype(np.float32)
-    np.testing.assert_array_equal(np.array(fe(mx.array(y))[0]), y[:, 1:] * 2)
-    with pytest.raises(ValueError, match="Slice cannot infer output shapes"):
-        fe(mx.ones((2, 5)))
+    for name, fun_of in (("slice", lambda m: lambda v: v[:, 1:] * 2),
+                         ("split", lambda m: lambda v: m.split(v, 2, axis=1)),
+                         ("pad", lambda m: lambda v: m.pad(v, 1)),
+                         ("roll", lambda m: lambda v: m.roll(v, 1, axis=1)),
+                         ("ellipsis", lambda m: lambda v: v[..., 0]),
+                         ("fft", lambda m: lambda v: m.abs(m.fft.fft(v))),
+                         ("rope", lambda m: lambda v: m.fast.rope(v[None], 4, traditional=False,
+                                                                  base=1e4, scale=1.0,
+                                                                  offset=0))):
+        fu, fe = both(tmp_path, fun_of, [x], shapeless=True, name=name)
+        for shape in ((2, 4), (5, 4), (2, 5)):
+            msgs = []
+            for f, m in ((fu, mlx), (fe, mx)):
+                with pytest.raises(ValueError) as e:
+                    m.eval(call(f, m, [np.ones(shape, np.float32)]))
+                msgs.append(str(e.value))
+            assert msgs[0] == msgs[1], (name, shape)
 
 
 def test_attention_and_layers_round_trip(tmp_path):
@@ -383,3 +396,123 @@ def test_export_to_dot_unopenable_path_writes_nothing(tmp_path):
         a = m.array([1.0])
         m.export_to_dot(str(tmp_path / "missing" / "g.dot"), a + 1)
     assert not (tmp_path / "missing").exists()
+
+
+def _outcome(f, m, x):
+    """Shapes and values of an imported function's results, or its error's type and text."""
+    try:
+        return [(tuple(r.shape), np.array(r).tolist()) for r in f(m.array(x))]
+    except ValueError as e:
+        return ("ValueError", str(e))
+
+
+def test_shapeless_shape_ops_follow_new_shapes_as_upstream(tmp_path):
+    """expand_dims, squeeze, flatten, reshape(-1), new axes and x[i] follow the call's
+    shapes; a fixed reshape and broadcast_to keep their target and fail as upstream."""
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    funs = {
+        "flatten": lambda m: lambda v: m.flatten(v) * 2,
+        "flatten_tail": lambda m: lambda v: m.flatten(m.expand_dims(v, 0), 1, 2),
+        "reshape_inferred": lambda m: lambda v: m.reshape(v, (-1,)),
+        "expand_dims": lambda m: lambda v: m.expand_dims(v, (0, 2)),
+        "squeeze": lambda m: lambda v: m.squeeze(m.expand_dims(v, 1), 1) + 1,
+        "new_axes": lambda m: lambda v: v[:, None] + v[None],
+        "index": lambda m: lambda v: v[1] * 3,
+        "take": lambda m: lambda v: m.take(v, m.array([2, 0]), axis=1),
+        "gather_rows": lambda m: lambda v: v[m.array([1, 0, 1])],
+        "take_along_axis": lambda m: lambda v: m.take_along_axis(v, m.argsort(v, axis=1),
+                                                                 axis=1),
+        "reshape_fixed": lambda m: lambda v: m.reshape(v, (3, 2)),
+        "broadcast_to": lambda m: lambda v: m.broadcast_to(v, (4, 2, 3)),
+        "repeat": lambda m: lambda v: m.repeat(v, 2, axis=0),
+    }
+    calls = [x, np.arange(12, dtype=np.float32).reshape(4, 3),
+             np.arange(10, dtype=np.float32).reshape(2, 5), np.ones((1, 1), np.float32)]
+    for name, fun_of in funs.items():
+        fu, fe = both(tmp_path, fun_of, [x], shapeless=True, name=name)
+        for c in calls:
+            if name in ("index", "take", "gather_rows") and \
+                    any(n < t for n, t in zip(c.shape, x.shape)):
+                continue  # (upstream gathers slices of the traced sizes: past the end here)
+            assert _outcome(fe, mx, c) == _outcome(fu, mlx, c), (name, c.shape)
+
+
+def test_exporter_refuses_signatures_an_earlier_trace_takes(tmp_path):
+    """Keywords a trace does not take count as positional arguments: a call the file
+    could already answer is refused, whether given by position, keyword or dict."""
+    res = {}
+    for m in (mlx, mx):
+        got = []
+        for shapeless in (False, True):
+            p = str(tmp_path / f"dup{shapeless}_{m.__name__}.mlxfn")
+            a, v = m.array(1.0), m.array([1.0, 2.0])
+            with m.exporter(p, lambda *xs, **kw: sum(xs) + sum(kw.values()),
+                            shapeless=shapeless) as ex:
+                for args, kwargs in (((a,), {}), ((), {"x": a}), ((v,), {}), ((), {"x": v}),
+                                     ((), {"x": m.array([1.0, 2.0, 3.0])}),
+                                     ((), {"x": a, "y": a}), ((), {"y": a, "x": a}),
+                                     ((a,), {"x": a}), (({"z": a},), {}),
+                                     (((a,), {"x": a}), {}), ((a, a), {})):
+                    try:
+                        ex(*args, **kwargs)
+                        got.append("ok")
+                    except RuntimeError as e:
+                        got.append(str(e))
+        res[m] = got
+    assert res[mx] == res[mlx]
+    assert "ok" in res[mx] and any("twice" in g for g in res[mx])
+
+
+def test_file_names_must_be_str(tmp_path):
+    import pathlib
+    for m in (mlx, mx):
+        x, path = m.array(1.0), pathlib.Path(tmp_path / f"p_{m.__name__}.mlxfn")
+        with pytest.raises(RuntimeError):
+            m.export_function(path, lambda a: a, x)
+        with pytest.raises(TypeError, match=r"^exporter\(\): incompatible function "):
+            m.exporter(path, lambda a: a)
+        m.export_function(str(path), lambda a: a, x)
+        for bad in (path, None, 3):
+            with pytest.raises(TypeError, match=r"^import_function\(\): incompatible "):
+                m.import_function(bad)
+        with pytest.raises(ValueError, match="file-like objects or strings"):
+            m.export_to_dot(pathlib.Path(tmp_path / "g.dot"), x + 1)
+
+
+def test_primitives_with_variants_of_one_name_round_trip(tmp_path):
+    """Comparisons, abs, sign, min/max, power, floor division and shifts have variants for
+    unsigned types under the same class name: each comes back as itself."""
+    def fun_of(m):
+        return lambda a: (a > 3, a <= 2, m.abs(a), m.sign(a), m.maximum(a, 2),
+                          m.minimum(a, 2), a // 2, a % 3, m.power(a, 2))
+    for x in (np.array([-5.0, 1.0, 4.0], np.float32), np.array([-5, 1, 4], np.int32),
+              np.array([5, 1, 4], np.uint32)):
+        y = x[::-1].copy()
+        check(tmp_path, fun_of, [x], calls=[([x], None), ([y], None)])
+    check(tmp_path, lambda m: (lambda a: a >> 1), [np.array([8, 3], np.uint64)])
+
+
+def test_argument_forms_closures_and_outputs(tmp_path):
+    """Tuple and dict forms, keywords, a closed-over constant (its value when exported),
+    an input returned twice and a result computed twice: as upstream."""
+    x, y = np.array([1.0, 2.0], np.float32), np.array([3.0, 4.0], np.float32)
+    res = {}
+    for m in (mlx, mx):
+        c = m.array([10.0, 20.0])
+        p = str(tmp_path / f"forms_{m.__name__}.mlxfn")
+        m.export_function(p, lambda a, b: (a + c, a * b, b, b), (m.array(x),),
+                          {"b": m.array(y)})
+        c[0] = 99.0  # (the file keeps the exported value)
+        f = m.import_function(p)
+        got = []
+        for args, kwargs in (((m.array(y),), {"b": m.array(x)}),
+                             (((m.array(x),), {"b": m.array(y)}), {}),
+                             (({"b": m.array(y)},), {}), ((m.array(x), m.array(y)), {}),
+                             ((m.array(x), 1.0), {}), ((np.array(x),), {"b": m.array(y)}),
+                             (([m.array(x)], m.array(y)), {})):
+            try:
+                got.append([np.array(r).tolist() for r in f(*args, **kwargs)])
+            except ValueError as e:
+                got.append(str(e).split(".")[0])
+        res[m] = got
+    assert res[mx] == res[mlx]

@@ -1,1 +1,2 @@
-"""Ember's file format for exported functions (see `codec.py`)."""
+"""Exported functions: Ember's file format (`codec.py`) and the shape rules of shapeless
+imports (`shapes.py`)."""

@@ -107,7 +107,11 @@ def _slots(cls):
 
 
 def class_key(cls):
-    return f"{cls.__module__}:{cls.__qualname__}"
+    # a variant made by subclassing under the same name (the unsigned comparisons, abs,
+    # sign...) is told from its base by the count of same-named classes above it
+    same = sum(1 for c in cls.__mro__[1:]
+               if c.__qualname__ == cls.__qualname__ and c.__module__ == cls.__module__)
+    return f"{cls.__module__}:{cls.__qualname__}" + "+" * same
 
 
 def encode_primitive(p):

@@ -5,21 +5,19 @@ inputs (evaluating anything computed from them raises, as in compile): the part 
 the lazy graph between them and the outputs is the function; every other array it reaches
 is evaluated and kept as a constant. Importing replays the primitives as lazy nodes, so
 an imported function's results are lazy and differentiable like any other. A shapeless
-export matches inputs on rank and dtype only; output shapes for new input shapes come
-from elementwise broadcasting or from running the kernel on data-free tensors.
+export matches inputs on rank and dtype only, and its output shapes are worked out
+anew on every call (`ember.core._export.shapes`), as upstream's are.
 """
 
-import os
 
 from ember.core import dtypes as D
-from ember.core._backend import export as BX
-from ember.core._backend.kernels import KERNELS
 from ember.core._export import codec as C
+from ember.core._export.shapes import output_shapes
 from ember.core.array import array, node, nodes
 from ember.core.ops._base import as_array, resolve
+from ember.core.ops.index import _slice
 from ember.core.ops.misc import _identity
-from ember.core.primitives import elementwise as E
-from ember.core.primitives.compiled import PLACEHOLDER, bounded
+from ember.core.primitives.compiled import PLACEHOLDER
 from ember.core.transforms.eval import TRACING, evaluate
 from ember.core.transforms.graph import dependent_order, fmt_shape, signature_error
 
@@ -55,9 +53,24 @@ def _split_inputs(args, kwargs, err):
     return list(args), dict(kwargs)
 
 
-def _signature(args, kwargs):
-    return ([(a.shape, a.dtype) for a in args],
-            sorted((k, v.shape, v.dtype) for k, v in kwargs.items()))
+def _match(inputs, keywords, args, kwargs, shapeless):
+    """The call's (positional, keyword) arrays for a trace taking `inputs` [(shape, dtype)]
+    and `keywords` {name: (shape, dtype)}, or None. As upstream, keywords the trace does
+    not take are positional ones, after the others in the order of their names."""
+    if kwargs.keys() - keywords.keys():
+        args = list(args) + [kwargs[k] for k in sorted(kwargs) if k not in keywords]
+        kwargs = {k: v for k, v in kwargs.items() if k in keywords}
+    if len(args) != len(inputs) or len(kwargs) != len(keywords):
+        return None
+
+    def fits(a, shape, dtype):
+        if a.dtype is not dtype:
+            return False
+        return len(a.shape) == len(shape) if shapeless else a.shape == shape
+    if all(fits(a, s, d) for a, (s, d) in zip(args, inputs)) and \
+            all(fits(kwargs[k], s, d) for k, (s, d) in keywords.items()):
+        return args, kwargs
+    return None
 
 
 # -- tracing ---------------------------------------------------------------------------
@@ -136,10 +149,10 @@ class _Exporter:
 
     def add(self, args, kwargs):
         args, kwargs = _split_inputs(args, kwargs, _INPUTS_ERR)
-        sig = _signature(args, kwargs)
-        if self.shapeless:
-            sig = ([(len(s), d) for s, d in sig[0]], [(k, len(s), d) for k, s, d in sig[1]])
-        if sig in self.signatures:
+        # as upstream, a trace is refused when an exported one would take its arguments
+        # (keywords it does not know counting as positional ones)
+        if any(_match(ins, kws, args, kwargs, self.shapeless) is not None
+               for ins, kws in self.signatures):
             raise RuntimeError("[export_function] Attempting to export a function twice with "
                                "the same signature is not allowed.")
         rec, consts = _trace(self.fun, args, kwargs, self.shapeless)
@@ -148,7 +161,8 @@ class _Exporter:
             offset = sum(c[0]["nbytes"] for c in self.constants)
             self.constants.append(C.constant_record(x, offset))
             rec["constants"].append([n, len(self.constants) - 1])
-        self.signatures.append(sig)
+        self.signatures.append(([(a.shape, a.dtype) for a in args],
+                                {k: (v.shape, v.dtype) for k, v in kwargs.items()}))
         self.traces.append(rec)
         return rec, consts
 
@@ -202,7 +216,7 @@ def export_function(file_or_callback, fun, *args, shapeless=False, metadata=None
     if not callable(fun):
         raise signature_error("export_function", _EXPORT_SIG, (file_or_callback, fun) + args,
                               {})
-    is_file = isinstance(file_or_callback, (str, os.PathLike))
+    is_file = isinstance(file_or_callback, str)  # (upstream takes no path objects)
     if file_or_callback is None:
         raise TypeError("export_function(): file_or_callback must be a str or a callable, "
                         "got NoneType.")
@@ -217,7 +231,7 @@ def export_function(file_or_callback, fun, *args, shapeless=False, metadata=None
     ex = _Exporter(fun, shapeless, metadata)
     rec, consts = ex.add(args, kwargs)
     if is_file:
-        ex.write(os.fspath(file_or_callback))
+        ex.write(file_or_callback)
     else:
         for r in _callback_records(rec, consts):
             file_or_callback(r)
@@ -250,12 +264,12 @@ class FunctionExporter:
 
 
 def exporter(file, fun, *, shapeless=False, metadata=None):
-    if not callable(fun):
+    if not isinstance(file, str) or not callable(fun):
         raise signature_error("exporter", _EXPORTER_SIG, (file, fun), {})
     _check_options("exporter", shapeless, metadata)
     e = object.__new__(FunctionExporter)
     e._ex = _Exporter(fun, shapeless, metadata)
-    e._path = os.fspath(file)
+    e._path = file
     e._closed = False
     # as upstream, the file is created now: an unwritable path fails here, and an exporter
     # never called leaves a file holding no functions
@@ -275,30 +289,17 @@ class _Imported:
         self.keywords = {k: (n, tuple(s), _dtype(d)) for k, n, s, d in rec["keywords"]}
         self.constants = [(n, constants[i]) for n, i in rec["constants"]]
         self.outputs = [n for n, _, _ in rec["outputs"]]
-        # the traced shape of each value (a shapeless call checks slices against them)
+        # the traced shape of each value (a shapeless call tells reshapes apart by them)
         self.traced = {n: tuple(sh) for n, sh, _ in rec["inputs"]}
         self.traced.update((n, tuple(sh)) for _, n, sh, _ in rec["keywords"])
+        self.traced.update((n, tuple(x.shape)) for n, (x, _) in self.constants)
         self.traced.update((n, tuple(sh)) for p in rec["primitives"] for n, sh, _ in p["outputs"])
         self._by_stream = {}
-
-    def _fits(self, a, shape, dtype):
-        if a.dtype is not dtype:
-            return False
-        return len(a.shape) == len(shape) if self.shapeless else a.shape == shape
+        self._sig = ([(s, d) for _, s, d in self.inputs],
+                     {k: (s, d) for k, (_, s, d) in self.keywords.items()})
 
     def matches(self, args, kwargs):
-        """The call's (positional, keyword) arrays for this trace, or None. As upstream,
-        keywords the trace does not take are positional ones, after the others in the
-        order of their names."""
-        if kwargs.keys() - self.keywords.keys():
-            args = args + [kwargs[k] for k in sorted(kwargs) if k not in self.keywords]
-            kwargs = {k: v for k, v in kwargs.items() if k in self.keywords}
-        if len(args) != len(self.inputs) or len(kwargs) != len(self.keywords):
-            return None
-        if all(self._fits(a, s, d) for a, (_, s, d) in zip(args, self.inputs)) and \
-                all(self._fits(kwargs[k], s, d) for k, (_, s, d) in self.keywords.items()):
-            return args, kwargs
-        return None
+        return _match(*self._sig, args, kwargs, self.shapeless)
 
     def _prepared(self, s):
         """Primitives and constants for stream `s` (device parameters become its device)."""
@@ -318,45 +319,26 @@ class _Imported:
             env[n] = as_array(a, s)
         for k, (n, _, _) in self.keywords.items():
             env[n] = as_array(kwargs[k], s)
-        # the traced shapes hold while the call's shapes are those traced
-        shapeless = self.shapeless and not (
-            all(a.shape == sh for a, (_, sh, _) in zip(args, self.inputs)) and
-            all(kwargs[k].shape == sh for k, (_, sh, _) in self.keywords.items()))
         for p, rec in zip(prims, self.rec["primitives"]):
             ins = tuple(env[n] for n in rec["inputs"])
             outs = rec["outputs"]
             shapes = [tuple(sh) for _, sh, _ in outs]
-            if shapeless:
-                first = rec["inputs"][0] if rec["inputs"] else None
-                shapes = _shapes(p, ins, rec, self.traced.get(first))
+            if self.shapeless:  # (at the traced shapes too, as upstream)
+                shapes, p, first = output_shapes(
+                    p, [x.shape for x in ins], [x.dtype for x in ins],
+                    [self.traced[n] for n in rec["inputs"]], shapes, rec["name"])
+                if first is not None:
+                    ins = (_slice(ins[0], first, ()),) + ins[1:]
             dts = [_dtype(d) for _, _, d in outs]
             if len(outs) == 1:
-                env[outs[0][0]] = node(shapes[0], dts[0], p, ins, s)
+                env[outs[0][0]] = node(tuple(shapes[0]), dts[0], p, ins, s)
             else:
-                for (n, _, _), o in zip(outs, nodes(shapes, dts, p, ins, s)):
+                for (n, _, _), o in zip(outs, nodes([tuple(x) for x in shapes], dts, p, ins,
+                                                    s)):
                     env[n] = o
         # an output that is an input comes back as a new array, as upstream's
         given = {n for n, _, _ in self.inputs} | {n for n, _, _ in self.keywords.values()}
         return tuple(_identity(env[n], s) if n in given else env[n] for n in self.outputs)
-
-
-def _shapes(p, ins, rec, traced):
-    """Output shapes of primitive `p` on inputs `ins` in a shapeless import (`traced`:
-    the traced shape of its first input, when that is not a constant)."""
-    if traced is not None and any(ins[0].shape[a] != traced[a] for a in bounded(p)):
-        raise ValueError(f"[Primitive::output_shapes] {rec['name']} cannot infer output "
-                         "shapes.")
-    if isinstance(p, E.Unary):
-        return [ins[0].shape]
-    if isinstance(p, (E.Binary, E.Select)):
-        from ember.core.ops._base import broadcast_shapes
-        return [broadcast_shapes(*[x.shape for x in ins])]
-    shapes = BX.kernel_shapes(KERNELS[type(p)], p, [x.shape for x in ins],
-                              [x.dtype for x in ins])
-    if shapes is None:
-        raise ValueError(f"[import_function::call] The shapes of {rec['name']} cannot be "
-                         "computed for new input shapes.")
-    return shapes
 
 
 def _describe(args, kwargs):
@@ -379,11 +361,15 @@ def _no_match(fns, args, kwargs):
     return ValueError("\n".join(msg) + "\n")
 
 
+_IMPORT_SIG = ("import_function(file: str, return_metadata: bool = False) -> Callable | "
+               "tuple[Callable, str]")
+
+
 def import_function(file, return_metadata=False):
-    if not isinstance(return_metadata, bool):  # upstream's binding takes a bool only
-        raise TypeError(f"import_function(): return_metadata must be a bool, got "
-                        f"{type(return_metadata).__name__}.")
-    header, blob = C.read(os.fspath(file))
+    # upstream's binding takes a str and a bool only
+    if not isinstance(file, str) or not isinstance(return_metadata, bool):
+        raise signature_error("import_function", _IMPORT_SIG, (file, return_metadata), {})
+    header, blob = C.read(file)
     constants = [C.constant_value(r, blob) for r in header["constants"]]
     fns = [_Imported(t, constants, header["shapeless"]) for t in header["traces"]]
 
@@ -410,7 +396,7 @@ def export_to_dot(file, *args, **kwargs):
     if file is None:
         raise TypeError("export_to_dot(): file must be a file-like object or a str, got "
                         "NoneType.")
-    if not isinstance(file, (str, os.PathLike)) and not callable(getattr(file, "write", None)):
+    if not isinstance(file, str) and not callable(getattr(file, "write", None)):
         raise ValueError("[export_to_dot] Accepts file-like objects or strings to be used "
                          "as filenames.")
     if not all(isinstance(v, array) for v in kwargs.values()):
@@ -464,7 +450,7 @@ def export_to_dot(file, *args, **kwargs):
             lines.append(f'{pid} -> "{name(s)}"')
     lines.append("}")
     text = "\n".join(lines)
-    if isinstance(file, (str, os.PathLike)):
+    if isinstance(file, str):
         try:
             f = open(file, "w")
         except OSError:  # (upstream writes nothing and says nothing: a file it cannot open)
