@@ -98,7 +98,9 @@ class array:
         # (upstream ignores dtype and copy; numpy casts and copies the result itself)
         if self._dtype is D.bfloat16:
             raise TypeError("bfloat16 arrays cannot be converted to NumPy.")
-        return B.to_numpy(self._tensor(), self._dtype)
+        h = B.to_numpy(self._tensor(), self._dtype)
+        nd = _NUMPY_LONGLONG.get(self._dtype)
+        return h if nd is None else h.view(nd)
 
     def __dlpack__(self, *, stream=None, max_version=None, dl_device=None, copy=None):
         t = _exact_tensor(self)
@@ -193,6 +195,11 @@ class array:
         a = self.__copy__()
         memo[id(self)] = a
         return a
+
+
+# upstream's 64-bit integers come out of `__array__` as C `long long` (numpy's 'q' and 'Q'
+# characters, which print their dtype), as from its buffer
+_NUMPY_LONGLONG = {D.int64: np.dtype(np.longlong), D.uint64: np.dtype(np.ulonglong)}
 
 
 class ArrayIterator:
@@ -513,6 +520,8 @@ def _numpy_dtype(npd):
 
 def _from_numpy(a, dtype, s):
     a = np.asarray(a)
+    if a.dtype == np.uint64 and dtype is not None and dtype.kind in "fc":
+        a = a.astype(np.float64)  # (its int64 storage would read values from 2^63 negative)
     src = _numpy_dtype(a.dtype)
     if a.dtype.name == "bfloat16":
         a = a.astype(np.float32)
@@ -630,8 +639,29 @@ def _from_sequence(val, dtype, s):
         if lo < _INT64_MIN or hi > _INT64_MAX:
             raise RuntimeError("[array] A Python int is out of the range of int64.")
         big = lo < _INT32_MIN or hi > _INT32_MAX
+        if dtype is not None and kinds <= 3:
+            _check_list_ints(lo, hi, dtype)
     inferred = _kinds_dtype(kinds, big)
     return _from_scalars(children, shape, dtype or inferred, s, inferred)
+
+
+# Upstream converts a sequence of only Python ints (and bools) to an integer or bool dtype
+# int by int through a C integer type: a C int for the types narrower than 32 bits (which
+# then wrap), the dtype's own type for the 32- and 64-bit ones (uint64 read through int64).
+# A value out of that type's range fails the conversion. (A single int, or a sequence with
+# floats, is cast instead, and wraps.)
+_LIST_INT_RANGE = {D.int32: (_INT32_MIN, _INT32_MAX), D.uint32: (0, 2 ** 32 - 1),
+                   D.uint64: (0, _INT64_MAX)}
+for _d in (D.bool_, D.int8, D.int16, D.uint8, D.uint16):
+    _LIST_INT_RANGE[_d] = (_INT32_MIN, _INT32_MAX)
+
+
+def _check_list_ints(lo, hi, dt):
+    r = _LIST_INT_RANGE.get(dt)
+    if r is not None and not r[0] <= lo <= hi <= r[1]:
+        bad = lo if lo < r[0] else hi
+        raise RuntimeError(f"[array] Cannot convert the Python int {bad} in a sequence to "
+                           f"{dt.name}.")
 
 
 _PARSE = {D.bool_: np.bool_, D.int32: np.int64, D.int64: np.int64, D.float32: np.float64,

@@ -237,7 +237,8 @@ class finfo:
 
     def __init__(self, dtype, /):
         if not isinstance(dtype, Dtype):
-            raise TypeError(f"finfo(): expected a Dtype, got {type(dtype).__name__}.")
+            raise TypeError("__init__(): incompatible function arguments. Expected a Dtype, "
+                            f"got {type(dtype).__name__}.")
         if not is_inexact(dtype):
             raise ValueError(f"[finfo] dtype {dtype.name} is not inexact.")
         # complex64 reports its component type, as upstream does
@@ -256,7 +257,8 @@ class iinfo:
 
     def __init__(self, dtype, /):
         if not isinstance(dtype, Dtype):
-            raise TypeError(f"iinfo(): expected a Dtype, got {type(dtype).__name__}.")
+            raise TypeError("__init__(): incompatible function arguments. Expected a Dtype, "
+                            f"got {type(dtype).__name__}.")
         if not is_integral(dtype):
             raise ValueError(f"[iinfo] Only integer types supported but {dtype.name} "
                              "was provided")
