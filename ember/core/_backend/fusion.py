@@ -352,6 +352,21 @@ def load(name, src):
     return fn
 
 
+_LAUNCHERS = {}  # kernel name -> its Launcher, or None where Triton cannot load it
+
+
+def launcher(name, src):
+    """A `Launcher` of the jitted function `name` in the Triton module source `src`,
+    loaded at the first call; None where Triton is missing or refuses the source (the
+    caller's torch path runs instead)."""
+    if name not in _LAUNCHERS:
+        try:
+            _LAUNCHERS[name] = Launcher(load(name, src))
+        except Exception:  # noqa: BLE001 - no Triton here
+            _LAUNCHERS[name] = None
+    return _LAUNCHERS[name]
+
+
 class FusedElementwise(Primitive):
     """A region of elementwise steps of a compiled tape, as one generated Triton kernel:
     inputs the values it reads from outside, outputs the values read after it. It only

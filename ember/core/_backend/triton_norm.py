@@ -11,7 +11,7 @@ import hashlib
 import torch
 
 from ember.core._backend import fusion as F
-from ember.core._backend.triton_launch import Launcher, aligned
+from ember.core._backend.triton_launch import aligned
 
 _SRC = '''import triton
 import triton.language as tl
@@ -47,7 +47,7 @@ def ln_bwd(X, DY, W, MEAN, RSTD, DX, PART, M, N, HAS_W: tl.constexpr, BN: tl.con
     tl.store(PART + (progs + pid) * N + cols, acc_b, mask=m)
 '''
 _NAME = "ln_bwd_" + hashlib.sha1(_SRC.encode()).hexdigest()[:12]
-_LAUNCHER = []
+_SRC = _SRC.replace("ln_bwd", _NAME)
 _SMS = {}  # device index -> multiprocessor count
 _DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 MAX_COLS = 8192  # a row lives in registers
@@ -63,13 +63,8 @@ def layer_norm_backward(x, g, w, mean, rstd):
     if not x.is_cuda or x.dtype not in _DTYPES or not 0 < n <= MAX_COLS \
             or not MIN_SIZE <= x.numel() < 2**31:
         return None
-    if not _LAUNCHER:
-        try:
-            _LAUNCHER.append(Launcher(F.load(_NAME, _SRC.replace("ln_bwd", _NAME))))
-        except Exception:  # noqa: BLE001 - no Triton: ATen's kernels instead
-            _LAUNCHER.append(None)
-    launch = _LAUNCHER[0]
-    if launch is None:
+    launch = F.launcher(_NAME, _SRC)
+    if launch is None:  # (no Triton: ATen's kernels)
         return None
     rows = x.numel() // n
     dev = x.device.index if x.device.index is not None else torch.cuda.current_device()

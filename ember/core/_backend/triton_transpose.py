@@ -10,7 +10,7 @@ import hashlib
 import torch
 
 from ember.core._backend import fusion as F
-from ember.core._backend.triton_launch import Launcher, aligned
+from ember.core._backend.triton_launch import aligned
 
 _SRC = '''import triton
 import triton.language as tl
@@ -24,7 +24,7 @@ def transpose_2d(x, y, R, C, sr, sc, BR: tl.constexpr, BC: tl.constexpr):
     tl.store(y + c[:, None] * R + r[None, :], tl.trans(t), mask=(c[:, None] < C) & (r[None, :] < R))
 '''
 _NAME = "transpose_2d_" + hashlib.sha1(_SRC.encode()).hexdigest()[:12]
-_LAUNCHER = []
+_SRC = _SRC.replace("transpose_2d", _NAME)
 # tiles and warps from a sweep over 8192 rows and 768-3072 columns (float32, H100): the
 # best few were within 3% of each other
 _BR, _BC, _WARPS = 64, 64, 8
@@ -35,13 +35,8 @@ def transposed(x):
     the kernel does not run."""
     if not x.is_cuda or x.ndim != 2 or x.element_size() > 4 or x.numel() >= 2**31:
         return None
-    if not _LAUNCHER:
-        try:
-            _LAUNCHER.append(Launcher(F.load(_NAME, _SRC.replace("transpose_2d", _NAME))))
-        except Exception:  # noqa: BLE001 - no Triton: torch's copy instead
-            _LAUNCHER.append(None)
-    launch = _LAUNCHER[0]
-    if launch is None:
+    launch = F.launcher(_NAME, _SRC)
+    if launch is None:  # (no Triton: torch's copy)
         return None
     R, C = x.shape
     y = torch.empty((C, R), dtype=x.dtype, device=x.device)
