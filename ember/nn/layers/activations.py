@@ -24,29 +24,66 @@ __all__ = [
     "softshrink", "softsign", "step", "tanh",
 ]
 
-_SQRT_HALF = math.sqrt(0.5)
+_SQRT_2 = math.sqrt(2)
 _SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
+
+# MLX compiles its activation functions (all but glu and tanh), and its compile refuses
+# arguments that are not trees of arrays and constants before the function runs (a numpy
+# array, a numpy scalar, a complex). The functions here check their arguments the same
+# way, off a fast path for arrays and Python numbers.
+_ARRAY = mx.array
+_NUMBERS = frozenset((int, float))
+_LEAVES = (mx.array, int, float, str, type(None))
+
+
+def _bad_leaf(a):
+    if isinstance(a, _LEAVES):
+        return None
+    if isinstance(a, (list, tuple, dict)):
+        for v in (a.values() if isinstance(a, dict) else a):
+            bad = _bad_leaf(v)
+            if bad is not None:
+                return bad
+        return None
+    return a
+
+
+def _check_args(*args):
+    for a in args:
+        bad = _bad_leaf(a)
+        if bad is not None:
+            raise ValueError(
+                "[compile] Function arguments must be trees of arrays or constants (floats, "
+                f"ints, strings, or None), but received type {type(bad).__name__}.")
 
 
 # ---------------------------------------------------------------- functions
 
 def sigmoid(x):
     """1 / (1 + exp(-x)), element-wise."""
+    if type(x) is not _ARRAY:
+        _check_args(x)
     return mx.sigmoid(x)
 
 
 def relu(x):
     """max(x, 0), element-wise."""
+    if type(x) is not _ARRAY:
+        _check_args(x)
     return mx.maximum(x, 0)
 
 
 def relu2(x):
     """max(x, 0) ** 2, element-wise."""
+    if type(x) is not _ARRAY:
+        _check_args(x)
     return mx.square(mx.maximum(x, 0))
 
 
 def relu6(x):
     """min(max(x, 0), 6), element-wise (6.0 is a float: int inputs give float32)."""
+    if type(x) is not _ARRAY:
+        _check_args(x)
     return mx.minimum(mx.maximum(x, 0), 6.0)
 
 
@@ -62,6 +99,8 @@ def _one_pass(x, gpu_too=True):
 
 def leaky_relu(x, negative_slope=0.01):
     """max(negative_slope * x, x), element-wise."""
+    if type(x) is not _ARRAY or type(negative_slope) not in _NUMBERS:
+        _check_args(x, negative_slope)
     s = _one_pass(x)
     if s and isinstance(negative_slope, (int, float)) and negative_slope <= 1:
         return apply_unary(_E.LeakyRelu(float(negative_slope)), x, s)
@@ -70,6 +109,8 @@ def leaky_relu(x, negative_slope=0.01):
 
 def log_softmax(x, axis=-1):
     """x - logsumexp(x) along `axis`."""
+    if type(x) is not _ARRAY or type(axis) not in _NUMBERS:
+        _check_args(x, axis)
     # Shifting by the (constant) max first keeps the small normaliser: logsumexp of
     # large logits would round it away before the subtraction.
     x = x - mx.stop_gradient(mx.max(x, axis=axis, keepdims=True))
@@ -78,56 +119,78 @@ def log_softmax(x, axis=-1):
 
 def elu(x, alpha=1.0):
     """x where x > 0, else alpha * (exp(x) - 1)."""
+    if type(x) is not _ARRAY or type(alpha) not in _NUMBERS:
+        _check_args(x, alpha)
     return mx.where(x > 0, x, alpha * (mx.exp(x) - 1))
 
 
 def softmax(x, axis=-1):
     """exp(x) / sum(exp(x)) along `axis`."""
+    if type(x) is not _ARRAY or type(axis) not in _NUMBERS:
+        _check_args(x, axis)
     return mx.softmax(x, axis=axis)
 
 
 def softplus(x):
     """log(1 + exp(x)), element-wise."""
+    if type(x) is not _ARRAY:
+        _check_args(x)
     return mx.logaddexp(x, 0)
 
 
 def softsign(x):
     """x / (1 + |x|), element-wise."""
+    if type(x) is not _ARRAY:
+        _check_args(x)
     return mx.divide(x, 1 + mx.abs(x))
 
 
 def softshrink(x, lambd: float = 0.5):
     """x moved towards 0 by `lambd`, and 0 where |x| <= lambd."""
+    if type(x) is not _ARRAY or type(lambd) not in _NUMBERS:
+        _check_args(x, lambd)
     return mx.where(mx.abs(x) > lambd, x - mx.sign(x) * lambd, 0)
 
 
 def celu(x, alpha=1.0):
     """max(x, 0) + alpha * (exp(min(x, 0) / alpha) - 1), element-wise."""
+    if type(x) is not _ARRAY or type(alpha) not in _NUMBERS:
+        _check_args(x, alpha)
     return mx.maximum(x, 0.0) + alpha * (mx.exp(mx.minimum(x, 0.0) / alpha) - 1)
 
 
 def silu(x):
     """x * sigmoid(x) (Swish), element-wise."""
+    if type(x) is not _ARRAY:
+        _check_args(x)
     return x * mx.sigmoid(x)
 
 
 def log_sigmoid(x):
     """log(sigmoid(x)) = -softplus(-x), element-wise."""
+    if type(x) is not _ARRAY:
+        _check_args(x)
     return -mx.logaddexp(-x, 0)
 
 
 def gelu(x):
     """x * Phi(x) with Phi the standard normal CDF (exact, via erf)."""
-    return x * (1 + mx.erf(x * _SQRT_HALF)) / 2
+    if type(x) is not _ARRAY:
+        _check_args(x)
+    return x * (1 + mx.erf(x / _SQRT_2)) / 2
 
 
 def gelu_approx(x):
     """The tanh approximation of gelu (max abs error < 5e-4 on [-6, 6])."""
+    if type(x) is not _ARRAY:
+        _check_args(x)
     return 0.5 * x * (1 + mx.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x**3)))
 
 
 def gelu_fast_approx(x):
     """x * sigmoid(1.702 x): a cheaper approximation of gelu (max abs error < 0.015)."""
+    if type(x) is not _ARRAY:
+        _check_args(x)
     return x * mx.sigmoid(1.702 * x)
 
 
@@ -139,26 +202,36 @@ def glu(x, axis: int = -1):
 
 def step(x, threshold: float = 0.0):
     """1 where x >= threshold, else 0 (int32 like upstream)."""
+    if type(x) is not _ARRAY or type(threshold) not in _NUMBERS:
+        _check_args(x, threshold)
     return mx.where(x >= threshold, 1, 0)
 
 
 def selu(x):
     """1.0507 * elu(x, 1.67326)."""
+    if type(x) is not _ARRAY:
+        _check_args(x)
     return elu(x, 1.67326) * 1.0507
 
 
 def prelu(x, alpha):
     """max(0, x) + alpha * min(0, x), with `alpha` an array (broadcast against x)."""
+    if type(x) is not _ARRAY or type(alpha) is not _ARRAY:
+        _check_args(x, alpha)
     return mx.maximum(0, x) + alpha * mx.minimum(0, x)
 
 
 def mish(x):
     """x * tanh(softplus(x)), element-wise."""
+    if type(x) is not _ARRAY:
+        _check_args(x)
     return x * mx.tanh(mx.logaddexp(x, 0))
 
 
 def hardswish(x):
     """x * min(max(x + 3, 0), 6) / 6, element-wise."""
+    if type(x) is not _ARRAY:
+        _check_args(x)
     s = _one_pass(x, gpu_too=False)  # (torch's CUDA kernel rounds differently)
     if s:
         return apply_unary(_E.HardSwish(), x, s)
@@ -167,16 +240,23 @@ def hardswish(x):
 
 def hard_tanh(x, min_val=-1.0, max_val=1.0):
     """x clipped to [min_val, max_val]."""
+    if (type(x) is not _ARRAY or type(min_val) not in _NUMBERS
+            or type(max_val) not in _NUMBERS):
+        _check_args(x, min_val, max_val)
     return mx.minimum(mx.maximum(x, min_val), max_val)
 
 
 def hard_shrink(x, lambd=0.5):
     """x where |x| > lambd, else 0."""
+    if type(x) is not _ARRAY or type(lambd) not in _NUMBERS:
+        _check_args(x, lambd)
     return mx.where(mx.abs(x) > lambd, x, 0)
 
 
 def softmin(x, axis=-1):
     """softmax(-x) along `axis`."""
+    if type(x) is not _ARRAY or type(axis) not in _NUMBERS:
+        _check_args(x, axis)
     return mx.softmax(-x, axis=axis)
 
 
@@ -208,7 +288,7 @@ class GLU(Module):
         return glu(x, self.axis)
 
 
-@_make_activation_module(mx.sigmoid)
+@_make_activation_module(sigmoid)
 class Sigmoid(Module):
     """See `sigmoid`."""
 

@@ -34,11 +34,15 @@ def _init(module, in_channels, out_channels, kernel_size, groups, bias, padding,
     upstream's order (it shows in the module's items)."""
     n = module._ndim
     kernel_size = (kernel_size,) if n == 1 else _tuple(kernel_size, n)
-    # indexing (not len) the kernel sizes: a short tuple raises IndexError as in MLX
-    fan_in = in_channels // groups * math.prod(kernel_size[i] for i in range(n))
+    # layers without groups (groups=None) use in_channels as is: a bad in_channels then
+    # fails in the same Python operator as in MLX
+    per_group = in_channels if groups is None else in_channels // groups
+    fan_in = per_group
+    for i in range(n):  # indexing (not len): a short tuple raises IndexError as in MLX
+        fan_in = fan_in * kernel_size[i]
     k = math.sqrt(1 / fan_in)
     module.weight = mx.random.uniform(
-        low=-k, high=k, shape=(out_channels, *kernel_size, in_channels // groups))
+        low=-k, high=k, shape=(out_channels, *kernel_size, per_group))
     if bias:
         module.bias = mx.zeros((out_channels,))
     settings = ({"padding": padding, "dilation": dilation, "stride": stride} if n == 1 else
@@ -109,7 +113,7 @@ class Conv3d(Module):
                  stride: Union[int, tuple] = 1, padding: Union[int, tuple] = 0,
                  dilation: Union[int, tuple] = 1, bias: bool = True):
         super().__init__()
-        _init(self, in_channels, out_channels, kernel_size, 1, bias, padding, stride,
+        _init(self, in_channels, out_channels, kernel_size, None, bias, padding, stride,
               dilation)
 
     def _extra_repr(self):

@@ -27,7 +27,7 @@ class _ConvTranspose(Module):
                  dilation: Union[int, tuple] = 1, output_padding: Union[int, tuple] = 0,
                  bias: bool = True):
         super().__init__()
-        _init(self, in_channels, out_channels, kernel_size, 1, bias, padding, stride,
+        _init(self, in_channels, out_channels, kernel_size, None, bias, padding, stride,
               dilation, output_padding=output_padding)
 
     def _extra_repr(self):

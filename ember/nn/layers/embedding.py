@@ -5,6 +5,7 @@ from typing import Optional
 
 import ember.core as mx
 from ember.nn.layers.base import Module
+from ember.nn.layers.quantized import QuantizedEmbedding  # importable from here too, as in MLX
 
 __all__ = ["Embedding"]
 
@@ -31,8 +32,6 @@ class Embedding(Module):
     def to_quantized(self, group_size: Optional[int] = None, bits: Optional[int] = None,
                      mode: str = "affine", quantize_input: bool = False):
         """A QuantizedEmbedding copy of this layer."""
-        from ember.nn.layers.quantized import QuantizedEmbedding
-
         if quantize_input:
             raise ValueError("Quantized input is not supported.")
         return QuantizedEmbedding.from_embedding(self, group_size, bits, mode)

@@ -6,6 +6,7 @@ from typing import Any, Optional
 import ember.core as mx
 from ember.core.primitives.linalg import linear as _linear
 from ember.nn.layers.base import Module
+from ember.nn.layers.quantized import QQLinear, QuantizedLinear  # (as in MLX)
 
 __all__ = ["Identity", "Linear", "Bilinear"]
 
@@ -46,9 +47,6 @@ class Linear(Module):
                      mode: str = "affine", quantize_input: bool = False):
         """A quantized copy of this layer: QuantizedLinear, or QQLinear (weights and
         inputs quantized, for the "nvfp4" and "mxfp8" modes) when `quantize_input`."""
-        # imported here: quantized.py builds on this module's layers
-        from ember.nn.layers.quantized import QQLinear, QuantizedLinear
-
         if quantize_input:
             if mode not in ("nvfp4", "mxfp8"):
                 raise ValueError(

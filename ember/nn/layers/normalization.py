@@ -124,9 +124,11 @@ class GroupNorm(Module):
 
     def __call__(self, x: mx.array) -> mx.array:
         shape = x.shape
-        batch, groups = shape[0], self.num_groups
+        # unpacked as in MLX: fewer than 2 axes raise its ValueError
+        batch, *_, dims = shape
+        groups = self.num_groups
         if self.pytorch_compatible:
-            size = shape[-1] // groups
+            size = dims // groups
             # (B, S, G, size) -> (B, G, S * size): one layer norm row per group
             y = x.reshape(batch, -1, groups, size).transpose(0, 2, 1, 3)
             y = mx.fast.layer_norm(y.reshape(batch, groups, -1), None, None, self.eps)

@@ -22,6 +22,14 @@ def _uniform(scale, shape):
     return mx.random.uniform(low=-scale, high=scale, shape=shape)
 
 
+def _check_steps(x, wx):
+    """MLX projects the input first and then counts the steps with `x.shape[-2]`: a
+    1-d input of the right size fails at that count with Python's IndexError (a wrong
+    size fails in the projection, as it does here)."""
+    if getattr(x, "ndim", None) == 1 and x.shape[0] == wx.shape[1]:
+        raise IndexError("tuple index out of range")
+
+
 def _rnn_kind(act):
     """The fused kernel for nonlinearity `act`, or None (any other callable)."""
     if act is tanh or act is mx.tanh or type(act) is Tanh:
@@ -59,6 +67,7 @@ class RNN(Module):
                 f"nonlinearity={self.nonlinearity}, bias={self.bias is not None}")
 
     def __call__(self, x, hidden=None):
+        _check_steps(x, self.Wxh)
         act = self.nonlinearity
         kind = _rnn_kind(act)
         if kind is not None:
@@ -92,6 +101,7 @@ class GRU(Module):
                 f"bias={self.b is not None}")
 
     def __call__(self, x, hidden=None):
+        _check_steps(x, self.Wx)
         y = fused("gru", x, self.Wx, self.Wh, self.b, self.bhn, hidden)
         if y is not None:
             return y
@@ -121,6 +131,7 @@ class LSTM(Module):
                 f"bias={self.bias is not None}")
 
     def __call__(self, x, hidden=None, cell=None):
+        _check_steps(x, self.Wx)
         y = fused("lstm", x, self.Wx, self.Wh, self.bias, None, hidden, cell)
         if y is not None:
             return y
