@@ -55,11 +55,17 @@ def _int(v, op):
 
 
 def _ints(v, op):
+    """A sequence of ints as the binding takes one: a list, tuple, range or 1-D integer
+    array, not an iterator, a set or a mapping."""
     if v is None:
         return None
-    if isinstance(v, (str, bytes)) or not hasattr(v, "__iter__") or isinstance(v, array):
+    if isinstance(v, (str, bytes, dict)) or not hasattr(type(v), "__getitem__"):
         raise _refuse(op)
-    return tuple(_int(x, op) for x in v)
+    try:
+        items = list(v)  # (0-d arrays refuse to iterate)
+    except TypeError:
+        raise _refuse(op) from None
+    return tuple(_int(x, op) for x in items)
 
 
 def _check_norm(norm, op):
@@ -195,10 +201,10 @@ def _shift(a, axes, stream, op, inverse):
     nd = a.ndim
     if axes is None:
         axes = tuple(range(nd))
-    elif isinstance(axes, (list, tuple)) or getattr(axes, "ndim", 0):
-        axes = tuple(_int(ax, op) for ax in axes)
-    else:
+    elif hasattr(axes, "__index__") and not getattr(axes, "ndim", 0):
         axes = (_int(axes, op),)
+    else:
+        axes = _ints(axes, op)
     for ax in axes:
         if not -nd <= ax < nd:
             raise IndexError(f"[{op}] Invalid axis {ax} for array with {nd} dimensions.")

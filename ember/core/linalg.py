@@ -61,16 +61,16 @@ def _array(a, op):
 
 
 def _matrix(a, stream, op, dtypes, square=None, dims_msg="Arrays must have"):
-    """`a` checked for rank, dtype and (when `square` names the message) squareness."""
+    """`a` checked for dtype, rank and (when `square` names the message) squareness."""
     _array(a, op)
-    if a.ndim < 2:
-        raise ValueError(f"[linalg::{op}] {dims_msg} >= 2 dimensions. Received array with "
-                         f"{a.ndim} dimensions.")
     if dtypes is not None and a.dtype not in dtypes:
         names = " or ".join(d.name for d in dtypes) if len(dtypes) == 2 else \
             "float32, float64 or complex64"
         raise ValueError(f"[linalg::{op}] Arrays must have type {names}. Received array with "
                          f"type {a.dtype.name}.")
+    if a.ndim < 2:
+        raise ValueError(f"[linalg::{op}] {dims_msg} >= 2 dimensions. Received array with "
+                         f"{a.ndim} dimensions.")
     if square is not None and a.shape[-1] != a.shape[-2]:
         raise ValueError(f"[linalg::{op}] {square}")
     s = resolve(stream)
@@ -188,11 +188,11 @@ def pinv(a, *, stream=None):
 
 def _det_input(a, stream, op):
     _array(a, op)
+    if a.dtype is D.complex64:  # (checked before the rank, as upstream)
+        raise ValueError(f"[linalg::{op}] Complex inputs are not supported.")
     if a.ndim < 2:
         raise ValueError(f"[linalg::{op}] Arrays must have >= 2 dimensions. Received array "
                          f"with {a.ndim} dimensions.")
-    if a.dtype is D.complex64:
-        raise ValueError(f"[linalg::{op}] Complex inputs are not supported.")
     if a.shape[-1] != a.shape[-2]:
         raise ValueError(f"[linalg::{op}] {_SQUARE}")
     s = resolve(stream)
@@ -252,7 +252,14 @@ def _solve(a, b, stream, op, prim, square_dtype_op):
     b = O.astype(O.as_array(b, s), dt, stream=s)
     if vec:
         b = O.expand_dims(b, -1, stream=s)
-    batch = O.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    try:
+        batch = O.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    except ValueError:
+        if op != "solve":
+            raise
+        # upstream's solve broadcasts the right-hand side against the pivots, and says so
+        raise ValueError(f"[broadcast_shapes] Shapes {_fmt(b.shape[:-2] + b.shape[-1:])} and "
+                         f"{_fmt(a.shape[:-2] + (1,))} cannot be broadcast.") from None
     a = O.broadcast_to(a, batch + a.shape[-2:], stream=s)
     b = O.broadcast_to(b, batch + b.shape[-2:], stream=s)
     x = prim(a, b)[0]
@@ -300,7 +307,9 @@ def cross(a, b, axis=-1, *, stream=None):
         x = O.astype(O.as_array(x, s), dt, stream=s)
         n = x.shape[axis]
         x = O.broadcast_to(x, out[:ax] + (n,) + out[ax + 1:], stream=s)
-        return [O.take(x, i, axis=ax, stream=s) for i in range(n)] + [None] * (3 - n)
+        # (basic indexing, not take: take refuses arrays with no elements)
+        lead = (slice(None),) * ax
+        return [x[lead + (i,)] for i in range(n)] + [None] * (3 - n)
 
     a0, a1, a2 = parts(a)
     b0, b1, b2 = parts(b)
@@ -325,12 +334,16 @@ def cross(a, b, axis=-1, *, stream=None):
 # -- norms -----------------------------------------------------------------------------
 
 def _norm_axes(a, axis):
+    """None, an int, or a sequence of ints as upstream's binding takes them: lists, tuples,
+    ranges, 1-D integer arrays (numpy's too); not sets, mappings or iterators."""
     if axis is None:
         return None
     try:
-        if isinstance(axis, (list, tuple)):
-            return tuple(operator.index(ax) for ax in axis)
-        return (operator.index(axis),)
+        if hasattr(axis, "__index__") and not getattr(axis, "ndim", 0):
+            return (operator.index(axis),)
+        if isinstance(axis, (str, bytes, dict)) or not hasattr(type(axis), "__getitem__"):
+            raise TypeError
+        return tuple(operator.index(ax) for ax in list(axis))
     except TypeError:
         raise _refuse("norm") from None
 
@@ -371,8 +384,9 @@ def _vector_norm(a, ord, axes, keepdims, s):
     if ord == 1:
         return _out_cast(O.sum(O.abs(a, stream=s), **kw), a, s)
     x = O.abs(a, stream=s)
-    if x.dtype.kind not in "f":
-        x = O.astype(x, D.float32, stream=s)
+    if x.dtype.kind not in "f" or a.dtype is D.complex64:
+        # (complex inputs take the powers in complex, as upstream: 0 ** -p is inf+nanj)
+        x = O.astype(x, a.dtype if a.dtype is D.complex64 else D.float32, stream=s)
     r = O.power(O.sum(O.power(x, float(ord), stream=s), **kw), 1.0 / ord, stream=s)
     return _out_cast(r, a, s)
 

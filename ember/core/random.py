@@ -118,7 +118,8 @@ def _shape_arg(shape, fn):
     """A shape given as a sequence of ints (a bare int is rejected, as upstream)."""
     if isinstance(shape, tuple) and all(type(d) is int and -_I32 <= d < _I32 for d in shape):
         return shape
-    if isinstance(shape, (str, bytes)) or not hasattr(shape, "__iter__") or (
+    # (a sequence: sets, mappings and iterators are refused like text)
+    if isinstance(shape, (str, bytes, dict)) or not hasattr(type(shape), "__getitem__") or (
             isinstance(shape, array) and shape.ndim == 0):
         raise binding_error(fn, _SIGS[fn])
     out = []
