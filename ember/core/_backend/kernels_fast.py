@@ -141,7 +141,9 @@ def _sdpa(p, q, k, v, mask, sinks):
             is_causal = True
         elif tq < tk:
             if tq > 1:  # (a single query, aligned with the last key, sees every key)
-                attn_mask = _causal_lower_right(tq, tk)
+                # torch's lower-right causal bias spares CUDA the mask, but importing it
+                # loads torch._dynamo (seconds): the CPU takes the boolean mask
+                attn_mask = _causal_lower_right(tq, tk) if q.is_cuda else None
                 if attn_mask is None:
                     attn_mask = _causal_long_keys(tq, tk, q.device)
         else:  # the first tq - tk queries see no key
