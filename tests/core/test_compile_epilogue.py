@@ -155,6 +155,7 @@ def test_gpu_transposed_copy(shape, strided, dtype):
 @needs_cuda
 @pytest.mark.parametrize("gcols,xcols", [(768, 768), (768, 3072), (3072, 768), (96, 768)])
 def test_gpu_weight_grads_of_many_rows(gcols, xcols):
+    tf32 = torch.backends.cuda.matmul.allow_tf32
     torch.backends.cuda.matmul.allow_tf32 = False
     try:
         g = torch.randn(4, 1024, gcols, device="cuda")
@@ -169,4 +170,4 @@ def test_gpu_weight_grads_of_many_rows(gcols, xcols):
         torch.testing.assert_close(KERNELS[KL.L.WeightGrad](None, g2, x), want2,
                                    rtol=1e-4, atol=1e-3)
     finally:
-        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cuda.matmul.allow_tf32 = tf32
