@@ -8,7 +8,6 @@ protocol (memoryview, numpy) is bound here too.
 
 import ctypes
 import inspect
-import operator
 import sys
 
 import numpy as np
@@ -318,30 +317,7 @@ array.real = property(lambda self: E.real(self), doc="The real part of a complex
 array.imag = property(lambda self: E.imag(self), doc="The imaginary part of a complex array.")
 
 
-def _numpy_scalars(idx, ndim, setting=False):
-    """`idx` with its 0-d numpy arrays as ints: upstream takes one as an index through
-    `__index__`, so one that is not an integer (a bool, a float) raises numpy's TypeError
-    (it is never a boolean mask, but in an assignment to a 0-d array). Too many indices are
-    reported before that: then any int stands in for it, as the count alone makes the
-    error."""
-    t = type(idx)
-    if t is np.ndarray:
-        if idx.ndim:
-            return idx
-        if ndim:
-            return operator.index(idx)
-        return bool(idx) if setting and idx.dtype == np.bool_ else 0
-    if t is tuple and np.ndarray in map(type, idx):
-        many = sum(k is not None and k is not Ellipsis for k in idx) > ndim
-        return tuple((0 if many else operator.index(k))
-                     if type(k) is np.ndarray and k.ndim == 0 else k for k in idx)
-    return idx
-
-
 def __getitem__(self, idx):  # noqa: N807
-    t = type(idx)
-    if t is np.ndarray or t is tuple and np.ndarray in map(type, idx):
-        idx = _numpy_scalars(idx, len(self._shape))
     return O.getitem(self, idx)
 
 
@@ -349,13 +325,6 @@ def __setitem__(self, idx, value):  # noqa: N807
     if value is None:  # refused by upstream's binding before the index is looked at
         raise TypeError("__setitem__(): incompatible function arguments. The value must be "
                         "a scalar, an array or an array-like, got None.")
-    try:
-        idx = _numpy_scalars(idx, len(self._shape), True)
-    except TypeError:
-        # upstream converts the value before it looks at such an index
-        from ember.core.ops.index import _value
-        _value(value, self._dtype, self._stream)
-        raise
     overwrite(self, lambda old: O.setitem(old, idx, value))
 
 

@@ -532,24 +532,45 @@ def _out_cached(fn, fn_out, cmp):
     return k
 
 
-# inputs outside the domain, and the sign of the nan upstream's float32 CPU kernels make
-# of them: x86's default nan (negative) in the logs (sqrt: see `_sqrt`), a positive one in
-# arcsin and arccos; torch's are the other way round. Short arrays only (printed ones,
-# mostly): the check would cost a quarter of the op on long ones.
-_DOMAIN = {"log": (lambda x: x < 0, True), "log2": (lambda x: x < 0, True),
-           "arcsin": (lambda x: x.abs() > 1, False), "arccos": (lambda x: x.abs() > 1, False)}
+# inputs outside the domain, and the sign of the nan that upstream's CPU kernels make of
+# them: in float16, float32 and float64 x86's default nan (negative) but in log10, arcsin
+# and arccos (positive); in bfloat16 always a positive one (its conversion from float makes
+# every nan that). torch's signs vary with the op, the dtype, the value and the length.
+# Short arrays only (printed ones, mostly): the check would cost a quarter of the op on
+# long ones. float32 is checked only where torch's signs differ from upstream's.
+_DOMAIN = {"sqrt": (lambda x: x < 0, True), "rsqrt": (lambda x: x < 0, True),
+           "log": (lambda x: x < 0, True), "log2": (lambda x: x < 0, True),
+           "log10": (lambda x: x < 0, False), "log1p": (lambda x: x < -1, True),
+           "arcsin": (lambda x: x.abs() > 1, False), "arccos": (lambda x: x.abs() > 1, False),
+           "arccosh": (lambda x: x < 1, True), "arctanh": (lambda x: x.abs() > 1, True)}
+_FLOAT32_DOMAIN = {"log", "log2", "arcsin", "arccos", "arctanh"}
 _SIGNED_NAN_MAX = 4096
+_NAN_BITS = {torch.float16: (0x7E00, 0xFE00, torch.int16),
+             torch.bfloat16: (0x7FC0, 0x7FC0, torch.int16),
+             torch.float32: (0x7FC00000, 0xFFC00000, torch.int32),
+             torch.float64: (0x7FF8000000000000, 0xFFF8000000000000, torch.int64)}
+
+
+def _nan(dtype, negative):
+    pos, neg, bits = _NAN_BITS[dtype]
+    v = neg if negative else pos
+    width = torch.iinfo(bits).bits
+    if v >= 1 << (width - 1):
+        v -= 1 << width
+    return torch.tensor(v, dtype=bits).view(dtype)
 
 
 def _signed_nan(op, fn):
     if op not in _DOMAIN:
         return fn
     bad, negative = _DOMAIN[op]
-    nan = torch.tensor(-float("nan") if negative else float("nan"))
+    nans = {dt: _nan(dt, negative) for dt in _NAN_BITS
+            if dt is not torch.float32 or op in _FLOAT32_DOMAIN}
 
     def k(x):
         y = fn(x)
-        if x.dtype is torch.float32 and x.numel() < _SIGNED_NAN_MAX and not x.is_cuda:
+        nan = nans.get(y.dtype)
+        if nan is not None and x.numel() < _SIGNED_NAN_MAX and not x.is_cuda:
             m = bad(x)
             if bool(m.any()):
                 y = torch.where(m, nan, y)

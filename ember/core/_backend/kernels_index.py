@@ -223,12 +223,37 @@ def _scatter(p, x, u, *idx):
         f8.scatter_reduce_(0, _expand_index(lin, src), src.to(torch.uint8),
                            _BOOL_REDUCE[p.mode])
         flat.copy_(f8)
-    else:
+    elif not (p.mode == "prod" and x.dtype in _HALF and x.device.type == "cpu"
+              and _rounded_prod(flat, lin, src)):
         flat.scatter_reduce_(0, _expand_index(lin, src), src, _REDUCE[p.mode])
     inv = [0] * len(perm)
     for i, d in enumerate(perm):
         inv[d] = i
     return xp.permute(inv)
+
+
+_HALF = (torch.float16, torch.bfloat16)
+_ROUNDS_MAX = 256
+
+
+def _rounded_prod(flat, lin, src):
+    """flat[lin[k]] *= src[k] in the order of k, rounding to the half dtype after every
+    factor as upstream's CPU scatter does (torch's product of a repeated index rounds once):
+    in rounds, the j-th round multiplying in the j-th update of every position. False (and
+    nothing done) when no index repeats, or one repeats too often for rounds."""
+    if lin.numel() < 2:
+        return False
+    order = torch.argsort(lin, stable=True)
+    ordered = lin[order]
+    rank = torch.arange(ordered.numel()) - torch.searchsorted(ordered, ordered)
+    rounds = int(rank.max()) + 1
+    if rounds == 1 or rounds > _ROUNDS_MAX:
+        return False
+    for j in range(rounds):
+        pick = order[rank == j]
+        i = lin[pick]
+        flat[i] = flat[i] * src[pick]
+    return True
 
 
 def _expand_index(lin, src):

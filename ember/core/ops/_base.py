@@ -2,6 +2,7 @@
 
 import functools
 import operator
+import sys
 
 import numpy as np
 
@@ -9,7 +10,42 @@ from ember.core import device as dev
 from ember.core import dtypes as D
 from ember.core.array import array, const, node, scalar_dtype
 
-resolve = dev.resolve
+_CURRENT = dev._CURRENT
+_Stream = dev.Stream
+_current_stream = dev.current_stream
+_resolve = dev.resolve
+
+
+def resolve(s):
+    """The Stream an op named with `stream=` runs on (None, Stream, Device or DeviceType); for
+    anything else the TypeError of the op's binding upstream."""
+    if s is None:
+        return _CURRENT[-1] if _CURRENT else _current_stream()
+    if type(s) is _Stream:
+        return s
+    try:
+        return _resolve(s)
+    except TypeError as err:
+        name = _op_name(sys._getframe(1))
+        if name is None:
+            raise
+        raise TypeError(f"{name}(): incompatible function arguments. The stream must be a "
+                        f"Stream, a Device or None, got {type(s).__name__}.") from err
+
+
+def _op_name(frame):
+    """The public op that `frame` runs in: the outermost of the calls inside ember.core
+    that is a module's public function (or a generated one, whose `op` names it)."""
+    name = None
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("ember.core"):
+        code = frame.f_code
+        fn = frame.f_globals.get(code.co_name)
+        if not code.co_name.startswith("_") and getattr(fn, "__code__", None) is code:
+            name = code.co_name
+        elif isinstance(frame.f_locals.get("op"), str) and code.co_name == "f":
+            name = frame.f_locals["op"]
+        frame = frame.f_back
+    return name
 PROMOTE = D._PROMOTE
 _SCALAR_TYPES = (bool, int, float, complex)
 

@@ -238,9 +238,13 @@ def _conv_transpose(op, n, x, w, stride, padding, dilation, output_padding, grou
     stride, padding = _ints(stride, n, op), _ints(padding, n, op)
     dilation, output_padding = _ints(dilation, n, op), _ints(output_padding, n, op)
     groups = _int(groups, op)
+    if x.ndim <= n or w.ndim <= n:
+        # upstream reads the n spatial sizes of both before any check (its small vector's
+        # own error)
+        raise IndexError("SmallVector out of range.")
     lo, hi = [], []
     for i in range(n):
-        k = w.shape[i + 1] if i + 1 < w.ndim else 1
+        k = w.shape[i + 1]
         span = (k - 1) * dilation[i]
         lo.append(span - padding[i])
         hi.append(span - padding[i] + output_padding[i])

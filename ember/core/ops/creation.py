@@ -3,6 +3,7 @@ small ops that clip, compare or clean whole arrays (clip, isclose, allclose, arr
 nan_to_num)."""
 
 import math
+import operator
 
 import numpy as np
 
@@ -28,43 +29,57 @@ __all__ = ["full", "zeros", "ones", "empty", "zeros_like", "ones_like", "empty_l
 _F32 = D.float32
 _PY = (bool, int, float, complex)
 _INT32_MAX = 2 ** 31 - 1
+_INT64 = 2 ** 63
 
 
 # -- argument checks -------------------------------------------------------------------
 
-def _shape(shape):
+def _shape(shape, op):
+    """shape as upstream's binding reads it: a Python int, or a sequence (not a str) of
+    objects with `__index__`; None is refused by the binding itself, and anything else
+    fails its C++ conversion (a RuntimeError, std::bad_cast)."""
     if type(shape) is tuple:
         for d in shape:
             if type(d) is not int:
                 break
         else:
             return _check_dims(shape)
-    if isinstance(shape, int):
+    elif isinstance(shape, int):
+        if not -_INT32_MAX - 1 <= shape <= _INT32_MAX:
+            if not -_INT64 <= shape < _INT64:
+                raise _bad_shape()
+            raise OverflowError(f"Shape dimension {shape} is outside the supported range "
+                                "[-2147483648, 2147483647]. MLX currently uses 32-bit "
+                                "integers for shape dimensions.")
         return _check_dims((int(shape),))
-    if isinstance(shape, np.ndarray) and shape.ndim == 1 and shape.dtype.kind in "biu":
-        shape = shape.tolist()
-    if isinstance(shape, (list, tuple)):
-        dims = []
-        for d in shape:
-            if isinstance(d, (float, np.floating, array)):
-                raise RuntimeError("[full] Shape must be a sequence of integers.")
-            try:
-                dims.append(d.__index__())
-            except AttributeError:
-                raise TypeError("[full] Shape must be an int or a sequence of ints.") from None
-        return _check_dims(tuple(dims))
-    if isinstance(shape, (float, np.number, np.ndarray, array)):
-        raise RuntimeError("[full] Shape must be an int or a sequence of integers.")
-    raise TypeError("[full] Shape must be an int or a sequence of ints.")
+    elif shape is None:
+        raise binding_error(op, _SIGS[op])
+    if isinstance(shape, (str, bytes, dict)) or not hasattr(shape, "__len__") \
+            or not hasattr(shape, "__getitem__"):
+        raise _bad_shape()
+    try:
+        return _check_dims(tuple(operator.index(d) for d in shape))
+    except (TypeError, ValueError) as err:
+        if isinstance(err, ValueError) and str(err).startswith("[full]"):
+            raise
+        raise _bad_shape() from None
+
+
+def _bad_shape():
+    return RuntimeError("[full] Shape must be an int or a sequence of integers.")
 
 
 def _check_dims(shape):
+    # every dim converted (to int64, then checked against int32) before any is checked
+    for d in shape:
+        if not -_INT32_MAX - 1 <= d <= _INT32_MAX:
+            if not -_INT64 <= d < _INT64:
+                raise _bad_shape()
+            raise OverflowError(f"Integer value {d} is outside the supported range "
+                                f"[-2147483648, 2147483647].")
     for d in shape:
         if d < 0:
             raise ValueError("[full] Negative dimensions not allowed.")
-        if d > _INT32_MAX:
-            raise OverflowError(f"Integer value {d} is outside the supported range "
-                                f"[-2147483648, 2147483647].")
     return shape
 
 
@@ -115,6 +130,7 @@ def _weak(dt, v):
 
 
 _TAIL = "*, stream: StreamOrDevice = None) -> array"
+_SHAPE = "shape: int | Sequence[int], "
 _LIKE = "dtype: Dtype | None = None, " + _TAIL
 _CLOSE = ("(a: array, b: array, /, rtol: float = 1e-05, atol: float = 1e-08, *, equal_nan: "
           "bool = False, stream: StreamOrDevice = None) -> array")
@@ -131,6 +147,9 @@ _SIGS = {
                  "True, dtype: Dtype | None = float32, stream: StreamOrDevice = None) -> array"),
     "tril": f"tril(x: array, k: int = 0, {_TAIL}",
     "triu": f"triu(x: array, k: int = 0, {_TAIL}",
+    "zeros": f"zeros({_SHAPE}dtype: Dtype | None = float32, {_TAIL}",
+    "ones": f"ones({_SHAPE}dtype: Dtype | None = float32, {_TAIL}",
+    "full": f"full({_SHAPE}vals: scalar | array, dtype: Dtype | None = None, {_TAIL}",
 }
 
 
@@ -158,7 +177,7 @@ def _value_array(v, dtype, s):
 def full(shape, vals, dtype=None, *, stream=None):
     """An array of shape `shape` filled with `vals` (a scalar, or an array broadcast)."""
     s = resolve(stream)
-    shape = _shape(shape)
+    shape = _shape(shape, "full")
     if isinstance(vals, _PY):
         _check_int(vals)
         vals = _bool_int(vals, dtype)
@@ -173,7 +192,7 @@ def zeros(shape, dtype=_F32, *, stream=None):
     """An array of zeros."""
     s = resolve(stream)
     dt = _F32 if dtype is None else _dtype(dtype, "zeros")
-    shape = _shape(shape)
+    shape = _shape(shape, "zeros")
     return node(shape, dt, Full(shape, False if dt is D.bool_ else 0, dt, s.tdevice), (), s)
 
 
@@ -181,7 +200,7 @@ def ones(shape, dtype=_F32, *, stream=None):
     """An array of ones."""
     s = resolve(stream)
     dt = _F32 if dtype is None else _dtype(dtype, "ones")
-    shape = _shape(shape)
+    shape = _shape(shape, "ones")
     return node(shape, dt, Full(shape, True if dt is D.bool_ else 1, dt, s.tdevice), (), s)
 
 
@@ -407,10 +426,10 @@ def meshgrid(*arrays, sparse=False, indexing="xy", stream=None):
     for a in arrays:
         if not isinstance(a, array):
             raise RuntimeError(f"[meshgrid] Expected arrays, got {type(a).__name__}.")
+    s = resolve(stream)  # (checked by upstream's binding, however many arrays)
     n = len(arrays)
     if n < 2:
         return tuple(arrays)
-    s = resolve(stream)
     flat = [O.reshape(a, (a.size,), stream=s) for a in arrays]
     sizes = [a.shape[0] for a in flat]
     if indexing == "xy":

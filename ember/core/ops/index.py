@@ -7,6 +7,8 @@ the Ellipsis is expanded into full slices (as upstream does: an Ellipsis that st
 dims does not separate two advanced indices).
 """
 
+import operator
+
 import numpy as np
 
 from ember.core import _backend as B
@@ -167,6 +169,14 @@ def _int_like(v):
     return None
 
 
+def _ellipses():
+    return ValueError("An index can only have a single ellipsis (...)")
+
+
+def _many_ellipses(items):
+    return sum(it is Ellipsis for it in items) > 1
+
+
 def _bad_type(v):
     if type(v) is tuple:
         return ValueError("Cannot index mlx array using the given type yet")
@@ -239,6 +249,7 @@ def _parse(a, idx, s, op="gather"):
     kinds = []
     used = 0
     ell = False
+    scalars = False
     for it in items:
         t = type(it)
         if t is int:
@@ -251,22 +262,31 @@ def _parse(a, idx, s, op="gather"):
             kinds.append(("n", None))
         elif it is Ellipsis:
             if ell:
-                raise ValueError("An index can only have a single ellipsis (...)")
+                raise _ellipses()
             ell = True
             kinds.append(("e", None))
         elif t is array or isinstance(it, (array, list)):
             kinds.append(("a", it))
             used += 1
+        elif t is np.ndarray and not it.ndim:
+            # upstream takes a 0-d numpy array through `__index__` once the index has
+            # passed its other checks: numpy's TypeError for a bool or a float one
+            kinds.append(("x", it))
+            scalars = True
+            used += 1
         else:
             i = _int_like(it)
             if i is None or isinstance(it, (bool, np.bool_)):
-                raise _bad_type(it)
+                # (upstream counts the ellipses before it looks at the items)
+                raise _ellipses() if _many_ellipses(items) else _bad_type(idx)
             kinds.append(("i", i))
             used += 1
     if used > nd:  # (checked before the index arrays' dtypes, as upstream does)
         if sole:
             raise ValueError("too many indices for array: array is 0-dimensional")
         raise ValueError(f"Too many indices for array with {nd} dimensions.")
+    if scalars:
+        kinds = [("i", operator.index(v)) if k == "x" else (k, v) for k, v in kinds]
     kinds = [(k, _index_array(v, s, sole, op)) if k == "a" else (k, v) for k, v in kinds]
     p = _Index()
     key = []
@@ -612,7 +632,7 @@ def _is_mask(idx):
     if type(idx) is array or isinstance(idx, array):
         return idx._dtype is D.bool_
     if isinstance(idx, np.ndarray):
-        return idx.dtype == np.bool_
+        return idx.dtype == np.bool_ and idx.ndim > 0  # (a 0-d one is read as a scalar)
     if isinstance(idx, list):
         flat = idx
         while flat and isinstance(flat[0], list):
@@ -641,8 +661,11 @@ def _replace(a, idx, value, s):
 
 
 def _whole(a, idx):
-    """idx written as upstream reads it: on a 0-d array a tuple of None and ... means `...`"""
+    """idx written as upstream reads it: on a 0-d array a tuple of None and ... means `...`
+    (one ..., as anywhere)"""
     if type(idx) is tuple and not a._shape and all(i is None or i is Ellipsis for i in idx):
+        if _many_ellipses(idx):
+            raise _ellipses()
         return Ellipsis
     return idx
 
@@ -650,10 +673,18 @@ def _whole(a, idx):
 def setitem(a, idx, value):
     s = resolve(None)
     a = as_array(a, s)
-    idx = _whole(a, idx)
+    try:
+        idx = _whole(a, idx)
+    except ValueError:
+        _value(value, a._dtype, s)  # (a value that does not convert is reported first)
+        raise
     if idx is None or idx is Ellipsis:
         return _replace(a, idx, value, s)
-    if type(idx) is bool or type(idx) is np.bool_:  # a 0-d mask: all or nothing
+    t = type(idx)
+    if t is bool or t is np.bool_ or (
+            t is np.ndarray and not a._shape and not idx.ndim and idx.dtype == np.bool_):
+        # a 0-d mask: all or nothing (a 0-d numpy one only on a 0-d array: elsewhere upstream
+        # reads it as an integer, which fails)
         return _masked_setitem(a, array(bool(idx)), value, s)
     basic = _basic_key(a._shape, (idx,) if type(idx) is int else idx)
     if basic is not None:

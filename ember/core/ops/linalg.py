@@ -450,8 +450,9 @@ def einsum(subscripts, *operands, stream=None):
 # -- view ---------------------------------------------------------------------------
 
 def view(a, dtype, stream=None):
-    if not isinstance(dtype, D.Dtype):
-        raise TypeError(f"[view] Expected a Dtype, got {type(dtype).__name__}.")
+    if not isinstance(dtype, D.Dtype):  # (refused by upstream's binding)
+        raise binding_error("view", "view(a: scalar | array, dtype: Dtype, stream: "
+                            "StreamOrDevice = None) -> array")
     s = resolve(stream)
     a = as_operand(a, s)
     src = a.dtype

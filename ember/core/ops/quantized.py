@@ -1,6 +1,8 @@
 """Quantization: quantize, dequantize, quantized_matmul, gather_qmm, qqmm, gather_qqmm,
 to_fp8, from_fp8 (upstream's packing, see shared notes/quantization.md)."""
 
+import operator
+
 from ember.core import dtypes as D
 from ember.core.array import array, node, nodes
 from ember.core.ops._base import PROMOTE, as_array, binding_error, broadcast_pair, resolve
@@ -18,19 +20,67 @@ __all__ = ["quantize", "dequantize", "quantized_matmul", "gather_qmm", "qqmm", "
 _DEFAULTS = {"affine": (64, 4), "mxfp4": (32, 4), "mxfp8": (32, 8), "nvfp4": (16, 4)}
 _AFFINE_BITS = (1, 2, 3, 4, 5, 6, 8)
 _FLOATS = (D.float16, D.bfloat16, D.float32)
+_INT32 = 2 ** 31
 _QUANTIZE_SIG = ("quantize(w: array, /, group_size: int | None = None, bits: "
                  "int | None = None, mode: str = 'affine', *, global_scale: array | None = None, "
                  "stream: StreamOrDevice = None) -> tuple[array, array, array]")
+
+
+_QQ = ("group_size: int | None = None, bits: int | None = None, mode: str = 'nvfp4', "
+       "global_scale_x: array | None = None, global_scale_w: array | None = None, *, ")
+# the signatures upstream's bindings quote when group_size, bits or mode do not convert
+_SIGS = {
+    "quantize": _QUANTIZE_SIG,
+    "dequantize": ("dequantize(w: array, /, scales: array, biases: array | None = None, "
+                   "group_size: int | None = None, bits: int | None = None, mode: str = "
+                   "'affine', global_scale: array | None = None, dtype: Dtype | None = None, "
+                   "*, stream: StreamOrDevice = None) -> array"),
+    "gather_qmm": ("gather_qmm(x: array, w: array, /, scales: array, biases: array | None = "
+                   "None, lhs_indices: array | None = None, rhs_indices: array | None = None, "
+                   "transpose: bool = True, group_size: int | None = None, bits: int | None = "
+                   "None, mode: str = 'affine', global_scale: array | None = None, *, "
+                   "sorted_indices: bool = False, stream: StreamOrDevice = None) -> array"),
+    "qqmm": ("qqmm(x: array, w: array, scales: array | None = None, " + _QQ
+             + "stream: StreamOrDevice = None) -> array"),
+    "gather_qqmm": ("gather_qqmm(x: array, w: array, /, scales: array | None = None, "
+                    "lhs_indices: array | None = None, rhs_indices: array | None = None, "
+                    + _QQ + "sorted_indices: bool = False, stream: StreamOrDevice = None) -> "
+                    "array"),
+}
 
 
 def _fmt(shape):
     return "(" + ",".join(map(str, shape)) + ")"
 
 
+def _int_param(v, op):
+    """group_size or bits as upstream's binding converts it: None, or an int32 from an int,
+    a bool or anything with `__index__` but a float."""
+    if v is None or type(v) is int and -_INT32 <= v < _INT32:
+        return v
+    if not isinstance(v, float) and hasattr(v, "__index__"):
+        try:
+            v = operator.index(v)
+        except TypeError:
+            pass
+        else:
+            if -_INT32 <= v < _INT32:
+                return v
+    raise binding_error(op, _SIGS[op])
+
+
+def _param_types(op, mode, group_size, bits):
+    """group_size and bits converted as the binding of `op` does (and mode checked a str)."""
+    if not isinstance(mode, str):
+        raise binding_error(op, _SIGS[op])
+    return _int_param(group_size, op), _int_param(bits, op)
+
+
 def _params(op, mode, group_size, bits, check=True):
     """check: True validates everything (quantize); "fp" only that the sizes are positive
     and the fixed ones of the fp modes (dequantize); False nothing (the products, whose
     kernels check the affine sizes)."""
+    group_size, bits = _param_types(op, mode, group_size, bits)
     d = _DEFAULTS.get(mode)
     if d is None:
         raise ValueError(f"[{op}] Invalid quantization mode '{mode}'.")
@@ -214,6 +264,7 @@ def _qmm_dtype(op, mode, x, scales, biases, gs, b):
 _QMM_SIG = ("quantized_matmul(x: array, w: array, /, scales: array, biases: array | None = None, "
             "transpose: bool = True, group_size: int | None = None, bits: int | None = None, "
             "mode: str = 'affine', *, stream: StreamOrDevice = None) -> array")
+_SIGS["quantized_matmul"] = _QMM_SIG
 
 
 def quantized_matmul(x, w, /, scales, biases=None, transpose=True, group_size=None,
@@ -256,6 +307,7 @@ def gather_qmm(x, w, /, scales, biases=None, lhs_indices=None, rhs_indices=None,
                transpose=True, group_size=None, bits=None, mode="affine", global_scale=None,
                *, sorted_indices=False, stream=None):
     s = resolve(stream)
+    _param_types("gather_qmm", mode, group_size, bits)
     if lhs_indices is None and rhs_indices is None:
         if global_scale is not None:
             raise ValueError("[gather_qmm] Global scale is not supported without indices.")
@@ -294,6 +346,8 @@ def _fake_quant(x, gs, b, mode, g, s):
 
 
 def _qq_args(op, x, w, scales, group_size, bits, mode, gx, gw, s):
+    if not isinstance(mode, str):
+        raise binding_error(op, _SIGS[op])
     if mode not in ("nvfp4", "mxfp8"):
         if mode in _DEFAULTS:
             raise ValueError(f"[{op}] Only 'nvfp4' and 'mxfp8' quantization modes are "

@@ -70,9 +70,12 @@ def _transposed(a, axes, s):
 
 
 def _arr(a, s, op):
-    """`a` as an array on the device of stream `s`; upstream takes arrays only."""
+    """`a` as an array on the device of stream `s`; upstream's binding takes arrays only."""
     if not isinstance(a, array):
-        raise TypeError(f"[{op}] Expected an array, got {type(a).__name__}.")
+        if op == "split":
+            raise binding_error(op, _SPLIT_SIG)
+        raise TypeError(f"{op}(): incompatible function arguments. The array argument must be "
+                        f"an array, got {type(a).__name__}.")
     if a._stream.device is not s.device:
         return to_device(a, s)
     return a
@@ -469,8 +472,8 @@ def _array_list(arrays, s, op):
     if isinstance(arrays, array) and arrays.ndim:
         return list(unstack(arrays, stream=s))  # upstream takes it as a sequence of arrays
     if not isinstance(arrays, (list, tuple)):
-        raise TypeError(f"[{op}] Expected a list or tuple of arrays, got "
-                        f"{type(arrays).__name__}.")
+        raise TypeError(f"{op}(): incompatible function arguments. The arrays must be a list "
+                        f"or tuple of arrays, got {type(arrays).__name__}.")
     return [_arr(x, s, op) for x in arrays]
 
 
@@ -506,6 +509,8 @@ def concatenate(arrays, axis=0, *, stream=None):
 
 
 def concat(arrays, axis=0, *, stream=None):
+    if not isinstance(arrays, array):
+        _array_list(arrays, resolve(stream), "concat")  # (its binding names itself)
     return concatenate(arrays, axis, stream=stream)
 
 
