@@ -349,9 +349,6 @@ AT_VALUES = ["1", "2.5", "-1", "m.array([1, 2, 3])", "1j", "True", "np.float64(2
 # differences in the scatter kernels (ember/core/ops/index.py), not in the array protocol:
 # uint64 minimum/maximum of whole rows compare as int64; float16 division by a repeated
 # index rounds the product of the reciprocals in another order
-_AT_KNOWN = {("float16", "divide"), ("bfloat16", "divide")}
-
-
 @pytest.mark.parametrize("method", ["add", "subtract", "multiply", "divide", "minimum",
                                     "maximum"])
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -365,8 +362,6 @@ def test_at_updates_match_upstream(dtype, method):
                 return r, a  # (the array itself is left alone)
             cases.append((f"{dtype} a.at[{idx}].{method}({v})", fn))
     diffs = _differences(cases)
-    if (dtype, method) in _AT_KNOWN and diffs:
-        pytest.xfail("scatter kernel differences, see _AT_KNOWN")
     assert not diffs, "\n".join(diffs[:10])
 
 
