@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import ember.core as mx
-from tests.helpers import assert_close, assert_same, np_of
+from tests.helpers import assert_close, assert_same, np_of, on_cpu
 
 
 def _env(m):
@@ -940,6 +940,7 @@ def test_large_gathers_through_the_buffer_cache_match_upstream():
                 np.testing.assert_array_equal(np.array(f(mx)), want)
 
 
+@on_cpu  # (upstream's message names the device's kernel: eval_cpu here)
 def test_take_along_axis_with_float_indices_fails_at_eval_as_upstream():
     """Non-integer indices make a node; evaluating it raises upstream's eval error, and
     differentiating through them its vjp error first."""
