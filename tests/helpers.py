@@ -1,6 +1,7 @@
 """Conversions and comparisons between Ember, upstream MLX and numpy."""
 
 import functools
+import re
 
 import mlx.core as mlx
 import numpy as np
@@ -115,3 +116,34 @@ def errors_alike(f):
     with pytest.raises(up.type) as got:
         mx.eval(f(mx))
     assert str(got.value) == str(up.value).split("\n\nInvoked with")[0]
+
+
+def _outcome(m, call):
+    try:
+        out = call(m)
+        m.eval(out)
+        return out, None
+    except Exception as e:  # noqa: BLE001 - the exception itself is compared
+        return None, e
+
+
+def check_like_upstream(call, rtol=None, whole=False, others=True):
+    """`call(m)` gives upstream's result, or raises its exception type: a binding's refusal
+    compared less its last line, a bracketed message by its `[op]` head (`whole`: all of
+    it), any other message whole (unless not `others`)."""
+    want, want_err = _outcome(mlx, call)
+    got, got_err = _outcome(mx, call)
+    if want_err is not None:
+        assert got_err is not None, f"upstream raised {want_err!r}, Ember returned {got}"
+        assert type(got_err) is type(want_err), f"{got_err!r} vs upstream {want_err!r}"
+        msg, got_msg = str(want_err), str(got_err)
+        if "incompatible function arguments" in msg:
+            assert got_msg == msg.split("\n\nInvoked with")[0]
+        elif msg.startswith("[") and not whole:
+            head = re.match(r"\[[^\]]*\]", msg).group(0)
+            assert got_msg.startswith(head), f"{got_msg!r} vs upstream {msg!r}"
+        elif msg.startswith("[") or others:
+            assert got_msg == msg
+        return
+    assert got_err is None, f"Ember raised {got_err!r}, upstream returned {want}"
+    assert_same(got, want, rtol=rtol)

@@ -3,45 +3,12 @@ ops on the edges a conformance sweep found: the exact TypeError upstream's bindi
 for an argument it does not convert (and that it raises before any other check), the
 order of upstream's checks, and a few results. Every expectation is upstream's own."""
 
-import re
-
-import mlx.core as mlx
 import numpy as np
 import pytest
 
-import ember.core as mx
-from tests.helpers import assert_same
+from tests.helpers import check_like_upstream
 
-
-def _outcome(m, call):
-    try:
-        out = call(m)
-        m.eval(out)
-        return out, None
-    except Exception as e:  # noqa: BLE001 - the exception itself is compared
-        return None, e
-
-
-def _check(call, rtol=None):
-    """`call(m)` gives upstream's result, or raises its exception type with a message that
-    starts the same way (the whole text of a binding's refusal, less its last line)."""
-    want, want_err = _outcome(mlx, call)
-    got, got_err = _outcome(mx, call)
-    if want_err is not None:
-        assert got_err is not None, f"upstream raised {want_err!r}, Ember returned {got}"
-        assert type(got_err) is type(want_err), f"{got_err!r} vs upstream {want_err!r}"
-        msg, got_msg = str(want_err), str(got_err)
-        if "incompatible function arguments" in msg:
-            assert got_msg == msg.split("\n\nInvoked with")[0]
-        elif msg.startswith("["):
-            head = re.match(r"\[[^\]]*\]", msg).group(0)
-            assert got_msg.startswith(head), f"{got_msg!r} vs upstream {msg!r}"
-        else:
-            assert got_msg == msg
-        return
-    assert got_err is None, f"Ember raised {got_err!r}, upstream returned {want}"
-    assert_same(got, want, rtol=rtol)
-
+_check = check_like_upstream
 
 _X = np.arange(12, dtype=np.float32).reshape(3, 4) / 7
 

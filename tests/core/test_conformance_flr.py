@@ -5,44 +5,18 @@ norms of zeros, and a sample of the sweep itself (values, dtypes, shapes, bit-ex
 draws). Every expectation is upstream's own, computed in the test."""
 
 import math
-import re
 
 import mlx.core as mlx
 import numpy as np
 import pytest
 
 import ember.core as mx
-from tests.helpers import assert_same, on_cpu
-
-
-def _outcome(m, call):
-    try:
-        out = call(m)
-        m.eval(out)
-        return out, None
-    except Exception as e:  # noqa: BLE001 - the exception itself is compared
-        return None, e
+from tests.helpers import assert_same, check_like_upstream, on_cpu
 
 
 def _check(call, rtol=None, full_message=True):
-    """`call(m)` gives upstream's result, or raises its exception type; a bracketed message
-    is compared whole (or by its `[op]` head), a binding's refusal less its last line."""
-    want, want_err = _outcome(mlx, call)
-    got, got_err = _outcome(mx, call)
-    if want_err is not None:
-        assert got_err is not None, f"upstream raised {want_err!r}, Ember returned {got}"
-        assert type(got_err) is type(want_err), f"{got_err!r} vs upstream {want_err!r}"
-        msg, got_msg = str(want_err), str(got_err)
-        if "incompatible function arguments" in msg:
-            assert got_msg == msg.split("\n\nInvoked with")[0]
-        elif msg.startswith("[") and full_message:
-            assert got_msg == msg
-        elif msg.startswith("["):
-            head = re.match(r"\[[^\]]*\]", msg).group(0)
-            assert got_msg.startswith(head), f"{got_msg!r} vs upstream {msg!r}"
-        return
-    assert got_err is None, f"Ember raised {got_err!r}, upstream returned {want}"
-    assert_same(got, want, rtol=rtol)
+    # (bracketed messages whole by default; the bindings' others are not compared)
+    check_like_upstream(call, rtol, whole=full_message, others=False)
 
 
 def _zeros(m, shape, dt):
