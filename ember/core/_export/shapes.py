@@ -10,6 +10,8 @@ result of one axis) a flatten; any other reshape keeps its traced result and che
 size. Other primitives keep their kernels' shape rules (run on meta tensors).
 """
 
+import math
+
 from ember.core._backend import export as BX
 from ember.core._backend.kernels import KERNELS
 from ember.core.ops._base import broadcast_shapes
@@ -27,13 +29,6 @@ __all__ = ["output_shapes"]
 
 def _refused(name):
     return ValueError(f"[Primitive::output_shapes] {name} cannot infer output shapes.")
-
-
-def _prod(shape):
-    n = 1
-    for d in shape:
-        n *= d
-    return n
 
 
 # -- Reshape: the op it stands for --------------------------------------------------------
@@ -66,7 +61,7 @@ def _reshape_kind(src, dst):
         while st < len(dst) and src[st] == dst[st]:
             st += 1
         en = len(src) - (len(dst) - st)  # the last merged axis
-        if src[en + 1:] == dst[st + 1:] and _prod(src[st:en + 1]) == dst[st]:
+        if src[en + 1:] == dst[st + 1:] and math.prod(src[st:en + 1]) == dst[st]:
             return ("flatten", st, en)
     return ("fixed",)
 
@@ -74,7 +69,7 @@ def _reshape_kind(src, dst):
 def _reshape(kind, shape, out):
     if kind[0] == "flatten":
         _, st, en = kind
-        return shape[:st] + (_prod(shape[st:en + 1]),) + shape[en + 1:]
+        return shape[:st] + (math.prod(shape[st:en + 1]),) + shape[en + 1:]
     if kind[0] == "expand":
         res = list(shape)
         for ax in kind[1]:
@@ -86,8 +81,8 @@ def _reshape(kind, shape, out):
                 raise ValueError(f"[squeeze] Cannot squeeze axis {ax} with size {shape[ax]} "
                                  "which is not equal to 1.")
         return tuple(d for i, d in enumerate(shape) if i not in kind[1])
-    if _prod(shape) != _prod(out):
-        raise ValueError(f"[reshape] Cannot reshape array of size {_prod(shape)} into shape "
+    if math.prod(shape) != math.prod(out):
+        raise ValueError(f"[reshape] Cannot reshape array of size {math.prod(shape)} into shape "
                          f"{fmt_shape(out)}.")
     return out
 
