@@ -46,6 +46,8 @@ def _op_name(frame):
             name = frame.f_locals["op"]
         frame = frame.f_back
     return name
+
+
 PROMOTE = D._PROMOTE
 _SCALAR_TYPES = (bool, int, float, complex)
 
