@@ -432,8 +432,10 @@ def _construct(val, dtype, s):
     if isinstance(val, (list, tuple)):
         return _from_sequence(val, dtype, s)
     if val is None:
-        raise TypeError("array(): val must be a scalar, sequence, array or DLPack object, "
-                        "got None.")
+        raise TypeError("__init__(): incompatible function arguments. The following "
+                        "argument types are supported:\n    1. __init__(self: array, val: "
+                        "scalar | list | tuple | DLPackCompatible | array, dtype: Dtype | "
+                        "None = None)")
     if isinstance(val, (np.ndarray, np.generic)):
         return _from_numpy(val, dtype, s)
     mlx_array = getattr(val, "__mlx_array__", None)
