@@ -350,6 +350,12 @@ def synchronize(stream=None):
     if stream is None:
         B.synchronize_all()
         return
-    s = resolve(stream)
+    try:
+        s = resolve(stream)
+    except TypeError:
+        raise TypeError(
+            "synchronize(): incompatible function arguments. The following argument types are "
+            "supported:\n    1. synchronize(stream: mlx.core.Stream | mlx.core.ThreadLocalStream "
+            "| mlx.core.Device | mlx.core.DeviceType | None = None) -> None") from None
     if s.device.type is gpu:
         B.synchronize_stream(s.torch_stream)

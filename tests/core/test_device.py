@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import ember.core as mx
+from tests.helpers import errors_alike
 
 HAS_GPU = mx.is_available(mx.gpu)
 needs_no_gpu = pytest.mark.skipif(HAS_GPU, reason="upstream here has no GPU to compare with")
@@ -196,3 +197,7 @@ def test_pickle_devices():
     import pickle
     assert pickle.loads(pickle.dumps(mx.cpu)) is mx.cpu
     assert pickle.loads(pickle.dumps(mx.Device(mx.cpu))) == mx.Device(mx.cpu)
+
+
+def test_synchronize_refuses_other_objects_as_upstream():
+    errors_alike(lambda m: m.synchronize("cpu"))
