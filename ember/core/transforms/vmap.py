@@ -52,14 +52,17 @@ def _leaf_axis(x, ax, output, seen_tuple, rule):
         raise ValueError(_AXIS_TYPE)
     if not -2 ** 31 <= ax < 2 ** 31:
         raise RuntimeError("std::bad_cast")
+    ax = given = int(ax)  # (True is axis 1, and reads so in the message)
     n = x.ndim + output
     if ax < 0:
         ax += n
     if not 0 <= ax < n:
+        if rule:  # upstream meets a rule's bad axis first when moving it
+            raise IndexError(f"[moveaxis] Invalid axis {given} for array with {n} dimensions.")
         what = "output " if output else ""
         raise IndexError(f"[vmap] Invalid {what}vectorization axis {ax} for array with shape "
                          f"{fmt_shape(x._shape)}")
-    return int(ax)
+    return ax
 
 
 def _flat_axes(tree, axes, output, rule=False):
