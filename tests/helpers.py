@@ -147,3 +147,23 @@ def check_like_upstream(call, rtol=None, whole=False, others=True):
         return
     assert got_err is None, f"Ember raised {got_err!r}, upstream returned {want}"
     assert_same(got, want, rtol=rtol)
+
+
+def same_tree(got, want, path="result"):
+    """Ember's result tree `got` is upstream's `want`: the same containers and keys, arrays
+    by `assert_same` (float32 to 2e-4, float64 to 1e-6), other leaves equal and of one
+    type."""
+    if isinstance(want, mlx.array):
+        rtol = {mlx.float32: 2e-4, mlx.float64: 1e-6}.get(want.dtype)
+        assert_same(got, want, rtol=rtol, msg=path)
+    elif isinstance(want, dict):
+        assert type(got) is dict and list(got) == list(want), f"{path}: {got!r} vs {want!r}"
+        for k in want:
+            same_tree(got[k], want[k], f"{path}.{k}")
+    elif isinstance(want, (list, tuple)):
+        assert type(got).__name__ == type(want).__name__, f"{path}: {type(got)} vs {type(want)}"
+        assert len(got) == len(want), f"{path}: length {len(got)} vs {len(want)}"
+        for i, (g, w) in enumerate(zip(got, want)):
+            same_tree(g, w, f"{path}.{i}")
+    else:
+        assert got == want and type(got) is type(want), f"{path}: {got!r} vs {want!r}"

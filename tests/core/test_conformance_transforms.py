@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import ember.core as mx
-from tests.helpers import assert_same
+from tests.helpers import same_tree
 
 # messages of upstream's C++ internals (no words of its own to match): the type only
 _NO_MESSAGE = ("std::bad_cast",)
@@ -36,20 +36,7 @@ def _arrays(r):
     return []
 
 
-def _same(got, want, path="result"):
-    if isinstance(want, mlx.array):
-        assert_same(got, want, rtol=2e-4 if want.dtype == mlx.float32 else None, msg=path)
-    elif isinstance(want, dict):
-        assert isinstance(got, dict) and list(got) == list(want), f"{path}: {got!r} vs {want!r}"
-        for k in want:
-            _same(got[k], want[k], f"{path}.{k}")
-    elif isinstance(want, (list, tuple)):
-        assert type(got).__name__ == type(want).__name__, f"{path}: {type(got)} vs {type(want)}"
-        assert len(got) == len(want), f"{path}: length {len(got)} vs {len(want)}"
-        for i, (g, w) in enumerate(zip(got, want)):
-            _same(g, w, f"{path}.{i}")
-    else:
-        assert got == want and type(got) is type(want), f"{path}: {got!r} vs {want!r}"
+_same = same_tree
 
 
 def _first_line(e):

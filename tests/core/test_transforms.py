@@ -11,7 +11,7 @@ import pytest
 import ember.core as mx
 from ember.core.ops import _identity
 from ember.core.transforms import graph
-from tests.helpers import assert_same
+from tests.helpers import same_tree
 
 P = namedtuple("P", "a b")
 
@@ -43,21 +43,7 @@ def I(mod, *shape):  # noqa: E743 - an arange, for vmap cases where values show 
     return mod.array(np.arange(1, n + 1, dtype=np.float32).reshape(shape))
 
 
-def _same(got, want, path="result"):
-    if isinstance(want, mlx.array):
-        rtol = {mlx.float32: 2e-4, mlx.float64: 1e-6}.get(want.dtype)
-        assert_same(got, want, rtol=rtol, msg=path)
-    elif isinstance(want, dict):
-        assert type(got) is dict and list(got) == list(want), f"{path}: {got!r} vs {want!r}"
-        for k in want:
-            _same(got[k], want[k], f"{path}.{k}")
-    elif isinstance(want, (list, tuple)):
-        assert type(got).__name__ == type(want).__name__, f"{path}: {type(got)} vs {type(want)}"
-        assert len(got) == len(want), f"{path}: length {len(got)} vs {len(want)}"
-        for i, (g, w) in enumerate(zip(got, want)):
-            _same(g, w, f"{path}.{i}")
-    else:
-        assert got == want and type(got) is type(want), f"{path}: {got!r} vs {want!r}"
+_same = same_tree
 
 
 def _run(f, mod):
