@@ -64,9 +64,10 @@ def lazy_multi(src, offset, nbytes, shapes, dtypes, s, kind):
 
 def _check_range(src, offset, nbytes):
     if offset + nbytes > src.size:
-        raise FormatError(f"[{src.op}] {src.name} is truncated: it needs {offset + nbytes} bytes "
-                          f"but has {src.size}. Perhaps an incomplete download or corrupt "
-                          f"file?")
+        # upstream's words first, then which file and by how much
+        raise FormatError(f"[{src.op}] Unable to read from file {src.name}: it is truncated "
+                          f"(needs {offset + nbytes} bytes, has {src.size}). Perhaps an "
+                          f"incomplete download or corrupt file?")
 
 
 def _size(shape):
@@ -90,7 +91,8 @@ class Cursor:
         end = self.pos + n - self.start
         if end > len(self.buf):
             if self.pos + n > self.src.size:
-                raise FormatError(f"[{self.src.op}] Unexpected end of file {self.src.name}.")
+                raise FormatError(f"[{self.src.op}] Unable to read {n} bytes from file "
+                                  f"{self.src.name}: unexpected end of file.")
             want = min(max(n, self.CHUNK), self.src.size - self.pos)
             self.buf = self.src.read(self.pos, want)
             self.start = self.pos

@@ -41,7 +41,8 @@ def read(src, s):
     src.op = "load_gguf"
     c = Cursor(src)
     if src.size < 24 or c.take(4) != MAGIC:
-        raise _bad(src, "bad magic or too short")
+        raise FormatError(f"[load_gguf] gguf_init failed: {src.name} is not a GGUF file "
+                          f"(bad magic or too short).")
     version, n_tensors, n_kv = c.unpack("<IQQ")
     if version not in (2, 3):
         raise _bad(src, f"unsupported version {version}")
@@ -73,6 +74,10 @@ def read(src, s):
 def _tensor(out, src, s, name, shape, t, at):
     dt = _PLAIN.get(t)
     if dt is not None:
+        n = dt.size
+        for d in shape:
+            n *= d
+        _in_file(src, name, at, n)
         out[name] = lazy(src, at, shape, dt, s)
         return
     if t not in _BLOCKS:
@@ -93,11 +98,23 @@ def _tensor(out, src, s, name, shape, t, at):
         lead = shape[:-1]
         shapes = (lead + (shape[-1] * bits // 32,), lead + (shape[-1] // 32,),
                   lead + (shape[-1] // 32,))
+        _in_file(src, name, at, nbytes)
         w, sc, bi = lazy_multi(src, at, nbytes, shapes, (D.uint32, D.float16, D.float16), s,
                                kind)
         out[name], out[prefix + ".scales"], out[prefix + ".biases"] = w, sc, bi
     else:
+        _in_file(src, name, at, nbytes)
         out[name] = lazy(src, at, shape, D.float16, s, kind=kind, nbytes=nbytes)
+
+
+def _in_file(src, name, at, nbytes):
+    if at > src.size:
+        raise FormatError(f"[load_gguf] Tensor '{name}' has a data offset past the end of "
+                          f"the file {src.name}. Perhaps an incomplete download or corrupt "
+                          f"file?")
+    if at + nbytes > src.size:
+        raise FormatError(f"[load_gguf] Tensor '{name}' extends past the end of the file "
+                          f"{src.name}. Perhaps an incomplete download or corrupt file?")
 
 
 def _string(c):

@@ -60,8 +60,8 @@ def read(src, s, base=0):
         raise FormatError(f"[load] Invalid header in file {src.name}") from None
     dtype = _CODES.get(descr[1:]) if len(descr) == 3 else None
     if dtype is None or descr[0] not in "<>|=":
-        raise FormatError(f"[from_str] Unsupported array protocol type-string {descr!r} "
-                          f"in file {src.name}")
+        raise FormatError(f"[from_str] Unsupported array protocol type-string: {descr} "
+                          f"(in file {src.name})")
     order = "F" if fortran and len(shape) > 1 else "C"
     if descr[0] == ">" and dtype.size > 1:
         order = "swap" if order == "C" else "swapF"
@@ -75,8 +75,9 @@ def read_npz(src, s):
         try:
             z = zipfile.ZipFile(fp)
         except (zipfile.BadZipFile, OSError, EOFError, ValueError):
-            raise FormatError(f"[load_npz] {src.name} is not a valid .npz (zip) file") \
-                from None
+            raise FormatError("[load_npz] Input must be a zip file or a file-like object "
+                              "that can be opened with zipfile.ZipFile: "
+                              f"{src.name} is not a valid .npz (zip) file") from None
         for info in z.infolist():
             name = info.filename
             key = name[:-4] if name.endswith(".npy") else name

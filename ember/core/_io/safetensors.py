@@ -18,6 +18,9 @@ _NAMES = {dt: c for c, dt in _CODES.items()}
 _SAVE = set(_NAMES) - {D.float64}
 # 8-bit floats have no mlx dtype: upstream hands back their bytes
 _BYTES = {"F8_E4M3"}
+# upstream calls a header length from here up invalid rather than cut short (Ember still
+# reads such a header when the file holds it)
+_LONGEST = 10 ** 8
 
 
 def write(f, arrays, metadata):
@@ -44,9 +47,12 @@ def read(src, s):
     name = src.name
     (n,) = Cursor(src).unpack("<Q")
     src.op = "load_safetensors"
+    if n > src.size - 8 and n >= _LONGEST:
+        raise FormatError(f"[load_safetensors] Invalid json header length file {name}: it "
+                          f"says {n} bytes, the file has {src.size}.")
     if n > src.size - 8:
-        raise FormatError(f"[load_safetensors] The JSON header of {name} is {n} bytes long "
-                          f"but the file is only {src.size} bytes. Perhaps an incomplete "
+        raise FormatError(f"[load_safetensors] The JSON header is {n} bytes long but the "
+                          f"file {name} is only {src.size} bytes. Perhaps an incomplete "
                           f"download or corrupt file?")
     try:
         head = json.loads(src.read(8, n))
@@ -72,14 +78,18 @@ def read(src, s):
                               f"{name}")
         dtype = D.uint8 if code in _BYTES else _CODES.get(code)
         if dtype is None:
-            raise FormatError(f"[safetensor] Unsupported dtype {code} of tensor '{k}' in "
-                              f"file {name}")
+            raise FormatError(f"[safetensor] unsupported dtype {code} (tensor '{k}' in "
+                              f"file {name})")
         size = 1
         for d in shape:
             size *= d
         if e - b != size * dtype.size:
-            raise FormatError(f"[load_safetensors] Tensor '{k}' has invalid data offsets "
-                              f"({b}, {e}) in file {name}: expecting {size * dtype.size} "
-                              f"bytes.")
+            raise FormatError(f"[load_safetensors] Tensor '{k}' invalid data offsets "
+                              f"({b}, {e}). Expecting {size * dtype.size} bytes (file "
+                              f"{name}).")
+        if base + e > src.size:
+            raise FormatError(f"[load_safetensors] Tensor '{k}' invalid data offsets ({b}, "
+                              f"{e}) exceeding the size of the file {name}. Perhaps an "
+                              f"incomplete download or corrupt file?")
         out[k] = lazy(src, base + b, shape, dtype, s)
     return out, dict(meta)

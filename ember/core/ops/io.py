@@ -4,6 +4,7 @@ Loads are lazy: `load` parses the header and returns arrays whose data is read f
 file when they are evaluated (the file stays open until then). Saves to a path are atomic.
 """
 
+import io
 import os
 import zipfile
 
@@ -11,6 +12,7 @@ from ember.core._io import check_array, is_path, open_for_write, open_source
 from ember.core._io import gguf as _gguf
 from ember.core._io import npy as _npy
 from ember.core._io import safetensors as _st
+from ember.core._io.order import unordered
 from ember.core.array import array
 from ember.core.ops._base import resolve
 from ember.core.transforms.eval import evaluate
@@ -66,9 +68,19 @@ def load(file, /, format=None, return_metadata=False, *, stream=None):  # noqa: 
     if format == "npy":
         return _npy.read(src, s)
     if format == "npz":
-        return _npy.read_npz(src, s)
+        return _hashed(_npy.read_npz(src, s))
     arrays, meta = (_st if format == "safetensors" else _gguf).read(src, s)
+    # upstream inserts safetensors names in its JSON parser's (sorted) order, the others
+    # in file order
+    by = (lambda k: k.encode("utf-8", "surrogatepass")) if format == "safetensors" else None
+    arrays, meta = _hashed(arrays, by), _hashed(meta, by)
     return (arrays, meta) if return_metadata else arrays
+
+
+def _hashed(d, by=None):
+    """`d` in the order upstream's dict has: see _io/order.py."""
+    keys = list(d) if by is None else sorted(d, key=by)
+    return {k: d[k] for k in unordered(keys)}
 
 
 # upstream's error for a path that does not open, by format
@@ -119,14 +131,20 @@ def savez_compressed(file, *args, **kwargs):
 
 
 def _savez(file, args, kwargs, compression, op):
+    for i in range(len(args)):
+        if f"arr_{i}" in kwargs:
+            raise ValueError(f"[{op}] Cannot use un-named variables and keyword arr_{i}")
+    for a in args:
+        check_array(a, op)
     arrays = {}
-    for i, a in enumerate(args):
-        key = f"arr_{i}"
-        if key in kwargs:
-            raise ValueError(f"[{op}] Cannot use un-named variables and keyword {key}")
-        arrays[key] = check_array(a, op)
+    # upstream gathers the keywords first, then the positional arrays, in a hash table, and
+    # writes the members in its order: so do we, and either library reads them back in the
+    # order upstream does with its own file
     for k, a in kwargs.items():
         arrays[k] = check_array(a, op)
+    for i, a in enumerate(args):
+        arrays[f"arr_{i}"] = a
+    arrays = _hashed(arrays)
     evaluate(list(arrays.values()))
     with open_for_write(file, ".npz", op) as f:
         with zipfile.ZipFile(f, "w", compression=compression, allowZip64=True) as z:
@@ -167,12 +185,16 @@ def save_gguf(file, arrays, metadata=None):
           be saved. The values can be a scalar or 1D :obj:`array`, a :obj:`str`, or a
           :obj:`list` of :obj:`str`.
     """
+    if isinstance(file, io.TextIOBase):  # upstream takes only a path: its error here
+        raise ValueError("[save_gguf] Input must be a string")
     arrays = _named_arrays(arrays, "save_gguf")
     if metadata is None:
         metadata = {}
     if not isinstance(metadata, dict):
         raise TypeError(f"save_gguf(): metadata must be a dict, got {type(metadata).__name__}.")
     _gguf.check(arrays, metadata)
+    # tensors and keys in upstream's order (its hash table's): see _savez
+    arrays, metadata = _hashed(arrays), _hashed(metadata)
     evaluate(list(arrays.values()) + [v for v in metadata.values() if isinstance(v, array)])
     with open_for_write(file, ".gguf", "save_gguf") as f:
         _gguf.write(f, arrays, metadata)
