@@ -48,7 +48,10 @@ def _float(v, op):
         return v
     if isinstance(v, (str, bytes)) or not hasattr(v, "__float__"):
         raise _refuse(op)
-    return float(v)
+    try:
+        return float(v)
+    except OverflowError:  # (an int past a double's range: upstream's binding refuses it)
+        raise _refuse(op) from None
 
 
 def _bool(v, op):
@@ -149,15 +152,37 @@ def rope(a, dims, *, traditional, base, scale, offset, freqs=None, stream=None):
     traditional = _bool(traditional, op)
     base = None if base is None else _float(base, op)
     scale = _float(scale, op)
+    if not -2**31 <= dims < 2**31:  # (upstream's binding takes an int32)
+        raise _refuse(op)
     if freqs is not None:
         freqs = _arr(freqs, s, op)
     if offset is None:
         raise _refuse(op)
+    # upstream makes an array of anything but an int first, then checks in this order:
+    # the input, base / freqs, the offset, dims, the shape of freqs
+    if isinstance(offset, (list, tuple, str)) or not (
+            isinstance(offset, (int, float, complex, array)) or hasattr(offset, "__array__")
+            or hasattr(offset, "__index__")):
+        raise ValueError(f"Invalid type {type(offset).__name__} received in array "
+                         "initialization.")
+    offset = as_array(offset, s)
     if a.ndim < 3:
         raise ValueError(f"[{op}] Input must have at least 3 dimensions but got input with "
                          f"{a.ndim} dimensions.")
     if a.dtype not in _FLOATS:
         raise ValueError(f"[{op}] Input must be a floating type but got {a.dtype.name}.")
+    if base is None and freqs is None:
+        raise ValueError(f"[{op}] Neither base nor freqs has a value.")
+    if base is not None and freqs is not None:
+        raise ValueError(f"[{op}] Only one of base or freqs can have a value.")
+    if offset.ndim > 1:
+        raise ValueError(f"[{op}] offset must have at most one dimension but has shape "
+                         f"{_fmt(offset.shape)}.")
+    if offset.ndim == 1 and offset.shape[0] not in (1, a.shape[0]):
+        raise ValueError(f"[{op}] offset must be a scalar or vector with {a.shape[0]} elements "
+                         f"but has shape {_fmt(offset.shape)}.")
+    if offset.dtype.kind not in "iu":
+        raise ValueError(f"[{op}] offset must be an integer but got type {offset.dtype.name}.")
     if dims <= 0:
         raise ValueError(f"[{op}] dims must be positive but got {dims}.")
     if dims % 2:
@@ -165,28 +190,9 @@ def rope(a, dims, *, traditional, base, scale, offset, freqs=None, stream=None):
     if dims > a.shape[-1]:
         raise ValueError(f"[{op}] dims must not exceed the input's last dimension "
                          f"({a.shape[-1]}) but got {dims}.")
-    if base is None and freqs is None:
-        raise ValueError(f"[{op}] Neither base nor freqs has a value.")
-    if base is not None and freqs is not None:
-        raise ValueError(f"[{op}] Only one of base or freqs can have a value.")
     if freqs is not None and freqs.shape != (dims // 2,):
         raise ValueError(f"[{op}] freqs must be one dimensional with size {dims // 2} but "
                          f"got shape {_fmt(freqs.shape)}.")
-    # (upstream makes an array of anything that is not an int)
-    if isinstance(offset, (list, tuple, str)) or not (
-            isinstance(offset, (int, float, array)) or hasattr(offset, "__array__")
-            or hasattr(offset, "__index__")):
-        raise ValueError(f"Invalid type {type(offset).__name__} received in array "
-                         "initialization.")
-    offset = as_array(offset, s)
-    if offset.dtype.kind not in "iu":
-        raise ValueError(f"[{op}] offset must be an integer but got type {offset.dtype.name}.")
-    if offset.ndim > 1:
-        raise ValueError(f"[{op}] offset must have at most one dimension but has shape "
-                         f"{_fmt(offset.shape)}.")
-    if offset.ndim == 1 and offset.shape[0] not in (1, a.shape[0]):
-        raise ValueError(f"[{op}] offset must be a scalar or vector with {a.shape[0]} elements "
-                         f"but has shape {_fmt(offset.shape)}.")
     prim = P.RoPE(dims, traditional, base, scale)
     return P.rope_node(a, offset, freqs, prim, s)
 
@@ -462,5 +468,6 @@ class _MetalKernel:
         self.name = name
 
     def __call__(self, *args, **kwargs):
-        raise RuntimeError("[metal_kernel] No Metal back-end: Metal is not available here "
+        # (upstream's words first, then a hint)
+        raise RuntimeError("[metal_kernel] No Metal back-end. Metal is not available here "
                            "(use mx.fast.cuda_kernel on NVIDIA GPUs).")

@@ -76,11 +76,19 @@ def _rope_angles(p, x, offset, freqs, ct):
         key = (half, p.base, x.device, ct)
         inv = _INV_FREQS.get(key)
         if inv is None:
-            i = torch.arange(half, dtype=torch.float64, device=x.device)
-            inv = _INV_FREQS[key] = torch.pow(p.base, -i / half).to(ct)
+            # exp(-i log(base) / half) rather than base ** (-i / half), with base a float32
+            # as upstream's: the two differ at i = 0 when log(base) is not finite (base 0,
+            # negative, inf or NaN give NaN angles there, as upstream's do)
+            lb = torch.tensor(p.base, dtype=torch.float32).double().log() / half
+            i = torch.arange(0, -half, -1, dtype=torch.float64)
+            inv = torch.exp(i * lb).to(device=x.device, dtype=ct)
+            if p.base == p.base:  # (a NaN key would never be found again)
+                _INV_FREQS[key] = inv
     else:
         inv = torch.reciprocal(freqs.to(ct))
     pos = torch.arange(t, dtype=ct, device=x.device)
+    if offset.dtype is not torch.int32:
+        offset = offset.to(torch.int32)  # (upstream takes the offset as an int32: it wraps)
     if offset.ndim:
         pos = offset.to(ct).reshape((offset.shape[0],) + (1,) * (x.ndim - 2)) + pos
     else:
