@@ -224,28 +224,13 @@ def test_trees(name, tree_case):
     check(lambda m, o, u: TREE_CASES[tree_case](OPTIMIZERS[name](o), m))
 
 
-CONSTRUCTOR_ERRORS = [
-    lambda o: o.SGD(0.1, nesterov=True),
-    lambda o: o.SGD(0.1, momentum=0.9, dampening=0.1, nesterov=True),
+CONSTRUCTOR_ERRORS = [  # (beyond test_optimizers' BAD_ARGS)
     lambda o: o.SGD(-0.1, momentum=-0.5, weight_decay=-1.0),
-    lambda o: o.RMSprop(0.1, alpha=-0.1),
-    lambda o: o.RMSprop(0.1, eps=0.0),
-    lambda o: o.Adagrad(0.1, eps=-1.0),
-    lambda o: o.AdaDelta(0.1, rho=-0.5),
-    lambda o: o.AdaDelta(0.1, eps=0),
-    lambda o: o.Adam(0.1, betas=[1.0, 0.9]),
     lambda o: o.Adam(0.1, betas=(0.9, -0.1)),
     lambda o: o.Adam(0.1, betas=[0.9, 0.9, 1.0]),
-    lambda o: o.Adam(0.1, eps=-1e-8),
     lambda o: o.AdamW(0.1, betas=[0.9, 1.5], weight_decay=-1),
-    lambda o: o.Adamax(0.1, betas=[-0.1, 0.9]),
-    lambda o: o.Adamax(0.1, eps=-1.0),
-    lambda o: o.Lion(0.1, betas=[0.9, 1.0]),
     lambda o: o.Adafactor(-1.0, beta_1=2.0, eps=(1.0,)),
     lambda o: o.Muon(-0.1, momentum=2.0),
-    lambda o: o.MultiOptimizer([o.SGD(0.1), o.Adam(0.1)]),
-    lambda o: o.MultiOptimizer([o.SGD(0.1)], [lambda k, g: True]),
-    lambda o: o.MultiOptimizer([o.SGD(0.1), o.Adam(0.1)], (lambda k, g: True,)),
     lambda o: o.MultiOptimizer([]),
 ]
 
