@@ -352,19 +352,22 @@ def load(name, src):
     return fn
 
 
-_LAUNCHERS = {}  # kernel name -> its Launcher, or None where Triton cannot load it
+_LAUNCHERS = {}  # (kernel name, source) -> its Launcher, or None where Triton cannot load it
 
 
 def launcher(name, src):
     """A `Launcher` of the jitted function `name` in the Triton module source `src`,
-    loaded at the first call; None where Triton is missing or refuses the source (the
-    caller's torch path runs instead)."""
-    if name not in _LAUNCHERS:
+    loaded at the first call (under a name holding a digest of the source: `load` keeps
+    one file per name); None where Triton is missing or refuses the source (the caller's
+    torch path runs instead)."""
+    key = (name, src)
+    if key not in _LAUNCHERS:
+        unique = f"{name}_{hashlib.sha1(src.encode()).hexdigest()[:12]}"
         try:
-            _LAUNCHERS[name] = Launcher(load(name, src))
+            _LAUNCHERS[key] = Launcher(load(unique, src.replace(name, unique)))
         except Exception:  # noqa: BLE001 - no Triton here
-            _LAUNCHERS[name] = None
-    return _LAUNCHERS[name]
+            _LAUNCHERS[key] = None
+    return _LAUNCHERS[key]
 
 
 class FusedElementwise(Primitive):

@@ -100,12 +100,11 @@ def build_runner(tape):
                     st.multi)
              for st in tape.steps if st.prim.__class__ not in _ALIASES]
     outs = [root.get(o, o) for o in tape.outs]
+    consts = {s: c[0] for s, c in tape.consts.items()}
     if tape.stream.is_gpu:
-        steps = fuse_linear_relu(steps, tape.dtype, set(outs),
-                                 {s: c[0] for s, c in tape.consts.items()})
+        steps = fuse_linear_relu(steps, tape.dtype, set(outs), consts)
     if not tape.shapeless:  # a generated kernel holds the traced shapes
-        steps = fuse(steps, tape.shape, tape.dtype, outs,
-                     {s: c[0] for s, c in tape.consts.items()}, tape.stream)
+        steps = fuse(steps, tape.shape, tape.dtype, outs, consts, tape.stream)
     last = {}
     for n, st in enumerate(steps):
         for i in st.ins:

@@ -400,10 +400,10 @@ def _direct_vjp(fwd, direct, out, g, nums):
 def _sdpa_kernel(p, *ts):
     ins = _split(p, ts)
     if p.save:
-        direct = _direct(p, *ins) if max(_diff_nums(p, p.save), default=0) < 3 else None
+        nums = _diff_nums(p, p.save)
+        direct = _direct(p, *ins) if max(nums, default=0) < 3 else None
         if direct is not None:
             return _direct_forward(p, direct)
-        nums = _diff_nums(p, p.save)
         out, leaves = _traced(p, ins, nums)
         res = out.detach()
         res._ember_sdpa = [out, leaves, frozenset(nums)]

@@ -8,7 +8,7 @@ Packed words are uint32, held as int64 in storage (see `_backend/__init__.py`).
 import torch
 
 from ember.core._backend import TORCH
-from ember.core._backend.kernels import register
+from ember.core._backend.kernels import _INT_OF_SIZE, register
 from ember.core.primitives import quantized as P
 
 _MASK32 = 0xFFFFFFFF
@@ -78,13 +78,10 @@ def _unpack(w, bits):
 
 # -- fp8 (E4M3) ------------------------------------------------------------------------
 
-_INT_OF = {2: torch.int16, 4: torch.int32, 8: torch.int64}
-
-
 def _signed_448(x):
     """448 with the sign bit of each element of x, NaNs included: read from the bits,
     since CUDA's float16 to float32 conversion drops a NaN's sign."""
-    neg = x.view(_INT_OF[x.element_size()]) < 0
+    neg = x.view(_INT_OF_SIZE[x.element_size()]) < 0
     return torch.where(neg, -448.0, 448.0)
 
 
