@@ -5,6 +5,7 @@ pass). They use the same ops as upstream so that dtypes (weak Python scalars, in
 and gradients at the kinks come out the same.
 """
 
+import functools
 import math
 
 import ember.core as mx
@@ -30,7 +31,7 @@ _SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
 # MLX compiles its activation functions (all but glu and tanh), and its compile refuses
 # arguments that are not trees of arrays and constants before the function runs (a numpy
 # array, a numpy scalar, a complex). The functions here check their arguments the same
-# way, off a fast path for arrays and Python numbers.
+# way (`_checked`), off a fast path for arrays and Python numbers.
 _ARRAY = mx.array
 _NUMBERS = frozenset((int, float))
 _LEAVES = (mx.array, int, float, str, type(None))
@@ -57,33 +58,41 @@ def _check_args(*args):
                 f"ints, strings, or None), but received type {type(bad).__name__}.")
 
 
+def _checked(fn):
+    """`fn` refusing arguments as MLX's compile decorator on it does (arrays and Python
+    numbers pass at once)."""
+    @functools.wraps(fn)
+    def checked(*args, **kwargs):
+        for a in (*args, *kwargs.values()):
+            if type(a) is not _ARRAY and type(a) not in _NUMBERS:
+                _check_args(a)
+        return fn(*args, **kwargs)
+    return checked
+
+
 # ---------------------------------------------------------------- functions
 
+@_checked
 def sigmoid(x):
     """1 / (1 + exp(-x)), element-wise."""
-    if type(x) is not _ARRAY:
-        _check_args(x)
     return mx.sigmoid(x)
 
 
+@_checked
 def relu(x):
     """max(x, 0), element-wise."""
-    if type(x) is not _ARRAY:
-        _check_args(x)
     return mx.maximum(x, 0)
 
 
+@_checked
 def relu2(x):
     """max(x, 0) ** 2, element-wise."""
-    if type(x) is not _ARRAY:
-        _check_args(x)
     return mx.square(mx.maximum(x, 0))
 
 
+@_checked
 def relu6(x):
     """min(max(x, 0), 6), element-wise (6.0 is a float: int inputs give float32)."""
-    if type(x) is not _ARRAY:
-        _check_args(x)
     return mx.minimum(mx.maximum(x, 0), 6.0)
 
 
@@ -97,100 +106,87 @@ def _one_pass(x, gpu_too=True):
     return s if gpu_too or not s.is_gpu else None
 
 
+@_checked
 def leaky_relu(x, negative_slope=0.01):
     """max(negative_slope * x, x), element-wise."""
-    if type(x) is not _ARRAY or type(negative_slope) not in _NUMBERS:
-        _check_args(x, negative_slope)
     s = _one_pass(x)
     if s and isinstance(negative_slope, (int, float)) and negative_slope <= 1:
         return apply_unary(_E.LeakyRelu(float(negative_slope)), x, s)
     return mx.maximum(negative_slope * x, x)
 
 
+@_checked
 def log_softmax(x, axis=-1):
     """x - logsumexp(x) along `axis`."""
-    if type(x) is not _ARRAY or type(axis) not in _NUMBERS:
-        _check_args(x, axis)
     # Shifting by the (constant) max first keeps the small normaliser: logsumexp of
     # large logits would round it away before the subtraction.
     x = x - mx.stop_gradient(mx.max(x, axis=axis, keepdims=True))
     return x - mx.logsumexp(x, axis=axis, keepdims=True)
 
 
+@_checked
 def elu(x, alpha=1.0):
     """x where x > 0, else alpha * (exp(x) - 1)."""
-    if type(x) is not _ARRAY or type(alpha) not in _NUMBERS:
-        _check_args(x, alpha)
     return mx.where(x > 0, x, alpha * (mx.exp(x) - 1))
 
 
+@_checked
 def softmax(x, axis=-1):
     """exp(x) / sum(exp(x)) along `axis`."""
-    if type(x) is not _ARRAY or type(axis) not in _NUMBERS:
-        _check_args(x, axis)
     return mx.softmax(x, axis=axis)
 
 
+@_checked
 def softplus(x):
     """log(1 + exp(x)), element-wise."""
-    if type(x) is not _ARRAY:
-        _check_args(x)
     return mx.logaddexp(x, 0)
 
 
+@_checked
 def softsign(x):
     """x / (1 + |x|), element-wise."""
-    if type(x) is not _ARRAY:
-        _check_args(x)
     return mx.divide(x, 1 + mx.abs(x))
 
 
+@_checked
 def softshrink(x, lambd: float = 0.5):
     """x moved towards 0 by `lambd`, and 0 where |x| <= lambd."""
-    if type(x) is not _ARRAY or type(lambd) not in _NUMBERS:
-        _check_args(x, lambd)
     return mx.where(mx.abs(x) > lambd, x - mx.sign(x) * lambd, 0)
 
 
+@_checked
 def celu(x, alpha=1.0):
     """max(x, 0) + alpha * (exp(min(x, 0) / alpha) - 1), element-wise."""
-    if type(x) is not _ARRAY or type(alpha) not in _NUMBERS:
-        _check_args(x, alpha)
     return mx.maximum(x, 0.0) + alpha * (mx.exp(mx.minimum(x, 0.0) / alpha) - 1)
 
 
+@_checked
 def silu(x):
     """x * sigmoid(x) (Swish), element-wise."""
-    if type(x) is not _ARRAY:
-        _check_args(x)
     return x * mx.sigmoid(x)
 
 
+@_checked
 def log_sigmoid(x):
     """log(sigmoid(x)) = -softplus(-x), element-wise."""
-    if type(x) is not _ARRAY:
-        _check_args(x)
     return -mx.logaddexp(-x, 0)
 
 
+@_checked
 def gelu(x):
     """x * Phi(x) with Phi the standard normal CDF (exact, via erf)."""
-    if type(x) is not _ARRAY:
-        _check_args(x)
     return x * (1 + mx.erf(x / _SQRT_2)) / 2
 
 
+@_checked
 def gelu_approx(x):
     """The tanh approximation of gelu (max abs error < 5e-4 on [-6, 6])."""
-    if type(x) is not _ARRAY:
-        _check_args(x)
     return 0.5 * x * (1 + mx.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x**3)))
 
 
+@_checked
 def gelu_fast_approx(x):
     """x * sigmoid(1.702 x): a cheaper approximation of gelu (max abs error < 0.015)."""
-    if type(x) is not _ARRAY:
-        _check_args(x)
     return x * mx.sigmoid(1.702 * x)
 
 
@@ -200,63 +196,54 @@ def glu(x, axis: int = -1):
     return a * mx.sigmoid(b)
 
 
+@_checked
 def step(x, threshold: float = 0.0):
     """1 where x >= threshold, else 0 (int32 like upstream)."""
-    if type(x) is not _ARRAY or type(threshold) not in _NUMBERS:
-        _check_args(x, threshold)
     return mx.where(x >= threshold, 1, 0)
 
 
+@_checked
 def selu(x):
     """1.0507 * elu(x, 1.67326)."""
-    if type(x) is not _ARRAY:
-        _check_args(x)
     return elu(x, 1.67326) * 1.0507
 
 
+@_checked
 def prelu(x, alpha):
     """max(0, x) + alpha * min(0, x), with `alpha` an array (broadcast against x)."""
-    if type(x) is not _ARRAY or type(alpha) is not _ARRAY:
-        _check_args(x, alpha)
     return mx.maximum(0, x) + alpha * mx.minimum(0, x)
 
 
+@_checked
 def mish(x):
     """x * tanh(softplus(x)), element-wise."""
-    if type(x) is not _ARRAY:
-        _check_args(x)
     return x * mx.tanh(mx.logaddexp(x, 0))
 
 
+@_checked
 def hardswish(x):
     """x * min(max(x + 3, 0), 6) / 6, element-wise."""
-    if type(x) is not _ARRAY:
-        _check_args(x)
     s = _one_pass(x, gpu_too=False)  # (torch's CUDA kernel rounds differently)
     if s:
         return apply_unary(_E.HardSwish(), x, s)
     return x * mx.minimum(mx.maximum(x + 3, 0), 6) / 6
 
 
+@_checked
 def hard_tanh(x, min_val=-1.0, max_val=1.0):
     """x clipped to [min_val, max_val]."""
-    if (type(x) is not _ARRAY or type(min_val) not in _NUMBERS
-            or type(max_val) not in _NUMBERS):
-        _check_args(x, min_val, max_val)
     return mx.minimum(mx.maximum(x, min_val), max_val)
 
 
+@_checked
 def hard_shrink(x, lambd=0.5):
     """x where |x| > lambd, else 0."""
-    if type(x) is not _ARRAY or type(lambd) not in _NUMBERS:
-        _check_args(x, lambd)
     return mx.where(mx.abs(x) > lambd, x, 0)
 
 
+@_checked
 def softmin(x, axis=-1):
     """softmax(-x) along `axis`."""
-    if type(x) is not _ARRAY or type(axis) not in _NUMBERS:
-        _check_args(x, axis)
     return mx.softmax(-x, axis=axis)
 
 
