@@ -18,6 +18,7 @@ import ember.core as mx
 import ember.nn as nn
 import ember.optimizers as optim
 from ember.core._backend import cudagraph as CG
+from ember.core._backend import eager_graphs as EG
 from ember.core._backend.kernels import register
 from ember.core.array import node
 from ember.core.primitives.base import Primitive
@@ -117,7 +118,9 @@ def fake(monkeypatch):
 
 @pytest.fixture
 def copies(monkeypatch):
-    """The tensors copied into static input buffers, per multi-tensor copy."""
+    """The tensors copied into static input buffers, per multi-tensor copy (of compiled
+    calls: the replays of eager evaluations are off)."""
+    monkeypatch.setattr(EG, "ENABLED", [False])
     seen = []
     real = CG._copy_
 

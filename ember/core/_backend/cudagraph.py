@@ -28,6 +28,7 @@ On by default; `EMBER_CUDA_GRAPHS=0` (or `GRAPHS[0] = False`) runs every tape pl
 
 import os
 import sys
+import warnings
 import weakref
 
 import torch
@@ -59,7 +60,9 @@ class _Cuda:
     def checked_run(run, tensors):
         """run(*tensors), with CUDA calls that synchronise with the host raising."""
         prev = torch.cuda.get_sync_debug_mode()
-        torch.cuda.set_sync_debug_mode(2)
+        with warnings.catch_warnings():  # (torch warns that the mode is a prototype)
+            warnings.simplefilter("ignore", UserWarning)
+            torch.cuda.set_sync_debug_mode(2)
         try:
             return run(*tensors)
         finally:
@@ -89,7 +92,9 @@ class _Cuda:
                     except Exception:  # noqa: BLE001, S110
                         pass
                     raise
-                graph.capture_end()
+                with warnings.catch_warnings():  # (a run without kernels: an empty graph)
+                    warnings.simplefilter("ignore", UserWarning)
+                    graph.capture_end()
         finally:
             # later work on the current stream (and memory freed to it) follows the side's
             cur.wait_stream(side)

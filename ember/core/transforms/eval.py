@@ -5,6 +5,7 @@ and the intermediate buffers; it is skipped while a transform is tracing, since 
 friends still need the recipes.
 """
 
+from ember.core._backend import eager_graphs as _graphs
 from ember.core._backend import inference_guard as _inference
 from ember.core._backend import memory as _mem
 from ember.core._backend import streams as S
@@ -25,6 +26,9 @@ def evaluate(outs, sync=True):
         return
     guard = _inference(True)
     try:
+        # (a graph evaluated again on a GPU replays as one CUDA graph)
+        if _graphs.ENABLED[0] and not TRACING[0] and _graphs.evaluate(stack, sync):
+            return
         _run(stack, sync)
     finally:
         del guard

@@ -1,0 +1,269 @@
+"""CUDA-graph replay of eager evaluations that repeat.
+
+An eager step on the GPU (a model's forward, a train step) evaluates the same graph again
+and again: the same primitives with the same parameters over inputs of the same shapes
+and dtypes. Launching its kernels one by one costs tens of microseconds of host time
+each; upstream's CUDA backend batches them into CUDA graphs. Here `evaluate` keys each
+evaluation of a graph on torch's current stream of one GPU by its structure (per node:
+primitive class and `params()`, input positions, result shape and dtype; per leaf:
+shape, dtype, device), and from the `SEEN`-th evaluation of one key on hands it to a
+`cudagraph.GraphRunner` over the leaves' tensors: one checked plain run, a capture, then
+replays (the compiled calls' runner, with its copies of new inputs into static buffers and
+of the results out of them).
+
+Only the arrays that live beyond the evaluation get data: the ones asked for and every
+node something besides the graph still holds (Python's reference count above the graph's
+own references). The rest were never observable, and their buffers stay in the graph's
+pool.
+
+Graphs that cannot be keyed are evaluated plainly: any node on another stream, a
+primitive whose `params()` do not hash, custom and compiled primitives (the latter
+replay their own graph), leaves off the GPU, more than `MAX_NODES` nodes or `MAX_BYTES`
+of results (there, kernels outlast their launches), more than `MAX_LEAF_BYTES` of leaves
+(the graph's static copies of them would double a large model's weights). `EMBER_EAGER_GRAPHS=0` (or
+`ENABLED[0] = False`) turns it off; `EMBER_COMPILE_DEBUG=1` prints the runners' decisions.
+The cache keeps the `CACHE_SIZE` keys used last, releasing a dropped key's graph.
+"""
+
+import os
+import sys
+from collections import OrderedDict
+
+from ember.core._backend import cudagraph as CG
+from ember.core._backend import streams as S
+from ember.core._backend.kernels import KERNELS
+
+ENABLED = [os.environ.get("EMBER_EAGER_GRAPHS", "1") not in ("", "0")]
+SEEN = 2  # evaluations of a key before its runner takes over (the runner's first is plain)
+MAX_NODES = 4096
+MAX_BYTES = 1 << 30
+MAX_LEAF_BYTES = 256 << 20  # (a captured graph keeps a copy of its leaves: no model's weights)
+CACHE_SIZE = 32
+
+_CACHE = OrderedDict()  # key -> _Entry
+_REFUSED = set()  # primitive classes that keep a graph plain (filled on first use)
+_getrefcount = sys.getrefcount
+
+
+# (tests stand CPU stand-ins in for these three)
+def _stream_fits(stream):
+    return stream.is_gpu and stream._primary
+
+
+def _tensor_fits(t):
+    return t.is_cuda
+
+
+_BACKEND = [CG.CUDA]
+
+
+class _Tape:
+    """What a GraphRunner reads of a tape."""
+
+    __slots__ = ("run", "steps", "inputs", "outs", "stream")
+
+
+class _Entry:
+    __slots__ = ("seen", "runner", "single")
+
+    def __init__(self):
+        self.seen = 1
+        self.runner = None
+        self.single = False
+
+
+def _refused():
+    if not _REFUSED:
+        from ember.core.primitives.compiled import Compiled
+        from ember.core.primitives.custom import CustomTransforms
+        _REFUSED.update((Compiled, CustomTransforms))
+    return _REFUSED
+
+
+def _walk(roots, stream):
+    """(key, outputs, leaves, steps) of the graph under `roots`, inputs first, or None
+    when it cannot be replayed. `outputs` holds every array the graph computes (siblings
+    side by side), `steps` (first output slot, outputs, input slots) per primitive; input
+    slots count outputs up from 0 and leaves down from -1."""
+    refused = _refused()
+    slot = {}
+    outs, leaves, steps, key = [], [], [], []
+    nbytes = leaf_bytes = 0
+    stack = list(roots)
+    push, pop = stack.append, stack.pop
+    while stack:
+        a = stack[-1]
+        if id(a) in slot:
+            pop()
+            continue
+        ins = a._inputs
+        pending = False
+        for x in ins:
+            if x._data is None and id(x) not in slot:
+                push(x)
+                pending = True
+        if pending:
+            continue
+        pop()
+        p = a._prim
+        if a._stream is not stream or p is None or p.__class__ in refused:
+            return None
+        refs = []
+        for x in ins:
+            s = slot.get(id(x))
+            if s is None:  # a leaf
+                t = x._data
+                if not _tensor_fits(t):
+                    return None
+                s = slot[id(x)] = -1 - len(leaves)
+                leaves.append(x)
+                leaf_bytes += t.nbytes
+                key.append((x._shape, x._dtype, t.device))
+            refs.append(s)
+        sib = a._siblings
+        group = (a,) if sib is None else sib
+        steps.append((len(outs), len(group), tuple(refs)))
+        for o in group:
+            slot[id(o)] = len(outs)
+            outs.append(o)
+            n = o._dtype.size
+            for d in o._shape:
+                n *= d
+            nbytes += n
+        key.append((p.__class__, p.params(), a._shape, a._dtype, len(group), tuple(refs)))
+        if len(steps) > MAX_NODES or nbytes > MAX_BYTES or leaf_bytes > MAX_LEAF_BYTES:
+            return None
+    return key, outs, leaves, steps
+
+
+class _Probe:
+    __slots__ = ()
+
+
+def _inside(outs):
+    """{id(array): references from the input tuples of `outs`} (a function of its own:
+    its loop names must not hold arrays while they are counted)."""
+    inside = {}
+    seen = set()
+    for o in outs:
+        ins = o._inputs
+        if id(ins) not in seen:
+            seen.add(id(ins))
+            for x in ins:
+                inside[id(x)] = inside.get(id(x), 0) + 1
+    return inside
+
+
+def _live(outs, roots):
+    """Output slots of the arrays that must get data: the roots, and arrays referenced
+    from outside the graph (Python's count above the graph's own references: its
+    consumers' input tuples, a sibling tuple, and this walk's, measured on a probe)."""
+    inside = _inside(outs)
+    want = {id(r) for r in roots}
+    probe = _Probe()
+    outs.append(probe)
+    counts = []
+    for i in range(len(outs)):
+        o = outs[i]
+        counts.append(_getrefcount(o))
+    outs.pop()
+    base = counts.pop() - 1  # (less the probe's own name)
+    live = []
+    for i in range(len(outs)):
+        o = outs[i]
+        if id(o) in want or counts[i] > base + inside.get(id(o), 0) + (o._siblings is not None):
+            live.append(i)
+    return tuple(live)
+
+
+def _runner(outs, leaves, steps, live, stream):
+    """A GraphRunner whose run executes the steps' kernels over the leaves' tensors and
+    returns the live outputs' tensors (the others are dropped after their last reader)."""
+    last = {}  # output slot -> the last step reading it
+    for n, (_, _, refs) in enumerate(steps):
+        for s in refs:
+            if s >= 0:
+                last[s] = n
+    keep = set(live)
+    frees = [[] for _ in steps]
+    for s, n in last.items():
+        if s not in keep:
+            frees[n].append(s)
+    plan = []
+    for n, (at, k, refs) in enumerate(steps):
+        p = outs[at]._prim
+        plan.append((KERNELS[p.__class__], p, refs, at, k, tuple(frees[n])))
+    n_out = len(outs)
+    one = live[0] if len(live) == 1 else None
+
+    def run(*tensors):
+        vals = [None] * n_out
+        for kern, p, refs, at, k, free in plan:
+            r = kern(p, *[vals[s] if s >= 0 else tensors[-1 - s] for s in refs])
+            if k == 1:
+                vals[at] = r
+            else:
+                vals[at:at + k] = r
+            for s in free:
+                vals[s] = None
+        return vals[one] if one is not None else tuple(vals[i] for i in live)
+
+    tape = _Tape()
+    tape.run, tape.steps, tape.inputs, tape.stream = run, plan, leaves, stream
+    tape.outs = live
+    return CG.GraphRunner(tape, _BACKEND[0])
+
+
+def evaluate(roots, sync):
+    """Evaluate the graph under `roots` (unevaluated arrays) through a CUDA graph where it
+    repeats; False (nothing done) where the plain walk is to run it."""
+    stream = roots[0]._stream
+    if not _stream_fits(stream):
+        return False
+    w = _walk(roots, stream)
+    if w is None:
+        return False
+    key, outs, leaves, steps = w
+    live = _live(outs, roots)
+    try:
+        key = (tuple(key), live)
+        e = _CACHE.get(key)
+    except TypeError:  # a primitive's parameters that do not hash
+        return False
+    if e is None:
+        _CACHE[key] = _Entry()
+        if len(_CACHE) > CACHE_SIZE:
+            _, old = _CACHE.popitem(last=False)
+            if old.runner is not None:
+                old.runner.release()
+        return False
+    _CACHE.move_to_end(key)
+    r = e.runner
+    if r is None:
+        e.seen += 1
+        if e.seen < SEEN:
+            return False
+        r = e.runner = _runner(outs, leaves, steps, live, stream)
+        e.single = len(live) == 1
+    elif r.status is CG.PLAIN or r.status is CG.RELEASED:
+        return False
+    res = r([x._data for x in leaves])
+    if e.single:
+        res = (res,)
+    for i, t in zip(live, res):
+        outs[i]._data = t
+    for o in outs:
+        o._prim = None
+        o._inputs = ()
+        o._siblings = None
+    if sync and stream.is_gpu:
+        S.sync_current(stream)
+    return True
+
+
+def clear():
+    """Drop every cached graph (and its memory pool)."""
+    while _CACHE:
+        _, e = _CACHE.popitem()
+        if e.runner is not None:
+            e.runner.release()

@@ -1,0 +1,221 @@
+"""CUDA-graph replay of repeated eager evaluations (`ember.core._backend.eager_graphs`).
+
+The keying, the liveness of intermediates and the hand-over to the graph runner are
+tested on the CPU with the fake graph of `test_compile_cudagraph` (its replay runs the
+kernels again into the captured output buffers, so a result handed out without a copy
+would be overwritten, as on CUDA). The `gpu` tests compare real replays with plain
+evaluation."""
+
+import numpy as np
+import pytest
+import torch
+
+import ember.core as mx
+from ember.core._backend import cudagraph as CG
+from ember.core._backend import eager_graphs as EG
+from tests.core.test_compile_cudagraph import Fake, host_read
+
+HAS_CUDA = torch.cuda.is_available()
+
+
+@pytest.fixture
+def fake(monkeypatch):
+    f = Fake()
+    monkeypatch.setattr(EG, "_BACKEND", [f])
+    monkeypatch.setattr(EG, "_stream_fits", lambda s: not s.is_gpu)
+    monkeypatch.setattr(EG, "_tensor_fits", lambda t: not t.is_cuda)
+    monkeypatch.setattr(EG, "ENABLED", [True])
+    monkeypatch.setattr(CG, "GRAPHS", [True])
+    EG.clear()
+    dev = mx.default_device()
+    mx.set_default_device(mx.cpu)  # (the fake stands in on the CPU's stream)
+    yield f
+    mx.set_default_device(dev)
+    EG.clear()
+
+
+def _x(i, shape=(3, 4)):
+    return mx.array(np.arange(np.prod(shape), dtype=np.float32).reshape(shape) * (i + 1))
+
+
+def _entries():
+    return list(EG._CACHE.values())
+
+
+def test_repeated_graph_is_captured_once_and_replayed(fake):
+    w = _x(0, (4, 2))
+    for i in range(6):
+        x = _x(i)
+        y = mx.maximum(x @ w + 1.0, 0.0).sum(axis=1)
+        mx.eval(y)
+        ref = np.maximum(np.array(x) @ np.array(w) + 1.0, 0.0).sum(axis=1)
+        np.testing.assert_array_equal(np.array(y), ref)
+    (e,) = _entries()
+    assert fake.captures == 1
+    assert e.runner.status is CG.CAPTURED and e.runner.replays == 6 - EG.SEEN - 1
+
+
+def test_held_intermediates_get_their_values(fake):
+    results = []
+    for i in range(5):
+        x = _x(i)
+        h = x * 2.0     # held by this frame: it must get data
+        y = (h + 1.0) * (x - 3.0)
+        mx.eval(y)
+        results.append((x, h, y))
+    assert fake.captures == 1
+    for x, h, y in results:  # (later replays must not overwrite earlier results)
+        xn = np.array(x)
+        np.testing.assert_array_equal(np.array(h), xn * 2.0)
+        np.testing.assert_array_equal(np.array(y), (xn * 2.0 + 1.0) * (xn - 3.0))
+
+
+def test_unheld_intermediates_get_no_data(fake):
+    for i in range(4):
+        x = _x(i)
+        y = (x * 2.0 + 1.0).sum()
+        mx.eval(y)
+        assert float(y) == float((np.array(x) * 2.0 + 1.0).sum())
+    (e,) = _entries()
+    assert e.runner is not None and len(e.runner.static_out) == 1
+
+
+def test_holding_an_intermediate_changes_the_key(fake):
+    x = _x(0)
+    y = (x * 2.0).sum()
+    mx.eval(y)
+    h = x * 2.0
+    z = h.sum()
+    mx.eval(z)
+    assert len(_entries()) == 2
+    np.testing.assert_array_equal(np.array(h), np.array(x) * 2.0)
+
+
+def test_shapes_and_dtypes_key_separately(fake):
+    for shape in [(3, 4), (3, 4), (5, 4), (3, 4)]:
+        mx.eval(_x(1, shape) + 1.0)
+    mx.eval(_x(1).astype(mx.float16) + 1.0)
+    es = _entries()
+    assert len(es) == 3 and sum(e.runner is not None for e in es) == 1
+
+
+def test_siblings_keep_the_held_one(fake):
+    for i in range(5):
+        x = _x(i, (4, 4))
+        a, b = mx.split(x + 1.0, 2, axis=0)
+        c = a * 3.0
+        mx.eval(c)
+        xn = np.array(x) + 1.0
+        np.testing.assert_array_equal(np.array(b), xn[2:])
+        np.testing.assert_array_equal(np.array(c), xn[:2] * 3.0)
+    assert fake.captures == 1
+
+
+def test_host_synchronisation_evaluates_plainly(fake):
+    for i in range(5):
+        x = _x(i)
+        y = host_read(x + 1.0)
+        mx.eval(y)
+        xn = np.array(x) + 1.0
+        np.testing.assert_allclose(np.array(y), xn * xn.sum())
+    (e,) = _entries()
+    assert e.runner.status is CG.PLAIN and fake.captures == 0
+
+
+def test_switched_off(fake, monkeypatch):
+    monkeypatch.setattr(EG, "ENABLED", [False])
+    for i in range(4):
+        mx.eval(_x(i) + 1.0)
+    assert not _entries() and fake.captures == 0
+
+
+@pytest.mark.parametrize("limit", ["MAX_NODES", "MAX_BYTES", "MAX_LEAF_BYTES"])
+def test_large_graphs_evaluate_plainly(fake, monkeypatch, limit):
+    monkeypatch.setattr(EG, limit, 2 if limit == "MAX_NODES" else 40)
+    for i in range(4):
+        x = _x(i)  # (48 bytes)
+        y = (x * 2.0 + 1.0) * 3.0
+        mx.eval(y)
+        np.testing.assert_array_equal(np.array(y), (np.array(x) * 2.0 + 1.0) * 3.0)
+    assert not _entries() and fake.captures == 0
+
+
+def test_cache_drops_the_oldest_and_releases_it(fake, monkeypatch):
+    monkeypatch.setattr(EG, "CACHE_SIZE", 2)
+    for _ in range(EG.SEEN + 1):
+        mx.eval(_x(1) + 1.0)
+    (first,) = _entries()
+    assert first.runner.graph is not None
+    for shape in [(2, 2), (5, 5)]:
+        mx.eval(_x(1, shape) + 1.0)
+    assert first not in _entries() and first.runner.status is CG.RELEASED
+
+
+def test_transforms_still_trace(fake):
+    def f(x):
+        return (x * x).sum()
+    for i in range(4):
+        x = _x(i)
+        g = mx.grad(f)(x)
+        mx.eval(g)
+        np.testing.assert_array_equal(np.array(g), 2 * np.array(x))
+
+
+# -- on the GPU --------------------------------------------------------------------------------
+
+gpu = pytest.mark.skipif(not HAS_CUDA, reason="needs CUDA")
+
+
+@pytest.mark.gpu
+@gpu
+def test_gpu_transformer_forward_replays_as_evaluated(monkeypatch):
+    import ember.nn as nn
+    EG.clear()
+    with mx.stream(mx.gpu):
+        mx.random.seed(0)
+        net = nn.Transformer(32, 4, 1, 1, 64, dropout=0.0)
+        mask = nn.MultiHeadAttention.create_additive_causal_mask(8)
+        xs = [mx.random.normal((2, 8, 32)) for _ in range(6)]
+        mx.eval(net.parameters(), xs)
+
+        def outs():
+            return [np.array(net(x, x, mask, mask, None)) for x in xs]
+        monkeypatch.setattr(EG, "ENABLED", [False])
+        plain = outs()
+        monkeypatch.setattr(EG, "ENABLED", [True])
+        replayed = outs()
+    runners = [e.runner for e in _entries() if e.runner is not None]
+    assert runners and runners[0].status is CG.CAPTURED and runners[0].replays >= 1
+    for p, r in zip(plain, replayed):
+        np.testing.assert_array_equal(p, r)
+    EG.clear()
+
+
+@pytest.mark.gpu
+@gpu
+def test_gpu_train_steps_match_plain(monkeypatch):
+    import ember.nn as nn
+    import ember.optimizers as optim
+
+    def losses(enabled):
+        monkeypatch.setattr(EG, "ENABLED", [enabled])
+        EG.clear()
+        with mx.stream(mx.gpu):
+            mx.random.seed(1)
+            model = nn.Sequential(nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 4))
+            opt = optim.AdamW(1e-2)
+            x = mx.random.normal((8, 16))
+            y = mx.random.normal((8, 4))
+            step = nn.value_and_grad(model, lambda m: ((m(x) - y) ** 2).mean())
+            out = []
+            for _ in range(8):
+                loss, g = step(model)
+                opt.update(model, g)
+                mx.eval(loss, model.parameters(), opt.state)
+                out.append(loss.item())
+        return out, [e.runner for e in _entries() if e.runner is not None]
+    plain, _ = losses(False)
+    replayed, runners = losses(True)
+    assert any(r.status is CG.CAPTURED and r.replays for r in runners)
+    assert plain == replayed
+    EG.clear()
