@@ -196,6 +196,33 @@ def test_input_changed_between_replays_with_the_same_values_elsewhere(fake):
         np.testing.assert_array_equal(_np(cf(x)), np.full(4, i + 1.0, np.float32))
 
 
+def test_results_reuse_buffers_nothing_holds(fake):
+    # a train step's state: this call's results are the next call's inputs, and the
+    # buffers of two calls ago are free again; held ones (or their views) are never reused
+    cf = mx.compile(lambda a, b: (a * 2, b + 1))
+    a, b = R(3, seed=1), R(2, seed=2)
+    ptrs, objs, kept, views = [], [], [], []
+    for i in range(8):
+        a, b = cf(a, b)
+        mx.eval(a, b)
+        ptrs.append((a._data.data_ptr(), b._data.data_ptr()))
+        objs.append(weakref.ref(a._data))
+        if i == 4:
+            kept.append((b, _np(b)))
+        if i == 5:
+            v = a[1:]
+            mx.eval(v)
+            views.append((v, _np(v)))
+    np.testing.assert_allclose(_np(a), _np(R(3, seed=1)) * 2 ** 8, rtol=1e-6)
+    np.testing.assert_allclose(_np(b), _np(R(2, seed=2)) + 8, rtol=1e-6)
+    assert ptrs[4] == ptrs[2] and ptrs[5] == ptrs[3]  # (replays from the third call)
+    assert ptrs[6][1] != ptrs[4][1] and ptrs[7][0] != ptrs[5][0]  # held: new buffers
+    for arr, want in kept + views:
+        np.testing.assert_array_equal(_np(arr), want)
+    # every result is a tensor of its own (caches keyed by identity see new results)
+    assert objs[-1]() is a._data and objs[-3]() is not a._data
+
+
 def _many(x, n):
     c = mx.array([1.0, 2.0, 3.0])
     return (x, x.reshape(3, 2), c, x.T, x > 0, (x * 10).astype(mx.int32), n + 1,

@@ -37,11 +37,17 @@ GRAPHS = [os.environ.get("EMBER_CUDA_GRAPHS", "1") not in ("", "0")]
 DEBUG = [os.environ.get("EMBER_COMPILE_DEBUG", "0") not in ("", "0")]
 
 UNFIT_LIMIT = 3  # plain calls with inputs off the tape's device before giving up
+# results of at most this many bytes in all are copied into two alternating sets of
+# buffers, reused where nothing holds them (no tensors made per replay: their host cost
+# exceeds a small train step's GPU time); larger ones into new tensors (no idle copy)
+RECYCLE_BYTES = 256 << 20
 
 # runner states
 WARMING, CAPTURED, PLAIN, RELEASED = "warming", "captured", "plain", "released"
 
 _copy_ = torch._foreach_copy_
+_use_count = torch._C._storage_Use_Count
+_getrefcount = sys.getrefcount
 _mul = torch._foreach_mul
 _ref = weakref.ref
 
@@ -151,7 +157,7 @@ class GraphRunner:
 
     __slots__ = ("run", "name", "device", "backend", "status", "reason", "runs", "unfit",
                  "replays", "graph", "static_in", "static_out", "seen", "in_group", "n_groups",
-                 "out_groups", "out_rest", "single", "__weakref__")
+                 "out_groups", "out_rest", "single", "handout", "__weakref__")
 
     def __init__(self, tape, backend):
         self.run = tape.run  # not the tape: a runner it holds must not hold it back
@@ -162,7 +168,7 @@ class GraphRunner:
         self.reason = None
         self.runs = self.unfit = self.replays = 0
         self.graph = None
-        self.static_in = self.static_out = self.seen = None
+        self.static_in = self.static_out = self.seen = self.handout = None
         self.single = len(tape.outs) == 1
 
     def __repr__(self):
@@ -190,7 +196,7 @@ class GraphRunner:
         if self.status is RELEASED:
             return
         had = self.graph is not None
-        self.graph = self.static_in = self.static_out = self.seen = None
+        self.graph = self.static_in = self.static_out = self.seen = self.handout = None
         self.status = RELEASED
         if had:
             self._say("released")
@@ -241,6 +247,8 @@ class GraphRunner:
                 self.in_group[i] = k
         self.n_groups = len(groups)
         self.out_groups, self.out_rest = _groups(static_out, _dense)
+        if sum(o.nbytes for o in static_out) <= RECYCLE_BYTES:
+            self.handout = [[None] * len(static_out), [None] * len(static_out)]
         self.status = CAPTURED
         self._say("captured")
         return out
@@ -270,9 +278,43 @@ class GraphRunner:
         if self.single:
             return outs[0].clone()
         res = [None] * len(outs)
-        for idx in self.out_groups:
-            for i, r in zip(idx, _mul([outs[i] for i in idx], 1)):
-                res[i] = r
+        sets = self.handout
+        if sets is not None:
+            # results go to buffers of their own, reused where nothing holds them any more
+            # (the state of a train step: two steps ago, its buffers are free again)
+            sets.reverse()
+            mine = sets[0]
+            for idx in self.out_groups:
+                dst = []
+                for i in idx:
+                    if mine[i] is None or not _free(mine, i):
+                        mine[i] = torch.empty_like(outs[i])
+                    dst.append(mine[i])
+                    # (a new tensor object on the buffer: caches keyed by a tensor's
+                    # identity must not see this result as the one handed out before)
+                    res[i] = mine[i].detach()
+                _copy_(dst, [outs[i] for i in idx])
+        else:
+            for idx in self.out_groups:
+                for i, r in zip(idx, _mul([outs[i] for i in idx], 1)):
+                    res[i] = r
         for i in self.out_rest:
             res[i] = outs[i].clone()
         return tuple(res)
+
+
+def _holds(buffers, i):
+    """(Python references to tensor i of `buffers`, uses of its storage)."""
+    t = buffers[i]
+    return _getrefcount(buffers[i]), _use_count(t.untyped_storage()._cdata)
+
+
+_ALONE = []  # what `_holds` gives for a tensor nothing else holds (measured once)
+
+
+def _free(buffers, i):
+    """Whether nothing but `buffers` holds tensor i (no other Python reference, and no
+    alias, view or export of its storage)."""
+    if not _ALONE:
+        _ALONE.append(_holds([torch.empty(1)], 0))
+    return _holds(buffers, i) == _ALONE[0]
