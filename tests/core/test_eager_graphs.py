@@ -111,6 +111,15 @@ def test_siblings_keep_the_held_one(fake):
     assert fake.captures == 1
 
 
+def test_a_single_sibling(fake):
+    for i in range(5):
+        x = _x(i, (1, 4))
+        (a,) = mx.split(x * 2.0, 1, axis=0)
+        mx.eval(a)
+        np.testing.assert_array_equal(np.array(a), np.array(x) * 2.0)
+    assert fake.captures == 1
+
+
 def test_host_synchronisation_evaluates_plainly(fake):
     for i in range(5):
         x = _x(i)

@@ -83,8 +83,8 @@ def _refused():
 def _walk(roots, stream):
     """(key, outputs, leaves, steps) of the graph under `roots`, inputs first, or None
     when it cannot be replayed. `outputs` holds every array the graph computes (siblings
-    side by side), `steps` (first output slot, outputs, input slots) per primitive; input
-    slots count outputs up from 0 and leaves down from -1."""
+    side by side), `steps` (first output slot, siblings or 0 for a single output, input
+    slots) per primitive; input slots count outputs up from 0 and leaves down from -1."""
     refused = _refused()
     slot = {}
     outs, leaves, steps, key = [], [], [], []
@@ -122,7 +122,8 @@ def _walk(roots, stream):
             refs.append(s)
         sib = a._siblings
         group = (a,) if sib is None else sib
-        steps.append((len(outs), len(group), tuple(refs)))
+        k = 0 if sib is None else len(group)
+        steps.append((len(outs), k, tuple(refs)))
         for o in group:
             slot[id(o)] = len(outs)
             outs.append(o)
@@ -130,7 +131,7 @@ def _walk(roots, stream):
             for d in o._shape:
                 n *= d
             nbytes += n
-        key.append((p.__class__, p.params(), a._shape, a._dtype, len(group), tuple(refs)))
+        key.append((p.__class__, p.params(), a._shape, a._dtype, k, tuple(refs)))
         if len(steps) > MAX_NODES or nbytes > MAX_BYTES or leaf_bytes > MAX_LEAF_BYTES:
             return None
     return key, outs, leaves, steps
@@ -200,10 +201,10 @@ def _runner(outs, leaves, steps, live, stream):
         vals = [None] * n_out
         for kern, p, refs, at, k, free in plan:
             r = kern(p, *[vals[s] if s >= 0 else tensors[-1 - s] for s in refs])
-            if k == 1:
-                vals[at] = r
-            else:
+            if k:  # (the outputs of a multi-output primitive, one or more)
                 vals[at:at + k] = r
+            else:
+                vals[at] = r
             for s in free:
                 vals[s] = None
         return vals[one] if one is not None else tuple(vals[i] for i in live)
