@@ -16,6 +16,7 @@ from ember.core._backend import eager_graphs as EG
 from tests.core.test_compile_cudagraph import Fake, host_read
 
 HAS_CUDA = torch.cuda.is_available()
+gpu = pytest.mark.skipif(not HAS_CUDA, reason="needs CUDA")
 
 
 @pytest.fixture
@@ -160,6 +161,20 @@ def test_cache_drops_the_oldest_and_releases_it(fake, monkeypatch):
     assert first not in _entries() and first.runner.status is CG.RELEASED
 
 
+@pytest.mark.gpu
+@gpu
+def test_gpu_clear_cache_releases_the_graphs():
+    EG.clear()
+    with mx.stream(mx.gpu):
+        for i in range(EG.SEEN + 2):
+            x = mx.array(np.full(64, i, np.float32))
+            mx.eval(x * 2.0 + 1.0)
+    (e,) = [e for e in _entries() if e.runner is not None]
+    assert e.runner.status is CG.CAPTURED
+    mx.clear_cache()
+    assert not _entries() and e.runner.status is CG.RELEASED
+
+
 def test_transforms_still_trace(fake):
     def f(x):
         return (x * x).sum()
@@ -170,9 +185,6 @@ def test_transforms_still_trace(fake):
         np.testing.assert_array_equal(np.array(g), 2 * np.array(x))
 
 
-# -- on the GPU --------------------------------------------------------------------------------
-
-gpu = pytest.mark.skipif(not HAS_CUDA, reason="needs CUDA")
 
 
 @pytest.mark.gpu

@@ -58,6 +58,8 @@ def get_cache_memory():
 
 def clear_cache():
     if _on_gpu():
+        from ember.core._backend import eager_graphs
+        eager_graphs.clear()  # (the replayed evaluations' memory pools are cache too)
         M.gpu_clear_cache()
     M.cpu_clear_cache()
 
