@@ -121,6 +121,24 @@ def test_a_single_sibling(fake):
     assert fake.captures == 1
 
 
+def test_random_state_advances_as_evaluated_plainly(fake, monkeypatch):
+    def draws():
+        mx.random.seed(7)
+        out = []
+        for _ in range(6):
+            a = mx.random.normal((3,)) * 2.0 + mx.random.uniform(shape=(3,))
+            mx.eval(a)
+            out.append(np.array(a))
+        return out
+    replayed = draws()
+    assert fake.captures >= 1
+    monkeypatch.setattr(EG, "ENABLED", [False])
+    plain = draws()
+    for r, p in zip(replayed, plain):
+        np.testing.assert_array_equal(r, p)
+    assert len({tuple(r) for r in replayed}) == 6
+
+
 def test_host_synchronisation_evaluates_plainly(fake):
     for i in range(5):
         x = _x(i)
