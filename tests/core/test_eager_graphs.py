@@ -179,6 +179,18 @@ def test_cache_drops_the_oldest_and_releases_it(fake, monkeypatch):
     assert first not in _entries() and first.runner.status is CG.RELEASED
 
 
+def test_graph_memory_is_bounded(fake, monkeypatch):
+    monkeypatch.setattr(EG, "MAX_HELD_BYTES", 200)  # (each graph below: 48 + 96 bytes)
+    for shape in [(3, 4), (4, 4), (5, 4)]:
+        for i in range(EG.SEEN + 1):
+            mx.eval(_x(i, shape) * 2.0)
+    es = _entries()
+    assert len(es) == 1 and es[0].runner.status is CG.CAPTURED  # (the last one)
+    assert EG._HELD[0] == es[0].bytes <= 200
+    EG.clear()
+    assert EG._HELD[0] == 0
+
+
 @pytest.mark.gpu
 @gpu
 def test_gpu_clear_cache_releases_the_graphs():

@@ -22,7 +22,9 @@ replay their own graph), leaves off the GPU, more than `MAX_NODES` nodes or `MAX
 of results (there, kernels outlast their launches), more than `MAX_LEAF_BYTES` of leaves
 (the graph's static copies of them would double a large model's weights). `EMBER_EAGER_GRAPHS=0` (or
 `ENABLED[0] = False`) turns it off; `EMBER_COMPILE_DEBUG=1` prints the runners' decisions.
-The cache keeps the `CACHE_SIZE` keys used last, releasing a dropped key's graph.
+The cache keeps the `CACHE_SIZE` keys used last, releasing a dropped key's graph, and
+releases the least recently used graphs while those held take more than `MAX_HELD_BYTES`
+(results and leaf copies).
 """
 
 import os
@@ -39,8 +41,12 @@ MAX_NODES = 4096
 MAX_BYTES = 1 << 30
 MAX_LEAF_BYTES = 256 << 20  # (a captured graph keeps a copy of its leaves: no model's weights)
 CACHE_SIZE = 32
+# graphs' results and leaf copies in all, beyond which the least recently used graphs are
+# released (each graph keeps a memory pool of about its results and static leaf copies)
+MAX_HELD_BYTES = 2 << 30
 
 _CACHE = OrderedDict()  # key -> _Entry
+_HELD = [0]  # bytes of the entries with a runner
 _REFUSED = set()  # primitive classes that keep a graph plain (filled on first use)
 _getrefcount = sys.getrefcount
 
@@ -64,12 +70,20 @@ class _Tape:
 
 
 class _Entry:
-    __slots__ = ("seen", "runner", "single")
+    __slots__ = ("seen", "runner", "single", "bytes")
 
     def __init__(self):
         self.seen = 1
         self.runner = None
         self.single = False
+        self.bytes = 0
+
+    def drop(self):
+        """Release the runner's graph and stop counting its memory."""
+        if self.runner is not None:
+            self.runner.release()
+        _HELD[0] -= self.bytes
+        self.bytes = 0
 
 
 def _refused():
@@ -81,7 +95,8 @@ def _refused():
 
 
 def _walk(roots, stream):
-    """(key, outputs, leaves, steps) of the graph under `roots`, inputs first, or None
+    """(key, outputs, leaves, steps, bytes of results and leaves) of the graph under
+    `roots`, inputs first, or None
     when it cannot be replayed. `outputs` holds every array the graph computes (siblings
     side by side), `steps` (first output slot, siblings or 0 for a single output, input
     slots) per primitive; input slots count outputs up from 0 and leaves down from -1."""
@@ -134,7 +149,7 @@ def _walk(roots, stream):
         key.append((p.__class__, p.params(), a._shape, a._dtype, k, tuple(refs)))
         if len(steps) > MAX_NODES or nbytes > MAX_BYTES or leaf_bytes > MAX_LEAF_BYTES:
             return None
-    return key, outs, leaves, steps
+    return key, outs, leaves, steps, nbytes + leaf_bytes
 
 
 class _Probe:
@@ -224,7 +239,7 @@ def evaluate(roots, sync):
     w = _walk(roots, stream)
     if w is None:
         return False
-    key, outs, leaves, steps = w
+    key, outs, leaves, steps, size = w
     live = _live(outs, roots)
     try:
         key = (tuple(key), live)
@@ -234,9 +249,7 @@ def evaluate(roots, sync):
     if e is None:
         _CACHE[key] = _Entry()
         if len(_CACHE) > CACHE_SIZE:
-            _, old = _CACHE.popitem(last=False)
-            if old.runner is not None:
-                old.runner.release()
+            _CACHE.popitem(last=False)[1].drop()
         return False
     _CACHE.move_to_end(key)
     r = e.runner
@@ -246,7 +259,12 @@ def evaluate(roots, sync):
             return False
         r = e.runner = _runner(outs, leaves, steps, live, stream)
         e.single = len(live) == 1
+        e.bytes = size
+        _HELD[0] += size
+        _trim(key)
     elif r.status is CG.PLAIN or r.status is CG.RELEASED:
+        _HELD[0] -= e.bytes  # (no graph: no pool)
+        e.bytes = 0
         return False
     res = r([x._data for x in leaves])
     if e.single:
@@ -262,9 +280,18 @@ def evaluate(roots, sync):
     return True
 
 
+def _trim(keep):
+    """Drop the least recently used graphs (but `keep`'s) while their memory is over
+    MAX_HELD_BYTES."""
+    for key in list(_CACHE):
+        if _HELD[0] <= MAX_HELD_BYTES:
+            break
+        if key != keep and _CACHE[key].runner is not None:
+            _CACHE.pop(key).drop()
+
+
 def clear():
     """Drop every cached graph (and its memory pool)."""
     while _CACHE:
-        _, e = _CACHE.popitem()
-        if e.runner is not None:
-            e.runner.release()
+        _CACHE.popitem()[1].drop()
+    _HELD[0] = 0
