@@ -26,6 +26,7 @@ def fake(monkeypatch):
     monkeypatch.setattr(EG, "_stream_fits", lambda s: not s.is_gpu)
     monkeypatch.setattr(EG, "_tensor_fits", lambda t: not t.is_cuda)
     monkeypatch.setattr(EG, "ENABLED", [True])
+    monkeypatch.setattr(EG, "MIN_NODES", 1)
     monkeypatch.setattr(CG, "GRAPHS", [True])
     EG.clear()
     dev = mx.default_device()
@@ -150,6 +151,16 @@ def test_host_synchronisation_evaluates_plainly(fake):
     assert e.runner.status is CG.PLAIN and fake.captures == 0
 
 
+def test_small_graphs_evaluate_plainly(fake, monkeypatch):
+    monkeypatch.setattr(EG, "MIN_NODES", 3)
+    for i in range(4):
+        mx.eval(_x(i) * 2.0 + 1.0)  # (two primitives)
+    assert not _entries()
+    for i in range(4):
+        mx.eval((_x(i) * 2.0 + 1.0) * 3.0)
+    assert len(_entries()) == 1 and fake.captures == 1
+
+
 def test_switched_off(fake, monkeypatch):
     monkeypatch.setattr(EG, "ENABLED", [False])
     for i in range(4):
@@ -198,7 +209,7 @@ def test_gpu_clear_cache_releases_the_graphs():
     with mx.stream(mx.gpu):
         for i in range(EG.SEEN + 2):
             x = mx.array(np.full(64, i, np.float32))
-            mx.eval(x * 2.0 + 1.0)
+            mx.eval(mx.exp((x * 2.0 + 1.0) * 3.0))
     (e,) = [e for e in _entries() if e.runner is not None]
     assert e.runner.status is CG.CAPTURED
     mx.clear_cache()

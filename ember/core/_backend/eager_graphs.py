@@ -18,9 +18,11 @@ pool.
 
 Graphs that cannot be keyed are evaluated plainly: any node on another stream, a
 primitive whose `params()` do not hash, custom and compiled primitives (the latter
-replay their own graph), leaves off the GPU, more than `MAX_NODES` nodes or `MAX_BYTES`
-of results (there, kernels outlast their launches), more than `MAX_LEAF_BYTES` of leaves
-(the graph's static copies of them would double a large model's weights). `EMBER_EAGER_GRAPHS=0` (or
+replay their own graph), leaves off the GPU. So are graphs of fewer than `MIN_NODES`
+primitives (a replay and its result copy cost more than launching them), of more than
+`MAX_NODES` primitives or `MAX_BYTES` of results (kernels outlast their launches there),
+and of more than `MAX_LEAF_BYTES` of leaves (the graph's static copies of them would
+double a large model's weights). `EMBER_EAGER_GRAPHS=0` (or
 `ENABLED[0] = False`) turns it off; `EMBER_COMPILE_DEBUG=1` prints the runners' decisions.
 The cache keeps the `CACHE_SIZE` keys used last, releasing a dropped key's graph, and
 releases the least recently used graphs while those held take more than `MAX_HELD_BYTES`
@@ -37,6 +39,7 @@ from ember.core._backend.kernels import KERNELS
 
 ENABLED = [os.environ.get("EMBER_EAGER_GRAPHS", "1") not in ("", "0")]
 SEEN = 2  # evaluations of a key before its runner takes over (the runner's first is plain)
+MIN_NODES = 4  # (fewer kernels than this launch faster themselves than through a replay)
 MAX_NODES = 4096
 MAX_BYTES = 1 << 30
 MAX_LEAF_BYTES = 256 << 20  # (a captured graph keeps a copy of its leaves: no model's weights)
@@ -240,6 +243,8 @@ def evaluate(roots, sync):
     if w is None:
         return False
     key, outs, leaves, steps, size = w
+    if len(steps) < MIN_NODES:
+        return False
     live = _live(outs, roots)
     try:
         key = (tuple(key), live)
