@@ -18,8 +18,8 @@ pool.
 
 Graphs that cannot be keyed are evaluated plainly: any node on another stream, a
 primitive whose `params()` do not hash, custom and compiled primitives (the latter
-replay their own graph), leaves off the GPU. So are graphs of fewer than `MIN_NODES`
-primitives (a replay and its result copy cost more than launching them), of more than
+replay their own graph), leaves off the GPU. So are graphs whose first evaluation took
+less than `MIN_COST` (a replay and its result copy cost about as much), of more than
 `MAX_NODES` primitives or `MAX_BYTES` of results (kernels outlast their launches there),
 and of more than `MAX_LEAF_BYTES` of leaves (the graph's static copies of them would
 double a large model's weights). `EMBER_EAGER_GRAPHS=0` (or
@@ -39,7 +39,9 @@ from ember.core._backend.kernels import KERNELS
 
 ENABLED = [os.environ.get("EMBER_EAGER_GRAPHS", "1") not in ("", "0")]
 SEEN = 2  # evaluations of a key before its runner takes over (the runner's first is plain)
-MIN_NODES = 4  # (fewer kernels than this launch faster themselves than through a replay)
+# graphs whose first (plain) evaluation took less than this many seconds, waiting for the
+# device included, stay plain: a replay and its result copy would cost about as much
+MIN_COST = 50e-6
 MAX_NODES = 4096
 MAX_BYTES = 1 << 30
 MAX_LEAF_BYTES = 256 << 20  # (a captured graph keeps a copy of its leaves: no model's weights)
@@ -73,13 +75,17 @@ class _Tape:
 
 
 class _Entry:
-    __slots__ = ("seen", "runner", "single", "bytes")
+    """A key's sightings, its runner once it has one, and what its first plain evaluation
+    took (`cost`, seconds: set by `eval`)."""
+
+    __slots__ = ("seen", "runner", "single", "bytes", "cost")
 
     def __init__(self):
         self.seen = 1
         self.runner = None
         self.single = False
         self.bytes = 0
+        self.cost = None
 
     def drop(self):
         """Release the runner's graph and stop counting its memory."""
@@ -235,7 +241,8 @@ def _runner(outs, leaves, steps, live, stream):
 
 def evaluate(roots, sync):
     """Evaluate the graph under `roots` (unevaluated arrays) through a CUDA graph where it
-    repeats; False (nothing done) where the plain walk is to run it."""
+    repeats: True. Otherwise nothing is done: False, or the new `_Entry` of a graph seen
+    for the first time, whose plain evaluation the caller times into its `cost`."""
     stream = roots[0]._stream
     if not _stream_fits(stream):
         return False
@@ -243,8 +250,6 @@ def evaluate(roots, sync):
     if w is None:
         return False
     key, outs, leaves, steps, size = w
-    if len(steps) < MIN_NODES:
-        return False
     live = _live(outs, roots)
     try:
         key = (tuple(key), live)
@@ -252,15 +257,15 @@ def evaluate(roots, sync):
     except TypeError:  # a primitive's parameters that do not hash
         return False
     if e is None:
-        _CACHE[key] = _Entry()
+        e = _CACHE[key] = _Entry()
         if len(_CACHE) > CACHE_SIZE:
             _CACHE.popitem(last=False)[1].drop()
-        return False
+        return e
     _CACHE.move_to_end(key)
     r = e.runner
     if r is None:
         e.seen += 1
-        if e.seen < SEEN:
+        if e.seen < SEEN or (e.cost is not None and e.cost < MIN_COST):
             return False
         r = e.runner = _runner(outs, leaves, steps, live, stream)
         e.single = len(live) == 1

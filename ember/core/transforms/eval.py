@@ -5,6 +5,8 @@ and the intermediate buffers; it is skipped while a transform is tracing, since 
 friends still need the recipes.
 """
 
+from time import perf_counter as _clock
+
 from ember.core._backend import eager_graphs as _graphs
 from ember.core._backend import inference_guard as _inference
 from ember.core._backend import memory as _mem
@@ -27,8 +29,15 @@ def evaluate(outs, sync=True):
     guard = _inference(True)
     try:
         # (a graph evaluated again on a GPU replays as one CUDA graph)
-        if _graphs.ENABLED[0] and not TRACING[0] and _graphs.evaluate(stack, sync):
-            return
+        if _graphs.ENABLED[0] and not TRACING[0]:
+            done = _graphs.evaluate(stack, sync)
+            if done is True:
+                return
+            if done:  # a graph seen for the first time: what its plain evaluation costs
+                t = _clock()
+                _run(stack, sync)
+                done.cost = _clock() - t
+                return
         _run(stack, sync)
     finally:
         del guard
