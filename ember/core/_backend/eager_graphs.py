@@ -41,7 +41,7 @@ ENABLED = [os.environ.get("EMBER_EAGER_GRAPHS", "1") not in ("", "0")]
 SEEN = 2  # evaluations of a key before its runner takes over (the runner's first is plain)
 # graphs whose first (plain) evaluation took less than this many seconds, waiting for the
 # device included, stay plain: a replay and its result copy would cost about as much
-MIN_COST = 50e-6
+MIN_COST = 30e-6
 MAX_NODES = 4096
 MAX_BYTES = 1 << 30
 MAX_LEAF_BYTES = 256 << 20  # (a captured graph keeps a copy of its leaves: no model's weights)
