@@ -200,11 +200,18 @@ def test_graph_memory_is_bounded(fake, monkeypatch):
     assert EG._HELD[0] == 0
 
 
-@pytest.mark.gpu
-@gpu
-def test_gpu_clear_cache_releases_the_graphs(monkeypatch):
+@pytest.fixture
+def gpu_replays(monkeypatch):
+    """Real replays on the GPU, for graphs however cheap."""
     monkeypatch.setattr(EG, "MIN_COST", 0.0)
     EG.clear()
+    yield
+    EG.clear()
+
+
+@pytest.mark.gpu
+@gpu
+def test_gpu_clear_cache_releases_the_graphs(gpu_replays):
     with mx.stream(mx.gpu):
         for i in range(EG.SEEN + 2):
             x = mx.array(np.full(64, i, np.float32))
@@ -225,14 +232,10 @@ def test_transforms_still_trace(fake):
         np.testing.assert_array_equal(np.array(g), 2 * np.array(x))
 
 
-
-
 @pytest.mark.gpu
 @gpu
-def test_gpu_transformer_forward_replays_as_evaluated(monkeypatch):
+def test_gpu_transformer_forward_replays_as_evaluated(gpu_replays, monkeypatch):
     import ember.nn as nn
-    monkeypatch.setattr(EG, "MIN_COST", 0.0)
-    EG.clear()
     with mx.stream(mx.gpu):
         mx.random.seed(0)
         net = nn.Transformer(32, 4, 1, 1, 64, dropout=0.0)
@@ -250,16 +253,13 @@ def test_gpu_transformer_forward_replays_as_evaluated(monkeypatch):
     assert runners and runners[0].status is CG.CAPTURED and runners[0].replays >= 1
     for p, r in zip(plain, replayed):
         np.testing.assert_array_equal(p, r)
-    EG.clear()
 
 
 @pytest.mark.gpu
 @gpu
-def test_gpu_train_steps_match_plain(monkeypatch):
+def test_gpu_train_steps_match_plain(gpu_replays, monkeypatch):
     import ember.nn as nn
     import ember.optimizers as optim
-
-    monkeypatch.setattr(EG, "MIN_COST", 0.0)
 
     def losses(enabled):
         monkeypatch.setattr(EG, "ENABLED", [enabled])
@@ -282,4 +282,3 @@ def test_gpu_train_steps_match_plain(monkeypatch):
     replayed, runners = losses(True)
     assert any(r.status is CG.CAPTURED and r.replays for r in runners)
     assert plain == replayed
-    EG.clear()
