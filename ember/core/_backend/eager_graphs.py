@@ -32,6 +32,7 @@ releases the least recently used graphs while those held take more than `MAX_HEL
 import os
 import sys
 from collections import OrderedDict
+from math import prod as _prod
 
 from ember.core._backend import cudagraph as CG
 from ember.core._backend import streams as S
@@ -104,26 +105,28 @@ def _refused():
 
 
 def _walk(roots, stream):
-    """(key, outputs, leaves, steps, bytes of results and leaves) of the graph under
-    `roots`, inputs first, or None
-    when it cannot be replayed. `outputs` holds every array the graph computes (siblings
-    side by side), `steps` (first output slot, siblings or 0 for a single output, input
-    slots) per primitive; input slots count outputs up from 0 and leaves down from -1."""
+    """(key, outputs, leaves, steps, bytes of results and leaves, references from the
+    graph's input tuples by id) of the graph under `roots`, inputs first, or None when it
+    cannot be replayed. `outputs` holds every array
+    the graph computes (siblings side by side), `steps` (first output slot, siblings or 0
+    for a single output, input slots) per primitive; input slots count outputs up from 0
+    and leaves down from -1."""
     refused = _refused()
-    slot = {}
+    slot = {}  # (arrays hash by identity and are never compared here: distinct hashes)
+    inside = {}  # id(array) -> references from the graph's input tuples
     outs, leaves, steps, key = [], [], [], []
     nbytes = leaf_bytes = 0
     stack = list(roots)
     push, pop = stack.append, stack.pop
     while stack:
         a = stack[-1]
-        if id(a) in slot:
+        if a in slot:
             pop()
             continue
         ins = a._inputs
         pending = False
         for x in ins:
-            if x._data is None and id(x) not in slot:
+            if x._data is None and x not in slot:
                 push(x)
                 pending = True
         if pending:
@@ -134,56 +137,46 @@ def _walk(roots, stream):
             return None
         refs = []
         for x in ins:
-            s = slot.get(id(x))
+            inside[id(x)] = inside.get(id(x), 0) + 1
+            s = slot.get(x)
             if s is None:  # a leaf
                 t = x._data
                 if not _tensor_fits(t):
                     return None
-                s = slot[id(x)] = -1 - len(leaves)
+                s = slot[x] = -1 - len(leaves)
                 leaves.append(x)
                 leaf_bytes += t.nbytes
                 key.append((x._shape, x._dtype, t.device))
             refs.append(s)
+        refs = tuple(refs)
         sib = a._siblings
-        group = (a,) if sib is None else sib
-        k = 0 if sib is None else len(group)
-        steps.append((len(outs), k, tuple(refs)))
-        for o in group:
-            slot[id(o)] = len(outs)
-            outs.append(o)
-            n = o._dtype.size
-            for d in o._shape:
-                n *= d
-            nbytes += n
-        key.append((p.__class__, p.params(), a._shape, a._dtype, k, tuple(refs)))
+        if sib is None:
+            k = 0
+            slot[a] = len(outs)
+            steps.append((len(outs), 0, refs))
+            outs.append(a)
+            nbytes += _prod(a._shape) * a._dtype.size
+        else:
+            k = len(sib)
+            steps.append((len(outs), k, refs))
+            for o in sib:
+                slot[o] = len(outs)
+                outs.append(o)
+                nbytes += _prod(o._shape) * o._dtype.size
+        key.append((p.__class__, p.params(), a._shape, a._dtype, k, refs))
         if len(steps) > MAX_NODES or nbytes > MAX_BYTES or leaf_bytes > MAX_LEAF_BYTES:
             return None
-    return key, outs, leaves, steps, nbytes + leaf_bytes
+    return key, outs, leaves, steps, nbytes + leaf_bytes, inside
 
 
 class _Probe:
     __slots__ = ()
 
 
-def _inside(outs):
-    """{id(array): references from the input tuples of `outs`} (a function of its own:
-    its loop names must not hold arrays while they are counted)."""
-    inside = {}
-    seen = set()
-    for o in outs:
-        ins = o._inputs
-        if id(ins) not in seen:
-            seen.add(id(ins))
-            for x in ins:
-                inside[id(x)] = inside.get(id(x), 0) + 1
-    return inside
-
-
-def _live(outs, roots):
+def _live(outs, roots, inside):
     """Output slots of the arrays that must get data: the roots, and arrays referenced
     from outside the graph (Python's count above the graph's own references: its
     consumers' input tuples, a sibling tuple, and this walk's, measured on a probe)."""
-    inside = _inside(outs)
     want = {id(r) for r in roots}
     probe = _Probe()
     outs.append(probe)
@@ -249,8 +242,8 @@ def evaluate(roots, sync):
     w = _walk(roots, stream)
     if w is None:
         return False
-    key, outs, leaves, steps, size = w
-    live = _live(outs, roots)
+    key, outs, leaves, steps, size, inside = w
+    live = _live(outs, roots, inside)
     try:
         key = (tuple(key), live)
         e = _CACHE.get(key)
