@@ -81,12 +81,11 @@ class _Entry:
     """A key's sightings, its runner once it has one, and what its first plain evaluation
     took (`cost`, seconds: set by `eval`)."""
 
-    __slots__ = ("seen", "runner", "single", "bytes", "cost")
+    __slots__ = ("seen", "runner", "bytes", "cost")
 
     def __init__(self):
         self.seen = 1
         self.runner = None
-        self.single = False
         self.bytes = 0
         self.cost = None
 
@@ -109,10 +108,9 @@ def _refused():
 def _walk(roots, stream):
     """(key, outputs, leaves, steps, bytes of results and leaves, references from the
     graph's input tuples by id) of the graph under `roots`, inputs first, or None when it
-    cannot be replayed. `outputs` holds every array
-    the graph computes (siblings side by side), `steps` (first output slot, siblings or 0
-    for a single output, input slots) per primitive; input slots count outputs up from 0
-    and leaves down from -1."""
+    cannot be replayed. `outputs` holds every array the graph computes (siblings side by
+    side), `steps` (first output slot, siblings or 0 for a single output, input slots) per
+    primitive; input slots count outputs up from 0 and leaves down from -1."""
     refused = _refused()
     slot = {}  # (arrays hash by identity and are never compared here: distinct hashes)
     inside = {}  # id(array) -> references from the graph's input tuples
@@ -263,7 +261,6 @@ def evaluate(roots, sync):
         if e.seen < SEEN or (e.cost is not None and e.cost < MIN_COST):
             return False
         r = e.runner = _runner(outs, leaves, steps, live, stream)
-        e.single = len(live) == 1
         e.bytes = size
         _HELD[0] += size
         _trim(key)
@@ -272,7 +269,7 @@ def evaluate(roots, sync):
         e.bytes = 0
         return False
     res = r([x._data for x in leaves])
-    if e.single:
+    if r.single:  # (the runner hands a single result out bare)
         res = (res,)
     for i, t in zip(live, res):
         outs[i]._data = t
