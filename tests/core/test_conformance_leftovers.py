@@ -9,19 +9,7 @@ import numpy as np
 import pytest
 
 import ember.core as mx
-from tests.helpers import assert_same, on_cpu
-
-# messages of upstream's C++ internals (no words of its own to match): the type only
-_NO_MESSAGE = ("std::bad_cast",)
-
-
-def _outcome(m, f):
-    try:
-        r = f(m)
-        (mlx.eval if m is mlx else mx.eval)(r)
-        return r, None
-    except Exception as e:  # noqa: BLE001 - the exception itself is compared
-        return None, e
+from tests.helpers import NO_MESSAGE, assert_same, on_cpu, outcome
 
 
 def _first_sentence(e):
@@ -31,12 +19,12 @@ def _first_sentence(e):
 def _same_outcome(f, msg=""):
     """f(ember) does what f(upstream) does: the same result, or an error of the same type
     whose message starts alike (the binding's argument lists aside)."""
-    want, err = _outcome(mlx, f)
-    got, ours = _outcome(mx, f)
+    want, err = outcome(mlx, f)
+    got, ours = outcome(mx, f)
     if err is not None:
         assert ours is not None, f"{msg}: upstream raised {err!r}, ember returned"
         assert type(ours) is type(err), f"{msg}: {ours!r} is not {err!r}"
-        if str(err) not in _NO_MESSAGE:
+        if str(err) not in NO_MESSAGE:
             assert _first_sentence(ours) == _first_sentence(err), f"{msg}: {ours} != {err}"
         return
     assert ours is None, f"{msg}: ember raised {ours!r}"
