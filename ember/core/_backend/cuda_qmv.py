@@ -525,10 +525,14 @@ def quantized_matmul(x2, w32, scales, biases, gs, cfg=None):
     return out
 
 
+def _stream(dev):
+    """torch's current stream on `dev`, as the raw handle the driver takes."""
+    return (_raw_stream(dev.index) if _raw_stream is not None
+            else torch.cuda.current_stream(dev).cuda_stream)
+
+
 def _launch(f, blocks, warps, shmem, dev, at):
-    stream = (_raw_stream(dev.index) if _raw_stream is not None
-              else torch.cuda.current_stream(dev).cuda_stream)
-    rc = _launcher()(f, blocks, 1, 1, warps * 32, 1, 1, shmem, stream, at, None)
+    rc = _launcher()(f, blocks, 1, 1, warps * 32, 1, 1, shmem, _stream(dev), at, None)
     if rc:
         CK._check_cu(rc, "cuLaunchKernel")
 
@@ -578,8 +582,7 @@ def _launch_early(f, blocks, warps, shmem, dev, at):
     cfg.grid[0], cfg.grid[1], cfg.grid[2] = blocks, 1, 1
     cfg.block[0], cfg.block[1], cfg.block[2] = warps * 32, 1, 1
     cfg.shmem = shmem
-    cfg.stream = (_raw_stream(dev.index) if _raw_stream is not None
-                  else torch.cuda.current_stream(dev).cuda_stream)
+    cfg.stream = _stream(dev)
     if fn(ctypes.byref(cfg), f, at, None):  # refused (another GPU, say): plain from now on
         _PDL[0] = None
         _launch(f, blocks, warps, shmem, dev, at)
