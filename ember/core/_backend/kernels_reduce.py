@@ -24,6 +24,7 @@ from ember.core._backend.kernels import (
     register,
 )
 from ember.core._backend.memory import cpu_empty, cpu_out
+from ember.core._backend.triton_reduce import middle_sum
 from ember.core.primitives import reduce as R
 from ember.core.primitives import scan as SC
 
@@ -81,8 +82,32 @@ def _sum(p, x):
         shape = x.shape[len(axes):]
         return r.reshape((1,) * len(axes) + shape if p.keepdims else shape)
     acc, mask = _ACC.get(p.dtype, (x.dtype, 0))
+    if x.is_cuda and not mask:
+        r = _middle_sum(x, axes, p.keepdims)
+        if r is not None:
+            return r
     r = torch.sum(x, dim=p.axes, keepdim=p.keepdims, dtype=acc)
     return r & mask if mask else r
+
+
+def _middle_sum(x, axes, keep):
+    """A sum over a run of axes that leaves at least 32 trailing elements (the bias and
+    norm-weight gradients), on Triton's kernel (`triton_reduce`), or None."""
+    if not axes:
+        return None
+    lo, hi = min(axes), max(axes) + 1
+    if hi - lo != len(axes) or hi == x.dim():
+        return None
+    shape = x.shape
+    c = math.prod(shape[hi:])
+    if c < 32:
+        return None
+    r = middle_sum(x, math.prod(shape[:lo]), math.prod(shape[lo:hi]), c)
+    if r is None:
+        return None
+    if keep:
+        return r.view(shape[:lo] + (1,) * (hi - lo) + shape[hi:])
+    return r.view(shape[:lo] + shape[hi:])
 
 
 def _prod(p, x):

@@ -10,6 +10,7 @@ import torch
 
 from ember.core._backend import fusion as F
 from ember.core._backend.triton_launch import aligned
+from ember.core._backend.triton_reduce import middle_sum
 
 _SRC = '''import triton
 import triton.language as tl
@@ -81,5 +82,8 @@ def layer_norm_backward(x, g, w, mean, rstd):
            tuple(aligned(t) for t in args[:5]))
     launch(key, (progs, 1, 1), args, {"HAS_W": has_w, "BN": bn},
            {"num_warps": 4 if bn <= 1024 else 8}, dev)
-    sums = part.sum(1)
+    # (ATen's sum over the middle axis takes 12 us for 8192 x 768 on an H100)
+    sums = middle_sum(part, 2, progs, n, force=True)
+    if sums is None:  # (one program)
+        sums = part.sum(1)
     return dx.view(x.shape), (sums[0] if has_w else None), sums[1]
