@@ -211,17 +211,21 @@ def _fwd(Q, K, V, Mk, T, F, O, LSE,
     flag F, and a second launch (FIXUP), after this one with an additive mask, redoes
     their blocks with every live class (its code apart from the first launch's, which
     stays as lean as without it)."""
-    start_m, bh, b, h, hk, rows, dq, q = _query_tile(Q, sqb, sqh, sqm, sqd, H, G, LQ, D,
-                                                     BLOCK_M, BLOCK_D)
-    if FIXUP:
-        m_row = tl.load(LSE + 2 * bh * LQ + rows, mask=rows < LQ, other=0.0)
-        odd = (rows < LQ) & ((m_row <= ROW_SEEN) | (m_row == INF))
+    if FIXUP:  # (the flag first: most launches end here, before reading anything else)
         top = 3
-        redo = (tl.load(F) != 0) & (_max(odd.to(tl.int32), 0) > 0)
+        redo = tl.load(F) != 0
     else:
         top = 2
         redo = True
     if redo:
+        if FIXUP:
+            rows = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
+            m_row = tl.load(LSE + 2 * tl.program_id(1) * LQ + rows, mask=rows < LQ, other=0.0)
+            odd = (rows < LQ) & ((m_row <= ROW_SEEN) | (m_row == INF))
+            redo = _max(odd.to(tl.int32), 0) > 0
+    if redo:
+        start_m, bh, b, h, hk, rows, dq, q = _query_tile(Q, sqb, sqh, sqm, sqd, H, G, LQ, D,
+                                                         BLOCK_M, BLOCK_D)
         _fwd_rows(K, V, Mk, T, F, O, LSE, skb, skh, skn, skd, svb, svh, svn, svd,
                   smb, smh, smm, smn, stb, sth, NBN, sob, soh, som, sod, LQ, LK, D, DV,
                   scale, start_m, bh, b, h, hk, rows, dq, q, top, MASK, CAUSAL, BLOCK_M,
