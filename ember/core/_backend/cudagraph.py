@@ -18,6 +18,12 @@ A cached compiled call whose tape runs on one CUDA device is executed by a `Grap
    static outputs (one multi-tensor op per dtype): the next replay overwrites the static
    outputs, and a result must keep its value as long as its array lives.
 
+4. Results that come back as the next call's inputs (a train step's state: `inputs` and
+   `outputs` of mx.compile) are found over the first replays and then carried between
+   two more captures of the tape in the same pool (`_Carry`): no copy into static inputs,
+   and the fused Adam kernel writes its results where the next call reads them
+   (`RESERVED`, `empty_for`).
+
 Inputs on another device than the tape's postpone the decision (the call runs plainly);
 after `UNFIT_LIMIT` such calls the tape runs plainly for good. `release()` frees the graph,
 its pool and its buffers (the compile cache calls it when it drops the entry).
@@ -41,15 +47,38 @@ UNFIT_LIMIT = 3  # plain calls with inputs off the tape's device before giving u
 # buffers, reused where nothing holds them (no tensors made per replay: their host cost
 # exceeds a small train step's GPU time); larger ones into new tensors (no idle copy)
 RECYCLE_BYTES = 256 << 20
+# results that come back as the next call's inputs (a train step's state) are carried
+# between two more graphs (`_Carry`) where they take at most this many bytes (two sets of
+# buffers are held); the runner looks for them over its first LEARN_CALLS replays
+CARRY_MAX_BYTES = 4 << 30
+LEARN_CALLS = 4
 
 # runner states
 WARMING, CAPTURED, PLAIN, RELEASED = "warming", "captured", "plain", "released"
+
+# while a `_Carry` captures: id(input tensor) -> the buffer its next value is carried in.
+# Kernels that compute the value replacing an input (an optimizer's update) write it there
+# (`empty_for`), and the capture copies nothing for that result
+RESERVED = {}
+
+# called with no arguments before and after every capture: caches of values made while
+# capturing (they live in the graph's pool, and hold only within one capture) drop them
+CAPTURE_HOOKS = []
 
 _copy_ = torch._foreach_copy_
 _use_count = torch._C._storage_Use_Count
 _getrefcount = sys.getrefcount
 _mul = torch._foreach_mul
 _ref = weakref.ref
+
+
+def empty_for(t):
+    """An empty contiguous tensor like `t` for the value that replaces t: the buffer the
+    capture under way carries it in, where there is one."""
+    r = RESERVED.get(id(t)) if RESERVED else None
+    if r is not None and r.shape == t.shape and r.dtype is t.dtype and r.device == t.device:
+        return r
+    return torch.empty_like(t, memory_format=torch.contiguous_format)
 
 
 def _first_line(e):
@@ -75,10 +104,11 @@ class _Cuda:
             torch.cuda.set_sync_debug_mode(prev)
 
     @classmethod
-    def capture(cls, run, tensors, static_in, device):
+    def capture(cls, run, tensors, static_in, device, pool=None):
         """(this call's outputs, graph, static outputs): run(*tensors) on the capture stream
-        (a warm-up there), then run(*static_in) captured in a private memory pool. Raises
-        when the capture fails."""
+        (a warm-up there; none where `tensors` is None), then run(*static_in) captured in
+        a private memory pool, or in the pool of the graph `pool`. Raises when the capture
+        fails."""
         side = cls._side.get(device)
         if side is None:
             side = cls._side[device] = torch.cuda.Stream(device)
@@ -86,10 +116,12 @@ class _Cuda:
         side.wait_stream(cur)
         try:
             with torch.cuda.device(device), torch.cuda.stream(side):
-                out = run(*tensors)
+                out = None if tensors is None else run(*tensors)
                 graph = torch.cuda.CUDAGraph()
-                graph.capture_begin(pool=torch.cuda.graph_pool_handle(),
-                                    capture_error_mode="thread_local")
+                for hook in CAPTURE_HOOKS:
+                    hook()
+                graph.capture_begin(pool=torch.cuda.graph_pool_handle() if pool is None
+                                    else pool.pool(), capture_error_mode="thread_local")
                 try:
                     static_out = run(*static_in)
                 except BaseException:
@@ -98,6 +130,9 @@ class _Cuda:
                     except Exception:  # noqa: BLE001, S110
                         pass
                     raise
+                finally:
+                    for hook in CAPTURE_HOOKS:
+                        hook()
                 with warnings.catch_warnings():  # (a run without kernels: an empty graph)
                     warnings.simplefilter("ignore", UserWarning)
                     graph.capture_end()
@@ -157,7 +192,8 @@ class GraphRunner:
 
     __slots__ = ("run", "name", "device", "backend", "status", "reason", "runs", "unfit",
                  "replays", "graph", "static_in", "static_out", "seen", "in_group", "n_groups",
-                 "out_groups", "out_rest", "single", "handout", "__weakref__")
+                 "out_groups", "out_rest", "single", "handout", "learn", "prev", "pairs",
+                 "carry", "__weakref__")
 
     def __init__(self, tape, backend):
         self.run = tape.run  # not the tape: a runner it holds must not hold it back
@@ -170,6 +206,8 @@ class GraphRunner:
         self.graph = None
         self.static_in = self.static_out = self.seen = self.handout = None
         self.single = len(tape.outs) == 1
+        self.learn = LEARN_CALLS  # (0: never carry)
+        self.prev = self.pairs = self.carry = None
 
     def __repr__(self):
         why = f": {self.reason}" if self.reason else ""
@@ -197,6 +235,7 @@ class GraphRunner:
             return
         had = self.graph is not None
         self.graph = self.static_in = self.static_out = self.seen = self.handout = None
+        self.prev = self.carry = None
         self.status = RELEASED
         if had:
             self._say("released")
@@ -256,10 +295,32 @@ class GraphRunner:
     # -- replay
 
     def _replay(self, graph, tensors):
+        if self.carry is not None:
+            res = self.carry.replay(self, tensors)
+            if res is not None:
+                return res
+        elif self.learn:
+            res = self._learn(tensors)
+            if res is not None:
+                return res
+        self._copy_in(tensors, ())
+        graph.replay()
+        self.replays += 1
+        if self.single:
+            res = self.static_out[0].clone()
+        else:
+            res = self._results(self.static_out, self.out_groups, self.out_rest)
+        if self.learn:
+            self.prev = [_ref(r) for r in ((res,) if self.single else res)]
+        return res
+
+    def _copy_in(self, tensors, skip):
+        """Copy the inputs into the static buffers, but those at the positions `skip` and
+        those passed again as the tensor object copied last time."""
         seen, static = self.seen, self.static_in
         dst = None
         for i, t in enumerate(tensors):
-            if seen[i]() is t:
+            if seen[i]() is t or i in skip:
                 continue
             seen[i] = _ref(t)
             if dst is None:
@@ -272,19 +333,18 @@ class GraphRunner:
             for d, s in zip(dst, src):
                 if d:
                     _copy_(d, s)
-        graph.replay()
-        self.replays += 1
-        outs = self.static_out
-        if self.single:
-            return outs[0].clone()
-        res = [None] * len(outs)
+
+    def _results(self, outs, groups, rest, res=None):
+        """The results of a replay from its static outputs `outs` (the positions `groups`,
+        of one dtype each, and `rest`): copies the next replay leaves alone."""
+        res = res or [None] * len(outs)
         sets = self.handout
         if sets is not None:
             # results go to buffers of their own, reused where nothing holds them any more
             # (the state of a train step: two steps ago, its buffers are free again)
             sets.reverse()
             mine = sets[0]
-            for idx in self.out_groups:
+            for idx in groups:
                 dst = []
                 for i in idx:
                     if mine[i] is None or not _free(mine, i):
@@ -295,12 +355,145 @@ class GraphRunner:
                     res[i] = mine[i].detach()
                 _copy_(dst, [outs[i] for i in idx])
         else:
-            for idx in self.out_groups:
+            for idx in groups:
                 for i, r in zip(idx, _mul([outs[i] for i in idx], 1)):
                     res[i] = r
-        for i in self.out_rest:
+        for i in rest:
             res[i] = outs[i].clone()
         return tuple(res)
+
+    # -- results that come back as inputs
+
+    def _learn(self, tensors):
+        """Look for the last replay's results among the inputs: where the same (input,
+        result) pairs come twice in a row, carry them (`_Carry`) and replay this call so.
+        None where this call replays the graph as before."""
+        self.learn -= 1
+        prev, self.prev = self.prev, None
+        pairs = []
+        if prev:
+            where = {}
+            for j, r in enumerate(prev):
+                o = r()
+                if o is not None:
+                    where.setdefault(id(o), j)
+            taken = set()
+            for i, t in enumerate(tensors):
+                j = where.get(id(t))
+                if j is not None and j not in taken and prev[j]() is t:
+                    pairs.append((i, j))
+                    taken.add(j)
+        if not pairs or pairs != self.pairs:
+            self.pairs = pairs
+            return None
+        self.learn = 0
+        if sum(self.static_in[i].nbytes for i, _ in pairs) > CARRY_MAX_BYTES:
+            return None
+        try:
+            self.carry = _Carry(self, pairs)
+        except Exception as e:  # noqa: BLE001 - no carrying; the graph replays as before
+            self._say(f"carries nothing: capture failed ({_first_line(e)})")
+            return None
+        self._say(f"carries {len(pairs)} results into the next call")
+        return self.carry.replay(self, tensors)
+
+
+class _Carry:
+    """Results of a runner that come back as inputs of its next call (a train step's
+    parameters and optimizer state), carried between two more captures of its tape in its
+    memory pool: graph x reads those inputs from buffer set x and, inside the graph,
+    copies the results into set 1 - x, whose buffers it hands out (as new tensor objects
+    over them). The next call passes them back, and graph 1 - x reads them where they
+    are: no copy into static inputs and none out of the pool. A call that passes other
+    tensors is copied into set x; where a buffer to write is still held (by an earlier
+    result that lives on), the runner's own graph replays instead."""
+
+    __slots__ = ("pairs", "bufs", "uses", "graphs", "outs", "given", "groups", "rest",
+                 "skip", "copies")
+
+    def __init__(self, runner, pairs):
+        self.pairs = pairs
+        ins = runner.static_in
+        self.bufs = [[torch.empty_like(ins[i]) for i, _ in pairs] for _ in range(2)]
+        # (the storage of a buffer: its use count tells whether anything else holds it)
+        self.uses = [[b.untyped_storage()._cdata for b in bs] for bs in self.bufs]
+        self.given = [[None] * len(pairs) for _ in range(2)]
+        self.skip = frozenset(i for i, _ in pairs)
+        carried = {j for _, j in pairs}
+        self.groups = [g for g in ([j for j in idx if j not in carried]
+                                   for idx in runner.out_groups) if g]
+        self.rest = [j for j in runner.out_rest if j not in carried]
+        by = {}
+        for p, (i, _) in enumerate(pairs):
+            by.setdefault(ins[i].dtype, []).append(p)
+        self.copies = list(by.values())  # positions in `pairs` by dtype
+        self.graphs, self.outs = [], []
+        for x in (0, 1):
+            static_in = list(ins)
+            for p, (i, _) in enumerate(pairs):
+                static_in[i] = self.bufs[x][p]
+            _, graph, out = runner.backend.capture(self._run(runner, x), None, static_in,
+                                                   runner.device, pool=runner.graph)
+            self.graphs.append(graph)
+            self.outs.append([out] if runner.single else list(out))
+
+    def _run(self, runner, x):
+        run, single, pairs, copies, dst = runner.run, runner.single, self.pairs, self.copies, \
+            self.bufs[1 - x]
+
+        def carried(*tensors):
+            RESERVED.update((id(tensors[i]), dst[p]) for p, (i, _) in enumerate(pairs))
+            try:
+                outs = run(*tensors)
+            finally:
+                RESERVED.clear()
+            seq = (outs,) if single else outs
+            for ps in copies:
+                ps = [p for p in ps if seq[pairs[p][1]] is not dst[p]]  # (not written there)
+                if ps:
+                    _copy_([dst[p] for p in ps], [seq[pairs[p][1]] for p in ps])
+            return outs
+        return carried
+
+    def replay(self, runner, tensors):
+        """This call by one of the two graphs, or None where neither may run it."""
+        pairs, given = self.pairs, self.given
+        i0 = pairs[0][0]
+        r = given[1][0]
+        x = 1 if r is not None and r() is tensors[i0] else 0
+        src, dst, mine = self.uses[x], self.uses[1 - x], given[x]
+        alone = _alone_storage()
+        todo = None
+        for p, (i, _) in enumerate(pairs):
+            if _use_count(dst[p]) != alone:
+                return None  # (an earlier result still lives on in it)
+            r = mine[p]
+            t = tensors[i]
+            if r is None or r() is not t:
+                if _use_count(src[p]) != alone:
+                    return None
+                if todo is None:
+                    todo = set()
+                todo.add(p)
+        if todo is not None:
+            bufs = self.bufs[x]
+            for ps in self.copies:
+                ps = [p for p in ps if p in todo]
+                if ps:
+                    _copy_([bufs[p] for p in ps], [tensors[pairs[p][0]] for p in ps])
+        runner._copy_in(tensors, self.skip)
+        self.graphs[x].replay()
+        runner.replays += 1
+        outs = self.outs[x]
+        res = [None] * len(outs)
+        bufs, theirs = self.bufs[1 - x], given[1 - x]
+        for p, (_, j) in enumerate(pairs):
+            # (a new tensor object per result, as `_results` gives)
+            a = res[j] = bufs[p].detach()
+            theirs[p] = _ref(a)
+        if runner.single:
+            return res[0]
+        return runner._results(outs, self.groups, self.rest, res)
 
 
 def _holds(buffers, i):
@@ -310,6 +503,15 @@ def _holds(buffers, i):
 
 
 _ALONE = []  # what `_holds` gives for a tensor nothing else holds (measured once)
+_ALONE_STORAGE = []  # the use count of the storage of a tensor nothing else holds
+
+
+def _alone_storage():
+    if not _ALONE_STORAGE:
+        t = torch.empty(1)
+        cd = t.untyped_storage()._cdata  # (the storage object made here is gone again)
+        _ALONE_STORAGE.append(_use_count(cd))
+    return _ALONE_STORAGE[0]
 
 
 def _free(buffers, i):

@@ -229,7 +229,9 @@ def _runner(outs, leaves, steps, live, stream):
     tape = _Tape()
     tape.run, tape.steps, tape.inputs, tape.stream = run, plan, leaves, stream
     tape.outs = live
-    return CG.GraphRunner(tape, _BACKEND[0])
+    runner = CG.GraphRunner(tape, _BACKEND[0])
+    runner.learn = 0  # (no carried results: the held bytes of `_trim` would not count them)
+    return runner
 
 
 def evaluate(roots, sync):

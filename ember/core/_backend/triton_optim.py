@@ -19,6 +19,7 @@ from operator import or_
 import torch
 
 from ember.core._backend import fusion as F
+from ember.core._backend.cudagraph import empty_for
 from ember.core._backend.triton_launch import Launcher, aligned
 
 BLOCK = 1024
@@ -116,9 +117,8 @@ def adam(hyper, lr, extra, grads, params, slots):
     # a strided tensor (a gradient computed transposed, say) is read through its strides
     layouts = [(a.numel(), (_layout(a), _layout(b), _layout(c), _layout(d)))
                for a, b, c, d in zip(p, g, m, v)]
-    outs = [[torch.empty_like(t, memory_format=torch.contiguous_format) for t in p],
-            [torch.empty_like(t, memory_format=torch.contiguous_format) for t in m],
-            [torch.empty_like(t, memory_format=torch.contiguous_format) for t in v]]
+    # (a train step's state carried between CUDA graphs is written where it is carried)
+    outs = [[empty_for(t) for t in p], [empty_for(t) for t in m], [empty_for(t) for t in v]]
     c1, c2 = (extra[0], extra[1]) if hyper[3] else (lr, lr)
     dec = extra[-1] if hyper[4] else lr
     idx = dev.index if dev.type == "cuda" else None
