@@ -256,3 +256,45 @@ def test_gpu_kernels_match_cpu(case, monkeypatch):
     for g, w in zip(grads, want_grads):
         scale = max(1.0, float(np.abs(np_of(w)).max()))
         np.testing.assert_allclose(np_of(g) / scale, np_of(w) / scale, rtol=tol, atol=tol)
+
+
+@pytest.mark.gpu
+def test_gpu_layers_share_one_mask_table_in_a_captured_graph(monkeypatch):
+    # two attention layers over one additive causal mask, compiled: while the graph is
+    # captured, each block size's table is made once; the replays equal eager
+    import torch
+
+    from ember.core._backend import eager_graphs as EG
+    from ember.core._backend import triton_attention as TA
+    monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", True)
+    monkeypatch.setattr(EG, "ENABLED", [False])  # (the compiled call's capture alone)
+    monkeypatch.setattr(TA, "MIN_WORK", 0)
+    captured = []
+    real = TA._launch
+
+    def counted(kernel, *args):
+        if torch.cuda.is_current_stream_capturing():
+            captured.append(kernel)
+        return real(kernel, *args)
+    monkeypatch.setattr(TA, "_launch", counted)
+    rng = np.random.default_rng(0)
+    with mx.stream(mx.gpu):
+        mask = mx.array(np.triu(np.full((64, 64), np.finfo(np.float32).min, np.float32), 1))
+        w = mx.array(rng.standard_normal((16, 16)).astype(np.float32) / 4)
+
+        def f(x):
+            for _ in range(2):
+                x = x + mx.fast.scaled_dot_product_attention(x @ w, x, x, scale=0.25,
+                                                             mask=mask)
+            return x.sum()
+        step = mx.value_and_grad(f)
+        cf = mx.compile(step)
+        for i in range(4):
+            x = mx.array(rng.standard_normal((2, 2, 64, 16)).astype(np.float32))
+            got, want = cf(x), step(x)
+            mx.eval(got, want)
+            np.testing.assert_allclose(np_of(got[0]), np_of(want[0]), rtol=1e-4)
+            np.testing.assert_allclose(np_of(got[1]), np_of(want[1]), rtol=1e-3, atol=1e-3)
+    # one capture: both layers' kernels, the forward's table and the backward's
+    assert captured.count("_fwd") == 4 and captured.count("_bwd_kv") == 2
+    assert captured.count("_mask_blocks") in (2, 3)

@@ -27,6 +27,7 @@ import sys
 
 import torch
 
+from ember.core._backend.cudagraph import CAPTURE_HOOKS
 from ember.core._backend.triton_launch import Launcher, interpreting
 
 MAX_HEAD = 128
@@ -136,6 +137,15 @@ def _common(q, k, v, mask):
     return (b, h, hk, lq, lk, d, dv), kind, mk
 
 
+# while a CUDA graph is captured: the tables of `_blocks` by mask and block sizes, with
+# the mask they were made of. The layers of a model share one mask: the first layer's
+# kernel makes the table (on every replay), the others read it. Emptied before and after
+# every capture (`cudagraph.CAPTURE_HOOKS`): outside one, a table made earlier would not
+# be remade when a replay's mask differs
+_TABLES = {}
+CAPTURE_HOOKS.append(_TABLES.clear)
+
+
 def _blocks(mk, kind, meta):
     """The mask's block classes for these block sizes (`_mask_blocks`), one table per
     batch and head it varies over, and a cleared flag after it: (table, flag, the table's
@@ -149,6 +159,13 @@ def _blocks(mk, kind, meta):
     bm, bn = meta["BLOCK_M"], meta["BLOCK_N"]
     nbm, nbn = -(-lq // bm), -(-lk // bn)
     meta["SPAN"] = 1 << (max(nbm, nbn) - 1).bit_length()
+    key = None
+    if mk.is_cuda and torch.cuda.is_current_stream_capturing():
+        # (the mask is held with its table: no other tensor takes its address meanwhile)
+        key = (mk.data_ptr(), mk.shape, mk.stride(), mk.dtype, kind, bm, bn)
+        hit = _TABLES.get(key)
+        if hit is not None:
+            return hit[1]
     tb, th = (b if smb else 1), (h if smh else 1)
     n = tb * th * nbm * nbn
     t = torch.empty(n + 1, dtype=torch.int8, device=mk.device)
@@ -157,7 +174,10 @@ def _blocks(mk, kind, meta):
     _launch("_mask_blocks", (_key((mk, flag), ints), kind, bm, bn), (nbm, nbn, tb * th),
             (mk, t, flag, *ints), dict(MASK=kind, BLOCK_M=bm, BLOCK_N=bn, num_warps=4,
                                        num_stages=1))
-    return t, flag, (th * nbm * nbn if smb else 0), (nbm * nbn if smh else 0), nbn
+    res = t, flag, (th * nbm * nbn if smb else 0), (nbm * nbn if smh else 0), nbn
+    if key is not None:
+        _TABLES[key] = (mk, res)
+    return res
 
 
 def _heads_last(b, h, n, d, like):
