@@ -15,6 +15,7 @@ import torch
 from ember.core._backend import TORCH
 from ember.core._backend.fusion import fuse
 from ember.core._backend.kernels import KERNELS, _binary_kernel, _unary_kernel, register
+from ember.core._backend.kernels_fast_grad import fuse_norm_add
 from ember.core._backend.kernels_linalg import fuse_linear_relu
 from ember.core.primitives import compiled as C
 from ember.core.primitives import misc as M
@@ -103,6 +104,8 @@ def build_runner(tape):
     consts = {s: c[0] for s, c in tape.consts.items()}
     if tape.stream.is_gpu:
         steps = fuse_linear_relu(steps, tape.dtype, set(outs), consts)
+        if not tape.shapeless:
+            steps = fuse_norm_add(steps, tape.shape, tape.dtype, set(outs))
     if not tape.shapeless:  # a generated kernel holds the traced shapes
         steps = fuse(steps, tape.shape, tape.dtype, outs, consts, tape.stream)
     last = {}

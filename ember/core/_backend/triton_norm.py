@@ -17,7 +17,8 @@ import triton.language as tl
 
 
 @triton.jit
-def ln_bwd(X, DY, W, MEAN, RSTD, DX, PART, M, N, HAS_W: tl.constexpr, BN: tl.constexpr):
+def ln_bwd(X, DY, W, MEAN, RSTD, RES, DX, PART, M, N, HAS_W: tl.constexpr,
+           HAS_RES: tl.constexpr, BN: tl.constexpr):
     pid = tl.program_id(0)
     progs = tl.num_programs(0)
     cols = tl.arange(0, BN)
@@ -39,6 +40,8 @@ def ln_bwd(X, DY, W, MEAN, RSTD, DX, PART, M, N, HAS_W: tl.constexpr, BN: tl.con
         c1 = tl.sum(xhat * wdy, 0) / N
         c2 = tl.sum(wdy, 0) / N
         dx = (wdy - (xhat * c1 + c2)) * rstd
+        if HAS_RES:  # (a residual's cotangent added on the way out)
+            dx += tl.load(RES + row * N + cols, mask=m, other=0.0).to(tl.float32)
         tl.store(DX + row * N + cols, dx.to(DX.dtype.element_ty), mask=m)
         acc_w += dy * xhat
         acc_b += dy
@@ -53,9 +56,10 @@ MAX_COLS = 8192  # a row lives in registers
 MIN_SIZE = 2**21
 
 
-def layer_norm_backward(x, g, w, mean, rstd):
+def layer_norm_backward(x, g, w, mean, rstd, res=None):
     """(dx, dw, db) of layer_norm over the last axis of CUDA tensors (dw None without a
-    weight; dw and db float32), or None where the kernel does not run."""
+    weight; dw and db float32), dx plus `res` where given (of x's shape and dtype), or
+    None where the kernel does not run."""
     n = x.shape[-1]
     if not x.is_cuda or x.dtype not in _DTYPES or not 0 < n <= MAX_COLS \
             or not MIN_SIZE <= x.numel() < 2**31:
@@ -72,15 +76,17 @@ def layer_norm_backward(x, g, w, mean, rstd):
     x2 = x.reshape(rows, n).contiguous()
     g2 = g.reshape(rows, n).contiguous()
     dx = torch.empty_like(x2)
+    has_res = res is not None
+    r2 = res.reshape(rows, n).contiguous() if has_res else x2
     part = torch.empty((2, progs, n), dtype=torch.float32, device=x.device)
     bn = max(16, 1 << (n - 1).bit_length())
     has_w = w is not None
     mean, rstd = mean.reshape(rows), rstd.reshape(rows)
-    args = (x2, g2, w if has_w else x2, mean, rstd, dx, part, rows, n)
+    args = (x2, g2, w if has_w else x2, mean, rstd, r2, dx, part, rows, n)
     # what Triton specializes on: dtypes, the sizes, the pointers' alignment
     key = (x.dtype, rows, n, has_w, w.dtype if has_w else None, mean.dtype, progs,
-           tuple(aligned(t) for t in args[:5]))
-    launch(key, (progs, 1, 1), args, {"HAS_W": has_w, "BN": bn},
+           r2.dtype if has_res else None, tuple(aligned(t) for t in args[:6]))
+    launch(key, (progs, 1, 1), args, {"HAS_W": has_w, "HAS_RES": has_res, "BN": bn},
            {"num_warps": 4 if bn <= 1024 else 8}, dev)
     # (ATen's sum over the middle axis takes 12 us for 8192 x 768 on an H100)
     sums = middle_sum(part, 2, progs, n, force=True)
