@@ -12,6 +12,7 @@ import ember.nn as nn
 from ember.core._backend import kernels_linalg as KL
 from ember.core._backend.kernels import KERNELS
 from ember.core.transforms import compile as C
+from tests.core.compile_runs import run_steps, traced
 
 HAS_CUDA = torch.cuda.is_available()
 
@@ -34,25 +35,6 @@ def _grad_step(model):
     return step
 
 
-def _traced(fun, *args):
-    cf = mx.compile(fun)
-    want = fun(*args)
-    cf(*args)
-    return C.tapes(cf)[-1], want
-
-
-def _run_steps(tape, steps, args):
-    """The tape's outputs with `steps` run one by one through the kernel table."""
-    vals = {s: a._data for s, a in zip(tape.inputs, args)}
-    vals.update({s: c[0] for s, c in tape.consts.items()})
-    with torch.inference_mode():
-        for st in steps:
-            r = KERNELS[st.prim.__class__](st.prim, *[vals[i] for i in st.ins])
-            for o, t in zip(st.outs, r if st.multi else (r,)):
-                vals[o] = t
-    return [vals[o] for o in tape.outs]
-
-
 def _rewrite(tape):
     return KL.fuse_linear_relu(list(tape.steps), tape.dtype, set(tape.outs),
                                {s: c[0] for s, c in tape.consts.items()})
@@ -61,7 +43,7 @@ def _rewrite(tape):
 def test_linear_relu_fuses_forward_and_mask_and_keeps_values():
     x = R(2, 5, 8)
     mx.eval(x)
-    tape, want = _traced(_grad_step(_mlp()), x)
+    tape, want = traced(_grad_step(_mlp()), x)
     steps = _rewrite(tape)
     names = [st.prim.name for st in steps]
     assert names.count("LinearReLU") == 1 and "Maximum" not in names
@@ -70,8 +52,8 @@ def test_linear_relu_fuses_forward_and_mask_and_keeps_values():
     (mask,) = [st for st in steps if st.prim.name == "Greater"]
     assert mask.ins[0] == fused.outs[0]
     assert len(steps) == len(tape.steps) - 1
-    got = _run_steps(tape, steps, [x])
-    plain = _run_steps(tape, tape.steps, [x])
+    got = run_steps(tape, steps, [x])
+    plain = run_steps(tape, tape.steps, [x])
     for g, p in zip(got, plain):
         torch.testing.assert_close(g, p, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(got[0].item(), want[0].item(), rtol=1e-6)
@@ -101,7 +83,7 @@ def test_linear_relu_left_alone(case):
         if case == "product reused":
             return y * h
         return y
-    tape, _ = _traced(f, x)
+    tape, _ = traced(f, x)
     assert "LinearReLU" not in [st.prim.name for st in _rewrite(tape)]
 
 

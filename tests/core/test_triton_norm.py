@@ -8,6 +8,7 @@ import torch
 import ember.core as mx
 from ember.core._backend import triton_norm as TN
 from ember.core._backend.triton_norm import layer_norm_backward
+from tests.core.compile_runs import run_steps, traced
 
 HAS_CUDA = torch.cuda.is_available()
 gpu = pytest.mark.gpu
@@ -88,38 +89,18 @@ def _block(ln, lin):
     return mx.value_and_grad(f)
 
 
-def _traced(fun, *args):
-    from ember.core.transforms import compile as C
-    cf = mx.compile(fun)
-    want = fun(*args)
-    cf(*args)
-    return C.tapes(cf)[-1], want
-
-
-def _run_steps(tape, steps, args):
-    from ember.core._backend.kernels import KERNELS
-    vals = {s: a._data for s, a in zip(tape.inputs, args)}
-    vals.update({s: c[0] for s, c in tape.consts.items()})
-    with torch.inference_mode():
-        for st in steps:
-            r = KERNELS[st.prim.__class__](st.prim, *[vals[i] for i in st.ins])
-            for o, t in zip(st.outs, r if st.multi else (r,)):
-                vals[o] = t
-    return [vals[o] for o in tape.outs]
-
-
 def test_norm_add_rewrite_fuses_the_residual_cotangent_and_keeps_values():
     import ember.nn as nn
     from ember.core._backend.kernels_fast_grad import fuse_norm_add
     x = mx.array(np.random.default_rng(0).standard_normal((4, 6, 16)).astype(np.float32))
     ln, lin = nn.LayerNorm(16), nn.Linear(16, 16)
     mx.eval(x, ln.parameters(), lin.parameters())
-    tape, want = _traced(_block(ln, lin), x)
+    tape, want = traced(_block(ln, lin), x)
     steps = fuse_norm_add(list(tape.steps), tape.shape, tape.dtype, set(tape.outs))
     names = [st.prim.name for st in steps]
     assert names.count("NormVJPAdd") == 1 and len(steps) == len(tape.steps) - 1
-    got = _run_steps(tape, steps, [x])
-    plain = _run_steps(tape, tape.steps, [x])
+    got = run_steps(tape, steps, [x])
+    plain = run_steps(tape, tape.steps, [x])
     for g, p in zip(got, plain):
         torch.testing.assert_close(g, p, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(got[1].cpu().numpy(), np.array(want[1]), rtol=1e-5, atol=1e-5)
@@ -136,7 +117,7 @@ def test_norm_add_rewrite_leaves_rms_norm_and_other_readers_alone():
         def f(x, ln=ln, extra=extra):
             y = ((x + lin(ln(x))) ** 2).sum()
             return y + (ln(x) * x).sum() if extra else y
-        tape, _ = _traced(mx.grad(f), x)
+        tape, _ = traced(mx.grad(f), x)
         steps = fuse_norm_add(list(tape.steps), tape.shape, tape.dtype, set(tape.outs))
         # rms_norm: not this kernel's; a second norm of x: its cotangent is summed with
         # more than one other, and fusing is still only allowed for one Add
