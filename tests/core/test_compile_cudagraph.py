@@ -310,6 +310,19 @@ def test_a_single_result_is_carried_and_fresh_inputs_are_not(fake, monkeypatch):
     assert _graph(cg).carry is None and _graph(cg).learn == 0
 
 
+def test_state_is_not_carried_without_room_for_it(fake, monkeypatch):
+    monkeypatch.setattr(CG, "_room_for", lambda device, nbytes: False)
+    cf = mx.compile(lambda a, b: (a * 2, b + 1))
+    a, b = R(3, seed=1), R(2, seed=2)
+    for _ in range(8):
+        a, b = cf(a, b)
+        mx.eval(a, b)
+    g = _graph(cf)
+    assert g.status == CG.CAPTURED and g.carry is None and g.learn == 0
+    np.testing.assert_allclose(_np(a), _np(R(3, seed=1)) * 2 ** 8, rtol=1e-6)
+    np.testing.assert_allclose(_np(b), _np(R(2, seed=2)) + 8, rtol=1e-6)
+
+
 def test_adam_writes_the_carried_state_where_it_is_carried(fake, monkeypatch):
     # the fused Adam kernel (here through Triton's interpreter) writes new parameters and
     # moments straight into the carrying buffers: the graph copies none of them

@@ -387,7 +387,9 @@ class GraphRunner:
             self.pairs = pairs
             return None
         self.learn = 0
-        if sum(self.static_in[i].nbytes for i, _ in pairs) > CARRY_MAX_BYTES:
+        size = sum(self.static_in[i].nbytes for i, _ in pairs)
+        if size > CARRY_MAX_BYTES or not _room_for(self.device, 2 * size):
+            self._say(f"carries nothing: {2 * size / 2**30:.2f} GiB of buffers do not fit")
             return None
         try:
             self.carry = _Carry(self, pairs)
@@ -396,6 +398,15 @@ class GraphRunner:
             return None
         self._say(f"carries {len(pairs)} results into the next call")
         return self.carry.replay(self, tensors)
+
+
+def _room_for(device, nbytes):
+    """Whether the device has `nbytes` to spare for carried state: half its free memory
+    at most, so that the step itself keeps room to grow (the CPU: always)."""
+    if device.type != "cuda":
+        return True
+    free, _ = torch.cuda.mem_get_info(device)
+    return 2 * nbytes <= free
 
 
 class _Carry:
