@@ -47,6 +47,19 @@ def aligned(t):
     return t.data_ptr() % 16 == 0
 
 
+_SMS = {}  # device index -> multiprocessor count
+
+
+def device_sms(t):
+    """(device index, multiprocessor count) of a CUDA tensor's device (the count looked
+    up once per device)."""
+    dev = t.device.index if t.device.index is not None else torch.cuda.current_device()
+    sms = _SMS.get(dev)
+    if sms is None:
+        sms = _SMS[dev] = torch.cuda.get_device_properties(dev).multi_processor_count
+    return dev, sms
+
+
 class Launcher:
     """launch(key, grid, args, meta, opts, device_index) runs `fn` on `args`."""
 

@@ -9,7 +9,7 @@ Sums are float32 whatever the input's dtype, as in ATen's kernels."""
 import torch
 
 from ember.core._backend import fusion as F
-from ember.core._backend.triton_launch import aligned
+from ember.core._backend.triton_launch import aligned, device_sms
 from ember.core._backend.triton_reduce import middle_sum
 
 _SRC = '''import triton
@@ -48,7 +48,6 @@ def ln_bwd(X, DY, W, MEAN, RSTD, RES, DX, PART, M, N, HAS_W: tl.constexpr,
     tl.store(PART + pid * N + cols, acc_w, mask=m)
     tl.store(PART + (progs + pid) * N + cols, acc_b, mask=m)
 '''
-_SMS = {}  # device index -> multiprocessor count
 _DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 MAX_COLS = 8192  # a row lives in registers
 # below this many elements ATen's kernels win: their GPU time is short (7.6 us for 1024 x
@@ -68,10 +67,7 @@ def layer_norm_backward(x, g, w, mean, rstd, res=None):
     if launch is None:  # (no Triton: ATen's kernels)
         return None
     rows = x.numel() // n
-    dev = x.device.index if x.device.index is not None else torch.cuda.current_device()
-    sms = _SMS.get(dev)
-    if sms is None:
-        sms = _SMS[dev] = torch.cuda.get_device_properties(dev).multi_processor_count
+    dev, sms = device_sms(x)
     progs = max(1, min(rows, 4 * sms))
     x2 = x.reshape(rows, n).contiguous()
     g2 = g.reshape(rows, n).contiguous()

@@ -11,7 +11,7 @@ round once, as ATen's kernels do."""
 import torch
 
 from ember.core._backend import fusion as F
-from ember.core._backend.triton_launch import aligned
+from ember.core._backend.triton_launch import aligned, device_sms
 
 _SRC = '''import triton
 import triton.language as tl
@@ -38,7 +38,6 @@ _BR, _BC = 32, 64
 _DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 # below this many elements ATen's single kernel costs less than two launches
 MIN_SIZE = 2**20
-_SMS = {}  # device index -> multiprocessor count
 
 
 def _launch(launch, x, y, b, r, c, chunk, s, dev):
@@ -58,10 +57,7 @@ def middle_sum(x, b, r, c, out_dtype=None, force=False):
     launch = F.launcher("col_sum", _SRC)
     if launch is None:  # (no Triton)
         return None
-    dev = x.device.index if x.device.index is not None else torch.cuda.current_device()
-    sms = _SMS.get(dev)
-    if sms is None:
-        sms = _SMS[dev] = torch.cuda.get_device_properties(dev).multi_processor_count
+    dev, sms = device_sms(x)
     out_dtype = out_dtype or x.dtype
     cols = -(-c // _BC) * b
     # about four programs per multiprocessor, each over at least a few tiles of rows
