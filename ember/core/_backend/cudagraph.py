@@ -415,7 +415,8 @@ class _Carry:
     memory pool: graph x reads those inputs from buffer set x and, inside the graph,
     copies the results into set 1 - x, whose buffers it hands out (as new tensor objects
     over them). The next call passes them back, and graph 1 - x reads them where they
-    are: no copy into static inputs and none out of the pool. A call that passes other
+    are: no copy into static inputs, and none at all for results a kernel wrote in place
+    (`empty_for`); the others are copied inside the graph. A call that passes other
     tensors is copied into set x; where a buffer to write is still held (by an earlier
     result that lives on), the runner's own graph replays instead."""
 
