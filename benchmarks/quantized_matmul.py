@@ -7,7 +7,10 @@ not), both with one weight replayed (it stays in the H100's 50 MB L2: "warm", th
 ("cold": every byte from HBM); the per-call host cost of the kernel wrapper and of the
 whole eager Ember op (mx.quantized_matmul + eval; `ember_op_us` per call in a loop with
 one sync at the end, `ember_op_sync_us` with a sync per call); torch's dense matmul on
-the dequantized weight (in x's dtype, float16 for float32 x; graph and eager). Bandwidth
+the dequantized weight (in x's dtype, float16 for float32 x; graph and eager). With
+upstream MLX's CUDA build on the path, `kernel_us` and `mlx_kernel_us` are Ember's and
+upstream's GPU time per eager op under torch's profiler (kernel durations, no gaps),
+`vs_mlx` their ratio, and `mlx_op_us` upstream's host time per op like `ember_op_us`. Bandwidth
 is bytes over kernel time: `GBps` counts the packed weights alone, `GBps_all` adds scales
 and biases; `frac` is GBps over the H100's ~3350 GB/s. For 2-8 rows of x,
 `triton_graph_us` times the Triton kernels alone (4 bits: the tensor-core kernel of
@@ -166,7 +169,52 @@ def bench(m, n, k, bits, gs, dtype, repeats, old=None):
     row["torch_dense_us"] = _graph_time(torch, [tmm], repeats)
     row["torch_dense_GBps"] = n * k * 2 / row["torch_dense_us"] / 1e3
     row["torch_eager_us"] = _wall_time(tmm, repeats, sync=torch.cuda.synchronize)
+    # GPU time per call under the profiler, the same way for Ember's op and upstream's
+    row["kernel_us"] = _kernel_us(torch, op)
+    up = _upstream_op(m, n, k, bits, gs, dtype)
+    if up is not None:
+        row["mlx_kernel_us"] = _kernel_us(torch, up)
+        row["mlx_op_us"] = _wall_time(up, repeats, sync=torch.cuda.synchronize)
+        row["vs_mlx"] = row["kernel_us"] / row["mlx_kernel_us"]
     return row
+
+
+def _kernel_us(torch, step, calls=50):
+    """Microseconds of GPU kernels per call of `step`: the sum of the durations of every
+    kernel torch's profiler records (CUPTI sees the whole process: upstream MLX's
+    kernels too), over `calls` calls. Launch gaps are not counted."""
+    from torch.profiler import ProfilerActivity, profile
+    for _ in range(5):
+        step()
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for _ in range(calls):
+            step()
+        torch.cuda.synchronize()
+    return sum(e.device_time_total for e in prof.key_averages()) / calls
+
+
+def _upstream_op(m, n, k, bits, gs, dtype):
+    """Upstream MLX's quantized_matmul on the GPU with the same x and weights as
+    `_setup`, as a callable (evaluated per call); None without upstream's CUDA build."""
+    try:
+        import mlx.core as mlx
+    except ImportError:
+        return None
+    if not mlx.is_available(mlx.gpu):
+        return None
+    rng = np.random.default_rng(0)
+    dt = getattr(mlx, dtype)
+    with mlx.stream(mlx.gpu):
+        x = mlx.array(rng.standard_normal((m, k)).astype(np.float32)).astype(dt)
+        w = mlx.array(rng.standard_normal((n, k)).astype(np.float32)).astype(dt)
+        wq = mlx.quantize(w, gs, bits)
+        mlx.eval(x, *wq)
+
+    def op():
+        with mlx.stream(mlx.gpu):
+            mlx.eval(mlx.quantized_matmul(x, *wq, group_size=gs, bits=bits))
+    return op
 
 
 def sweep(m, n, k, bits, gs, dtype, configs, repeats):
