@@ -8,9 +8,10 @@ not), both with one weight replayed (it stays in the H100's 50 MB L2: "warm", th
 whole eager Ember op (mx.quantized_matmul + eval; `ember_op_us` per call in a loop with
 one sync at the end, `ember_op_sync_us` with a sync per call); torch's dense matmul on
 the dequantized weight (in x's dtype, float16 for float32 x; graph and eager). With
-upstream MLX's CUDA build on the path, `kernel_us` and `mlx_kernel_us` are Ember's and
-upstream's GPU time per eager op under torch's profiler (kernel durations, no gaps),
-`vs_mlx` their ratio, and `mlx_op_us` upstream's host time per op like `ember_op_us`. Bandwidth
+upstream MLX's CUDA build on the path, "upstream" lines follow: `kernel_us` and
+`mlx_kernel_us` are Ember's and upstream's GPU time per eager op under torch's profiler
+(kernel durations, no gaps), `vs_mlx` their ratio, and `mlx_op_us` upstream's host time
+per op like `ember_op_us`. Bandwidth
 is bytes over kernel time: `GBps` counts the packed weights alone, `GBps_all` adds scales
 and biases; `frac` is GBps over the H100's ~3350 GB/s. For 2-8 rows of x,
 `triton_graph_us` times the Triton kernels alone (4 bits: the tensor-core kernel of
@@ -169,13 +170,27 @@ def bench(m, n, k, bits, gs, dtype, repeats, old=None):
     row["torch_dense_us"] = _graph_time(torch, [tmm], repeats)
     row["torch_dense_GBps"] = n * k * 2 / row["torch_dense_us"] / 1e3
     row["torch_eager_us"] = _wall_time(tmm, repeats, sync=torch.cuda.synchronize)
-    # GPU time per call under the profiler, the same way for Ember's op and upstream's
-    row["kernel_us"] = _kernel_us(torch, op)
+    return row
+
+
+def versus_upstream(m, n, k, bits, gs, dtype, repeats):
+    """GPU time per eager op under the profiler, the same way for Ember's op and
+    upstream's, and upstream's host time per op; None without upstream's CUDA build. Run
+    after every `bench`: the profiler slows CUDA-graph replays that follow it."""
+    import torch
+
+    import ember.core as mx
     up = _upstream_op(m, n, k, bits, gs, dtype)
-    if up is not None:
-        row["mlx_kernel_us"] = _kernel_us(torch, up)
-        row["mlx_op_us"] = _wall_time(up, repeats, sync=torch.cuda.synchronize)
-        row["vs_mlx"] = row["kernel_us"] / row["mlx_kernel_us"]
+    if up is None:
+        return None
+    xe, ws, _, _, _ = _setup(m, n, k, bits, gs, dtype)
+
+    def op():
+        mx.eval(mx.quantized_matmul(xe, *ws[0], group_size=gs, bits=bits))
+    row = {"shape": f"{m}x{k}@{n}x{k}", "x": dtype, "bits": bits,
+           "kernel_us": _kernel_us(torch, op), "mlx_kernel_us": _kernel_us(torch, up),
+           "mlx_op_us": _wall_time(up, repeats, sync=torch.cuda.synchronize)}
+    row["vs_mlx"] = row["kernel_us"] / row["mlx_kernel_us"]
     return row
 
 
@@ -337,6 +352,13 @@ def main(argv=None):
                 T._LAUNCHERS.clear()
                 print(_fmt(bench(m, n, k, bits, a.group_size, dtype, a.repeats, old)),
                       flush=True)
+    for sh in a.shapes.split(","):
+        m, k, n = (int(v) for v in sh.split("x"))
+        for bits in a.bits:
+            for dtype in a.dtypes:
+                row = versus_upstream(m, n, k, bits, a.group_size, dtype, a.repeats)
+                if row is not None:
+                    print("upstream", _fmt(row), flush=True)
 
 
 def _sweep_all(m, n, k, a):
