@@ -6,8 +6,10 @@ import pytest
 import torch
 
 import ember.core as mx
+from ember.core._backend import fusion as F
 from ember.core._backend import triton_reduce as TR
 from ember.core._backend.triton_reduce import middle_sum
+from ember.core.transforms import compile as C
 
 HAS_CUDA = torch.cuda.is_available()
 gpu = pytest.mark.gpu
@@ -79,3 +81,74 @@ def test_gpu_mx_sum_takes_the_kernel(shape, axes, keepdims, monkeypatch):
     want = x.astype(np.float64).sum(axis=axes, keepdims=keepdims)
     assert got.shape == want.shape and got.dtype == mx.float32
     np.testing.assert_allclose(np.array(got), want, rtol=1e-4, atol=1e-3)
+
+
+# -- the first pass inside a fused elementwise kernel (compiled tapes) --------------------
+
+def _relu_grad_and_bias(h, g):
+    """A ReLU's gradient mask and its bias gradient, as a train step's backward has them."""
+    d = mx.where(h > 0, g, 0.0) * 1.0
+    return d, mx.sum(d, axis=tuple(range(d.ndim - 1)))
+
+
+def _kinds(cf):
+    return [st.prim.name for tape in C.tapes(cf) for st in tape.run.steps]
+
+
+def _interpret(monkeypatch):
+    """Fusion on, through Triton's interpreter on the CPU (where CUDA is, the GPU test
+    runs the compiled kernel instead)."""
+    pytest.importorskip("triton")
+    if HAS_CUDA:
+        pytest.skip("CUDA runs the compiled kernels (test_gpu_fused_sum_has_the_eager_bits)")
+    monkeypatch.setenv("TRITON_INTERPRET", "1")
+    monkeypatch.setattr(F, "FUSE", [True])
+    monkeypatch.setattr(TR, "MIN_SIZE", 64)
+
+
+def _inputs(shape, seed=0):
+    rng = np.random.default_rng(seed)
+    return [mx.array(rng.standard_normal(shape).astype(np.float32)) for _ in range(2)]
+
+
+def test_interpreted_fused_sum_equals_eager(monkeypatch):
+    _interpret(monkeypatch)
+    with mx.stream(mx.cpu):
+        h, g = _inputs((3, 70, 40))  # (ragged tiles of rows and columns)
+        cf = mx.compile(_relu_grad_and_bias)
+        d, s = cf(h, g)
+        want_d, want_s = _relu_grad_and_bias(h, g)
+        assert _kinds(cf) == ["FusedSum"]
+        np.testing.assert_array_equal(np.array(d), np.array(want_d))
+        np.testing.assert_allclose(np.array(s), np.array(want_s), rtol=1e-5, atol=1e-5)
+        monkeypatch.setattr(TR, "MIN_SIZE", 2**20)  # (below it: the sum's own kernel)
+        cf = mx.compile(_relu_grad_and_bias)
+        cf(h, g)
+        assert _kinds(cf) == ["FusedElementwise", "Reduce"]
+
+
+def test_interpreted_sums_left_apart(monkeypatch):
+    """Only a float32 sum over leading axes of a stored region value is taken in."""
+    _interpret(monkeypatch)
+    with mx.stream(mx.cpu):
+        h, g = _inputs((70, 40))
+        for f in (lambda h, g: mx.sum(mx.maximum(h, 0) * g, axis=1),  # (trailing axis)
+                  lambda h, g: mx.sum((mx.maximum(h, 0) * g).astype(mx.float16), axis=0)):
+            cf = mx.compile(f)
+            np.testing.assert_allclose(np.array(cf(h, g).astype(mx.float32)),
+                                       np.array(f(h, g).astype(mx.float32)), rtol=2e-3)
+            assert "FusedSum" not in _kinds(cf)
+
+
+@gpu
+@needs_cuda
+@pytest.mark.parametrize("shape", [(8192, 3072), (4, 300, 1000)])
+def test_gpu_fused_sum_has_the_eager_bits(shape):
+    with mx.stream(mx.gpu):
+        h, g = _inputs(shape, seed=1)
+        cf = mx.compile(_relu_grad_and_bias)
+        d, s = cf(h, g)
+        want_d, want_s = _relu_grad_and_bias(h, g)
+        assert "FusedSum" in _kinds(cf)
+        np.testing.assert_array_equal(np.array(d), np.array(want_d))
+        np.testing.assert_array_equal(np.array(s), np.array(want_s))

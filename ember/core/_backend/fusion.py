@@ -274,20 +274,31 @@ def fuse(steps, shape, dtype, outs, consts, stream):
 def codegen(members, templates, ext, stored, shape, dtype):
     """(kernel name, Triton source) computing `stored` from `ext` by the steps `members`."""
     g = shape[members[0].outs[0]]
+    body = ["offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)",
+            f"mask = offs < {math.prod(g)}"]
+    body += region(members, templates, ext, stored, g, dtype, "(BLOCK,)")[0]
+    return kernel_source("fused", params(ext, stored, len(g)) + ["BLOCK: tl.constexpr"], body)
+
+
+def params(ext, stored, nd, more=()):
+    """The kernel's parameters for inputs `ext` (pointer, then strides), outputs `stored`
+    and the arguments `more`, then the inputs' modes."""
+    out = []
+    for k in range(len(ext)):
+        out.append(f"x{k}")
+        out += [f"x{k}s{d}" for d in range(nd)]
+    out += [f"o{j}" for j in range(len(stored))] + list(more)
+    return out + [f"MODE{k}: tl.constexpr" for k in range(len(ext))]
+
+
+def region(members, templates, ext, stored, g, dtype, tile):
+    """(lines, slot -> variable): the steps `members` at flat offsets `offs` (a tile of
+    shape `tile` of the group's shape `g`) under `mask`, the values `stored` written."""
     nd = len(g)
     gstride = [1] * nd
     for d in range(nd - 2, -1, -1):
         gstride[d] = gstride[d + 1] * g[d + 1]
-    params = []
-    for k in range(len(ext)):
-        params.append(f"x{k}")
-        params += [f"x{k}s{d}" for d in range(nd)]
-    params += [f"o{j}" for j in range(len(stored))]
-    params += [f"MODE{k}: tl.constexpr" for k in range(len(ext))]
-    params.append("BLOCK: tl.constexpr")
-    body = ["offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)",
-            f"mask = offs < {math.prod(g)}"]
-    body += [f"i{d} = offs // {gstride[d]} % {g[d]}" for d in range(nd)]
+    body = [f"i{d} = offs // {gstride[d]} % {g[d]}" for d in range(nd)]
     var = {}
     for k, s in enumerate(ext):
         strided = " + ".join([f"i{d} * x{k}s{d}" for d in range(nd)]) or "0"
@@ -315,10 +326,16 @@ def codegen(members, templates, ext, stored, shape, dtype):
         body.append(f"v{o} = {e}")
         var[o] = f"v{o}"
     for j, s in enumerate(stored):
-        body.append(f"tl.store(o{j} + offs, tl.broadcast_to({var[s]}, (BLOCK,)), mask=mask)")
+        body.append(f"tl.store(o{j} + offs, tl.broadcast_to({var[s]}, {tile}), mask=mask)")
+    return body, var
+
+
+def kernel_source(prefix, params, body):
+    """(name, Triton module source) of a kernel of `params` running `body`, named after a
+    digest of both."""
     src = "\n".join("    " + ln for ln in body)
     digest = hashlib.sha1(src.encode() + repr(params).encode()).hexdigest()[:16]
-    name = f"fused_{digest}"
+    name = f"{prefix}_{digest}"
     head = ("import triton\nimport triton.language as tl\n"
             "from triton.language.extra import libdevice  # noqa: F401\n\n\n"
             f"@triton.jit\ndef {name}({', '.join(params)}):\n")
@@ -377,10 +394,11 @@ class FusedElementwise(Primitive):
     and shape inference)."""
 
     __slots__ = ("steps", "source", "kernel", "launcher", "shape", "out_dtypes", "numel",
-                 "block", "opts", "device", "sources")
+                 "block", "opts", "device", "sources", "made_of")
     name = "FusedElementwise"
 
     def __init__(self, members, templates, ext, stored, shape, dtype, consts, device):
+        self.made_of = (members, templates, ext, stored, shape, dtype, consts, device)
         self.steps = members
         self.shape = torch.Size(shape[members[0].outs[0]])
         self.device = device
@@ -395,7 +413,7 @@ class FusedElementwise(Primitive):
             else:
                 self.sources.append(n)
                 n += 1
-        name, self.source = codegen(members, templates, ext, stored, shape, dtype)
+        name, self.source = self.codegen(members, templates, ext, stored, shape, dtype)
         self.kernel = load(name, self.source)
         self.launcher = Launcher(self.kernel)
         self.block = min(1024, max(128, 1 << (self.numel - 1).bit_length()))
@@ -403,18 +421,22 @@ class FusedElementwise(Primitive):
         self.opts = {"num_warps": 4 if self.block >= 512 else (2 if self.block >= 256 else 1),
                      "enable_fp_fusion": False}
 
+    codegen = staticmethod(codegen)
+
     def __repr__(self):
-        return f"FusedElementwise({len(self.steps)} steps, shape {tuple(self.shape)})"
+        return f"{self.name}({len(self.steps)} steps, shape {tuple(self.shape)})"
 
     def params(self):
         return (id(self),)
 
-    def __call__(self, xs):
-        shape, nd, dev = self.shape, len(self.shape), self.device
+    def inputs(self, xs):
+        """(the kernel's arguments for its inputs, its meta of their modes, the launch
+        key) for the call's tensors `xs`."""
+        shape, nd = self.shape, len(self.shape)
         args = []
-        modes = []
+        meta = {}
         key = []
-        for src in self.sources:
+        for k, src in enumerate(self.sources):
             t = xs[src] if src.__class__ is int else src
             if t.numel() == 1:
                 mode, st = 1, (0,) * nd
@@ -424,14 +446,17 @@ class FusedElementwise(Primitive):
                 mode, st = 2, t.expand(shape).stride()
             args.append(t)
             args += st
-            modes.append(mode)
+            meta[f"MODE{k}"] = mode
             key.append((mode, st, t.dtype, aligned(t)))
-        outs = [torch.empty(shape, dtype=d, device=dev) for d in self.out_dtypes]
-        args += outs
-        meta = {f"MODE{k}": m for k, m in enumerate(modes)}
+        return args, meta, key
+
+    def __call__(self, xs):
+        args, meta, key = self.inputs(xs)
+        dev = self.device
+        outs = [torch.empty(self.shape, dtype=d, device=dev) for d in self.out_dtypes]
         meta["BLOCK"] = self.block
         grid = (-(-self.numel // self.block), 1, 1)
-        self.launcher(tuple(key), grid, args, meta, self.opts, dev.index)
+        self.launcher(tuple(key), grid, args + outs, meta, self.opts, dev.index)
         return outs[0] if len(outs) == 1 else tuple(outs)
 
 

@@ -17,6 +17,7 @@ from ember.core._backend.fusion import fuse
 from ember.core._backend.kernels import KERNELS, _binary_kernel, _unary_kernel, register
 from ember.core._backend.kernels_fast_grad import fuse_norm_add
 from ember.core._backend.kernels_linalg import fuse_linear_relu
+from ember.core._backend.triton_reduce import fuse_sums
 from ember.core.primitives import compiled as C
 from ember.core.primitives import misc as M
 
@@ -108,6 +109,7 @@ def build_runner(tape):
             steps = fuse_norm_add(steps, tape.shape, tape.dtype, set(outs))
     if not tape.shapeless:  # a generated kernel holds the traced shapes
         steps = fuse(steps, tape.shape, tape.dtype, outs, consts, tape.stream)
+        steps = fuse_sums(steps, tape.shape, tape.dtype)
     last = {}
     for n, st in enumerate(steps):
         for i in st.ins:
