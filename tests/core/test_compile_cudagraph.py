@@ -86,9 +86,29 @@ class FakeGraph:
                 o.copy_(n)  # the next replay overwrites the captured outputs
 
 
+class FakeEvent:
+    """A timing event whose elapsed time is the fake's `gpu_ms`."""
+
+    def __init__(self, fake):
+        self.fake = fake
+
+    def record(self):
+        pass
+
+    def query(self):
+        return True
+
+    def elapsed_time(self, end):
+        return self.fake.gpu_ms
+
+
 class Fake:
     def __init__(self):
         self.captures = 0
+        self.gpu_ms = 0.0  # what timing events report for the device's time
+
+    def event(self):
+        return FakeEvent(self)
 
     def checked_run(self, run, tensors):
         _SYNC[0] = True

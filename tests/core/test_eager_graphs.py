@@ -57,6 +57,26 @@ def test_repeated_graph_is_captured_once_and_replayed(fake):
     assert e.runner.status is CG.CAPTURED and e.runner.replays == 6 - EG.SEEN - 1
 
 
+@pytest.mark.parametrize("bound", ["kernels", "leaf copies"])
+def test_graphs_the_device_bounds_stay_plain(bound, fake, monkeypatch):
+    """A replay adds its leaf copies to the device's time and saves host time: where the
+    first evaluation's kernels and those copies take as long as its host time, the
+    graph is evaluated plainly."""
+    if bound == "kernels":
+        fake.gpu_ms = 1e4  # (ten seconds: longer than any evaluation's host time here)
+    else:
+        monkeypatch.setattr(EG, "COPY_BPS", 1.0)
+    w = _x(0, (4, 2))
+    for i in range(5):
+        x = _x(i)
+        y = mx.maximum(x @ w + 1.0, 0.0).sum(axis=1)
+        mx.eval(y)
+        np.testing.assert_array_equal(
+            np.array(y), np.maximum(np.array(x) @ np.array(w) + 1.0, 0.0).sum(axis=1))
+    (e,) = _entries()
+    assert fake.captures == 0 and e.runner is None and e.seen == 5
+
+
 def test_held_intermediates_get_their_values(fake):
     results = []
     for i in range(5):

@@ -92,6 +92,11 @@ class _Cuda:
     _side = {}  # device -> the stream captures run on
 
     @staticmethod
+    def event():
+        """A CUDA event that can time (recorded by the caller)."""
+        return torch.cuda.Event(enable_timing=True)
+
+    @staticmethod
     def checked_run(run, tensors):
         """run(*tensors), with CUDA calls that synchronise with the host raising."""
         prev = torch.cuda.get_sync_debug_mode()

@@ -18,11 +18,15 @@ pool.
 
 Graphs that cannot be keyed are evaluated plainly: any node on another stream, a
 primitive whose `params()` do not hash, custom and compiled primitives (the latter
-replay their own graph), leaves off the GPU. So are graphs whose first evaluation took
-less than `MIN_COST` (a replay and its result copy cost about as much), of more than
+replay their own graph), leaves off the GPU. So are graphs whose last timed evaluation
+took less than `MIN_COST` (a replay and its result copy cost about as much), of more than
 `MAX_NODES` primitives or `MAX_BYTES` of results (kernels outlast their launches there),
 and of more than `MAX_LEAF_BYTES` of leaves (the graph's static copies of them would
-double a large model's weights).
+double a large model's weights). So are graphs the GPU bounds: where that
+evaluation's kernels (timed by CUDA events) and a copy of the leaves (at `COPY_BPS`) take
+as long as its host time, a replay would add its copies to the device's time and save
+host time that the device hides (an attention forward and backward over 67 MB inputs:
+230 us of copies a step on an H100).
 
 `EMBER_EAGER_GRAPHS=0` (or `ENABLED[0] = False`) turns it off; `EMBER_COMPILE_DEBUG=1`
 prints the runners' decisions. The cache keeps the `CACHE_SIZE` keys used last, releasing
@@ -41,13 +45,17 @@ from ember.core._backend import streams as S
 from ember.core._backend.kernels import KERNELS
 
 ENABLED = [os.environ.get("EMBER_EAGER_GRAPHS", "1") not in ("", "0")]
-SEEN = 2  # evaluations of a key before its runner takes over (the runner's first is plain)
+# evaluations of a key before its runner takes over (the runner's first is plain); those
+# are plain and timed, and the last one decides (the first pays one-time costs: kernels
+# compiled, cuDNN's plans searched)
+SEEN = 3
 # graphs whose first (plain) evaluation took less than this many seconds, waiting for the
 # device included, stay plain: a replay and its result copy would cost about as much
 MIN_COST = 30e-6
 MAX_NODES = 4096
 MAX_BYTES = 1 << 30
 MAX_LEAF_BYTES = 256 << 20  # (a captured graph keeps a copy of its leaves: no model's weights)
+COPY_BPS = 1.5e12  # bytes a second a device-to-device copy moves (an H100: 67 MB in 42 us)
 CACHE_SIZE = 32
 # graphs' results and leaf copies in all, beyond which the least recently used graphs are
 # released (each graph keeps a memory pool of about its results and static leaf copies)
@@ -78,16 +86,17 @@ class _Tape:
 
 
 class _Entry:
-    """A key's sightings, its runner once it has one, and what its first plain evaluation
-    took (`cost`, seconds: set by `eval`)."""
+    """A key's sightings, its runner once it has one, and what its latest timed plain
+    evaluation took (`cost`, host seconds, and `gpu`: set by `eval`)."""
 
-    __slots__ = ("seen", "runner", "bytes", "cost")
+    __slots__ = ("seen", "runner", "bytes", "cost", "gpu")
 
     def __init__(self):
         self.seen = 1
         self.runner = None
         self.bytes = 0
         self.cost = None
+        self.gpu = None  # (events around that evaluation), then its seconds
 
     def drop(self):
         """Release the runner's graph and stop counting its memory."""
@@ -106,11 +115,12 @@ def _refused():
 
 
 def _walk(roots, stream):
-    """(key, outputs, leaves, steps, bytes of results and leaves, references from the
-    graph's input tuples by id) of the graph under `roots`, inputs first, or None when it
-    cannot be replayed. `outputs` holds every array the graph computes (siblings side by
-    side), `steps` (first output slot, siblings or 0 for a single output, input slots) per
-    primitive; input slots count outputs up from 0 and leaves down from -1."""
+    """(key, outputs, leaves, steps, bytes of results and leaves, bytes of leaves,
+    references from the graph's input tuples by id) of the graph under `roots`, inputs
+    first, or None when it cannot be replayed. `outputs` holds every array the graph
+    computes (siblings side by side), `steps` (first output slot, siblings or 0 for a
+    single output, input slots) per primitive; input slots count outputs up from 0 and
+    leaves down from -1."""
     refused = _refused()
     slot = {}  # (arrays hash by identity and are never compared here: distinct hashes)
     inside = {}  # id(array) -> references from the graph's input tuples
@@ -166,7 +176,7 @@ def _walk(roots, stream):
         key.append((p.__class__, p.params(), a._shape, a._dtype, k, refs))
         if len(steps) > MAX_NODES or nbytes > MAX_BYTES or leaf_bytes > MAX_LEAF_BYTES:
             return None
-    return key, outs, leaves, steps, nbytes + leaf_bytes, inside
+    return key, outs, leaves, steps, nbytes + leaf_bytes, leaf_bytes, inside
 
 
 class _Probe:
@@ -236,15 +246,16 @@ def _runner(outs, leaves, steps, live, stream):
 
 def evaluate(roots, sync):
     """Evaluate the graph under `roots` (unevaluated arrays) through a CUDA graph where it
-    repeats: True. Otherwise nothing is done: False, or the new `_Entry` of a graph seen
-    for the first time, whose plain evaluation the caller times into its `cost`."""
+    repeats: True. Otherwise nothing is done: False, or the `_Entry` of a graph seen
+    fewer than SEEN times, whose plain evaluation the caller times into its `cost` and
+    `gpu`."""
     stream = roots[0]._stream
     if not _stream_fits(stream):
         return False
     w = _walk(roots, stream)
     if w is None:
         return False
-    key, outs, leaves, steps, size, inside = w
+    key, outs, leaves, steps, size, leaf_bytes, inside = w
     live = _live(outs, roots, inside)
     try:
         key = (tuple(key), live)
@@ -260,7 +271,9 @@ def evaluate(roots, sync):
     r = e.runner
     if r is None:
         e.seen += 1
-        if e.seen < SEEN or (e.cost is not None and e.cost < MIN_COST):
+        if e.seen < SEEN:
+            return e  # (timed again)
+        if (e.cost is not None and e.cost < MIN_COST) or _device_bound(e, leaf_bytes):
             return False
         r = e.runner = _runner(outs, leaves, steps, live, stream)
         e.bytes = size
@@ -282,6 +295,33 @@ def evaluate(roots, sync):
     if sync and stream.is_gpu:
         S.sync_current(stream)
     return True
+
+
+def mark():
+    """A timing event recorded on torch's current stream now (a key's plain evaluations
+    before it is decided are timed between two)."""
+    ev = _BACKEND[0].event()
+    if ev is not None:
+        ev.record()
+    return ev
+
+
+def _device_bound(e, leaf_bytes):
+    """Whether the GPU time of the key's timed evaluation and a copy of its leaves take at
+    least its host time (a replay would then cost more than it saves). Its events are
+    read once; an evaluation still running by now is taken as bound."""
+    g = e.gpu
+    if g is None or e.cost is None:
+        return False
+    if g.__class__ is tuple:
+        a, b = g
+        if a is None or b is None:
+            g = e.gpu = 0.0
+        elif not b.query():
+            return True
+        else:
+            g = e.gpu = a.elapsed_time(b) * 1e-3
+    return g + leaf_bytes / COPY_BPS >= e.cost
 
 
 def _trim(keep):

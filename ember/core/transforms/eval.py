@@ -33,10 +33,12 @@ def evaluate(outs, sync=True):
             done = _graphs.evaluate(stack, sync)
             if done is True:
                 return
-            if done:  # a graph seen for the first time: what its plain evaluation costs
+            if done:  # a graph seen a first few times: what its plain evaluation costs
                 t = _clock()
+                start = _graphs.mark()
                 _run(stack, sync)
                 done.cost = _clock() - t
+                done.gpu = (start, _graphs.mark())
                 return
         _run(stack, sync)
     finally:
