@@ -49,7 +49,7 @@ ENABLED = [os.environ.get("EMBER_EAGER_GRAPHS", "1") not in ("", "0")]
 # are plain and timed, and the last one decides (the first pays one-time costs: kernels
 # compiled, cuDNN's plans searched)
 SEEN = 3
-# graphs whose first (plain) evaluation took less than this many seconds, waiting for the
+# graphs whose timed (plain) evaluation took less than this many seconds, waiting for the
 # device included, stay plain: a replay and its result copy would cost about as much
 MIN_COST = 30e-6
 MAX_NODES = 4096

@@ -10,8 +10,8 @@ round once, as ATen's kernels do.
 
 In a compiled tape, such a sum of a fused elementwise region's float32 value becomes the
 region kernel's own first pass (`FusedSum`, `fuse_sums`): the value is summed as it is
-written, not read back (a ReLU's gradient mask and its bias gradient: 8192 x 3072, 147
-against 101 us on an H100)."""
+written, not read back (a ReLU's gradient mask and its bias gradient: the large GPT
+step's kernels 27.74 -> 27.47 ms on an H100, its twelve 8192 x 3072 sums 46 us each)."""
 
 import math
 
@@ -92,7 +92,8 @@ def _chunks(x, b, r, c):
     of rows, every chunk but the last of whole tiles."""
     dev, sms = device_sms(x) if x.is_cuda else (None, 4)
     s = max(1, min(-(-4 * sms // (-(-c // _BC) * b)), r // (4 * _BR)))
-    chunk = -(-(-(-r // s)) // _BR) * _BR
+    per = -(-r // s)
+    chunk = -(-per // _BR) * _BR
     return dev, -(-r // chunk), chunk
 
 
