@@ -107,10 +107,7 @@ def fuse_linear_relu(steps, dtype, outs, consts):
     as one LinearReLU step; the mask reads the ReLU's output instead (x > 0 exactly where
     max(x, 0) > 0, NaN included). On an H100 the 8192 x 768 -> 3072 layer of a GPT takes
     109 us against 184 for the product and a separate ReLU, with the same bits."""
-    users = {}
-    for n, st in enumerate(steps):
-        for i in st.ins:
-            users.setdefault(i, []).append(n)
+    users = C.readers(steps)
 
     def is_zero(s):
         c = consts.get(s)
@@ -141,9 +138,7 @@ def fuse_linear_relu(steps, dtype, outs, consts):
                 for u in masks:
                     m = steps[u]
                     made[u] = C.Step(m.prim, (r, m.ins[1]), m.outs, m.stream, m.multi)
-    if not made:
-        return steps
-    return [made.get(n, st) for n, st in enumerate(steps) if n not in gone]
+    return C.replaced(steps, made, gone)
 
 
 def _scaled_c(c, beta, shape):

@@ -21,6 +21,7 @@ from ember.core import dtypes as D
 from ember.core._backend import fusion as F
 from ember.core._backend.kernels import register
 from ember.core._backend.triton_launch import aligned, device_sms
+from ember.core.primitives import compiled as C
 from ember.core.primitives import reduce as R
 
 _SRC = '''import triton
@@ -192,6 +193,4 @@ def fuse_sums(steps, shape, dtype):
             continue
         made[f] = fs.__class__(prim, fs.ins, fs.outs + st.outs, fs.stream, True)
         gone.add(n)
-    if not made:
-        return steps
-    return [made.get(n, st) for n, st in enumerate(steps) if n not in gone]
+    return C.replaced(steps, made, gone)

@@ -109,6 +109,25 @@ class Step:
         return f"{self.outs} = {self.prim!r}{self.ins}"
 
 
+# (for the backend's rewrites of an executor's step list)
+
+def readers(steps):
+    """slot -> the positions of the steps that read it, in order."""
+    out = {}
+    for n, st in enumerate(steps):
+        for i in st.ins:
+            out.setdefault(i, []).append(n)
+    return out
+
+
+def replaced(steps, made, gone):
+    """`steps` with the step at each position n of `made` replaced by made[n] and those at
+    the positions `gone` left out (`steps` itself where nothing changes)."""
+    if not made and not gone:
+        return steps
+    return [made.get(n, st) for n, st in enumerate(steps) if n not in gone]
+
+
 class Tape:
     """A traced computation over slots (ints). `inputs`: the input slots in call order;
     `consts`: slot -> (tensor, dtype, stream, key), where `key` identifies a small
