@@ -87,25 +87,26 @@ class FakeGraph:
 
 
 class FakeEvent:
-    """A timing event whose elapsed time is the fake's `gpu_ms`."""
+    """A timing event that reads the fake device's clock (`now`, ms) when recorded."""
 
     def __init__(self, fake):
         self.fake = fake
+        self.t = None
 
-    def record(self):
+    def record(self, stream=None):
+        self.t = self.fake.now
+
+    def synchronize(self):
         pass
 
-    def query(self):
-        return True
-
     def elapsed_time(self, end):
-        return self.fake.gpu_ms
+        return end.t - self.t
 
 
 class Fake:
     def __init__(self):
         self.captures = 0
-        self.gpu_ms = 0.0  # what timing events report for the device's time
+        self.now = 0.0  # the device's clock that timing events read, in ms
 
     def event(self):
         return FakeEvent(self)

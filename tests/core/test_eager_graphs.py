@@ -25,8 +25,12 @@ def fake(monkeypatch):
     monkeypatch.setattr(EG, "_BACKEND", [f])
     monkeypatch.setattr(EG, "_stream_fits", lambda s: not s.is_gpu)
     monkeypatch.setattr(EG, "_tensor_fits", lambda t: not t.is_cuda)
+    monkeypatch.setattr(EG, "_current", lambda s: None)
     monkeypatch.setattr(EG, "ENABLED", [True])
     monkeypatch.setattr(EG, "MIN_COST", 0.0)
+    monkeypatch.setattr(EG, "SEEN", 3)  # (the fewest that time a plain evaluation after the first)
+    monkeypatch.setattr(EG, "ROUNDS", 0)  # (kept untimed)
+    monkeypatch.setattr(EG, "MIN_STEPS", 1)
     monkeypatch.setattr(CG, "GRAPHS", [True])
     EG.clear()
     dev = mx.default_device()
@@ -57,24 +61,45 @@ def test_repeated_graph_is_captured_once_and_replayed(fake):
     assert e.runner.status is CG.CAPTURED and e.runner.replays == 6 - EG.SEEN - 1
 
 
-@pytest.mark.parametrize("bound", ["kernels", "leaf copies"])
-def test_graphs_the_device_bounds_stay_plain(bound, fake, monkeypatch):
-    """A replay adds its leaf copies to the device's time and saves host time: where the
-    first evaluation's kernels and those copies take as long as its host time, the
-    graph is evaluated plainly."""
-    if bound == "kernels":
-        fake.gpu_ms = 1e4  # (ten seconds: longer than any evaluation's host time here)
-    else:
-        monkeypatch.setattr(EG, "COPY_BPS", 1.0)
+@pytest.mark.parametrize("replayed_ms", [1.0, 1.8, 2.0])
+def test_graphs_are_kept_where_replays_shorten_the_steps(replayed_ms, fake, monkeypatch):
+    """Blocks of replayed and plain steps take turns in a timed trial (the fake device's
+    clock advances 2 ms a plain step); the graph is kept where replayed steps take at most
+    KEEP of the plain period, and is released otherwise, the later steps plain."""
+    monkeypatch.setattr(EG, "ROUNDS", 2)
+    trial = 2 * EG.BLOCK * EG.ROUNDS
     w = _x(0, (4, 2))
-    for i in range(5):
+    n = EG.SEEN + EG.WARM + trial + 6
+    replays = plain_trial = 0
+    for i in range(n):
         x = _x(i)
         y = mx.maximum(x @ w + 1.0, 0.0).sum(axis=1)
         mx.eval(y)
+        (e,) = _entries()
+        r = e.runner
+        replayed = r is not None and r.replays > replays
+        replays = r.replays if r is not None else 0
+        plain_trial += (r is not None and r.replays >= EG.WARM and not replayed
+                        and e.marks is not None)
+        fake.now += replayed_ms if replayed else 2.0
         np.testing.assert_array_equal(
             np.array(y), np.maximum(np.array(x) @ np.array(w) + 1.0, 0.0).sum(axis=1))
-    (e,) = _entries()
-    assert fake.captures == 0 and e.runner is None and e.seen == 5
+    assert fake.captures == 1 and plain_trial == trial // 2
+    if replayed_ms / 2.0 <= EG.KEEP:  # (every step after the capture but the trial's plain)
+        assert r.status is CG.CAPTURED and r.replays == n - EG.SEEN - 1 - trial // 2
+    else:  # (the warm replays and the trial's)
+        assert r.status is CG.RELEASED and r.replays == EG.WARM + trial // 2
+
+
+def test_graphs_of_one_primitive_stay_plain(fake, monkeypatch):
+    monkeypatch.setattr(EG, "MIN_STEPS", 2)
+    w = _x(0, (4, 2))
+    for i in range(EG.SEEN + 3):
+        x = _x(i)
+        y = x @ w
+        mx.eval(y)
+        np.testing.assert_array_equal(np.array(y), np.array(x) @ np.array(w))
+    assert fake.captures == 0 and not _entries()
 
 
 def test_held_intermediates_get_their_values(fake):
@@ -222,8 +247,11 @@ def test_graph_memory_is_bounded(fake, monkeypatch):
 
 @pytest.fixture
 def gpu_replays(monkeypatch):
-    """Real replays on the GPU, for graphs however cheap."""
+    """Real replays on the GPU, for graphs however cheap, kept whatever their steps take."""
     monkeypatch.setattr(EG, "MIN_COST", 0.0)
+    monkeypatch.setattr(EG, "SEEN", 3)
+    monkeypatch.setattr(EG, "ROUNDS", 0)
+    monkeypatch.setattr(EG, "MIN_STEPS", 1)
     EG.clear()
     yield
     EG.clear()

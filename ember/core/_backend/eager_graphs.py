@@ -18,15 +18,20 @@ pool.
 
 Graphs that cannot be keyed are evaluated plainly: any node on another stream, a
 primitive whose `params()` do not hash, custom and compiled primitives (the latter
-replay their own graph), leaves off the GPU. So are graphs whose last timed evaluation
-took less than `MIN_COST` (a replay and its result copy cost about as much), of more than
-`MAX_NODES` primitives or `MAX_BYTES` of results (kernels outlast their launches there),
-and of more than `MAX_LEAF_BYTES` of leaves (the graph's static copies of them would
-double a large model's weights). So are graphs the GPU bounds: where that
-evaluation's kernels (timed by CUDA events) and a copy of the leaves (at `COPY_BPS`) take
-as long as its host time, a replay would add its copies to the device's time and save
-host time that the device hides (an attention forward and backward over 67 MB inputs:
-230 us of copies a step on an H100).
+replay their own graph), leaves off the GPU. So are graphs whose quickest timed
+evaluation took less than `MIN_COST` (a replay and its result copy cost about as much),
+of fewer than `MIN_STEPS` primitives (one launch would become a graph's and a copy's) or
+more than `MAX_NODES`, or of more than `MAX_BYTES` of results (kernels outlast their
+launches there), and of more than `MAX_LEAF_BYTES` of leaves (the graph's static copies
+of them would double a large model's weights).
+
+A key's graph is kept only where it makes the program's steps shorter. After WARM
+replays (the first upload the graph), blocks of BLOCK replayed steps and of BLOCK plain
+ones take turns, each step timed by CUDA events recorded as it begins: their spacing on
+the device is a step's period whether the host or the device bounds it. Replays save
+host time and add copies in and out to the device's; where the device hides the host's
+time (an attention forward and backward over 67 MB inputs: 230 us of copies a step on an
+H100), or the copies outweigh the launches saved, the graph is released.
 
 `EMBER_EAGER_GRAPHS=0` (or `ENABLED[0] = False`) turns it off; `EMBER_COMPILE_DEBUG=1`
 prints the runners' decisions. The cache keeps the `CACHE_SIZE` keys used last, releasing
@@ -39,6 +44,7 @@ import os
 import sys
 from collections import OrderedDict
 from math import prod as _prod
+from statistics import median as _median
 
 from ember.core._backend import cudagraph as CG
 from ember.core._backend import streams as S
@@ -46,16 +52,29 @@ from ember.core._backend.kernels import KERNELS
 
 ENABLED = [os.environ.get("EMBER_EAGER_GRAPHS", "1") not in ("", "0")]
 # evaluations of a key before its runner takes over (the runner's first is plain); those
-# are plain and timed, and the last one decides (the first pays one-time costs: kernels
-# compiled, cuDNN's plans searched)
-SEEN = 3
-# graphs whose timed (plain) evaluation took less than this many seconds, waiting for the
-# device included, stay plain: a replay and its result copy would cost about as much
+# are plain and timed on the host (`MIN_COST`)
+SEEN = 6
+# the trial that keeps or releases a key's graph: ROUNDS of BLOCK replayed steps then
+# BLOCK plain ones, each timed but a block's first (whose period the other way's last
+# step sways: a replay's host savings let the next plain step's kernels run back to back);
+# the median periods decide, and taking turns keeps a host whose speed drifts from
+# favouring either (0 rounds: no trial). It follows WARM replays: a capture's first
+# replays upload the graph, and steps take up to twice their later time for a few more
+BLOCK = 4
+ROUNDS = 2
+WARM = 10
+KEEP = 0.95  # the largest share of the plain period at which a replayed period keeps the graph
+# graphs whose quickest timed (plain) evaluation but the first took less than this many
+# seconds, waiting for the device included, stay plain: a replay and its result copy
+# would cost about as much
 MIN_COST = 30e-6
+# graphs of fewer primitives stay plain: a replay of one launches a graph and copies its
+# result out in place of one launch (a convolution's forward alone: 0.05-0.07 ms a step
+# replayed on an H100, 0.035-0.05 plain)
+MIN_STEPS = 2
 MAX_NODES = 4096
 MAX_BYTES = 1 << 30
 MAX_LEAF_BYTES = 256 << 20  # (a captured graph keeps a copy of its leaves: no model's weights)
-COPY_BPS = 1.5e12  # bytes a second a device-to-device copy moves (an H100: 67 MB in 42 us)
 CACHE_SIZE = 32
 # graphs' results and leaf copies in all, beyond which the least recently used graphs are
 # released (each graph keeps a memory pool of about its results and static leaf copies)
@@ -67,13 +86,16 @@ _REFUSED = set()  # primitive classes that keep a graph plain (filled on first u
 _getrefcount = sys.getrefcount
 
 
-# (tests stand CPU stand-ins in for these three)
+# (tests stand CPU stand-ins in for these four)
 def _stream_fits(stream):
     return stream.is_gpu and stream._primary
 
 
 def _tensor_fits(t):
     return t.is_cuda
+
+
+_current = S.current  # (a stream's torch stream, where timing events are recorded)
 
 
 _BACKEND = [CG.CUDA]
@@ -86,17 +108,24 @@ class _Tape:
 
 
 class _Entry:
-    """A key's sightings, its runner once it has one, and what its latest timed plain
-    evaluation took (`cost`, host seconds, and `gpu`: set by `eval`)."""
+    """A key's sightings, its runner once it has one, the least host time its timed plain
+    evaluations took (`cost`, seconds), and the timing events of its trial's steps
+    (`marks`; None once decided)."""
 
-    __slots__ = ("seen", "runner", "bytes", "cost", "gpu")
+    __slots__ = ("seen", "runner", "bytes", "cost", "marks")
 
     def __init__(self):
         self.seen = 1
         self.runner = None
         self.bytes = 0
-        self.cost = None
-        self.gpu = None  # (events around that evaluation), then its seconds
+        self.cost = float("inf")
+        self.marks = []
+
+    def timed(self, cost):
+        """Record a plain evaluation's host time (not the first's: it pays one-time
+        costs)."""
+        if self.seen > 1:
+            self.cost = min(self.cost, cost)
 
     def drop(self):
         """Release the runner's graph and stop counting its memory."""
@@ -115,12 +144,11 @@ def _refused():
 
 
 def _walk(roots, stream):
-    """(key, outputs, leaves, steps, bytes of results and leaves, bytes of leaves,
-    references from the graph's input tuples by id) of the graph under `roots`, inputs
-    first, or None when it cannot be replayed. `outputs` holds every array the graph
-    computes (siblings side by side), `steps` (first output slot, siblings or 0 for a
-    single output, input slots) per primitive; input slots count outputs up from 0 and
-    leaves down from -1."""
+    """(key, outputs, leaves, steps, bytes of results and leaves, references from the
+    graph's input tuples by id) of the graph under `roots`, inputs first, or None when it
+    cannot be replayed. `outputs` holds every array the graph computes (siblings side by
+    side), `steps` (first output slot, siblings or 0 for a single output, input slots) per
+    primitive; input slots count outputs up from 0 and leaves down from -1."""
     refused = _refused()
     slot = {}  # (arrays hash by identity and are never compared here: distinct hashes)
     inside = {}  # id(array) -> references from the graph's input tuples
@@ -176,7 +204,7 @@ def _walk(roots, stream):
         key.append((p.__class__, p.params(), a._shape, a._dtype, k, refs))
         if len(steps) > MAX_NODES or nbytes > MAX_BYTES or leaf_bytes > MAX_LEAF_BYTES:
             return None
-    return key, outs, leaves, steps, nbytes + leaf_bytes, leaf_bytes, inside
+    return key, outs, leaves, steps, nbytes + leaf_bytes, inside
 
 
 class _Probe:
@@ -247,15 +275,16 @@ def _runner(outs, leaves, steps, live, stream):
 def evaluate(roots, sync):
     """Evaluate the graph under `roots` (unevaluated arrays) through a CUDA graph where it
     repeats: True. Otherwise nothing is done: False, or the `_Entry` of a graph seen
-    fewer than SEEN times, whose plain evaluation the caller times into its `cost` and
-    `gpu`."""
+    fewer than SEEN times, whose plain evaluation the caller times (`_Entry.timed`)."""
     stream = roots[0]._stream
     if not _stream_fits(stream):
         return False
     w = _walk(roots, stream)
     if w is None:
         return False
-    key, outs, leaves, steps, size, leaf_bytes, inside = w
+    key, outs, leaves, steps, size, inside = w
+    if len(steps) < MIN_STEPS:
+        return False
     live = _live(outs, roots, inside)
     try:
         key = (tuple(key), live)
@@ -270,19 +299,32 @@ def evaluate(roots, sync):
     _CACHE.move_to_end(key)
     r = e.runner
     if r is None:
+        if e.marks is None:  # (decided: too cheap to replay)
+            return False
         e.seen += 1
         if e.seen < SEEN:
             return e  # (timed again)
-        if (e.cost is not None and e.cost < MIN_COST) or _device_bound(e, leaf_bytes):
+        if e.cost < MIN_COST:
+            e.marks = None
             return False
         r = e.runner = _runner(outs, leaves, steps, live, stream)
         e.bytes = size
         _HELD[0] += size
         _trim(key)
+        if not ROUNDS:
+            e.marks = None
     elif r.status is CG.PLAIN or r.status is CG.RELEASED:
         _HELD[0] -= e.bytes  # (no graph: no pool)
         e.bytes = 0
         return False
+    elif e.marks is not None and r.status is CG.CAPTURED and r.replays >= WARM:
+        m = e.marks  # the trial: blocks of replayed steps, then of plain ones, in turn
+        m.append(mark(stream))
+        if len(m) > 2 * BLOCK * ROUNDS:
+            if _device_bound(e, r):
+                return False
+        elif (len(m) - 1) // BLOCK % 2:
+            return e
     res = r([x._data for x in leaves])
     if r.single:  # (the runner hands a single result out bare)
         res = (res,)
@@ -297,27 +339,37 @@ def evaluate(roots, sync):
     return True
 
 
-def mark():
-    """A timing event recorded on torch's current stream now (a key's plain evaluations
-    before it is decided are timed between two)."""
+def mark(stream):
+    """A timing event recorded on torch's current stream (`stream`'s) now: the start of a
+    step in a key's trial, whose period is the device's time from one to the next (the
+    host's where the device waits for it, the device's where it is behind)."""
     ev = _BACKEND[0].event()
-    ev.record()
+    ev.record(_current(stream))
     return ev
 
 
-def _device_bound(e, leaf_bytes):
-    """Whether the GPU time of the key's timed evaluation and a copy of its leaves take at
-    least its host time (a replay would then cost more than it saves). Its events are
-    read once; an evaluation still running by now is taken as bound."""
-    g = e.gpu
-    if g is None or e.cost is None:
+def _device_bound(e, r):
+    """Whether the trial's replayed steps took more than KEEP of its plain steps' median
+    period (waiting for the last): then replays save host time that the device hides, or
+    lose more to their copies than they save, and the graph is released for plain
+    evaluation. Decided once."""
+    m = e.marks
+    e.marks = None
+    m[-1].synchronize()
+    d = ([], [])  # (replayed, plain) periods, but those of each block's first step
+    for i, (a, b) in enumerate(zip(m, m[1:])):
+        if i % BLOCK:
+            d[i // BLOCK % 2].append(a.elapsed_time(b) * 1e-3)
+    replayed, plain = _median(d[0]), _median(d[1])
+    bound = replayed > KEEP * plain
+    r._say(f"{'released' if bound else 'kept'}: replayed steps took {replayed * 1e6:.0f} "
+           f"us, plain ones {plain * 1e6:.0f} us")
+    if not bound:
         return False
-    if g.__class__ is tuple:
-        a, b = g
-        if not b.query():
-            return True
-        g = e.gpu = a.elapsed_time(b) * 1e-3
-    return g + leaf_bytes / COPY_BPS >= e.cost
+    r.release()
+    _HELD[0] -= e.bytes
+    e.bytes = 0
+    return True
 
 
 def _trim(keep):

@@ -28,21 +28,25 @@ _raw_stream = getattr(torch._C, "_cuda_getCurrentRawStream", None)
 _CURRENT = {}  # (device index, raw stream) -> torch's Stream object for it
 
 
-def sync_current(primary):
-    """Wait for torch's current stream on `primary`'s device. The Stream object is kept
-    per raw stream: `torch.cuda.current_stream` builds a new one per call, which cost
-    about as much as the wait itself for a small eager step."""
+def current(primary):
+    """torch's current stream on `primary`'s device, as a Stream object kept per raw
+    stream: `torch.cuda.current_stream` builds a new one per call, which cost about as
+    much as a wait for a small eager step (and `Event.record()` calls it)."""
     index = primary.device.index
     if _raw_stream is None:
-        torch.cuda.current_stream(index).synchronize()
-        return
+        return torch.cuda.current_stream(index)
     key = (index, _raw_stream(index))
     ts = _CURRENT.get(key)
     if ts is None:
         if len(_CURRENT) > 64:
             _CURRENT.clear()
         ts = _CURRENT[key] = torch.cuda.current_stream(index)
-    ts.synchronize()
+    return ts
+
+
+def sync_current(primary):
+    """Wait for torch's current stream on `primary`'s device."""
+    current(primary).synchronize()
 
 
 def switch(run, stream):
