@@ -60,7 +60,7 @@ SEEN = 6
 # the median periods decide, and taking turns keeps a host whose speed drifts from
 # favouring either (0 rounds: no trial). It follows WARM replays: a capture's first
 # replays upload the graph, and steps take up to twice their later time for a few more
-BLOCK = 4
+BLOCK = 4  # (at least 2: a block's first step is not timed)
 ROUNDS = 2
 WARM = 10
 KEEP = 0.95  # the largest share of the plain period at which a replayed period keeps the graph
