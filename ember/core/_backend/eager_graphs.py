@@ -275,7 +275,8 @@ def _runner(outs, leaves, steps, live, stream):
 def evaluate(roots, sync):
     """Evaluate the graph under `roots` (unevaluated arrays) through a CUDA graph where it
     repeats: True. Otherwise nothing is done: False, or the `_Entry` of a graph seen
-    fewer than SEEN times, whose plain evaluation the caller times (`_Entry.timed`)."""
+    fewer than SEEN times or at a plain step of its trial, whose plain evaluation the
+    caller times (`_Entry.timed`)."""
     stream = roots[0]._stream
     if not _stream_fits(stream):
         return False
@@ -321,7 +322,7 @@ def evaluate(roots, sync):
         m = e.marks  # the trial: blocks of replayed steps, then of plain ones, in turn
         m.append(mark(stream))
         if len(m) > 2 * BLOCK * ROUNDS:
-            if _device_bound(e, r):
+            if _trial_releases(e, r):
                 return False
         elif (len(m) - 1) // BLOCK % 2:
             return e
@@ -348,7 +349,7 @@ def mark(stream):
     return ev
 
 
-def _device_bound(e, r):
+def _trial_releases(e, r):
     """Whether the trial's replayed steps took more than KEEP of its plain steps' median
     period (waiting for the last): then replays save host time that the device hides, or
     lose more to their copies than they save, and the graph is released for plain
@@ -364,12 +365,9 @@ def _device_bound(e, r):
     bound = replayed > KEEP * plain
     r._say(f"{'released' if bound else 'kept'}: replayed steps took {replayed * 1e6:.0f} "
            f"us, plain ones {plain * 1e6:.0f} us")
-    if not bound:
-        return False
-    r.release()
-    _HELD[0] -= e.bytes
-    e.bytes = 0
-    return True
+    if bound:
+        e.drop()
+    return bound
 
 
 def _trim(keep):
