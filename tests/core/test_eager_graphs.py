@@ -234,15 +234,71 @@ def test_cache_drops_the_oldest_and_releases_it(fake, monkeypatch):
 
 
 def test_graph_memory_is_bounded(fake, monkeypatch):
-    monkeypatch.setattr(EG, "MAX_HELD_BYTES", 200)  # (each graph below: 48 + 96 bytes)
+    # (each graph below holds 148, 196, then 244 bytes: two results, the leaves)
+    monkeypatch.setattr(EG, "MAX_HELD_BYTES", 250)
     for shape in [(3, 4), (4, 4), (5, 4)]:
         for i in range(EG.SEEN + 1):
             mx.eval(_x(i, shape) * 2.0)
     es = _entries()
     assert len(es) == 1 and es[0].runner.status is CG.CAPTURED  # (the last one)
-    assert EG._HELD[0] == es[0].bytes <= 200
+    assert EG._HELD[0] == es[0].bytes == 244
     EG.clear()
     assert EG._HELD[0] == 0
+
+
+def _steps(n, hold):
+    """n evaluations of one graph; `hold(i, y)` says whether step i's result is kept:
+    (kept (i, result, its values then)), for checking they never change."""
+    w = _x(0, (4, 2))
+    kept = []
+    for i in range(n):
+        y = mx.maximum(_x(i) @ w + 1.0, 0.0)
+        mx.eval(y)
+        want = np.maximum(np.array(_x(i)) @ np.array(w) + 1.0, 0.0)
+        np.testing.assert_array_equal(np.array(y), want)
+        if hold(i, y):
+            kept.append((i, y, want))
+    return kept
+
+
+def test_twins_hand_results_out_without_copies(fake, monkeypatch):
+    """Results at least DIRECT_BYTES large go out where the graph wrote them, from two
+    captures taking turns; a result still held keeps its values (the fake's replay writes
+    its captured outputs, as on CUDA), and so does every result when all are held: the
+    steps then run plainly."""
+    monkeypatch.setattr(CG, "DIRECT_BYTES", 0)
+    copies = []
+    real = CG.GraphRunner._results
+
+    def results(self, outs, groups, rest, res=None):
+        copies.append(sum(len(g) for g in groups) + len(rest))
+        return real(self, outs, groups, rest, res)
+    monkeypatch.setattr(CG.GraphRunner, "_results", results)
+    # steps 4 to 7 replay (3 is the capture); 6 and 7 are held, so 8 and 9 run plainly
+    kept = _steps(10, lambda i, y: i in (6, 7))
+    (e,) = _entries()
+    r = e.runner
+    assert fake.captures == 2 and r.twins is not None and r.twins.direct == [0]
+    assert r.replays == 4 and not copies
+    for _, y, want in kept:
+        np.testing.assert_array_equal(np.array(y), want)
+    del kept, y, want
+    _steps(4, lambda i, y: False)  # (those gone: replays again)
+    assert r.replays == 8
+    for _, y, want in _steps(6, lambda i, y: True):
+        np.testing.assert_array_equal(np.array(y), want)
+    assert r.replays == 10 and not copies
+
+
+def test_small_results_are_copied_out(fake):
+    """Below DIRECT_BYTES results are copied out of one capture, so holding them for good
+    keeps no graph from replaying."""
+    kept = _steps(10, lambda i, y: True)
+    (e,) = _entries()
+    assert fake.captures == 1 and e.runner.twins is None
+    assert e.runner.replays == 10 - EG.SEEN - 1
+    for _, y, want in kept:
+        np.testing.assert_array_equal(np.array(y), want)
 
 
 @pytest.fixture

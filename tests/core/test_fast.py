@@ -336,6 +336,44 @@ def test_sdpa_two_vjps_of_one_forward():
     np.testing.assert_allclose(np_of(g1[0]), np_of(g2[0]), rtol=1e-6)
 
 
+@pytest.mark.parametrize("mask", [None, "causal", "add"])
+@pytest.mark.parametrize("tq", [1, 2])
+def test_sdpa_decode_over_grouped_heads_packs_the_group(monkeypatch, mask, tq):
+    """One query over grouped heads without a mask array runs as one attention per kv
+    head over its group's queries (q (1, 6, 1, 8) -> (1, 2, 3, 8)); its output and
+    gradients equal upstream's. More queries, or a mask array, keep the heads grouped."""
+    import ember.core._backend.kernels_fast as K
+    seen = []
+    orig = K._sdpa
+
+    def spy(p, q, *rest):
+        seen.append((tuple(q.shape), p.causal))
+        return orig(p, q, *rest)
+    monkeypatch.setattr(K, "_sdpa", spy)
+    q, k, v = _attn((1, 6, tq, 8), (1, 2, 5, 8))
+    am = _rng().standard_normal((tq, 5)).astype(np.float32)
+
+    def loss(m):
+        kw = {"mask": m.array(am) if mask == "add" else mask}
+
+        def f(q, k, v):
+            o = m.fast.scaled_dot_product_attention(q, k, v, scale=0.4, **kw)
+            return (o * m.arange(6, dtype=m.float32)).sum(), o
+        return f
+    grad = mx.value_and_grad(lambda *xs: loss(mx)(*xs)[0], argnums=(0, 1, 2))
+    (val, grads), out = grad(*map(mx.array, (q, k, v))), loss(mx)(*map(mx.array, (q, k, v)))[1]
+    want = mlx.value_and_grad(lambda *xs: loss(mlx)(*xs)[0], argnums=(0, 1, 2))(
+        *map(mlx.array, (q, k, v)))
+    assert_same(out, loss(mlx)(*map(mlx.array, (q, k, v)))[1], rtol=1e-5)
+    assert_same(val, want[0], rtol=1e-5)
+    for g, w in zip(grads, want[1]):
+        assert_same(g, w, rtol=1e-4)
+    packed = tq == 1 and mask != "add"
+    assert seen and all(s == (((1, 2, 3, 8), False) if packed else ((1, 6, tq, 8),
+                                                                   mask == "causal"))
+                        for s in seen)
+
+
 def test_sdpa_second_derivative_matches_upstream():
     q, k, v = _attn()
 
@@ -443,7 +481,8 @@ _GPU_SDPA_CASES = {  # name: (hk, tq, tk, mask)
     "sinks": (4, 64, 64, "sinks"), "gqa": (2, 64, 64, None),
     "gqa_causal": (2, 64, 64, "causal"), "gqa_add": (2, 64, 64, "add"),
     "gqa_bool_dead_rows": (2, 64, 64, "bool_dead"), "decode": (4, 1, 64, "causal"),
-    "gqa_decode": (2, 1, 64, "causal"), "causal_short_q": (4, 16, 64, "causal"),
+    "gqa_decode": (2, 1, 64, "causal"), "gqa_decode_no_mask": (2, 1, 64, None),
+    "causal_short_q": (4, 16, 64, "causal"),
     "gqa_causal_short_q": (2, 16, 64, "causal"), "causal_long_q": (4, 64, 16, "causal"),
 }
 
@@ -531,6 +570,44 @@ def test_gpu_sdpa_backward_skips_torchs_autograd(monkeypatch, dt, mask, evaluate
     want = mlx.grad(loss(mlx, False), argnums=(0, 1, 2))(mlx.array(q), mlx.array(k),
                                                          mlx.array(v))
     tol = {"float32": 5e-3, "bfloat16": 6e-2, "float16": 1e-2}[dt]  # (TF32 on the GPU)
+    for g, w in zip(grads, want):
+        w = np.array(w)
+        scale = max(1.0, float(np.abs(w).max()))
+        np.testing.assert_allclose(np_of(g) / scale, w / scale, rtol=tol, atol=tol)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dt", ["bfloat16", "float16"])
+@pytest.mark.parametrize("tq, mask", [(64, None), (64, "causal"), (64, "add"), (1, "causal")])
+def test_gpu_sdpa_grouped_heads_skip_torchs_autograd(monkeypatch, dt, tq, mask):
+    """Grouped heads in half types take cuDNN's kernels directly (the only fused ones of
+    torch that take them); a single query with no mask array, packed, too."""
+    import ember.core._backend.kernels_fast as K
+    traced = _count_traced(monkeypatch)
+    direct = []
+
+    def bwd(*a, _orig=K._CUDNN_BWD, **kw):
+        direct.append(a[2].shape)
+        return _orig(*a, **kw)
+    monkeypatch.setattr(K, "_CUDNN_BWD", bwd)
+    q, k, v = _attn((2, 8, tq, 64), (2, 2, 64, 64), 64)
+    am = _rng().standard_normal((tq, 64)).astype(np.float32)
+
+    def loss(m):
+        cast = getattr(m, dt)
+        kw = {"mask": m.array(am).astype(cast) if mask == "add" else mask}
+
+        def f(q, k, v):
+            o = m.fast.scaled_dot_product_attention(q.astype(cast), k.astype(cast),
+                                                    v.astype(cast), scale=0.125, **kw)
+            return (o.astype(m.float32) ** 2).sum()
+        return f
+    with mx.stream(mx.gpu):
+        grads = mx.grad(loss(mx), argnums=(0, 1, 2))(*map(mx.array, (q, k, v)))
+        mx.eval(grads)
+    assert direct == [(2, 2, 64, 64)] and not traced
+    want = mlx.grad(loss(mlx), argnums=(0, 1, 2))(*map(mlx.array, (q, k, v)))
+    tol = {"bfloat16": 6e-2, "float16": 1e-2}[dt]
     for g, w in zip(grads, want):
         w = np.array(w)
         scale = max(1.0, float(np.abs(w).max()))

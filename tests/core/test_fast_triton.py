@@ -17,6 +17,8 @@ CASES = {
     "causal": (1, 2, 2, 70, 70, 32, 32, "causal"),
     "causal_short_q": (1, 4, 2, 33, 90, 32, 32, "causal"),
     "decode": (2, 4, 1, 1, 75, 64, 64, "causal"),
+    # a single query over grouped heads: the group's queries are one kv head's rows
+    "decode_no_mask": (1, 6, 2, 1, 40, 16, 16, None),
     "additive": (1, 4, 2, 40, 70, 24, 40, "add"),
     # an additive causal mask over several blocks: whole blocks of keys are skipped
     "additive_causal": (1, 2, 2, 130, 150, 64, 64, "add_causal"),
@@ -151,9 +153,10 @@ def test_interpreted_small_mask_blocks(case, monkeypatch):
 @pytest.mark.parametrize("boolean", [False, True])
 def test_interpreted_mask_block_classes(boolean, monkeypatch):
     """`_mask_blocks` against the classes worked out in numpy: 0 hides every score, 1
-    changes none, 3 adds only values at or below -1e30, 2 anything else (a NaN among
-    zeros included); one table per head the mask varies over, one for all batches it is
-    broadcast over; the flag after the table cleared."""
+    changes none, 2 is a causal mask (lower right aligned), 4 adds only values at or below
+    -1e30, 3 anything else (a NaN among zeros included); one table per head the mask
+    varies over, one for all batches it is broadcast over; the flag after the table
+    cleared."""
     import torch
 
     from ember.core._backend import triton_attention as TA
@@ -168,24 +171,52 @@ def test_interpreted_mask_block_classes(boolean, monkeypatch):
         m[0, 0, 32:45, 16:32] = -1e30
         m[0, 0, 40, 16:32] = -np.inf
         m[0, 2, 16:32, 48:64] = -1e29  # (not low enough)
+    tri = np.arange(70)[None, :] <= np.arange(45)[:, None] + 70 - 45
+    lowest = np.finfo(np.float32).min
+    for h, i, j, hide in [(0, 1, 2, -np.inf), (1, 2, 4, lowest), (2, 1, 3, None)]:
+        r, c = slice(16 * i, 16 * i + 16), slice(16 * j, 16 * j + 16)
+        if boolean:
+            m[0, h, r, c] = tri[r, c]
+        else:  # (a causal block of mixed hidden values; h 2's hides -inf and the lowest)
+            m[0, h, r, c] = np.where(tri[r, c], 0.0, -np.inf if hide is None else hide)
+            if hide is None:
+                m[0, h, 16 * i, 16 * j + 15] = lowest
     mk = torch.from_numpy(m).expand(2, 3, 45, 70)
-    flat = torch.full((3 * 3 * 5 + 1,), 7, dtype=torch.int8)
-    monkeypatch.setattr(TA.torch, "empty", lambda *a, **k: flat)
+    flat = torch.zeros((3 * 3 * 5 + 2,), dtype=torch.int8)
+    monkeypatch.setattr(TA.torch, "zeros", lambda *a, **k: flat)
     table, flag, stb, sth, nbn = TA._blocks(mk, 2 if boolean else 1,
                                             dict(BLOCK_M=16, BLOCK_N=16))
-    assert flag.tolist() == [0] and (stb, sth, nbn) == (0, 15, 5)
+    # (the second flag: this mask is not a causal one)
+    assert flag.tolist() == [0, 1] and (stb, sth, nbn) == (0, 15, 5)
     want = np.zeros((1, 3, 3, 5), np.int8)
     for h in range(3):
         for i in range(3):
             for j in range(5):
-                blk = m[0, h, 16 * i:16 * i + 16, 16 * j:16 * j + 16]
+                r, c = slice(16 * i, 16 * i + 16), slice(16 * j, 16 * j + 16)
+                blk, t = m[0, h, r, c], tri[r, c]
                 hidden = ~blk if boolean else blk == -np.inf
                 same = blk if boolean else blk == 0.0
                 low = np.zeros_like(blk) if boolean else blk <= -1e30
+                causal = np.where(t, same, hidden | low)
                 want[0, h, i, j] = (0 if hidden.all() else 1 if same.all()
-                                    else 3 if low.all() else 2)
-    assert {0, 1, 2} | ({3} if not boolean else set()) <= set(want.ravel())
-    np.testing.assert_array_equal(table[:-1].reshape(want.shape).numpy(), want)
+                                    else 4 if low.all() else 2 if causal.all() else 3)
+    assert {0, 1, 2, 3} | ({4} if not boolean else set()) <= set(want.ravel())
+    np.testing.assert_array_equal(table[:-2].reshape(want.shape).numpy(), want)
+
+
+@pytest.mark.parametrize("case", ["additive_causal", "lowest_causal", "blocky_add"])
+def test_interpreted_causal_masks_are_flagged(case, monkeypatch):
+    """`_mask_blocks` leaves its second flag clear where the mask is a causal one (the
+    forward then reads no mask), whatever it hides with."""
+    import torch
+
+    from ember.core._backend import triton_attention as TA
+    _interpret(monkeypatch)
+    _, _, _, mask, _ = _inputs(case)
+    mk = torch.from_numpy(np.asarray(mask, np.float32))
+    mk = mk.reshape((1,) * (4 - mk.ndim) + tuple(mk.shape))
+    _, flag, *_ = TA._blocks(mk, 1, dict(BLOCK_M=16, BLOCK_N=32))
+    assert flag.tolist() == [0, 0 if case != "blocky_add" else 1]
 
 
 def test_small_attention_stays_on_torch(monkeypatch):

@@ -23,6 +23,9 @@ A cached compiled call whose tape runs on one CUDA device is executed by a `Grap
    two more captures of the tape in the same pool (`_Carry`): no copy into static inputs,
    and the fused Adam kernel writes its results where the next call reads them
    (`RESERVED`, `empty_for`).
+5. A runner with `twins` set (eager graphs) hands its large results out where the graph
+   wrote them, from two captures in pools of their own taking turns (`_Twins`): a replay
+   runs the capture none of whose earlier results lives on, and so copies nothing out.
 
 Inputs on another device than the tape's postpone the decision (the call runs plainly);
 after `UNFIT_LIMIT` such calls the tape runs plainly for good. `release()` frees the graph,
@@ -52,6 +55,11 @@ RECYCLE_BYTES = 256 << 20
 # buffers are held); the runner looks for them over its first LEARN_CALLS replays
 CARRY_MAX_BYTES = 4 << 30
 LEARN_CALLS = 4
+# a runner with `twins` set (eager graphs) hands results of at least this many bytes out
+# where its graph wrote them, from two captures taking turns (`_Twins`); smaller ones are
+# copied out as above (a result held for good, such as a sampled token, then keeps no
+# graph from replaying)
+DIRECT_BYTES = 1 << 20
 
 # runner states
 WARMING, CAPTURED, PLAIN, RELEASED = "warming", "captured", "plain", "released"
@@ -198,7 +206,7 @@ class GraphRunner:
     __slots__ = ("run", "name", "device", "backend", "status", "reason", "runs", "unfit",
                  "replays", "graph", "static_in", "static_out", "seen", "in_group", "n_groups",
                  "out_groups", "out_rest", "single", "handout", "learn", "prev", "pairs",
-                 "carry", "__weakref__")
+                 "carry", "twins", "__weakref__")
 
     def __init__(self, tape, backend):
         self.run = tape.run  # not the tape: a runner it holds must not hold it back
@@ -213,6 +221,7 @@ class GraphRunner:
         self.single = len(tape.outs) == 1
         self.learn = LEARN_CALLS  # (0: never carry)
         self.prev = self.pairs = self.carry = None
+        self.twins = False  # (True: made at the first replay; then a `_Twins` or None)
 
     def __repr__(self):
         why = f": {self.reason}" if self.reason else ""
@@ -240,7 +249,7 @@ class GraphRunner:
             return
         had = self.graph is not None
         self.graph = self.static_in = self.static_out = self.seen = self.handout = None
-        self.prev = self.carry = None
+        self.prev = self.carry = self.twins = None
         self.status = RELEASED
         if had:
             self._say("released")
@@ -300,6 +309,11 @@ class GraphRunner:
     # -- replay
 
     def _replay(self, graph, tensors):
+        twins = self.twins
+        if twins is True:
+            twins = self.twins = _Twins.make(self)
+        if twins:
+            return twins.replay(self, tensors)
         if self.carry is not None:
             res = self.carry.replay(self, tensors)
             if res is not None:
@@ -508,6 +522,67 @@ class _Carry:
             # (a new tensor object per result, as `_results` gives)
             a = res[j] = bufs[p].detach()
             theirs[p] = _ref(a)
+        if runner.single:
+            return res[0]
+        return runner._results(outs, self.groups, self.rest, res)
+
+
+class _Twins:
+    """Two captures of a runner's tape, each in a pool of its own, whose results of at
+    least DIRECT_BYTES (`direct`, each alone on its storage) are handed out as new tensor
+    objects over the graph's own buffers; the others are copied out as usual. A replay
+    runs the capture none of whose direct results lives on any more (the other's, where
+    a step's results are gone or have come back as inputs by the step after next), or
+    runs the tape plainly where both still live. Separate pools, since a graph's
+    intermediates may take memory where the other's results lie in a shared one."""
+
+    __slots__ = ("direct", "sides", "turn", "groups", "rest")
+
+    @classmethod
+    def make(cls, runner):
+        """The twins of a captured runner, or None where no result goes out directly or
+        the second capture fails (the runner replays as before)."""
+        alone = _alone_storage()
+        outs = runner.static_out
+        direct = [i for i, o in enumerate(outs) if o.nbytes >= DIRECT_BYTES
+                  and _use_count(o.untyped_storage()._cdata) == alone]
+        if not direct:
+            return None
+        try:
+            _, graph, other = runner.backend.capture(runner.run, None, runner.static_in,
+                                                     runner.device)
+        except Exception as e:  # noqa: BLE001 - no twins; the graph replays as before
+            runner._say(f"no twin: capture failed ({_first_line(e)})")
+            return None
+        other = [other] if runner.single else list(other)
+        uses = [[o[i].untyped_storage()._cdata for i in direct] for o in (outs, other)]
+        if any(_use_count(u) != alone for u in uses[1]):
+            return None
+        self = cls()
+        self.direct = direct
+        self.sides = [(runner.graph, outs, uses[0]), (graph, other, uses[1])]
+        self.turn = 0
+        self.groups = [g for g in ([i for i in idx if i not in direct]
+                                   for idx in runner.out_groups) if g]
+        self.rest = [i for i in runner.out_rest if i not in direct]
+        runner._say(f"twins hand {len(direct)} results out directly")
+        return self
+
+    def replay(self, runner, tensors):
+        alone = _alone_storage()
+        for x in (self.turn, 1 - self.turn):
+            graph, outs, uses = self.sides[x]
+            if all(_use_count(u) == alone for u in uses):
+                break
+        else:  # (both captures' results still live)
+            return runner.run(*tensors)
+        self.turn = 1 - x
+        runner._copy_in(tensors, ())
+        graph.replay()
+        runner.replays += 1
+        res = [None] * len(outs)
+        for i in self.direct:
+            res[i] = outs[i].detach()
         if runner.single:
             return res[0]
         return runner._results(outs, self.groups, self.rest, res)

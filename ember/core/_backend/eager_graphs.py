@@ -8,8 +8,9 @@ evaluation of a graph on torch's current stream of one GPU by its structure (per
 primitive class and `params()`, input positions, result shape and dtype; per leaf:
 shape, dtype, device), and from the `SEEN`-th evaluation of one key on hands it to a
 `cudagraph.GraphRunner` over the leaves' tensors: one checked plain run, a capture, then
-replays (the compiled calls' runner, with its copies of new inputs into static buffers and
-of the results out of them).
+replays (the compiled calls' runner, with its copies of new inputs into static buffers;
+results of 1 MB or more go out where a second capture, taking turns with the first,
+wrote them, `cudagraph._Twins`, smaller ones are copied out).
 
 Only the arrays that live beyond the evaluation get data: the ones asked for and every
 node something besides the graph still holds (Python's reference count above the graph's
@@ -29,9 +30,9 @@ A key's graph is kept only where it makes the program's steps shorter. After WAR
 replays (the first upload the graph), blocks of BLOCK replayed steps and of BLOCK plain
 ones take turns, each step timed by CUDA events recorded as it begins: their spacing on
 the device is a step's period whether the host or the device bounds it. Replays save
-host time and add copies in and out to the device's; where the device hides the host's
-time (an attention forward and backward over 67 MB inputs: 230 us of copies a step on an
-H100), or the copies outweigh the launches saved, the graph is released.
+host time and may add copies of inputs and small results to the device's; where the
+device hides the host's time (attention over 2048 tokens: its kernels bound the step),
+or the copies outweigh the launches saved, the graph is released.
 
 `EMBER_EAGER_GRAPHS=0` (or `ENABLED[0] = False`) turns it off; `EMBER_COMPILE_DEBUG=1`
 prints the runners' decisions. The cache keeps the `CACHE_SIZE` keys used last, releasing
@@ -144,7 +145,8 @@ def _refused():
 
 
 def _walk(roots, stream):
-    """(key, outputs, leaves, steps, bytes of results and leaves, references from the
+    """(key, outputs, leaves, steps, bytes its runner holds (two captures' results, see
+    `cudagraph._Twins`, and copies of the leaves), references from the
     graph's input tuples by id) of the graph under `roots`, inputs first, or None when it
     cannot be replayed. `outputs` holds every array the graph computes (siblings side by
     side), `steps` (first output slot, siblings or 0 for a single output, input slots) per
@@ -204,7 +206,7 @@ def _walk(roots, stream):
         key.append((p.__class__, p.params(), a._shape, a._dtype, k, refs))
         if len(steps) > MAX_NODES or nbytes > MAX_BYTES or leaf_bytes > MAX_LEAF_BYTES:
             return None
-    return key, outs, leaves, steps, nbytes + leaf_bytes, inside
+    return key, outs, leaves, steps, 2 * nbytes + leaf_bytes, inside
 
 
 class _Probe:
@@ -269,6 +271,7 @@ def _runner(outs, leaves, steps, live, stream):
     tape.outs = live
     runner = CG.GraphRunner(tape, _BACKEND[0])
     runner.learn = 0  # (no carried results: the held bytes of `_trim` would not count them)
+    runner.twins = True  # (counted as twice the results in `evaluate`)
     return runner
 
 

@@ -14,8 +14,11 @@ of its group) and one for dQ (a program per query block). Masks: none, causal (a
 the lower right, as upstream's), additive or boolean arrays of any broadcast (read through
 their strides). A mask array is first sorted into blocks (`_mask_blocks`, one small
 kernel per call and block size): a block it hides entirely is skipped, one it leaves
-unchanged (adds 0.0 everywhere, or is all True) is not read, and only the rest read it, so
-an additive causal mask costs about what `causal` does.
+unchanged (adds 0.0 everywhere, or is all True) is not read, nor is one that is a causal
+mask itself (its diagonal blocks: the kernels apply `causal`'s test there), and only the
+rest read it. Where every block is causal, hidden above the diagonal or unchanged below
+it, a flag tells the forward to run `causal`'s code, which reads no mask: an additive
+causal mask (upstream's `create_additive_causal_mask`) costs about what `causal` does.
 
 Used when TF32 is allowed, for head sizes up to 128 and masks that take no gradient;
 otherwise torch's kernels run. `TRITON_INTERPRET=1` runs them on the CPU (the tests).
@@ -116,14 +119,23 @@ def _strides4(t):
 BLOCKS = {(False, "fwd"): (128, 64, 8, 3), (True, "fwd"): (128, 32, 8, 3),
           (False, "kv"): (64, 128, 8, 1), (True, "kv"): (64, 128, 8, 2),
           (False, "q"): (64, 64, 4, 2), (True, "q"): (128, 64, 8, 1)}
+# Few query rows (decoding: one query, or a group of heads' single queries, see
+# `kernels_fast._packed`) take 16-row blocks instead, from a sweep on an H100 (8 batches x
+# 8 kv heads x 4 rows over 4096 keys, head size 128: forward 316 -> 96 us, backward 784
+# -> about 410): a 128-row block spent its products on padding
+FEW_ROWS = 16
+BLOCKS_FEW = {"fwd": (16, 64, 4, 3), "kv": (16, 64, 4, 2), "q": (16, 128, 8, 2)}
 # the dK/dV kernel splits a group's heads over programs when there are fewer than this
 # many (key block, kv head) programs, and sums the shares afterwards
 MIN_PROGRAMS = 1024
 
 
-def _meta(d, dv, mask_kind, causal, kernel):
+def _meta(d, dv, lq, mask_kind, causal, kernel):
     bd, bdv = _pow2(d), _pow2(dv)
-    bm, bn, warps, stages = BLOCKS[(max(bd, bdv) > 64, kernel)]
+    if lq <= FEW_ROWS:
+        bm, bn, warps, stages = BLOCKS_FEW[kernel]
+    else:
+        bm, bn, warps, stages = BLOCKS[(max(bd, bdv) > 64, kernel)]
     return dict(MASK=mask_kind, CAUSAL=causal, BLOCK_M=bm, BLOCK_N=bn, BLOCK_D=bd,
                 BLOCK_DV=bdv, num_warps=warps, num_stages=stages)
 
@@ -170,7 +182,8 @@ def _blocks(mk, kind, meta):
             return hit[1]
     tb, th = (b if smb else 1), (h if smh else 1)
     n = tb * th * nbm * nbn
-    t = torch.empty(n + 1, dtype=torch.int8, device=mk.device)
+    # (zeros: the flags after the table are only ever set by the kernels)
+    t = torch.zeros(n + 2, dtype=torch.int8, device=mk.device)
     ints = (smb, smh, smm, smn, th, lq, lk, nbn)
     flag = t[n:]
     _launch("_mask_blocks", (_key((mk, flag), ints), kind, bm, bn), (nbm, nbn, tb * th),
@@ -202,7 +215,7 @@ def forward(q, k, v, mask, causal, scale):
     (b, h, hk, lq, lk, d, dv), kind, mk = _common(q, k, v, mask)
     o = _heads_last(b, h, lq, dv, q)
     lse = torch.empty((b * h, 2, lq), dtype=torch.float32, device=q.device)
-    meta = _meta(d, dv, kind, causal, "fwd")
+    meta = _meta(d, dv, lq, kind, causal, "fwd")
     t, flag, stb, sth, nbn = _blocks(mk, kind, meta)
     ints = (*q.stride(), *k.stride(), *v.stride(), *_strides4(mk if kind else None),
             stb, sth, nbn, *o.stride(), h, h // hk, lq, lk, d, dv)
@@ -223,7 +236,7 @@ def backward(q, k, v, mask, causal, scale, o, lse, do, flag):
             (o, do, delta, *ints), dict(BLOCK_M=64, BLOCK_DV=_pow2(dv), num_warps=4,
                                          num_stages=1))
     dq = _heads_last(b, h, lq, d, q)
-    mkv, mq = _meta(d, dv, kind, causal, "kv"), _meta(d, dv, kind, causal, "q")
+    mkv, mq = _meta(d, dv, lq, kind, causal, "kv"), _meta(d, dv, lq, kind, causal, "q")
     g = h // hk
     blocks = -(-lk // mkv["BLOCK_N"])
     shares = g if g > 1 and blocks * b * hk < MIN_PROGRAMS else 1

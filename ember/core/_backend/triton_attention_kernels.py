@@ -34,42 +34,60 @@ def _sum(x, axis: tl.constexpr):
 
 
 @triton.jit
-def _scores(q, kt, Mb, rows, cols, smm, smn, LQ, LK, scale, mixed,
+def _scores(q, kt, Mb, rows, cols, smm, smn, LQ, LK, scale, how,
             MASK: tl.constexpr, CAUSAL: tl.constexpr, PRED: tl.constexpr):
     """scale * q @ kt plus the mask; -inf where a key is hidden or out of range.
-    `rows` and `cols` broadcast against each other in either orientation. The mask is
-    read only in a `mixed` block (one that neither adds 0.0 everywhere nor is all True),
-    by a load under that predicate (PRED: faster in the forward, on an H100) or in a
-    branch (faster in the backward kernels)."""
+    `rows` and `cols` broadcast against each other in either orientation. `how` the
+    block takes the mask (`_how`): 0 not at all, 1 read, 2 as a causal mask. It is read
+    by a load under a predicate (PRED: faster in the forward, on an H100) or in a branch
+    (faster in the backward kernels)."""
     s = tl.dot(q, kt) * scale
     vis = (rows < LQ) & (cols < LK)
     if CAUSAL:
         vis = vis & (cols <= rows + (LK - LQ))
     if PRED and MASK != 0:
-        pick = vis & ((cols * 0 + mixed.to(tl.int32)) != 0)
+        pick = vis & ((cols * 0 + how) == 1)
         if MASK == 1:
             s = s + tl.load(Mb + rows * smm + cols * smn, mask=pick, other=0.0)
         if MASK == 2:
             vis = vis & (tl.load(Mb + rows * smm + cols * smn, mask=pick, other=1) != 0)
-    elif not PRED:
-        if MASK == 1:
-            if mixed:
+        vis = vis & ((cols <= rows + (LK - LQ)) | ((cols * 0 + how) != 2))
+    elif not PRED and MASK != 0:
+        if how == 1:
+            if MASK == 1:
                 s = s + tl.load(Mb + rows * smm + cols * smn, mask=vis, other=0.0)
-        if MASK == 2:
-            if mixed:
+            if MASK == 2:
                 vis = vis & (tl.load(Mb + rows * smm + cols * smn, mask=vis, other=0) != 0)
+        if how == 2:
+            vis = vis & (cols <= rows + (LK - LQ))
     return tl.where(vis, s, NEG)
 
 
 @triton.jit
-def _mixed(Tb, i, j, NBN, MASK: tl.constexpr):
-    """Whether the mask must be read in query block i, key block j (`_mask_blocks`): all
-    but the blocks that change nothing."""
+def _classes(T0, step, n, MASK: tl.constexpr, SPAN: tl.constexpr):
+    """The `n` classes of a row or column of the mask's table (at T0, T0 + step, ...),
+    loaded before a loop over its blocks: a load of each block's class inside the loop
+    stalled every step."""
+    i = tl.arange(0, SPAN)
     if MASK == 0:
-        c = False
+        c = i * 0 + 1
     else:
-        c = tl.load(Tb + i * NBN + j) != 1
+        c = tl.load(T0 + i * step, mask=i < n, other=1).to(tl.int32)
     return c
+
+
+@triton.jit
+def _how(classes, j, exact, MASK: tl.constexpr, SPAN: tl.constexpr):
+    """How block j of a row or column of classes (`_classes`) takes the mask
+    (`_scores`): not at all where it changes nothing, as a causal mask where it is one
+    (unless `exact`: rows that see only vanishing values need those read), read
+    otherwise."""
+    if MASK == 0:
+        h = 0
+    else:
+        c = _sum(tl.where(tl.arange(0, SPAN) == j, classes, 0), 0)
+        h = tl.where(c == 1, 0, tl.where((c == 2) & (exact == 0), 2, 1))
+    return h
 
 
 @triton.jit
@@ -85,14 +103,14 @@ def _span(T0, step, n, lo_cls, hi_cls, SPAN: tl.constexpr):
 
 
 @triton.jit
-def _top_class(F, MASK: tl.constexpr):
-    """The highest block class the backward takes: vanishing blocks (3) only when some
-    row of the forward saw nothing else (its flag F)."""
+def _flag(F, MASK: tl.constexpr):
+    """1 where some row of the forward saw only vanishing values (its flag F), else 0:
+    the backward then takes vanishing blocks (class 4) and reads causal ones."""
     if MASK == 1:
-        top = 2 + (tl.load(F) != 0).to(tl.int32)
+        f = (tl.load(F) != 0).to(tl.int32)
     else:
-        top = 2
-    return top
+        f = 0
+    return f
 
 
 @triton.jit
@@ -100,20 +118,24 @@ def _mask_blocks(Mk, T, F, smb, smh, smm, smn, NH, LQ, LK, NBN,
                  MASK: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
     """The class of one (BLOCK_M, BLOCK_N) block of the mask, for the attention kernels:
     0 hides every score (-inf or False: skipped), 1 changes none (additive 0.0, or all
-    True: the mask is not read), 2 anything else (NaN included), 3 additive values at or
-    below VANISH only (skipped unless a row sees nothing else). One table per (batch,
-    head) the mask varies over: T is contiguous (B', NH, blocks of queries, NBN). The
-    first program clears the flag F that the forward sets when a row needs class 3."""
+    True: the mask is not read), 2 is a causal mask (lower right aligned, as CAUSAL's:
+    0.0 or True up to the diagonal, -inf, False or values at or below VANISH beyond; not
+    read, as upstream's additive causal masks need not be), 3 anything else (NaN
+    included), 4 additive values at or below VANISH only (skipped unless a row sees
+    nothing else). One table per (batch, head) the mask varies over: T is contiguous (B',
+    NH, blocks of queries, NBN). F holds two flags, cleared by the caller: the forward
+    sets F[0] when a row needs class 4; this kernel sets F[1] where the mask is not a
+    causal one (a block that is neither class 2 nor hidden above the diagonal nor
+    unchanged below it), and the forward reads no mask where it stays clear."""
     i = tl.program_id(0)
     j = tl.program_id(1)
     z = tl.program_id(2)
-    if (i == 0) & (j == 0) & (z == 0):
-        tl.store(F, 0)
     rows = i * BLOCK_M + tl.arange(0, BLOCK_M)
     cols = j * BLOCK_N + tl.arange(0, BLOCK_N)
     inb = (rows[:, None] < LQ) & (cols[None, :] < LK)
     m = tl.load(Mk + (z // NH) * smb + (z % NH) * smh + rows[:, None] * smm
                 + cols[None, :] * smn, mask=inb)
+    tri = cols[None, :] <= rows[:, None] + (LK - LQ)
     if MASK == 1:
         live = inb & ((m > NEG) | (m != m))
         zero = inb & (m == 0.0)
@@ -122,22 +144,29 @@ def _mask_blocks(Mk, T, F, smb, smh, smm, smn, NH, LQ, LK, NBN,
         live = inb & (m != 0)
         zero = live
         small = inb & (m != m)  # (never)
+    causal = (tri & zero) | (~tri & (small | (inb & ~live)))
     n_live = _sum(_sum(live.to(tl.int32), 1), 0)
     n_in = _sum(_sum(inb.to(tl.int32), 1), 0)
     n_zero = _sum(_sum(zero.to(tl.int32), 1), 0)
     n_small = _sum(_sum(small.to(tl.int32), 1), 0)
-    cls = tl.where(n_live == 0, 0, tl.where(n_zero == n_in, 1,
-                                            tl.where(n_small == n_in, 3, 2)))
+    n_causal = _sum(_sum(causal.to(tl.int32), 1), 0)
+    cls = tl.where(n_live == 0, 0, tl.where(n_zero == n_in, 1, tl.where(
+        n_small == n_in, 4, tl.where(n_causal == n_in, 2, 3))))
+    n_tri = _sum(_sum((inb & tri).to(tl.int32), 1), 0)
+    causal_block = (cls == 2) | ((cls == 1) & (n_tri == n_in)) | (
+        ((cls == 0) | (cls == 4)) & (n_tri == 0))
+    if not causal_block:
+        tl.store(F + 1, 1)
     tl.store(T + (z * tl.num_programs(0) + i) * NBN + j, cls.to(tl.int8))
 
 
 @triton.jit
-def _key_scores(q, Kb, Mb, rows, cols, skn, skd, smm, smn, LQ, LK, D, dq, scale, mixed,
+def _key_scores(q, Kb, Mb, rows, cols, skn, skd, smm, smn, LQ, LK, D, dq, scale, how,
                 MASK: tl.constexpr, CAUSAL: tl.constexpr, PRED: tl.constexpr):
     """The key tile at `cols`, transposed, and the scores of the query `rows` against it."""
     kt = tl.load(Kb + cols[None, :] * skn + dq[:, None] * skd,
                  mask=(cols[None, :] < LK) & (dq[:, None] < D), other=0.0)
-    s = _scores(q, kt, Mb, rows[:, None], cols[None, :], smm, smn, LQ, LK, scale, mixed,
+    s = _scores(q, kt, Mb, rows[:, None], cols[None, :], smm, smn, LQ, LK, scale, how,
                 MASK, CAUSAL, PRED)
     return kt, s
 
@@ -160,15 +189,16 @@ def _key_span(Tb, start_m, NBN, lo_cls, hi_cls, BLOCK_M: tl.constexpr,
 
 
 @triton.jit
-def _fwd_blocks(q, Kb, Vb, Mb, Tb, rows, dq, dv, m_i, l_i, acc, start, stop,
-                skn, skd, svn, svd, smm, smn, NBN, LQ, LK, D, DV, scale,
-                MASK: tl.constexpr, CAUSAL: tl.constexpr, BLOCK_N: tl.constexpr):
+def _fwd_blocks(q, Kb, Vb, Mb, classes, rows, dq, dv, m_i, l_i, acc, start, stop,
+                skn, skd, svn, svd, smm, smn, LQ, LK, D, DV, scale, exact,
+                MASK: tl.constexpr, CAUSAL: tl.constexpr, BLOCK_N: tl.constexpr,
+                SPAN: tl.constexpr):
     """The online softmax of the forward over the key blocks from `start` to `stop`."""
     for start_n in range(start, stop, BLOCK_N):
         cols = start_n + tl.arange(0, BLOCK_N)
-        mixed = _mixed(Tb, tl.program_id(0), start_n // BLOCK_N, NBN, MASK)
+        how = _how(classes, start_n // BLOCK_N, exact, MASK, SPAN)
         kt, s = _key_scores(q, Kb, Mb, rows, cols, skn, skd, smm, smn, LQ, LK, D, dq,
-                            scale, mixed, MASK, CAUSAL, True)
+                            scale, how, MASK, CAUSAL, True)
         m_new = tl.maximum(m_i, _max(s, 1))
         base = tl.where(m_new == NEG, 0.0, m_new)  # rows that see no key yet
         p = tl.exp(s - base[:, None])
@@ -206,16 +236,16 @@ def _fwd(Q, K, V, Mk, T, F, O, LSE,
          BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr,
          SPAN: tl.constexpr, FIXUP: tl.constexpr):
     """Attention of one query block of one head over the key blocks the mask's table
-    leaves live (classes 1 and 2). Rows that see only vanishing scores that way need the
+    leaves live (classes 1 to 3). Rows that see only vanishing scores that way need the
     vanishing blocks too (upstream's softmax over equal lowest-float scores): they set the
     flag F, and a second launch (FIXUP), after this one with an additive mask, redoes
     their blocks with every live class (its code apart from the first launch's, which
     stays as lean as without it)."""
     if FIXUP:  # (the flag first: most launches end here, before reading anything else)
-        top = 3
+        top = 4
         redo = tl.load(F) != 0
     else:
-        top = 2
+        top = 3
         redo = True
     if redo:
         if FIXUP:
@@ -246,11 +276,22 @@ def _fwd_rows(K, V, Mk, T, F, O, LSE, skb, skh, skn, skd, svb, svh, svn, svd,
     m_i = tl.full((BLOCK_M,), NEG, tl.float32)
     l_i = tl.full((BLOCK_M,), 0.0, tl.float32)
     acc = tl.full((BLOCK_M, BLOCK_DV), 0.0, tl.float32)
-    start, stop = _key_span(Tb, start_m, NBN, 1, top, BLOCK_M, BLOCK_N, LQ, LK, MASK,
-                            CAUSAL, SPAN)
-    m_i, l_i, acc = _fwd_blocks(q, Kb, Vb, Mb, Tb, rows, dq, dv, m_i, l_i, acc, start, stop,
-                                skn, skd, svn, svd, smm, smn, NBN, LQ, LK, D, DV, scale,
-                                MASK, CAUSAL, BLOCK_N)
+    causal_mask = False
+    if MASK != 0 and not FIXUP:
+        causal_mask = tl.load(F + 1) == 0
+    if causal_mask:  # (a mask that is a causal one: its code, which reads no mask)
+        start, stop = _key_span(Tb, start_m, NBN, 1, top, BLOCK_M, BLOCK_N, LQ, LK, 0,
+                                True, SPAN)
+        m_i, l_i, acc = _fwd_blocks(q, Kb, Vb, Mb, Tb, rows, dq, dv, m_i, l_i, acc, start,
+                                    stop, skn, skd, svn, svd, smm, smn, LQ, LK, D, DV, scale,
+                                    FIXUP, 0, True, BLOCK_N, SPAN)
+    else:
+        start, stop = _key_span(Tb, start_m, NBN, 1, top, BLOCK_M, BLOCK_N, LQ, LK, MASK,
+                                CAUSAL, SPAN)
+        classes = _classes(Tb + (start_m // BLOCK_M) * NBN, 1, NBN, MASK, SPAN)
+        m_i, l_i, acc = _fwd_blocks(q, Kb, Vb, Mb, classes, rows, dq, dv, m_i, l_i, acc,
+                                    start, stop, skn, skd, svn, svd, smm, smn, LQ, LK, D,
+                                    DV, scale, FIXUP, MASK, CAUSAL, BLOCK_N, SPAN)
     if MASK == 1 and not FIXUP:
         # (-inf: rows that saw no key, which may have vanishing blocks)
         if _min(tl.where(rows < LQ, m_i, INF), 0) <= ROW_SEEN:
@@ -309,6 +350,7 @@ def _bwd_kv(Q, K, V, Mk, T, F, DO, LSE, DELTA, DK, DV_,
     dk = tl.full((BLOCK_N, BLOCK_D), 0.0, tl.float32)
     dvacc = tl.full((BLOCK_N, BLOCK_DV), 0.0, tl.float32)
     lo = 0
+    flag = _flag(F, MASK)
     if CAUSAL:  # the first query that sees this block's first key
         lo = tl.maximum(start_n - (LK - LQ), 0) // BLOCK_M * BLOCK_M
     for g in range(0, GS):
@@ -321,17 +363,19 @@ def _bwd_kv(Q, K, V, Mk, T, F, DO, LSE, DELTA, DK, DV_,
         stop = LQ
         if MASK != 0:  # the query blocks the mask leaves this key block
             qlo, qhi = _span(Tb + tl.program_id(0), NBN, (LQ + BLOCK_M - 1) // BLOCK_M, 1,
-                             _top_class(F, MASK), SPAN)
+                             3 + flag, SPAN)
             start = tl.maximum(start, qlo * BLOCK_M)
             stop = tl.minimum(stop, qhi * BLOCK_M)
+        classes = _classes(Tb + tl.program_id(0), NBN, (LQ + BLOCK_M - 1) // BLOCK_M, MASK,
+                           SPAN)
         for start_m in range(start, stop, BLOCK_M):
             rows = start_m + offs_m
-            mixed = _mixed(Tb, start_m // BLOCK_M, tl.program_id(0), NBN, MASK)
+            how = _how(classes, start_m // BLOCK_M, flag, MASK, SPAN)
             qt = tl.load(Qb + rows[None, :] * sqm + dq[:, None] * sqd,
                          mask=(rows[None, :] < LQ) & (dq[:, None] < D), other=0.0)
             # scores transposed: (keys, queries)
             st = _scores(k, qt, Mb, rows[None, :], cols[:, None], smm, smn, LQ, LK,
-                         scale, mixed, MASK, CAUSAL, False)
+                         scale, how, MASK, CAUSAL, False)
             pt = _probs(st, LSE, b * H + h, rows, LQ, 0)
             do = tl.load(DOb + rows[:, None] * sdm + dv[None, :] * sdd,
                          mask=(rows[:, None] < LQ) & (dv[None, :] < DV), other=0.0)
@@ -369,13 +413,15 @@ def _bwd_q(Q, K, V, Mk, T, F, DO, LSE, DELTA, DQ,
     Mb = Mk + b * smb + h * smh
     Tb = T + b * stb + h * sth
     acc = tl.full((BLOCK_M, BLOCK_D), 0.0, tl.float32)
-    start, stop = _key_span(Tb, start_m, NBN, 1, _top_class(F, MASK), BLOCK_M, BLOCK_N, LQ,
-                            LK, MASK, CAUSAL, SPAN)
+    flag = _flag(F, MASK)
+    start, stop = _key_span(Tb, start_m, NBN, 1, 3 + flag, BLOCK_M, BLOCK_N, LQ, LK, MASK,
+                            CAUSAL, SPAN)
+    classes = _classes(Tb + tl.program_id(0) * NBN, 1, NBN, MASK, SPAN)
     for start_n in range(start, stop, BLOCK_N):
         cols = start_n + offs_n
-        mixed = _mixed(Tb, tl.program_id(0), start_n // BLOCK_N, NBN, MASK)
+        how = _how(classes, start_n // BLOCK_N, flag, MASK, SPAN)
         kt, s = _key_scores(q, Kb, Mb, rows, cols, skn, skd, smm, smn, LQ, LK, D, dq,
-                            scale, mixed, MASK, CAUSAL, False)
+                            scale, how, MASK, CAUSAL, False)
         p = _probs(s, LSE, bh, rows, LQ, 1)
         vt = tl.load(Vb + cols[None, :] * svn + dv[:, None] * svd,
                      mask=(cols[None, :] < LK) & (dv[:, None] < DV), other=0.0)
