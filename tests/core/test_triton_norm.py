@@ -160,3 +160,77 @@ def test_gpu_compiled_pre_norm_block_fuses_and_equals_eager(monkeypatch):
         assert "NormVJPAdd" in [st.prim.name for st in C.tapes(cf)[-1].run.steps]
         np.testing.assert_allclose(np.array(got[0]), np.array(want[0]), rtol=1e-5)
         np.testing.assert_allclose(np.array(got[1]), np.array(want[1]), rtol=1e-4, atol=1e-4)
+
+
+# -- a residual's sum and its layer norm in one pass (compiled tapes) ----------------------
+
+def _sum_block(ln, lin):
+    """x + lin(x) is the sum a layer norm reads, and a residual read again after it."""
+    def f(x):
+        h = x + lin(x)
+        return ((h + lin(ln(h))) ** 2).sum()
+    return mx.value_and_grad(f)
+
+
+def test_add_norm_rewrite_fuses_the_sum_and_keeps_values(monkeypatch):
+    import ember.nn as nn
+    from ember.core._backend.kernels_fast import fuse_add_norm
+    monkeypatch.setattr(TN, "MIN_SIZE", 1)
+    x = mx.array(np.random.default_rng(3).standard_normal((4, 6, 16)).astype(np.float32))
+    ln, lin = nn.LayerNorm(16), nn.Linear(16, 16)
+    mx.eval(x, ln.parameters(), lin.parameters())
+    tape, want = traced(_sum_block(ln, lin), x)
+    steps = fuse_add_norm(list(tape.steps), tape.shape, tape.dtype)
+    names = [st.prim.name for st in steps]
+    assert names.count("AddLayerNorm") == 1 and len(steps) == len(tape.steps) - 1
+    got = run_steps(tape, steps, [x])
+    plain = run_steps(tape, tape.steps, [x])
+    tol = 1e-5 if got[0].is_cuda else 0.0  # (the CPU runs the add, then ATen's norm)
+    for g, p in zip(got, plain):
+        torch.testing.assert_close(g, p, rtol=tol, atol=tol)
+    np.testing.assert_allclose(got[1].cpu().numpy(), np.array(want[1]), rtol=1e-5, atol=1e-5)
+    monkeypatch.setattr(TN, "MIN_SIZE", 2**21)  # (too small for the kernel: left alone)
+    assert fuse_add_norm(list(tape.steps), tape.shape, tape.dtype) == list(tape.steps)
+
+
+@gpu
+@needs_cuda
+@pytest.mark.parametrize("shape", [(8192, 768), (3, 5, 100), (7, 3000)])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("affine", [True, False])
+def test_gpu_add_layer_norm_matches_aten(shape, dtype, affine, monkeypatch):
+    monkeypatch.setattr(TN, "MIN_SIZE", 1)
+    torch.manual_seed(0)
+    n = shape[-1]
+    a = (torch.randn(shape, device="cuda") * 3 + 1).to(dtype)
+    b = torch.randn(shape, device="cuda").to(dtype)
+    w = torch.randn(n, device="cuda").to(dtype) if affine else None
+    bias = torch.randn(n, device="cuda").to(dtype) if affine else None
+    s, y, mean, rstd = TN.add_layer_norm(a, b, w, bias, 1e-5)
+    want_s = a + b
+    want = torch.ops.aten.native_layer_norm(want_s, [n], w, bias, 1e-5)
+    assert torch.equal(s, want_s) and y.dtype is dtype and y.shape == a.shape
+    tol = {torch.float32: 1e-5, torch.bfloat16: 2e-2}[dtype]
+    torch.testing.assert_close(y, want[0], rtol=tol, atol=tol)
+    assert mean.shape == want[1].shape and rstd.shape == want[2].shape
+    torch.testing.assert_close(mean, want[1].float(), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(rstd, want[2].float(), rtol=1e-4, atol=1e-5)
+
+
+@gpu
+@needs_cuda
+def test_gpu_compiled_residual_sum_fuses_and_equals_eager(monkeypatch):
+    import ember.nn as nn
+    from ember.core.transforms import compile as C
+    monkeypatch.setattr(TN, "MIN_SIZE", 1)
+    with mx.stream(mx.gpu):
+        ln, lin = nn.LayerNorm(64), nn.Linear(64, 64)
+        x = mx.array(np.random.default_rng(4).standard_normal((8, 32, 64)).astype(np.float32))
+        mx.eval(x, ln.parameters(), lin.parameters())
+        step = _sum_block(ln, lin)
+        cf = mx.compile(step)
+        want, got = step(x), cf(x)
+        mx.eval(want, got)
+        assert "AddLayerNorm" in [st.prim.name for st in C.tapes(cf)[-1].run.steps]
+        np.testing.assert_allclose(np.array(got[0]), np.array(want[0]), rtol=1e-5)
+        np.testing.assert_allclose(np.array(got[1]), np.array(want[1]), rtol=1e-4, atol=1e-4)

@@ -15,6 +15,7 @@ import torch
 from ember.core._backend import TORCH
 from ember.core._backend.fusion import fuse
 from ember.core._backend.kernels import KERNELS, _binary_kernel, _unary_kernel, register
+from ember.core._backend.kernels_fast import fuse_add_norm
 from ember.core._backend.kernels_fast_grad import fuse_norm_add
 from ember.core._backend.kernels_linalg import fuse_linear_relu
 from ember.core._backend.triton_reduce import fuse_sums
@@ -107,6 +108,7 @@ def build_runner(tape):
         steps = fuse_linear_relu(steps, tape.dtype, set(outs), consts)
         if not tape.shapeless:
             steps = fuse_norm_add(steps, tape.shape, tape.dtype, set(outs))
+            steps = fuse_add_norm(steps, tape.shape, tape.dtype)
     if not tape.shapeless:  # a generated kernel holds the traced shapes
         steps = fuse(steps, tape.shape, tape.dtype, outs, consts, tape.stream)
         steps = fuse_sums(steps, tape.shape, tape.dtype)

@@ -1,8 +1,14 @@
-"""layer_norm's backward on CUDA in one pass over the rows (Triton): dx, and per-program
-partial sums of the weight's and the bias's cotangents, which one small reduction adds
-up. ATen reads x and the cotangent twice (one kernel for dx, one for the weight and bias,
-which is slow for many rows of few columns). On an H100, in graph replay: 8192 x 768
-float32 43 us against ATen's 68, bfloat16 31 / 47; 16384 x 1024 1.8-2.0x faster.
+"""layer_norm on CUDA in one pass over the rows (Triton).
+
+The backward: dx, and per-program partial sums of the weight's and the bias's
+cotangents, which one small reduction adds up. ATen reads x and the cotangent twice (one
+kernel for dx, one for the weight and bias, which is slow for many rows of few columns).
+On an H100, in graph replay: 8192 x 768 float32 43 us against ATen's 68, bfloat16 31 /
+47; 16384 x 1024 1.8-2.0x faster.
+
+The forward of a residual connection's sum (`add_layer_norm`): s = a + b and
+layer_norm(s), with s's mean and rstd for the backward, where an add and ATen's norm read
+s once more and take two launches.
 
 Sums are float32 whatever the input's dtype, as in ATen's kernels."""
 
@@ -47,6 +53,35 @@ def ln_bwd(X, DY, W, MEAN, RSTD, RES, DX, PART, M, N, HAS_W: tl.constexpr,
         acc_b += dy
     tl.store(PART + pid * N + cols, acc_w, mask=m)
     tl.store(PART + (progs + pid) * N + cols, acc_b, mask=m)
+
+
+@triton.jit
+def add_ln_fwd(A, B, W, BIAS, S, Y, MEAN, RSTD, M, N, eps, HAS_W: tl.constexpr,
+               HAS_B: tl.constexpr, BN: tl.constexpr):
+    pid = tl.program_id(0)
+    progs = tl.num_programs(0)
+    cols = tl.arange(0, BN)
+    m = cols < N
+    if HAS_W:
+        w = tl.load(W + cols, mask=m, other=0.0).to(tl.float32)
+    if HAS_B:
+        bias = tl.load(BIAS + cols, mask=m, other=0.0).to(tl.float32)
+    for row in range(pid, M, progs):
+        s = tl.load(A + row * N + cols, mask=m, other=0.0) + tl.load(B + row * N + cols,
+                                                                     mask=m, other=0.0)
+        tl.store(S + row * N + cols, s, mask=m)  # (rounded to the inputs' dtype, as the add)
+        x = s.to(tl.float32)
+        mean = tl.sum(x, 0) / N
+        xc = tl.where(m, x - mean, 0.0)
+        rstd = 1.0 / tl.sqrt(tl.sum(xc * xc, 0) / N + eps)
+        y = xc * rstd
+        if HAS_W:
+            y = y * w
+        if HAS_B:
+            y = y + bias
+        tl.store(Y + row * N + cols, y.to(Y.dtype.element_ty), mask=m)
+        tl.store(MEAN + row, mean)
+        tl.store(RSTD + row, rstd)
 '''
 _DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 MAX_COLS = 8192  # a row lives in registers
@@ -89,3 +124,41 @@ def layer_norm_backward(x, g, w, mean, rstd, res=None):
     if sums is None:  # (one program)
         sums = part.sum(1)
     return dx.view(x.shape), (sums[0] if has_w else None), sums[1]
+
+
+def fits(shape, dtype):
+    """Whether a layer norm of this shape and dtype (a torch dtype) on CUDA runs on these
+    kernels (larger than MIN_SIZE, a row of at most MAX_COLS)."""
+    n = shape[-1] if shape else 0
+    size = 1
+    for k in shape:
+        size *= k
+    return dtype in _DTYPES and 0 < n <= MAX_COLS and MIN_SIZE <= size < 2**31
+
+
+def add_layer_norm(a, b, w, bias, eps):
+    """(a + b, layer_norm(a + b) [* w] [+ bias], mean, rstd) of same-shape CUDA tensors of
+    one dtype (mean and rstd float32, shaped as ATen's: a trailing 1), or None where the
+    kernel does not run."""
+    if not a.is_cuda or not fits(a.shape, a.dtype):
+        return None
+    launch = F.launcher("add_ln_fwd", _SRC)
+    if launch is None:
+        return None
+    n = a.shape[-1]
+    rows = a.numel() // n
+    dev, sms = device_sms(a)
+    progs = max(1, min(rows, 4 * sms))
+    a2, b2 = a.reshape(rows, n).contiguous(), b.reshape(rows, n).contiguous()
+    s, y = torch.empty_like(a2), torch.empty_like(a2)
+    stat = a.shape[:-1] + (1,)
+    mean = torch.empty(stat, dtype=torch.float32, device=a.device)
+    rstd = torch.empty(stat, dtype=torch.float32, device=a.device)
+    has_w, has_b = w is not None, bias is not None
+    args = (a2, b2, w if has_w else a2, bias if has_b else a2, s, y, mean, rstd, rows, n,
+            eps)
+    bn = max(16, 1 << (n - 1).bit_length())
+    key = (a.dtype, rows, n, has_w, has_b, progs, tuple(aligned(t) for t in args[:8]))
+    launch(key, (progs, 1, 1), args, {"HAS_W": has_w, "HAS_B": has_b, "BN": bn},
+           {"num_warps": 4 if bn <= 1024 else 8}, dev)
+    return s.view(a.shape), y.view(a.shape), mean, rstd
