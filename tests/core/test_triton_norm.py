@@ -143,25 +143,6 @@ def test_gpu_residual_is_added_by_the_kernel(dtype, monkeypatch):
     assert torch.equal(dw, dwr) and torch.equal(db, dbr)
 
 
-@gpu
-@needs_cuda
-def test_gpu_compiled_pre_norm_block_fuses_and_equals_eager(monkeypatch):
-    import ember.nn as nn
-    from ember.core.transforms import compile as C
-    monkeypatch.setattr(TN, "MIN_SIZE", 1)
-    with mx.stream(mx.gpu):
-        ln, lin = nn.LayerNorm(64), nn.Linear(64, 64)
-        x = mx.array(np.random.default_rng(2).standard_normal((8, 32, 64)).astype(np.float32))
-        mx.eval(x, ln.parameters(), lin.parameters())
-        step = _block(ln, lin)
-        cf = mx.compile(step)
-        want, got = step(x), cf(x)
-        mx.eval(want, got)
-        assert "NormVJPAdd" in [st.prim.name for st in C.tapes(cf)[-1].run.steps]
-        np.testing.assert_allclose(np.array(got[0]), np.array(want[0]), rtol=1e-5)
-        np.testing.assert_allclose(np.array(got[1]), np.array(want[1]), rtol=1e-4, atol=1e-4)
-
-
 # -- a residual's sum and its layer norm in one pass (compiled tapes) ----------------------
 
 def _sum_block(ln, lin):
@@ -171,6 +152,25 @@ def _sum_block(ln, lin):
         return ((h + lin(ln(h))) ** 2).sum()
     return mx.value_and_grad(f)
 
+
+@gpu
+@needs_cuda
+@pytest.mark.parametrize("block, fused", [(_block, "NormVJPAdd"), (_sum_block, "AddLayerNorm")])
+def test_gpu_compiled_pre_norm_block_fuses_and_equals_eager(block, fused, monkeypatch):
+    import ember.nn as nn
+    from ember.core.transforms import compile as C
+    monkeypatch.setattr(TN, "MIN_SIZE", 1)
+    with mx.stream(mx.gpu):
+        ln, lin = nn.LayerNorm(64), nn.Linear(64, 64)
+        x = mx.array(np.random.default_rng(2).standard_normal((8, 32, 64)).astype(np.float32))
+        mx.eval(x, ln.parameters(), lin.parameters())
+        step = block(ln, lin)
+        cf = mx.compile(step)
+        want, got = step(x), cf(x)
+        mx.eval(want, got)
+        assert fused in [st.prim.name for st in C.tapes(cf)[-1].run.steps]
+        np.testing.assert_allclose(np.array(got[0]), np.array(want[0]), rtol=1e-5)
+        np.testing.assert_allclose(np.array(got[1]), np.array(want[1]), rtol=1e-4, atol=1e-4)
 
 def test_add_norm_rewrite_fuses_the_sum_and_keeps_values(monkeypatch):
     import ember.nn as nn
@@ -215,22 +215,3 @@ def test_gpu_add_layer_norm_matches_aten(shape, dtype, affine, monkeypatch):
     assert mean.shape == want[1].shape and rstd.shape == want[2].shape
     torch.testing.assert_close(mean, want[1].float(), rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(rstd, want[2].float(), rtol=1e-4, atol=1e-5)
-
-
-@gpu
-@needs_cuda
-def test_gpu_compiled_residual_sum_fuses_and_equals_eager(monkeypatch):
-    import ember.nn as nn
-    from ember.core.transforms import compile as C
-    monkeypatch.setattr(TN, "MIN_SIZE", 1)
-    with mx.stream(mx.gpu):
-        ln, lin = nn.LayerNorm(64), nn.Linear(64, 64)
-        x = mx.array(np.random.default_rng(4).standard_normal((8, 32, 64)).astype(np.float32))
-        mx.eval(x, ln.parameters(), lin.parameters())
-        step = _sum_block(ln, lin)
-        cf = mx.compile(step)
-        want, got = step(x), cf(x)
-        mx.eval(want, got)
-        assert "AddLayerNorm" in [st.prim.name for st in C.tapes(cf)[-1].run.steps]
-        np.testing.assert_allclose(np.array(got[0]), np.array(want[0]), rtol=1e-5)
-        np.testing.assert_allclose(np.array(got[1]), np.array(want[1]), rtol=1e-4, atol=1e-4)

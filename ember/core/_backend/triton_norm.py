@@ -23,14 +23,21 @@ import triton.language as tl
 
 
 @triton.jit
-def ln_bwd(X, DY, W, MEAN, RSTD, RES, DX, PART, M, N, HAS_W: tl.constexpr,
-           HAS_RES: tl.constexpr, BN: tl.constexpr):
-    pid = tl.program_id(0)
-    progs = tl.num_programs(0)
+def _row(W, N, HAS_W: tl.constexpr, BN: tl.constexpr):
+    """(this program, the programs, a row's columns, their mask, the weight in float32)."""
     cols = tl.arange(0, BN)
     m = cols < N
     if HAS_W:
         w = tl.load(W + cols, mask=m, other=0.0).to(tl.float32)
+    else:
+        w = tl.full((BN,), 1.0, tl.float32)
+    return tl.program_id(0), tl.num_programs(0), cols, m, w
+
+
+@triton.jit
+def ln_bwd(X, DY, W, MEAN, RSTD, RES, DX, PART, M, N, HAS_W: tl.constexpr,
+           HAS_RES: tl.constexpr, BN: tl.constexpr):
+    pid, progs, cols, m, w = _row(W, N, HAS_W, BN)
     acc_w = tl.zeros((BN,), tl.float32)
     acc_b = tl.zeros((BN,), tl.float32)
     for row in range(pid, M, progs):
@@ -58,12 +65,7 @@ def ln_bwd(X, DY, W, MEAN, RSTD, RES, DX, PART, M, N, HAS_W: tl.constexpr,
 @triton.jit
 def add_ln_fwd(A, B, W, BIAS, S, Y, MEAN, RSTD, M, N, eps, HAS_W: tl.constexpr,
                HAS_B: tl.constexpr, BN: tl.constexpr):
-    pid = tl.program_id(0)
-    progs = tl.num_programs(0)
-    cols = tl.arange(0, BN)
-    m = cols < N
-    if HAS_W:
-        w = tl.load(W + cols, mask=m, other=0.0).to(tl.float32)
+    pid, progs, cols, m, w = _row(W, N, HAS_W, BN)
     if HAS_B:
         bias = tl.load(BIAS + cols, mask=m, other=0.0).to(tl.float32)
     for row in range(pid, M, progs):
