@@ -91,7 +91,7 @@ def test_graphs_are_kept_where_replays_shorten_the_steps(replayed_ms, fake, monk
         assert r.status is CG.RELEASED and r.replays == EG.WARM + trial // 2
 
 
-def test_graphs_of_one_primitive_stay_plain(fake, monkeypatch):
+def test_graphs_of_one_primitive_stay_plain_unless_no_result_is_copied(fake, monkeypatch):
     monkeypatch.setattr(EG, "MIN_STEPS", 2)
     w = _x(0, (4, 2))
     for i in range(EG.SEEN + 3):
@@ -100,6 +100,14 @@ def test_graphs_of_one_primitive_stay_plain(fake, monkeypatch):
         mx.eval(y)
         np.testing.assert_array_equal(np.array(y), np.array(x) @ np.array(w))
     assert fake.captures == 0 and not _entries()
+    monkeypatch.setattr(CG, "DIRECT_BYTES", 24)  # (a result that goes out uncopied)
+    for i in range(EG.SEEN + 3):
+        x = _x(i)
+        y = x @ w
+        mx.eval(y)
+        np.testing.assert_array_equal(np.array(y), np.array(x) @ np.array(w))
+    (e,) = _entries()
+    assert fake.captures == 2 and e.runner.replays == 2
 
 
 def test_held_intermediates_get_their_values(fake):
