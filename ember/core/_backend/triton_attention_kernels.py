@@ -64,28 +64,15 @@ def _scores(q, kt, Mb, rows, cols, smm, smn, LQ, LK, scale, how,
 
 
 @triton.jit
-def _classes(T0, step, n, MASK: tl.constexpr, SPAN: tl.constexpr):
-    """The `n` classes of a row or column of the mask's table (at T0, T0 + step, ...),
-    loaded before a loop over its blocks: a load of each block's class inside the loop
-    stalled every step."""
-    i = tl.arange(0, SPAN)
-    if MASK == 0:
-        c = i * 0 + 1
-    else:
-        c = tl.load(T0 + i * step, mask=i < n, other=1).to(tl.int32)
-    return c
-
-
-@triton.jit
-def _how(classes, j, exact, MASK: tl.constexpr, SPAN: tl.constexpr):
-    """How block j of a row or column of classes (`_classes`) takes the mask
-    (`_scores`): not at all where it changes nothing, as a causal mask where it is one
-    (unless `exact`: rows that see only vanishing values need those read), read
+def _how(Tb, i, j, NBN, exact, MASK: tl.constexpr):
+    """How query block i, key block j takes the mask (`_scores`), from its class
+    (`_mask_blocks`): not at all where it changes nothing, as a causal mask where it is
+    one (unless `exact`: rows that see only vanishing values need those read), read
     otherwise."""
     if MASK == 0:
         h = 0
     else:
-        c = _sum(tl.where(tl.arange(0, SPAN) == j, classes, 0), 0)
+        c = tl.load(Tb + i * NBN + j).to(tl.int32)
         h = tl.where(c == 1, 0, tl.where((c == 2) & (exact == 0), 2, 1))
     return h
 
@@ -189,14 +176,13 @@ def _key_span(Tb, start_m, NBN, lo_cls, hi_cls, BLOCK_M: tl.constexpr,
 
 
 @triton.jit
-def _fwd_blocks(q, Kb, Vb, Mb, classes, rows, dq, dv, m_i, l_i, acc, start, stop,
-                skn, skd, svn, svd, smm, smn, LQ, LK, D, DV, scale, exact,
-                MASK: tl.constexpr, CAUSAL: tl.constexpr, BLOCK_N: tl.constexpr,
-                SPAN: tl.constexpr):
+def _fwd_blocks(q, Kb, Vb, Mb, Tb, rows, dq, dv, m_i, l_i, acc, start, stop,
+                skn, skd, svn, svd, smm, smn, NBN, LQ, LK, D, DV, scale, exact,
+                MASK: tl.constexpr, CAUSAL: tl.constexpr, BLOCK_N: tl.constexpr):
     """The online softmax of the forward over the key blocks from `start` to `stop`."""
     for start_n in range(start, stop, BLOCK_N):
         cols = start_n + tl.arange(0, BLOCK_N)
-        how = _how(classes, start_n // BLOCK_N, exact, MASK, SPAN)
+        how = _how(Tb, tl.program_id(0), start_n // BLOCK_N, NBN, exact, MASK)
         kt, s = _key_scores(q, Kb, Mb, rows, cols, skn, skd, smm, smn, LQ, LK, D, dq,
                             scale, how, MASK, CAUSAL, True)
         m_new = tl.maximum(m_i, _max(s, 1))
@@ -283,15 +269,14 @@ def _fwd_rows(K, V, Mk, T, F, O, LSE, skb, skh, skn, skd, svb, svh, svn, svd,
         start, stop = _key_span(Tb, start_m, NBN, 1, top, BLOCK_M, BLOCK_N, LQ, LK, 0,
                                 True, SPAN)
         m_i, l_i, acc = _fwd_blocks(q, Kb, Vb, Mb, Tb, rows, dq, dv, m_i, l_i, acc, start,
-                                    stop, skn, skd, svn, svd, smm, smn, LQ, LK, D, DV, scale,
-                                    FIXUP, 0, True, BLOCK_N, SPAN)
+                                    stop, skn, skd, svn, svd, smm, smn, NBN, LQ, LK, D, DV,
+                                    scale, FIXUP, 0, True, BLOCK_N)
     else:
         start, stop = _key_span(Tb, start_m, NBN, 1, top, BLOCK_M, BLOCK_N, LQ, LK, MASK,
                                 CAUSAL, SPAN)
-        classes = _classes(Tb + (start_m // BLOCK_M) * NBN, 1, NBN, MASK, SPAN)
-        m_i, l_i, acc = _fwd_blocks(q, Kb, Vb, Mb, classes, rows, dq, dv, m_i, l_i, acc,
-                                    start, stop, skn, skd, svn, svd, smm, smn, LQ, LK, D,
-                                    DV, scale, FIXUP, MASK, CAUSAL, BLOCK_N, SPAN)
+        m_i, l_i, acc = _fwd_blocks(q, Kb, Vb, Mb, Tb, rows, dq, dv, m_i, l_i, acc, start,
+                                    stop, skn, skd, svn, svd, smm, smn, NBN, LQ, LK, D, DV,
+                                    scale, FIXUP, MASK, CAUSAL, BLOCK_N)
     if MASK == 1 and not FIXUP:
         # (-inf: rows that saw no key, which may have vanishing blocks)
         if _min(tl.where(rows < LQ, m_i, INF), 0) <= ROW_SEEN:
@@ -366,11 +351,9 @@ def _bwd_kv(Q, K, V, Mk, T, F, DO, LSE, DELTA, DK, DV_,
                              3 + flag, SPAN)
             start = tl.maximum(start, qlo * BLOCK_M)
             stop = tl.minimum(stop, qhi * BLOCK_M)
-        classes = _classes(Tb + tl.program_id(0), NBN, (LQ + BLOCK_M - 1) // BLOCK_M, MASK,
-                           SPAN)
         for start_m in range(start, stop, BLOCK_M):
             rows = start_m + offs_m
-            how = _how(classes, start_m // BLOCK_M, flag, MASK, SPAN)
+            how = _how(Tb, start_m // BLOCK_M, tl.program_id(0), NBN, flag, MASK)
             qt = tl.load(Qb + rows[None, :] * sqm + dq[:, None] * sqd,
                          mask=(rows[None, :] < LQ) & (dq[:, None] < D), other=0.0)
             # scores transposed: (keys, queries)
@@ -416,10 +399,9 @@ def _bwd_q(Q, K, V, Mk, T, F, DO, LSE, DELTA, DQ,
     flag = _flag(F, MASK)
     start, stop = _key_span(Tb, start_m, NBN, 1, 3 + flag, BLOCK_M, BLOCK_N, LQ, LK, MASK,
                             CAUSAL, SPAN)
-    classes = _classes(Tb + tl.program_id(0) * NBN, 1, NBN, MASK, SPAN)
     for start_n in range(start, stop, BLOCK_N):
         cols = start_n + offs_n
-        how = _how(classes, start_n // BLOCK_N, flag, MASK, SPAN)
+        how = _how(Tb, tl.program_id(0), start_n // BLOCK_N, NBN, flag, MASK)
         kt, s = _key_scores(q, Kb, Mb, rows, cols, skn, skd, smm, smn, LQ, LK, D, dq,
                             scale, how, MASK, CAUSAL, False)
         p = _probs(s, LSE, bh, rows, LQ, 1)
