@@ -12,6 +12,8 @@ s once more and take two launches.
 
 Sums are float32 whatever the input's dtype, as in ATen's kernels."""
 
+import math
+
 import torch
 
 from ember.core._backend import fusion as F
@@ -96,31 +98,26 @@ def layer_norm_backward(x, g, w, mean, rstd, res=None):
     """(dx, dw, db) of layer_norm over the last axis of CUDA tensors (dw None without a
     weight; dw and db float32), dx plus `res` where given (of x's shape and dtype), or
     None where the kernel does not run."""
-    n = x.shape[-1]
-    if not x.is_cuda or x.dtype not in _DTYPES or not 0 < n <= MAX_COLS \
-            or not MIN_SIZE <= x.numel() < 2**31:
+    if not x.is_cuda or not fits(x.shape, x.dtype):
         return None
     launch = F.launcher("ln_bwd", _SRC)
     if launch is None:  # (no Triton: ATen's kernels)
         return None
-    rows = x.numel() // n
-    dev, sms = device_sms(x)
-    progs = max(1, min(rows, 4 * sms))
+    rows, n, dev, progs, bn, opts = _rows(x)
     x2 = x.reshape(rows, n).contiguous()
     g2 = g.reshape(rows, n).contiguous()
     dx = torch.empty_like(x2)
     has_res = res is not None
     r2 = res.reshape(rows, n).contiguous() if has_res else x2
     part = torch.empty((2, progs, n), dtype=torch.float32, device=x.device)
-    bn = max(16, 1 << (n - 1).bit_length())
     has_w = w is not None
     mean, rstd = mean.reshape(rows), rstd.reshape(rows)
     args = (x2, g2, w if has_w else x2, mean, rstd, r2, dx, part, rows, n)
     # what Triton specializes on: dtypes, the sizes, the pointers' alignment
     key = (x.dtype, rows, n, has_w, w.dtype if has_w else None, mean.dtype, progs,
            r2.dtype if has_res else None, tuple(aligned(t) for t in args[:6]))
-    launch(key, (progs, 1, 1), args, {"HAS_W": has_w, "HAS_RES": has_res, "BN": bn},
-           {"num_warps": 4 if bn <= 1024 else 8}, dev)
+    launch(key, (progs, 1, 1), args, {"HAS_W": has_w, "HAS_RES": has_res, "BN": bn}, opts,
+           dev)
     # (ATen's sum over the middle axis takes 12 us for 8192 x 768 on an H100)
     sums = middle_sum(part, 2, progs, n, force=True)
     if sums is None:  # (one program)
@@ -132,10 +129,18 @@ def fits(shape, dtype):
     """Whether a layer norm of this shape and dtype (a torch dtype) on CUDA runs on these
     kernels (larger than MIN_SIZE, a row of at most MAX_COLS)."""
     n = shape[-1] if shape else 0
-    size = 1
-    for k in shape:
-        size *= k
-    return dtype in _DTYPES and 0 < n <= MAX_COLS and MIN_SIZE <= size < 2**31
+    return dtype in _DTYPES and 0 < n <= MAX_COLS and MIN_SIZE <= math.prod(shape) < 2**31
+
+
+def _rows(x):
+    """(rows, columns, device index, programs, the row's block, launch options) of the
+    kernels over the last axis of `x`: each program loops over every programs-th row."""
+    n = x.shape[-1]
+    rows = x.numel() // n
+    dev, sms = device_sms(x)
+    bn = max(16, 1 << (n - 1).bit_length())
+    return (rows, n, dev, max(1, min(rows, 4 * sms)), bn,
+            {"num_warps": 4 if bn <= 1024 else 8})
 
 
 def add_layer_norm(a, b, w, bias, eps):
@@ -147,10 +152,7 @@ def add_layer_norm(a, b, w, bias, eps):
     launch = F.launcher("add_ln_fwd", _SRC)
     if launch is None:
         return None
-    n = a.shape[-1]
-    rows = a.numel() // n
-    dev, sms = device_sms(a)
-    progs = max(1, min(rows, 4 * sms))
+    rows, n, dev, progs, bn, opts = _rows(a)
     a2, b2 = a.reshape(rows, n).contiguous(), b.reshape(rows, n).contiguous()
     s, y = torch.empty_like(a2), torch.empty_like(a2)
     stat = a.shape[:-1] + (1,)
@@ -159,8 +161,6 @@ def add_layer_norm(a, b, w, bias, eps):
     has_w, has_b = w is not None, bias is not None
     args = (a2, b2, w if has_w else a2, bias if has_b else a2, s, y, mean, rstd, rows, n,
             eps)
-    bn = max(16, 1 << (n - 1).bit_length())
     key = (a.dtype, rows, n, has_w, has_b, progs, tuple(aligned(t) for t in args[:8]))
-    launch(key, (progs, 1, 1), args, {"HAS_W": has_w, "HAS_B": has_b, "BN": bn},
-           {"num_warps": 4 if bn <= 1024 else 8}, dev)
+    launch(key, (progs, 1, 1), args, {"HAS_W": has_w, "HAS_B": has_b, "BN": bn}, opts, dev)
     return s.view(a.shape), y.view(a.shape), mean, rstd
