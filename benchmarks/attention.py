@@ -5,7 +5,8 @@ the q, k and v cotangents through torch's fused backward); torch runs
 `F.scaled_dot_product_attention` (with `enable_gqa` for grouped heads) and
 `torch.autograd.grad` with the same cotangent; upstream MLX runs `mlx.vjp` where it has
 the device. Figures are milliseconds per step (median of repeats of `--iters` steps,
-synchronised around each repeat) and ratios against torch.
+synchronised around each repeat;
+each repeat times every framework in turn) and ratios against torch.
 
 Every framework is timed the same way: by default steps are queued without waiting
 (Ember and MLX `async_eval`, torch's eager launches), so the figures are throughput;
@@ -20,7 +21,7 @@ must launch no more kernels than torch.
 
 import argparse
 
-from benchmarks._timing import median_time
+from benchmarks._timing import fwd_and_grad
 
 # (name, B, Hq, Hkv, Tq, Tkv, D, mask)
 CONFIGS = [
@@ -43,10 +44,6 @@ def _small(cfg):
     name, b, hq, hk, tq, tk, d, mask = cfg
     return (name + " (small)", 1, hq, hk, min(tq, 64), min(tk, 64 if tq > 1 else 256), d,
             mask)
-
-
-def _median_time(step, sync, iters, repeats):
-    return median_time(step, sync, iters, repeats, warmup=10)
 
 
 def _inputs(cfg, seed=0):
@@ -90,12 +87,6 @@ def ember_steps(cfg, device, dtype, blocking):
     return fwd, fwd_bwd, mx.synchronize
 
 
-def bench_ember(cfg, device, dtype, iters, repeats, blocking=False):
-    fwd, fwd_bwd, sync = ember_steps(cfg, device, dtype, blocking)
-    return (_median_time(fwd, sync, iters, repeats),
-            _median_time(fwd_bwd, sync, iters, repeats))
-
-
 def torch_steps(cfg, device, dtype, blocking):
     """(forward step, forward+backward step, sync) for torch."""
     import torch
@@ -133,12 +124,6 @@ def torch_steps(cfg, device, dtype, blocking):
     return fwd, fwd_bwd, sync
 
 
-def bench_torch(cfg, device, dtype, iters, repeats, blocking=False):
-    fwd, fwd_bwd, sync = torch_steps(cfg, device, dtype, blocking)
-    return (_median_time(fwd, sync, iters, repeats),
-            _median_time(fwd_bwd, sync, iters, repeats))
-
-
 def count_ops(cfg, dtype, device="cpu"):
     """{framework: (forward ops, forward+backward ops)}: the aten ops of one step, as
     'name' or 'name xN'."""
@@ -168,7 +153,8 @@ def count_ops(cfg, dtype, device="cpu"):
     return out
 
 
-def bench_mlx(cfg, device, dtype, iters, repeats, blocking=False):
+def mlx_steps(cfg, device, dtype, blocking):
+    """(forward step, forward+backward step, sync) for upstream MLX, None without it."""
     try:
         import mlx.core as mlx
     except ImportError:
@@ -194,8 +180,7 @@ def bench_mlx(cfg, device, dtype, iters, repeats, blocking=False):
         out, grads = mlx.vjp(f, [q, k, v], [c])
         run(out, grads)
 
-    return (_median_time(fwd, mlx.synchronize, iters, repeats),
-            _median_time(fwd_bwd, mlx.synchronize, iters, repeats))
+    return fwd, fwd_bwd, mlx.synchronize
 
 
 def main(argv=None):
@@ -237,18 +222,24 @@ def main(argv=None):
     print("|---|---|---|---|---|---|---|---|---|")
     for cfg in configs:
         for dtype in args.dtypes.split(","):
-            run = (cfg, device, dtype, args.iters, args.repeats, args.blocking)
-            ef, eb = bench_ember(*run)
-            tf, tb = bench_torch(*run)
+            run = (cfg, device, dtype, args.blocking)
+            frameworks = {"ember": ember_steps(*run), "torch": torch_steps(*run)}
             mtxt = "n/a"
             if not args.no_mlx:
                 if device == "gpu":  # torch's cached blocks would crowd MLX's allocator
                     torch.cuda.empty_cache()
-                try:
-                    m = bench_mlx(*run)
-                    mtxt = f"{m[1] * ms:.3f}" if m else "n/a"
-                except RuntimeError as e:  # (upstream's unfused float32 attention)
+                m = mlx_steps(*run)
+                try:  # (upstream's unfused float32 attention can run out of memory)
+                    if m:
+                        m[1]()
+                        m[2]()
+                        frameworks["mlx"] = m
+                except RuntimeError as e:
                     mtxt = "out of memory" if "out of memory" in str(e) else "failed"
+            got = fwd_and_grad(frameworks, args.iters, args.repeats, warmup=10)
+            (ef, eb), (tf, tb) = got["ember"], got["torch"]
+            if "mlx" in got:
+                mtxt = f"{got['mlx'][1] * ms:.3f}"
             print(f"| {cfg[0]} | {dtype} | {ef * ms:.3f} | {tf * ms:.3f} | {ef / tf:.2f}x | "
                   f"{eb * ms:.3f} | {tb * ms:.3f} | {eb / tb:.2f}x | {mtxt} |", flush=True)
 

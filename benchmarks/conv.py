@@ -4,7 +4,8 @@ Ember runs `mx.vjp` of `conv2d` (the forward, then the input and weight cotangen
 torch runs `F.conv2d` on channels-last tensors (the memory layout of MLX's NHWC arrays)
 and `torch.autograd.grad` with the same cotangent; upstream MLX runs `mlx.vjp` where it
 has the device. Figures are milliseconds per step (median of repeats of `--iters` steps,
-CUDA-synchronised around each repeat) and ratios against torch.
+CUDA-synchronised around each repeat;
+each repeat times every framework in turn) and ratios against torch.
 
 Both sides are timed the same way. By default steps are queued without waiting (Ember's
 `async_eval`, torch's eager launches), so a figure is the device time of a step unless the
@@ -18,7 +19,7 @@ latency and device time then add up, for both.
 
 import argparse
 
-from benchmarks._timing import median_time
+from benchmarks._timing import fwd_and_grad
 
 # (name, N, H, W, C_in, C_out, kernel, stride, padding, groups)
 CONFIGS = [
@@ -32,10 +33,6 @@ CONFIGS = [
 SMALL = [("small 16x16 8->16 3x3", 4, 16, 16, 8, 16, 3, 1, 1, 1)]
 
 
-def _median_time(step, sync, iters, repeats):
-    return median_time(step, sync, iters, repeats, warmup=3)
-
-
 def _inputs(cfg, seed=0):
     import numpy as np
     _, n, h, w, ci, co, k, s, p, g = cfg
@@ -47,7 +44,8 @@ def _inputs(cfg, seed=0):
     return x, wt, cot
 
 
-def bench_ember(cfg, device, dtype, iters, repeats, each_step=False):
+def ember_steps(cfg, device, dtype, each_step=False):
+    """(forward step, forward+backward step, sync) for Ember."""
     import torch
 
     import ember.core as mx
@@ -70,11 +68,11 @@ def bench_ember(cfg, device, dtype, iters, repeats, each_step=False):
         out, grads = mx.vjp(f, [x, w], [c])
         run(out, grads)
 
-    return (_median_time(fwd, sync, iters, repeats),
-            _median_time(fwd_bwd, sync, iters, repeats))
+    return fwd, fwd_bwd, sync
 
 
-def bench_torch(cfg, device, dtype, iters, repeats, each_step=False):
+def torch_steps(cfg, device, dtype, each_step=False):
+    """(forward step, forward+backward step, sync) for torch."""
     import torch
     import torch.nn.functional as F
     dev = "cuda" if device == "gpu" else "cpu"
@@ -99,11 +97,11 @@ def bench_torch(cfg, device, dtype, iters, repeats, each_step=False):
         torch.autograd.grad(y, (x, w), c)
         wait()
 
-    return (_median_time(fwd, sync, iters, repeats),
-            _median_time(fwd_bwd, sync, iters, repeats))
+    return fwd, fwd_bwd, sync
 
 
-def bench_mlx(cfg, device, dtype, iters, repeats, each_step=False):
+def mlx_steps(cfg, device, dtype, each_step=False):
+    """(forward step, forward+backward step, sync) for upstream MLX, None without it."""
     try:
         import mlx.core as mlx
     except ImportError:
@@ -129,8 +127,7 @@ def bench_mlx(cfg, device, dtype, iters, repeats, each_step=False):
         out, grads = mlx.vjp(f, [x, w], [c])
         run(out, grads)
 
-    return (_median_time(fwd, sync, iters, repeats),
-            _median_time(fwd_bwd, sync, iters, repeats))
+    return fwd, fwd_bwd, sync
 
 
 def main(argv=None):
@@ -159,11 +156,14 @@ def main(argv=None):
     print("|---|---|---|---|---|---|---|---|---|")
     for cfg in configs:
         for dtype in args.dtypes.split(","):
-            run = (cfg, device, dtype, args.iters, args.repeats, args.sync)
-            ef, eb = bench_ember(*run)
-            tf, tb = bench_torch(*run)
-            m = bench_mlx(*run)
-            mtxt = f"{m[1] * ms:.3f}" if m else "n/a"
+            run = (cfg, device, dtype, args.sync)
+            frameworks = {"ember": ember_steps(*run), "torch": torch_steps(*run)}
+            m = mlx_steps(*run)
+            if m:
+                frameworks["mlx"] = m
+            got = fwd_and_grad(frameworks, args.iters, args.repeats, warmup=3)
+            (ef, eb), (tf, tb) = got["ember"], got["torch"]
+            mtxt = f"{got['mlx'][1] * ms:.3f}" if m else "n/a"
             print(f"| {cfg[0]} | {dtype} | {ef * ms:.3f} | {tf * ms:.3f} | {ef / tf:.2f}x | "
                   f"{eb * ms:.3f} | {tb * ms:.3f} | {eb / tb:.2f}x | {mtxt} |", flush=True)
 

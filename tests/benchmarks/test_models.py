@@ -22,21 +22,6 @@ def _frameworks(device):
     return M.FRAMEWORKS if device == "cpu" or mlx.is_available(mlx.gpu) else ["ember", "torch"]
 
 
-@pytest.fixture(autouse=True)
-def _keep_default_devices():
-    # the cases set each framework's default device: put them back afterwards
-    import ember.core as mx
-    saved = [(mx, mx.default_device())]
-    try:
-        import mlx.core as mlx
-        saved.append((mlx, mlx.default_device()))
-    except ImportError:
-        pass
-    yield
-    for mod, dev in saved:
-        mod.set_default_device(dev)
-
-
 def _check_same(model, device):
     # perturbed so that no two parameters are alike (norms start at ones and zeros): a
     # parameter loaded into the wrong place changes the output
