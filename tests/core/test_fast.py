@@ -615,6 +615,74 @@ def test_gpu_sdpa_grouped_heads_skip_torchs_autograd(monkeypatch, dt, tq, mask):
 
 
 @pytest.mark.gpu
+@pytest.mark.parametrize("mask", [None, "causal", "add"])
+@pytest.mark.parametrize("evaluated", [False, True])
+@pytest.mark.parametrize("hk", [4, 2])
+def test_gpu_float32_sdpa_runs_embers_kernels_without_autograd(monkeypatch, mask, evaluated,
+                                                               hk):
+    """Float32 attention large enough for Ember's Triton kernels calls their forward and
+    backward directly (no torch autograd Function, no engine call), with upstream's
+    values and gradients."""
+    import torch
+
+    import ember.core._backend.triton_attention as TA
+    monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", True)  # (their products)
+    traced = _count_traced(monkeypatch)
+    calls = []
+    for name in ("forward", "backward"):
+        def spy(*a, _orig=getattr(TA, name), _name=name):
+            calls.append(_name)
+            return _orig(*a)
+        monkeypatch.setattr(TA, name, spy)
+    q, k, v = _attn((2, 4, 512, 64), (2, hk, 512, 64), 64)
+    assert TA.MIN_WORK <= 2 * 4 * 512 * 512 * 64
+    am = _rng().standard_normal((512, 512)).astype(np.float32)
+    am[:, 300:] = -np.inf  # (hidden blocks)
+
+    def loss(m, evaluate):
+        kw = {"mask": m.array(am) if mask == "add" else mask}
+
+        def f(q, k, v):
+            o = m.fast.scaled_dot_product_attention(q, k, v, scale=0.125, **kw)
+            if evaluate:  # the forward runs before the vjp is asked for
+                m.eval(o)
+            return (o * o).sum()
+        return f
+    with mx.stream(mx.gpu):
+        grads = mx.grad(loss(mx, evaluated), argnums=(0, 1, 2))(*map(mx.array, (q, k, v)))
+        mx.eval(grads)
+    # (an evaluated forward runs again, saving, when the backward asks for it)
+    assert calls == ["forward"] * (1 + evaluated) + ["backward"] and not traced
+    want = mlx.grad(loss(mlx, False), argnums=(0, 1, 2))(*map(mlx.array, (q, k, v)))
+    for g, w in zip(grads, want):
+        w = np.array(w)
+        scale = max(1.0, float(np.abs(w).max()))
+        np.testing.assert_allclose(np_of(g) / scale, w / scale, rtol=5e-3, atol=5e-3)
+
+
+@pytest.mark.gpu
+def test_gpu_sdpa_kernel_choice_follows_torchs_switches():
+    """The cached pick of torch's attention kernel is keyed by torch's switches: inside
+    `sdpa_kernel(EFFICIENT_ATTENTION)` it is the memory-efficient kernel, outside it what
+    torch picks there, each as torch's own uncached choice."""
+    import torch
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    import ember.core._backend.kernels_fast as K
+    q, k, v = (torch.randn(2, 4, 64, 64, device="cuda", dtype=torch.bfloat16)
+               for _ in range(3))
+
+    def both():
+        return K._choice(q, k, v, None, False, 0.125, False), \
+            K._CHOICE(q, k, v, None, 0.0, False, scale=0.125)
+    outside = both()
+    with sdpa_kernel([SDPBackend.EFFICIENT_ATTENTION]):
+        inside = both()
+    assert inside == (K._EFFICIENT, K._EFFICIENT)
+    assert outside[0] == outside[1] and both() == outside
+
+
+@pytest.mark.gpu
 @pytest.mark.parametrize("traditional", [False, True])
 def test_gpu_rope_and_norms_match_cpu(traditional):
     rng = _rng()

@@ -400,22 +400,55 @@ _EFF_BWD = torch.ops.aten._scaled_dot_product_efficient_attention_backward.defau
 _CUDNN = torch.ops.aten._scaled_dot_product_cudnn_attention.default
 _CUDNN_BWD = torch.ops.aten._scaled_dot_product_cudnn_attention_backward.default
 _EFFICIENT, _CUDNN_KIND = 2, 3  # torch's SDPBackend values of those kernels
+_TRITON = -1  # (Ember's float32 kernels, `triton_attention`)
+_CHOSEN = {}  # what `_choice` read -> torch's pick
+MAX_CHOSEN = 256
+
+
+def _choice(q, k, v, bias, causal, scale, gqa):
+    """The kernel torch's dispatcher picks (`_fused_sdp_choice`, 10-15 us of host time a
+    call on an H100's host), looked up by everything it reads: shapes, strides, dtypes,
+    pointer alignment, the arguments and torch's switches for its kernels."""
+    cuda = torch.backends.cuda
+    key = (q.shape, q.stride(), k.shape, k.stride(), v.shape, v.stride(), q.dtype,
+           q.device, causal, scale, gqa, q.data_ptr() % 16, k.data_ptr() % 16,
+           v.data_ptr() % 16, cuda.flash_sdp_enabled(), cuda.mem_efficient_sdp_enabled(),
+           cuda.cudnn_sdp_enabled(), cuda.math_sdp_enabled(),
+           torch.are_deterministic_algorithms_enabled())
+    if bias is not None:
+        key += (bias.shape, bias.stride(), bias.data_ptr() % 16)
+    kind = _CHOSEN.get(key)
+    if kind is None:
+        extra = {"enable_gqa": True} if gqa else {}
+        kind = _CHOICE(q, k, v, bias, 0.0, causal, scale=scale, **extra)
+        if len(_CHOSEN) >= MAX_CHOSEN:  # (shapes that keep changing)
+            _CHOSEN.clear()
+        _CHOSEN[key] = kind
+    return kind
 
 
 def _direct(p, q, k, v, mask, sinks):
-    """(kernel, q, k, v, bias, is_causal) for the kernel torch's dispatcher picks for this
-    attention, memory-efficient or cuDNN (which alone takes grouped heads), called
-    directly; None elsewhere (boolean masks, sinks, the CPU, Ember's own float32 kernels,
-    unaligned masks). Its backward then skips torch's autograd engine (about 0.3 ms of
-    host time a call under the profiler)."""
+    """(kernel, q, k, v, mask or bias, is_causal) for attention run without torch's
+    autograd engine (its backward call costs about 0.3 ms of host time under the
+    profiler): Ember's float32 kernels where they take it, else the kernel torch's
+    dispatcher picks, memory-efficient or cuDNN (which alone takes grouped heads), called
+    directly. None elsewhere (boolean masks, sinks, the CPU, unaligned masks, float32
+    causal attention with more queries than keys)."""
     if sinks is not None or not q.is_cuda:
         return None
     b, h, tq, d = q.shape
     hk, tk = k.shape[1], k.shape[2]
-    if v.shape[-1] != d or not tq or not tk or k.dtype is not q.dtype \
-            or v.dtype is not q.dtype:
+    if not tq or not tk or k.dtype is not q.dtype or v.dtype is not q.dtype:
         return None
     if q.dtype is torch.float32 and _TA.usable(q, k, v, None if p.causal else mask):
+        if p.causal:
+            return (_TRITON, q, k, v, None, True) if tq <= tk else None
+        if mask is not None and mask.dtype is torch.bool:
+            return None
+        if mask is not None:
+            mask = _sdpa_mask(q, mask)[1]
+        return _TRITON, q, k, v, mask, False
+    if v.shape[-1] != d:
         return None
     bias = None
     if p.causal:
@@ -425,21 +458,22 @@ def _direct(p, q, k, v, mask, sinks):
         if mask.dtype is not q.dtype or mask.ndim < 2 or tk % 16 or mask.stride(-1) != 1:
             return None
         bias = mask.expand(b, h, tq, tk)
-    gqa = {"enable_gqa": True} if hk != h else {}
-    kind = _CHOICE(q, k, v, bias, 0.0, p.causal, scale=p.scale, **gqa)
-    if kind != _CUDNN_KIND and (gqa or kind != _EFFICIENT):
+    kind = _choice(q, k, v, bias, p.causal, p.scale, hk != h)
+    if kind != _CUDNN_KIND and (hk != h or kind != _EFFICIENT):
         return None
     return kind, q, k, v, bias, p.causal
 
 
 def _direct_forward(p, direct):
-    """The output, with what the backward needs riding on it."""
+    """The output, with the choice and what the backward needs riding on it."""
     kind, q, k, v, bias, causal = direct
-    if kind == _EFFICIENT:
+    if kind == _TRITON:
+        out, *saved = _TA.forward(q, k, v, bias, causal, p.scale)
+    elif kind == _EFFICIENT:
         out, *saved = _EFF(q, k, v, bias, True, 0.0, causal, scale=p.scale)
     else:
         out, *saved = _CUDNN(q, k, v, bias, True, 0.0, causal, False, scale=p.scale)
-    out._ember_direct = saved
+    out._ember_direct = direct, saved
     return out
 
 
@@ -449,8 +483,13 @@ def _direct_vjp(fwd, direct, out, g, nums):
     if saved is None:  # the forward ran before the vjp was asked for: again, saving
         out = _direct_forward(fwd, direct)
         saved = out._ember_direct
+    saved = saved[1]
     if g.dtype is not out.dtype:
         g = g.to(out.dtype)
+    if kind == _TRITON:  # (reads the cotangent through its strides)
+        lse, flag = saved
+        return list(_TA.backward(q, k, v, bias, causal, fwd.scale, out, lse, g, flag)) \
+            + [None, None]
     if g.stride() != out.stride():  # (both kernels read it in the output's layout)
         g = torch.empty_like(out).copy_(g)
     if kind == _EFFICIENT:
@@ -528,7 +567,10 @@ def _sdpa_vjp(p, *ts):
 
 
 def _sdpa_grads(fwd, ins, out, g, nums):
-    direct = _direct(fwd, *ins) if nums and max(nums) < 3 else None
+    direct = None
+    if nums and max(nums) < 3:
+        hit = getattr(out, "_ember_direct", None)  # (the forward's choice)
+        direct = hit[0] if hit is not None else _direct(fwd, *ins)
     if direct is not None:
         grads = _direct_vjp(fwd, direct, out, g, nums)
     else:

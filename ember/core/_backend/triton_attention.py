@@ -287,4 +287,6 @@ class Attention(torch.autograd.Function):
 
 
 def attention(q, k, v, mask, causal, scale):
-    return Attention.apply(q, k, v, mask, causal, scale)
+    if torch.is_grad_enabled() and (q.requires_grad or k.requires_grad or v.requires_grad):
+        return Attention.apply(q, k, v, mask, causal, scale)
+    return forward(q, k, v, mask, causal, scale)[0]  # (no autograd node to make)
