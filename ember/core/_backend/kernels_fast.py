@@ -1,11 +1,13 @@
-"""Kernels of mx.fast: torch's layer_norm / rms_norm, rope, and attention through
-torch.nn.functional.scaled_dot_product_attention (flash / memory-efficient on CUDA),
-differentiated with torch's fused backward.
+"""Kernels of mx.fast: torch's layer_norm / rms_norm, rope, and attention: Ember's
+Triton kernels in float32 (`triton_attention`), torch's fused ones otherwise (cuDNN,
+flash, memory-efficient on CUDA).
 
-When a vjp of attention is asked for before its forward runs, the forward runs under
-torch's autograd on aliases of the inputs, and the autograd state rides on the output
-tensor (`_ember_sdpa`) until the backward kernel consumes it; otherwise the backward
-recomputes the forward.
+Where it can (`_direct`: Ember's kernels, cuDNN's, the memory-efficient one), attention's
+vjp calls the backward kernel itself with what the forward saved riding on the output
+(`_ember_direct`). Elsewhere (boolean masks, sinks, the CPU), when a vjp of attention is
+asked for before its forward runs, the forward runs under torch's autograd on aliases of
+the inputs, and the autograd state rides on the output tensor (`_ember_sdpa`) until the
+backward kernel consumes it. A forward that ran before its vjp was asked for runs again.
 """
 
 import torch
