@@ -1,12 +1,13 @@
 """scaled_dot_product_attention forward and forward+backward: Ember vs torch vs upstream MLX.
 
 Ember runs `mx.fast.scaled_dot_product_attention` and `mx.vjp` of it (the forward, then
-the q, k and v cotangents through torch's fused backward); torch runs
+the q, k and v cotangents through a fused backward: torch's kernels, Ember's Triton ones
+in float32); torch runs
 `F.scaled_dot_product_attention` (with `enable_gqa` for grouped heads) and
 `torch.autograd.grad` with the same cotangent; upstream MLX runs `mlx.vjp` where it has
 the device. Figures are milliseconds per step (median of repeats of `--iters` steps,
-synchronised around each repeat;
-each repeat times every framework in turn) and ratios against torch.
+synchronised around each repeat; each repeat times every framework in turn) and ratios
+against torch.
 
 Every framework is timed the same way: by default steps are queued without waiting
 (Ember and MLX `async_eval`, torch's eager launches), so the figures are throughput;

@@ -4,8 +4,8 @@ Ember runs `mx.vjp` of `conv2d` (the forward, then the input and weight cotangen
 torch runs `F.conv2d` on channels-last tensors (the memory layout of MLX's NHWC arrays)
 and `torch.autograd.grad` with the same cotangent; upstream MLX runs `mlx.vjp` where it
 has the device. Figures are milliseconds per step (median of repeats of `--iters` steps,
-CUDA-synchronised around each repeat;
-each repeat times every framework in turn) and ratios against torch.
+CUDA-synchronised around each repeat; each repeat times every framework in turn) and
+ratios against torch.
 
 Both sides are timed the same way. By default steps are queued without waiting (Ember's
 `async_eval`, torch's eager launches), so a figure is the device time of a step unless the
