@@ -91,6 +91,34 @@ def test_graphs_are_kept_where_replays_shorten_the_steps(replayed_ms, fake, monk
         assert r.status is CG.RELEASED and r.replays == EG.WARM + trial // 2
 
 
+@pytest.mark.parametrize("cost_ms, early", [(3.0, True), (1.5, False)])
+def test_a_first_replayed_block_far_quicker_than_plain_keeps_the_graph(cost_ms, early, fake,
+                                                                      monkeypatch):
+    """Replayed steps of 1 ms against plain evaluations of at least 3 ms on the host keep
+    the graph after the first replayed block, with no plain step in the trial; against
+    1.5 ms the whole trial runs."""
+    monkeypatch.setattr(EG, "ROUNDS", 2)
+    monkeypatch.setattr(EG, "EARLY", 0.5)
+    monkeypatch.setattr(EG._Entry, "timed", lambda e, cost: setattr(e, "cost", cost_ms / 1e3))
+    w = _x(0, (4, 2))
+    n = EG.SEEN + EG.WARM + 2 * EG.BLOCK * EG.ROUNDS + 4
+    replays = plain_trial = 0
+    for i in range(n):
+        x = _x(i)
+        y = mx.maximum(x @ w + 1.0, 0.0).sum(axis=1)
+        mx.eval(y)
+        (e,) = _entries()
+        r = e.runner
+        replayed = r is not None and r.replays > replays
+        replays = r.replays if r is not None else 0
+        plain_trial += r is not None and r.replays >= EG.WARM and not replayed
+        fake.now += 1.0 if replayed else 2.0
+        np.testing.assert_array_equal(
+            np.array(y), np.maximum(np.array(x) @ np.array(w) + 1.0, 0.0).sum(axis=1))
+    assert r.status is CG.CAPTURED and e.marks is None
+    assert plain_trial == (0 if early else EG.BLOCK * EG.ROUNDS)
+
+
 def test_graphs_of_one_primitive_stay_plain_unless_no_result_is_copied(fake, monkeypatch):
     monkeypatch.setattr(EG, "MIN_STEPS", 2)
     w = _x(0, (4, 2))

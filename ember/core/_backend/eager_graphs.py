@@ -33,13 +33,14 @@ ones take turns, each step timed by CUDA events recorded as it begins: their spa
 the device is a step's period whether the host or the device bounds it. Replays save
 host time and may add copies of inputs and small results to the device's; where the
 device hides the host's time (attention over 2048 tokens: its kernels bound the step),
-or the copies outweigh the launches saved, the graph is released.
+or the copies outweigh the launches saved, the graph is released. A first replayed block
+far quicker than any plain evaluation was (`EARLY`) keeps the graph without the rest.
 
 `EMBER_EAGER_GRAPHS=0` (or `ENABLED[0] = False`) turns it off; `EMBER_COMPILE_DEBUG=1`
 prints the runners' decisions. The cache keeps the `CACHE_SIZE` keys used last, releasing
 a dropped key's graph, and releases the least recently used graphs while those held take
 more than `MAX_HELD_BYTES` (results and leaf copies). Every evaluation on the GPU pays the
-walk that makes the key (about 1.4 us per node on a development VM), replayed or not.
+walk that makes the key (about 0.9 us per node on a development VM), replayed or not.
 """
 
 import os
@@ -66,6 +67,12 @@ BLOCK = 4  # (at least 2: a block's first step is not timed)
 ROUNDS = 2
 WARM = 10
 KEEP = 0.95  # the largest share of the plain period at which a replayed period keeps the graph
+# the trial's first block of replayed steps keeps the graph at once where their median
+# period is at most this share of the quickest timed plain evaluation (`_Entry.cost`,
+# which a plain step's period cannot undercut): the plain blocks could only confirm it,
+# at a plain step's cost each (a chain of 200 small adds: 15 us an add plain, 4.3
+# replayed)
+EARLY = 0.5
 # graphs whose quickest timed (plain) evaluation but the first took less than this many
 # seconds, waiting for the device included, stay plain: a replay and its result copy
 # would cost about as much
@@ -150,18 +157,17 @@ def _refused():
 
 def _walk(roots, stream):
     """(key, outputs, leaves, steps, bytes its runner holds (two captures' results, see
-    `cudagraph._Twins`, and copies of the leaves), references from the
-    graph's input tuples by id) of the graph under `roots`, inputs first, or None when it
-    cannot be replayed. `outputs` holds every array the graph computes (siblings side by
-    side), `steps` (first output slot, siblings or 0 for a single output, input slots) per
-    primitive; input slots count outputs up from 0 and leaves down from -1."""
+    `cudagraph._Twins`, and copies of the leaves)) of the graph under `roots`, inputs
+    first, or None when it cannot be replayed. `outputs` holds every array the graph
+    computes (siblings side by side), `steps` (first output slot, siblings or 0 for a
+    single output, input slots) per primitive; input slots count outputs up from 0 and
+    leaves down from -1, each leaf numbered where a node first names it."""
     refused = _refused()
     slot = {}  # (arrays hash by identity and are never compared here: distinct hashes)
-    inside = {}  # id(array) -> references from the graph's input tuples
     outs, leaves, steps, key = [], [], [], []
     nbytes = leaf_bytes = 0
     stack = list(roots)
-    push, pop = stack.append, stack.pop
+    push, pop, at = stack.append, stack.pop, slot.__getitem__
     while stack:
         a = stack[-1]
         if a in slot:
@@ -170,29 +176,25 @@ def _walk(roots, stream):
         ins = a._inputs
         pending = False
         for x in ins:
-            if x._data is None and x not in slot:
-                push(x)
-                pending = True
+            if x not in slot:
+                t = x._data
+                if t is None:
+                    push(x)
+                    pending = True
+                    continue
+                if not _tensor_fits(t):
+                    return None
+                slot[x] = -1 - len(leaves)
+                leaves.append(x)
+                leaf_bytes += t.nbytes
+                key.append((x._shape, x._dtype, t.device))
         if pending:
             continue
         pop()
         p = a._prim
         if a._stream is not stream or p is None or p.__class__ in refused:
             return None
-        refs = []
-        for x in ins:
-            inside[id(x)] = inside.get(id(x), 0) + 1
-            s = slot.get(x)
-            if s is None:  # a leaf
-                t = x._data
-                if not _tensor_fits(t):
-                    return None
-                s = slot[x] = -1 - len(leaves)
-                leaves.append(x)
-                leaf_bytes += t.nbytes
-                key.append((x._shape, x._dtype, t.device))
-            refs.append(s)
-        refs = tuple(refs)
+        refs = tuple(map(at, ins))
         sib = a._siblings
         if sib is None:
             k = 0
@@ -210,18 +212,23 @@ def _walk(roots, stream):
         key.append((p.__class__, p.params(), a._shape, a._dtype, k, refs))
         if len(steps) > MAX_NODES or nbytes > MAX_BYTES or leaf_bytes > MAX_LEAF_BYTES:
             return None
-    return key, outs, leaves, steps, 2 * nbytes + leaf_bytes, inside
+    return key, outs, leaves, steps, 2 * nbytes + leaf_bytes
 
 
 class _Probe:
     __slots__ = ()
 
 
-def _live(outs, roots, inside):
+def _live(outs, roots, steps):
     """Output slots of the arrays that must get data: the roots, and arrays referenced
     from outside the graph (Python's count above the graph's own references: its
     consumers' input tuples, a sibling tuple, and this walk's, measured on a probe)."""
     want = {id(r) for r in roots}
+    inside = [0] * len(outs)  # references from the graph's input tuples
+    for _, _, refs in steps:
+        for s in refs:
+            if s >= 0:
+                inside[s] += 1
     probe = _Probe()
     outs.append(probe)
     counts = []
@@ -233,7 +240,7 @@ def _live(outs, roots, inside):
     live = []
     for i in range(len(outs)):
         o = outs[i]
-        if id(o) in want or counts[i] > base + inside.get(id(o), 0) + (o._siblings is not None):
+        if id(o) in want or counts[i] > base + inside[i] + (o._siblings is not None):
             live.append(i)
     return tuple(live)
 
@@ -290,11 +297,11 @@ def evaluate(roots, sync):
     w = _walk(roots, stream)
     if w is None:
         return False
-    key, outs, leaves, steps, size, inside = w
+    key, outs, leaves, steps, size = w
     if len(steps) < MIN_STEPS and any(_prod(o._shape) * o._dtype.size < CG.DIRECT_BYTES
                                       for o in outs):
         return False
-    live = _live(outs, roots, inside)
+    live = _live(outs, roots, steps)
     try:
         key = (tuple(key), live)
         e = _CACHE.get(key)
@@ -329,7 +336,9 @@ def evaluate(roots, sync):
     elif e.marks is not None and r.status is CG.CAPTURED and r.replays >= WARM:
         m = e.marks  # the trial: blocks of replayed steps, then of plain ones, in turn
         m.append(mark(stream))
-        if len(m) > 2 * BLOCK * ROUNDS:
+        if len(m) == BLOCK + 1 and _kept_early(e, r):
+            pass
+        elif len(m) > 2 * BLOCK * ROUNDS:
             if _trial_releases(e, r):
                 return False
         elif (len(m) - 1) // BLOCK % 2:
@@ -355,6 +364,21 @@ def mark(stream):
     ev = _BACKEND[0].event()
     ev.record(_current(stream))
     return ev
+
+
+def _kept_early(e, r):
+    """Whether the trial's first replayed block (its steps but the first) took at most
+    EARLY of the quickest plain evaluation's host time: then the graph is kept, and the
+    trial ends."""
+    m = e.marks
+    m[-1].synchronize()
+    replayed = _median([a.elapsed_time(b) * 1e-3 for a, b in zip(m[1:], m[2:])])
+    if e.cost == float("inf") or replayed > EARLY * e.cost:  # (inf: never timed)
+        return False
+    e.marks = None
+    r._say(f"kept early: replayed steps took {replayed * 1e6:.0f} us, a plain evaluation "
+           f"{e.cost * 1e6:.0f} us")
+    return True
 
 
 def _trial_releases(e, r):
