@@ -61,15 +61,10 @@ def test_repeated_graph_is_captured_once_and_replayed(fake):
     assert e.runner.status is CG.CAPTURED and e.runner.replays == 6 - EG.SEEN - 1
 
 
-@pytest.mark.parametrize("replayed_ms", [1.0, 1.8, 2.0])
-def test_graphs_are_kept_where_replays_shorten_the_steps(replayed_ms, fake, monkeypatch):
-    """Blocks of replayed and plain steps take turns in a timed trial (the fake device's
-    clock advances 2 ms a plain step); the graph is kept where replayed steps take at most
-    KEEP of the plain period, and is released otherwise, the later steps plain."""
-    monkeypatch.setattr(EG, "ROUNDS", 2)
-    trial = 2 * EG.BLOCK * EG.ROUNDS
+def _trial(fake, n, replayed_ms):
+    """`n` evaluations of one graph, the fake device's clock advancing `replayed_ms` a
+    replayed step and 2 ms a plain one: (its entry, runner, plain steps in its trial)."""
     w = _x(0, (4, 2))
-    n = EG.SEEN + EG.WARM + trial + 6
     replays = plain_trial = 0
     for i in range(n):
         x = _x(i)
@@ -84,6 +79,18 @@ def test_graphs_are_kept_where_replays_shorten_the_steps(replayed_ms, fake, monk
         fake.now += replayed_ms if replayed else 2.0
         np.testing.assert_array_equal(
             np.array(y), np.maximum(np.array(x) @ np.array(w) + 1.0, 0.0).sum(axis=1))
+    return e, r, plain_trial
+
+
+@pytest.mark.parametrize("replayed_ms", [1.0, 1.8, 2.0])
+def test_graphs_are_kept_where_replays_shorten_the_steps(replayed_ms, fake, monkeypatch):
+    """Blocks of replayed and plain steps take turns in a timed trial; the graph is kept
+    where replayed steps take at most KEEP of the plain period, and is released
+    otherwise, the later steps plain."""
+    monkeypatch.setattr(EG, "ROUNDS", 2)
+    trial = 2 * EG.BLOCK * EG.ROUNDS
+    n = EG.SEEN + EG.WARM + trial + 6
+    e, r, plain_trial = _trial(fake, n, replayed_ms)
     assert fake.captures == 1 and plain_trial == trial // 2
     if replayed_ms / 2.0 <= EG.KEEP:  # (every step after the capture but the trial's plain)
         assert r.status is CG.CAPTURED and r.replays == n - EG.SEEN - 1 - trial // 2
@@ -100,21 +107,7 @@ def test_a_first_replayed_block_far_quicker_than_plain_keeps_the_graph(cost_ms, 
     monkeypatch.setattr(EG, "ROUNDS", 2)
     monkeypatch.setattr(EG, "EARLY", 0.5)
     monkeypatch.setattr(EG._Entry, "timed", lambda e, cost: setattr(e, "cost", cost_ms / 1e3))
-    w = _x(0, (4, 2))
-    n = EG.SEEN + EG.WARM + 2 * EG.BLOCK * EG.ROUNDS + 4
-    replays = plain_trial = 0
-    for i in range(n):
-        x = _x(i)
-        y = mx.maximum(x @ w + 1.0, 0.0).sum(axis=1)
-        mx.eval(y)
-        (e,) = _entries()
-        r = e.runner
-        replayed = r is not None and r.replays > replays
-        replays = r.replays if r is not None else 0
-        plain_trial += r is not None and r.replays >= EG.WARM and not replayed
-        fake.now += 1.0 if replayed else 2.0
-        np.testing.assert_array_equal(
-            np.array(y), np.maximum(np.array(x) @ np.array(w) + 1.0, 0.0).sum(axis=1))
+    e, r, plain_trial = _trial(fake, EG.SEEN + EG.WARM + 2 * EG.BLOCK * EG.ROUNDS + 4, 1.0)
     assert r.status is CG.CAPTURED and e.marks is None
     assert plain_trial == (0 if early else EG.BLOCK * EG.ROUNDS)
 
