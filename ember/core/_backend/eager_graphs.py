@@ -366,13 +366,22 @@ def mark(stream):
     return ev
 
 
+def _periods(m):
+    """(replayed, plain) step periods in seconds from a trial's marks so far, but those of
+    each block's first step (waiting for the last mark)."""
+    m[-1].synchronize()
+    d = ([], [])
+    for i, (a, b) in enumerate(zip(m, m[1:])):
+        if i % BLOCK:
+            d[i // BLOCK % 2].append(a.elapsed_time(b) * 1e-3)
+    return d
+
+
 def _kept_early(e, r):
     """Whether the trial's first replayed block (its steps but the first) took at most
     EARLY of the quickest plain evaluation's host time: then the graph is kept, and the
     trial ends."""
-    m = e.marks
-    m[-1].synchronize()
-    replayed = _median([a.elapsed_time(b) * 1e-3 for a, b in zip(m[1:], m[2:])])
+    replayed = _median(_periods(e.marks)[0])
     if e.cost == float("inf") or replayed > EARLY * e.cost:  # (inf: never timed)
         return False
     e.marks = None
@@ -386,14 +395,8 @@ def _trial_releases(e, r):
     period (waiting for the last): then replays save host time that the device hides, or
     lose more to their copies than they save, and the graph is released for plain
     evaluation. Decided once."""
-    m = e.marks
+    replayed, plain = map(_median, _periods(e.marks))
     e.marks = None
-    m[-1].synchronize()
-    d = ([], [])  # (replayed, plain) periods, but those of each block's first step
-    for i, (a, b) in enumerate(zip(m, m[1:])):
-        if i % BLOCK:
-            d[i // BLOCK % 2].append(a.elapsed_time(b) * 1e-3)
-    replayed, plain = _median(d[0]), _median(d[1])
     bound = replayed > KEEP * plain
     r._say(f"{'released' if bound else 'kept'}: replayed steps took {replayed * 1e6:.0f} "
            f"us, plain ones {plain * 1e6:.0f} us")

@@ -206,13 +206,10 @@ def _sdpa(p, q, k, v, mask, sinks):
         return q.new_zeros((b, hq, tq, v.shape[-1]))
     if sinks is not None:
         return _sdpa_sinks(p, q, k, v, mask, sinks)
-    if q.dtype is torch.float32 and _TA.usable(q, k, v, mask):
-        if p.causal and tq <= tk:
-            return _TA.attention(q, k, v, None, True, p.scale)
-        if not p.causal:
-            if mask is not None:
-                q, mask = _sdpa_mask(q, mask)
-            return _TA.attention(q, k, v, mask, False, p.scale)
+    if _triton_takes(p, q, k, v, mask):
+        if mask is not None:
+            q, mask = _sdpa_mask(q, mask)
+        return _TA.attention(q, k, v, mask, p.causal, p.scale)
     attn_mask, is_causal = None, False
     if p.causal:
         if tq == tk:
@@ -234,6 +231,13 @@ def _sdpa(p, q, k, v, mask, sinks):
                                               scale=p.scale, enable_gqa=True)
     return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, is_causal=is_causal,
                                           scale=p.scale)
+
+
+def _triton_takes(p, q, k, v, mask):
+    """Whether Ember's float32 kernels (`triton_attention`) run this attention: causal
+    ones only with no more queries than keys."""
+    return q.dtype is torch.float32 and _TA.usable(q, k, v, mask) \
+        and (not p.causal or q.shape[2] <= k.shape[2])
 
 
 def _sdpa_mask(q, mask, k=None, scale=None):
@@ -442,14 +446,12 @@ def _direct(p, q, k, v, mask, sinks):
     hk, tk = k.shape[1], k.shape[2]
     if not tq or not tk or k.dtype is not q.dtype or v.dtype is not q.dtype:
         return None
-    if q.dtype is torch.float32 and _TA.usable(q, k, v, None if p.causal else mask):
-        if p.causal:
-            return (_TRITON, q, k, v, None, True) if tq <= tk else None
-        if mask is not None and mask.dtype is torch.bool:
-            return None
+    if _triton_takes(p, q, k, v, mask):
         if mask is not None:
+            if mask.dtype is torch.bool:  # (`_sdpa` rewrites q for its empty rows)
+                return None
             mask = _sdpa_mask(q, mask)[1]
-        return _TRITON, q, k, v, mask, False
+        return _TRITON, q, k, v, mask, p.causal
     if v.shape[-1] != d:
         return None
     bias = None
